@@ -1,0 +1,68 @@
+# Referral Ledger: `make run` sets everything up and serves the demo; `make test` runs the suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Django 6.1 needs Python >= 3.12: take the newest suitable interpreter on the machine.
+PYTHON_BOOT ?= $(shell for p in python3.12 python3.13 $$HOME/.pyenv/versions/3.12*/bin/python3 \
+	$$HOME/.pyenv/versions/3.13*/bin/python3 python3; do command -v $$p >/dev/null 2>&1 && \
+	{ command -v $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
+# `make test` uses DATABASE_URL when set, else the local PostgreSQL when it answers, else SQLite.
+TEST_DATABASE_URL = $(or $(DATABASE_URL),$(shell pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && echo $(PG_TEST_URL)))
+DEV_ENV := DJANGO_DEBUG=true
+
+.PHONY: help setup run test lint format check-migrations bench browser-deps clean
+
+help:
+	@echo "make run    set up (Python venv, npm packages, database, demo data) and serve on :8000"
+	@echo "make test   lint, type-check and run the whole test suite"
+	@echo "make bench  run the benchmarks in bench/ (see docs/PERFORMANCE.md)"
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON_BOOT)" || { echo "No Python 3 found"; exit 1; }
+	@echo "==> Python environment ($(PYTHON_BOOT))"
+	$(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@echo "==> Front-end packages (npm)"
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+run: setup
+	$(DEV_ENV) $(PY) manage.py migrate --noinput
+	$(DEV_ENV) $(PY) manage.py seed_demo
+	@echo "==> Admin: http://127.0.0.1:8000/admin/  Builder: http://127.0.0.1:8000/builder/  (user demo / password demo)"
+	$(DEV_ENV) $(PY) manage.py runserver 0.0.0.0:8000
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(wildcard ledger/services rules/services rules/services.py)
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+check-migrations: setup
+	DJANGO_SECRET_KEY=x $(PY) manage.py makemigrations --check --dry-run
+
+test: setup lint check-migrations
+	@echo "==> Tests on $(or $(TEST_DATABASE_URL),SQLite (embedded default))"
+	$(if $(TEST_DATABASE_URL),DATABASE_URL=$(TEST_DATABASE_URL)) $(PY) -m pytest
+
+bench: setup
+	$(PY) bench/ledger.py
+	$(PY) bench/rules.py
+
+browser-deps:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+clean:
+	rm -rf $(VENV) node_modules staticfiles db.sqlite3*

@@ -1,0 +1,159 @@
+"""Ledger endpoints (SPEC §3). Thin: validate, call one service, render."""
+
+from __future__ import annotations
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ledger import selectors
+from ledger.api.idempotency import idempotent
+from ledger.api.views import ProgramAPIView
+from ledger.exceptions import ValidationFailed
+from ledger.models import Posting
+from ledger.serializers import (
+    AccountCreateSerializer,
+    AccountSerializer,
+    EntrySerializer,
+    ReasonSerializer,
+    TransactionCreateSerializer,
+    TransactionSerializer,
+)
+from ledger.services import transactions as txn_services
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="1-255 printable ASCII characters; a retry with the same key and body replays "
+    "the first response (header Idempotent-Replayed: true).",
+)
+
+
+def validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class AccountListApi(ProgramAPIView):
+    @extend_schema(
+        request=AccountCreateSerializer,
+        responses={201: AccountSerializer},
+        description="Open an account. A duplicate code is 409 `already_exists`; a "
+        "currency other than the program's is 400 `currency_mismatch`.",
+    )
+    def post(self, request: Request, program: str) -> Response:
+        data = validated(AccountCreateSerializer, request.data)
+        account = txn_services.account_create(program=self.program, actor=self.actor, **data)
+        return Response(selectors.account_balance(account), status=status.HTTP_201_CREATED)
+
+
+class AccountDetailApi(ProgramAPIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "as_of", OpenApiTypes.DATETIME, description="posted balance at that time"
+            )
+        ],
+        responses=AccountSerializer,
+    )
+    def get(self, request: Request, program: str, code: str) -> Response:
+        account = selectors.account_get(program=self.program, code=code)
+        as_of = None
+        if "as_of" in request.query_params:
+            as_of = parse_datetime(request.query_params["as_of"])
+            if as_of is None or as_of.tzinfo is None:
+                raise ValidationFailed(
+                    "as_of must be an RFC 3339 time with a timezone, e.g. 2026-01-31T00:00:00Z.",
+                    errors=[{"field": "as_of", "message": "invalid time"}],
+                )
+        return Response(selectors.account_balance(account, as_of=as_of))
+
+
+class AccountEntriesApi(ProgramAPIView):
+    @extend_schema(responses=EntrySerializer(many=True))
+    def get(self, request: Request, program: str, code: str) -> Response:
+        account = selectors.account_get(program=self.program, code=code)
+        qs = Posting.objects.filter(account=account).select_related("account")
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(EntrySerializer(page, many=True).data)
+
+
+class TransactionListApi(ProgramAPIView):
+    @extend_schema(
+        request=TransactionCreateSerializer,
+        responses={201: TransactionSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        description="[idem] Book a balanced transaction. Unknown account: 400. Overdraft of a "
+        "no_overdraft account: 409 `insufficient_funds`, nothing written.",
+    )
+    def post(self, request: Request, program: str) -> Response:
+        def effect() -> Response:
+            data = validated(TransactionCreateSerializer, request.data)
+            txn = txn_services.transaction_create(
+                program=self.program,
+                postings=[txn_services.PostingLine(**p) for p in data["postings"]],
+                pending=data["pending"],
+                description=data["description"],
+                metadata=data["metadata"],
+                actor=self.actor,
+            )
+            txn = txn_services.transaction_get(program=self.program, transaction_id=txn.pk)
+            return Response(TransactionSerializer(txn).data, status=status.HTTP_201_CREATED)
+
+        return idempotent(request, self.program, effect)
+
+
+class TransactionDetailApi(ProgramAPIView):
+    @extend_schema(responses=TransactionSerializer)
+    def get(self, request: Request, program: str, pk: str) -> Response:
+        txn = txn_services.transaction_get(program=self.program, transaction_id=pk)
+        return Response(TransactionSerializer(txn).data)
+
+
+class TransactionPostApi(ProgramAPIView):
+    action = "post"
+
+    @extend_schema(
+        request=None,
+        responses=TransactionSerializer,
+        description="Resolve a pending transaction; a second post/void is 409 `invalid_transition`.",
+    )
+    def post(self, request: Request, program: str, pk: str) -> Response:
+        pending = txn_services.transaction_get(program=self.program, transaction_id=pk)
+        if self.action == "post":
+            txn_services.transaction_post(program=self.program, pending=pending, actor=self.actor)
+        else:
+            txn_services.transaction_void(program=self.program, pending=pending, actor=self.actor)
+        txn = txn_services.transaction_get(program=self.program, transaction_id=pk)
+        return Response(TransactionSerializer(txn).data)
+
+
+class TransactionVoidApi(TransactionPostApi):
+    action = "void"
+
+
+class TransactionReverseApi(ProgramAPIView):
+    @extend_schema(
+        request=ReasonSerializer,
+        responses={201: TransactionSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        description="[idem] Book a mirror transaction. A second reversal: 409 `already_reversed`.",
+    )
+    def post(self, request: Request, program: str, pk: str) -> Response:
+        def effect() -> Response:
+            data = validated(ReasonSerializer, request.data)
+            original = txn_services.transaction_get(program=self.program, transaction_id=pk)
+            reversal = txn_services.transaction_reverse(
+                program=self.program, original=original, reason=data["reason"], actor=self.actor
+            )
+            txn = txn_services.transaction_get(program=self.program, transaction_id=reversal.pk)
+            return Response(TransactionSerializer(txn).data, status=status.HTTP_201_CREATED)
+
+        return idempotent(request, self.program, effect)

@@ -1,0 +1,12 @@
+DROP TRIGGER IF EXISTS ledger_transaction_balanced ON ledger_transaction;
+DROP TRIGGER IF EXISTS ledger_posting_balanced ON ledger_posting;
+DROP FUNCTION IF EXISTS ledger_check_balanced();
+DROP TRIGGER IF EXISTS ledger_auditentry_no_truncate ON ledger_auditentry;
+DROP TRIGGER IF EXISTS ledger_auditentry_immutable ON ledger_auditentry;
+DROP TRIGGER IF EXISTS ledger_rewardhistory_no_truncate ON ledger_rewardhistory;
+DROP TRIGGER IF EXISTS ledger_rewardhistory_immutable ON ledger_rewardhistory;
+DROP TRIGGER IF EXISTS ledger_posting_no_truncate ON ledger_posting;
+DROP TRIGGER IF EXISTS ledger_posting_immutable ON ledger_posting;
+DROP TRIGGER IF EXISTS ledger_transaction_no_truncate ON ledger_transaction;
+DROP TRIGGER IF EXISTS ledger_transaction_immutable ON ledger_transaction;
+DROP FUNCTION IF EXISTS ledger_refuse_change();
