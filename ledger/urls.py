@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ledger import apis
+from ledger.apis import transactions as apis
 
 urlpatterns = [
     path("accounts", apis.AccountListApi.as_view(), name="account-list"),

@@ -318,3 +318,8 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_type}:{self.object_id}"
+
+
+# Models of other ledger areas live in sibling modules (payouts.py, ...) and are imported here,
+# at the bottom, so Django registers them with the ledger app:
+# from ledger.models.payouts import PayoutBatch, PayoutItem  # noqa: E402
