@@ -4,8 +4,9 @@ SHELL := /bin/bash
 
 # Django 6.1 needs Python >= 3.12: take the newest suitable interpreter on the machine.
 PYTHON_BOOT ?= $(shell for p in python3.12 python3.13 $$HOME/.pyenv/versions/3.12*/bin/python3 \
-	$$HOME/.pyenv/versions/3.13*/bin/python3 python3; do command -v $$p >/dev/null 2>&1 && \
-	{ command -v $$p; break; }; done)
+	$$HOME/.pyenv/versions/3.13*/bin/python3 python3; do \
+	"$$p" -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 && \
+	{ command -v "$$p"; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
