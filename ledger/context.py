@@ -25,6 +25,7 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         rid = request.headers.get("X-Request-ID", "")[:100] or uuid.uuid4().hex
         token = request_id_var.set(rid)
+        request.request_id = rid  # type: ignore[attr-defined]  # for log lines after we return
         try:
             response = self.get_response(request)
         finally:

@@ -58,3 +58,39 @@ def account_balance(account: Account, *, as_of: datetime | None = None) -> dict[
         "available": posted - outflow,
         **({"as_of": as_of} if as_of is not None else {}),
     }
+
+
+# --- rewards (user balance) -------------------------------------------------------------------
+
+PAYOUT_REFERENCE_PREFIX = "payout:"
+
+
+def user_balance(*, program: Program, external_id: str) -> dict[str, Any]:
+    """A beneficiary's rewards in minor units, read from their `user:{id}:rewards` account:
+    `pending` = rewards booked but not yet confirmed (the account's pending balance);
+    `available` = the posted balance (confirmed, less reversals, payouts and clawbacks; may be
+    negative after a clawback); `paid` = net amount moved out by payouts (postings of
+    transactions whose reference starts with "payout:", less their reversals)."""
+    result: dict[str, Any] = {
+        "user": external_id,
+        "currency": program.currency,
+        "pending": 0,
+        "available": 0,
+        "paid": 0,
+    }
+    account = Account.objects.filter(program=program, code=f"user:{external_id}:rewards").first()
+    if account is None:
+        return result
+    balance = account_balance(account)
+    paid = Posting.objects.filter(
+        account=account,
+        kind__in=POSTED_KINDS,
+        transaction__reference__startswith=PAYOUT_REFERENCE_PREFIX,
+    ).aggregate(
+        debits=Coalesce(Sum("amount", filter=Q(direction="debit")), 0),
+        credits=Coalesce(Sum("amount", filter=Q(direction="credit")), 0),
+    )
+    result["pending"] = balance["pending"]["balance"]
+    result["available"] = balance["posted"]["balance"]
+    result["paid"] = paid["debits"] - paid["credits"]
+    return result

@@ -1,8 +1,10 @@
 """One settings module for every environment, switched by environment variables (SPEC §9)."""
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import BASE_DIR, env
+from config.logging import logging_config
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
@@ -141,6 +143,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SECURITY": [{"ApiKey": []}],
+    # Choice sets that share a field name get stable component names (no hashed suffixes).
+    "ENUM_NAME_OVERRIDES": {
+        "AccountKindEnum": "ledger.models.Account.Kind",
+        "TransactionKindEnum": "ledger.models.Transaction.Kind",
+        "TransactionStatusEnum": ["pending", "posted", "voided"],
+        "RewardStatusEnum": "ledger.models.Reward.Status",
+    },
     "APPEND_COMPONENTS": {
         "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer"}},
     },
@@ -165,19 +174,63 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict = {}
+# Rewards past their program's hold_days are confirmed by this sweep (without a broker:
+# `manage.py confirm_due_rewards` from cron).
+CELERY_BEAT_SCHEDULE["ledger.confirm_due_rewards"] = {
+    "task": "ledger.confirm_due_rewards",
+    "schedule": env.int("REWARD_CONFIRM_SWEEP_SECONDS", default=3600),
+}
+# Events lost on the way to the broker, stuck with a dead worker, or due for a retry (without a
+# broker: `manage.py requeue_stuck_events` from cron).
+CELERY_BEAT_SCHEDULE["rules.requeue_stuck_events"] = {
+    "task": "rules.requeue_stuck_events",
+    "schedule": env.int("EVENT_REQUEUE_SWEEP_SECONDS", default=60),
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING (JSON) like the web
+# Webhooks (docs/WEBHOOKS.md): the sweep sends due retries and any message whose hand-off was lost.
+WEBHOOK_SWEEP_SECONDS = env.int("WEBHOOK_SWEEP_SECONDS", default=30)
+CELERY_BEAT_SCHEDULE["ledger.webhook_deliver_due"] = {
+    "task": "ledger.webhook_deliver_due",
+    "schedule": WEBHOOK_SWEEP_SECONDS,
+}
+# Nightly reconciliation at 03:00 UTC, stored as runs (without a broker: cron runs
+# `manage.py reconcile`; docs/OPERATIONS.md).
+CELERY_BEAT_SCHEDULE["ledger.reconcile_nightly"] = {
+    "task": "ledger.reconcile_nightly",
+    "schedule": crontab(hour=3, minute=0),
+}
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10)
+WEBHOOK_INLINE_TIMEOUT_SECONDS = env.float("WEBHOOK_INLINE_TIMEOUT_SECONDS", default=2)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=15)
+WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=60)
+WEBHOOK_RETRY_MAX_DELAY_SECONDS = env.int("WEBHOOK_RETRY_MAX_DELAY_SECONDS", default=6 * 3600)
+# Endpoint URLs are user input: loopback and private addresses are refused unless allowed.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
 
 GROQ_API_KEY = env.str("GROQ_API_KEY", default="")
 GROQ_MODEL = env.str("GROQ_MODEL", default="llama-3.3-70b-versatile")
 
+# HTTPS: secure by default when DEBUG is false (`manage.py check --deploy` is clean); each part
+# can be turned off by its variable, e.g. DJANGO_SECURE_SSL_REDIRECT=false behind a proxy that
+# already redirects, or for a local benchmark over plain HTTP.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+# Load balancers probe over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
+# Set when a proxy terminates TLS and sends X-Forwarded-Proto (only then: a client could fake it).
+if env.bool("DJANGO_BEHIND_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# One JSON object per line with the request id (config/logging.py); LOG_FORMAT=json|text.
+LOGGING = logging_config(
+    fmt=env.str("LOG_FORMAT", default="text" if DEBUG else "json"),
+    level=env.str("LOG_LEVEL", default="INFO"),
+)

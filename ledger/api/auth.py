@@ -88,3 +88,5 @@ class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
         else:
             return None
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+from ledger.api import schema as _schema  # noqa: E402,F401  (registers the OpenAPI auth schemes)

@@ -51,7 +51,7 @@ def flatten_errors(data: Any, prefix: str = "") -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     if isinstance(data, dict):
         for key, value in data.items():
-            name = key if key != "non_field_errors" else ""
+            name = "" if key == "non_field_errors" else str(key)
             out += flatten_errors(value, f"{prefix}.{name}".strip(".") if name else prefix)
     elif isinstance(data, list):
         if all(not isinstance(v, dict | list) for v in data):

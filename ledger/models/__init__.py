@@ -55,6 +55,12 @@ class Program(models.Model):
     min_payout = models.PositiveBigIntegerField(
         default=0, help_text="Smallest payout item, in minor units"
     )
+    fraud_amount_threshold = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Rewards above this amount (minor units) are held for review and never "
+        "confirmed automatically (empty: no threshold)",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -266,8 +272,20 @@ class Reward(models.Model):
     # Deterministic key of the source (e.g. event, rule version, action index): the database
     # refuses a second reward for the same source, so no retry or redelivery pays twice.
     source_key = models.CharField(max_length=255, null=True, blank=True)
+    # Non-empty while the reward awaits a fraud review: it is never auto-confirmed.
+    hold_reason = models.CharField(max_length=500, blank=True, default="")
+    # The posted transfer back out of the user's account; unique, so a reward is clawed back once.
+    clawback_transaction = models.OneToOneField(
+        Transaction,
+        on_delete=models.PROTECT,
+        related_name="clawed_back_reward",
+        null=True,
+        blank=True,
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -293,6 +311,34 @@ class RewardHistory(models.Model):
     class Meta:
         ordering = ["at", "id"]
         verbose_name_plural = "reward history"
+
+
+class CreditEntry(models.Model):
+    """One applied credits operation (SPEC §5). The nonce is its idempotency key; the signed
+    amount moves between ``user:{owner}:credits`` and ``program:credits_issued`` in
+    ``transaction`` (none for a zero operation); ``balance`` is the owner's balance after it."""
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="credit_entries")
+    owner_id = models.CharField(max_length=200)
+    operation = models.CharField(max_length=100)
+    amount = models.BigIntegerField(help_text="Signed: positive adds credits, negative spends")
+    nonce = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    balance = models.BigIntegerField(default=0)
+    transaction = models.OneToOneField(
+        Transaction, on_delete=models.PROTECT, related_name="credit_entry", null=True, blank=True
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "credit entries"
+        constraints = [
+            models.UniqueConstraint(fields=["program", "nonce"], name="credit_nonce_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id} {self.operation} {self.amount:+d}"
 
 
 class AuditEntry(models.Model):
@@ -323,3 +369,6 @@ class AuditEntry(models.Model):
 # Models of other ledger areas live in sibling modules (payouts.py, ...) and are imported here,
 # at the bottom, so Django registers them with the ledger app:
 # from ledger.models.payouts import PayoutBatch, PayoutItem  # noqa: E402
+from ledger.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookMessage  # noqa: E402
+from ledger.models.payouts import PayoutBatch, PayoutCoverage, PayoutItem  # noqa: E402
+from ledger.models.operations import HeldReward, ReconciliationRun  # noqa: E402

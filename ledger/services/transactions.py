@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
@@ -125,8 +127,13 @@ def account_get_or_create(
 
 
 def _resolve_accounts(program: Program, lines: Sequence[PostingLine]) -> dict[str, Account]:
-    codes = {ln.account if isinstance(ln.account, str) else ln.account.code for ln in lines}
-    found = {a.code: a for a in Account.objects.filter(program=program, code__in=codes)}
+    given = {ln.account.code: ln.account for ln in lines if isinstance(ln.account, Account)}
+    if any(a.program_id != program.pk for a in given.values()):
+        raise ValidationFailed("Every account must belong to the transaction's program.")
+    codes = {ln.account for ln in lines if isinstance(ln.account, str)} - given.keys()
+    found = dict(given)
+    if codes:
+        found |= {a.code: a for a in Account.objects.filter(program=program, code__in=codes)}
     missing = sorted(codes - found.keys())
     if missing:
         raise ValidationFailed(
@@ -182,24 +189,50 @@ def _balance_deltas(
     return deltas
 
 
-def _apply_balances(deltas: dict[int, tuple[Account, list[int]]]) -> None:
-    """Update stored totals in a fixed order (account id) so concurrent writers cannot deadlock.
-    A no_overdraft account is updated only if the result keeps it at or above zero; the
-    condition is re-checked by the database after it takes the row lock, so no interleaving of
-    concurrent spends can overdraw it."""
+def _need(account: Account, pd: int, pc: int, qd: int, qc: int) -> int:
+    """How much a move lowers a no_overdraft account's available balance (posted balance less
+    pending outflows); 0 when it does not lower it, or the account may go negative."""
+    if not account.no_overdraft:
+        return 0
+    need = pc + qc - pd if account.debit_normal else pd + qd - pc
+    return 0
+
+
+def _insufficient(account: Account) -> InsufficientFunds:
+    return InsufficientFunds(
+        f"Account {account.code} does not allow overdraft and lacks the funds for this move."
+    )
+
+
+def _conflict(resolves: Transaction | None, reverses: Transaction | None) -> Exception:
+    if reverses is not None:
+        return AlreadyReversed(f"Transaction {reverses.pk} already has a reversal.")
+    if resolves is not None:
+        return InvalidTransition(f"Pending transaction {resolves.pk} is already resolved.")
+    return IntegrityError("transaction id collision")
+
+
+def _book_orm(
+    txn: Transaction, lines: list[tuple[Account, str, int]], deltas: dict[int, Any]
+) -> None:
+    """Portable booking (SQLite): the caller's savepoint undoes a partial write on error."""
+    try:
+        with transaction.atomic():
+            txn.save(force_insert=True)
+    except IntegrityError:
+        raise _conflict(txn.resolves, txn.reverses) from None
+    # A fixed order (account id) so concurrent writers cannot deadlock.
     for account_id in sorted(deltas):
         account, (pd, pc, qd, qc) = deltas[account_id]
         shard = 0 if account.balance_shards == 1 else random.randrange(account.balance_shards)
         qs = AccountBalance.objects.filter(account_id=account_id, shard=shard)
-        if account.no_overdraft:
+        need = _need(account, pd, pc, qd, qc)
+        if need:
             if account.debit_normal:
                 available = F("posted_debits") - F("posted_credits") - F("pending_credits")
-                need = pc + qc - pd
             else:
                 available = F("posted_credits") - F("posted_debits") - F("pending_debits")
-                need = pd + qd - pc
-            if need > 0:
-                qs = qs.filter(GreaterThanOrEqual(available, need))
+            qs = qs.filter(GreaterThanOrEqual(available, need))
         updated = qs.update(
             posted_debits=F("posted_debits") + pd,
             posted_credits=F("posted_credits") + pc,
@@ -207,9 +240,137 @@ def _apply_balances(deltas: dict[int, tuple[Account, list[int]]]) -> None:
             pending_credits=F("pending_credits") + qc,
         )
         if not updated:
-            raise InsufficientFunds(
-                f"Account {account.code} does not allow overdraft and lacks the funds for this move."
+            raise _insufficient(account)
+    Posting.objects.bulk_create(
+        Posting(
+            transaction=txn,
+            account=account,
+            direction=direction,
+            amount=amount,
+            currency=account.currency,
+            kind=txn.kind,
+            created_at=txn.created_at,
+        )
+        for account, direction, amount in lines
+    )
+
+
+def _book_pg(
+    txn: Transaction, lines: list[tuple[Account, str, int]], deltas: dict[int, Any]
+) -> Exception | None:
+    """The whole booking as one statement (one round trip instead of five or more), which
+    either writes everything or nothing, so a refusal needs no savepoint:
+
+    1. lock one balance row per account, in account-id order (each lock CTE waits for the
+       previous one), so concurrent writers cannot deadlock. A sharded (hot) account takes
+       any shard nobody holds (SKIP LOCKED) and waits on a random one only when all are busy;
+    2. check every no_overdraft account on the row it has just locked (the newest version);
+    3. only if all checks pass, insert the transaction; ON CONFLICT DO NOTHING turns a second
+       post/void/reversal of the same transaction (unique resolves/reverses) into "nothing";
+    4. only if the transaction was inserted, update the locked balance rows and insert the
+       postings.
+    Returns the refusal (InsufficientFunds, InvalidTransition, AlreadyReversed) or None."""
+    params: list[Any] = []
+    ctes: list[str] = []
+    ordered = sorted(deltas)
+    for i, account_id in enumerate(ordered):
+        account = deltas[account_id][0]
+        after_previous = f" AND (SELECT count(*) FROM l{i - 1}) >= 0" if i else ""
+        if account.debit_normal:
+            available = "posted_debits - posted_credits - pending_credits"
+        else:
+            available = "posted_credits - posted_debits - pending_debits"
+        if account.balance_shards == 1:
+            ctes.append(
+                f"l{i} AS MATERIALIZED (SELECT id, {available} AS available"
+                f" FROM ledger_accountbalance WHERE account_id = %s AND shard = 0"
+                f"{after_previous} FOR UPDATE)"
             )
+            params.append(account_id)
+        else:
+            ctes.append(
+                f"l{i} AS MATERIALIZED (SELECT id, {available} AS available"
+                " FROM ledger_accountbalance WHERE id = COALESCE("
+                "(SELECT id FROM ledger_accountbalance WHERE account_id = %s"
+                " ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED),"
+                " (SELECT id FROM ledger_accountbalance WHERE account_id = %s AND shard = %s))"
+                f"{after_previous} FOR UPDATE)"
+            )
+            params += [account_id, account_id, random.randrange(account.balance_shards)]
+    locked = " UNION ALL ".join(
+        f"SELECT id, available, {i} AS n FROM l{i}" for i in range(len(ordered))
+    )
+    values = []
+    for i, account_id in enumerate(ordered):
+        account, (pd, pc, qd, qc) = deltas[account_id]
+        values.append("(%s, %s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::bigint)")
+        params += [i, pd, pc, qd, qc, _need(account, pd, pc, qd, qc)]
+    ctes.append(f"locked AS ({locked})")
+    ctes.append(f"v (n, pd, pc, qd, qc, need) AS (VALUES {', '.join(values)})")
+    ctes.append(
+        "chk AS (SELECT count(*) = %s AND COALESCE(bool_and(l.available >= v.need"
+        " OR v.need = 0), TRUE) AS ok, min(v.n) FILTER (WHERE l.available < v.need) AS short"
+        " FROM locked l JOIN v USING (n))"
+    )
+    params.append(len(ordered))
+    ctes.append(
+        "txn AS (INSERT INTO ledger_transaction (id, program_id, kind, resolves_id, reverses_id,"
+        " description, metadata, reference, created_at)"
+        " SELECT %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s WHERE (SELECT ok FROM chk)"
+        " ON CONFLICT DO NOTHING RETURNING id)"
+    )
+    params += [
+        txn.pk,
+        txn.program_id,
+        txn.kind,
+        txn.resolves_id,
+        txn.reverses_id,
+        txn.description,
+        json.dumps(txn.metadata, cls=DjangoJSONEncoder),
+        txn.reference,
+        txn.created_at,
+    ]
+    ctes.append(
+        "upd AS (UPDATE ledger_accountbalance b SET"
+        " posted_debits = b.posted_debits + v.pd, posted_credits = b.posted_credits + v.pc,"
+        " pending_debits = b.pending_debits + v.qd, pending_credits = b.pending_credits + v.qc"
+        " FROM locked l JOIN v USING (n) WHERE b.id = l.id AND EXISTS (SELECT 1 FROM txn)"
+        " RETURNING b.id)"
+    )
+    rows = []
+    params += [txn.kind, txn.created_at]
+    for i, (account, direction, amount) in enumerate(lines):
+        rows.append("(%s, %s::bigint, %s, %s::bigint, %s)")
+        params += [i, account.pk, direction, amount, account.currency]
+    ctes.append(
+        "ins AS (INSERT INTO ledger_posting (transaction_id, account_id, direction, amount,"
+        " currency, kind, created_at)"
+        " SELECT txn.id, x.account_id, x.direction, x.amount, x.currency, %s, %s"
+        f" FROM txn CROSS JOIN (VALUES {', '.join(rows)})"
+        " AS x (i, account_id, direction, amount, currency) ORDER BY x.i RETURNING id)"
+    )
+    sql = (
+        f"WITH {', '.join(ctes)} SELECT (SELECT ok FROM chk), (SELECT short FROM chk),"
+        " (SELECT count(*) FROM txn), (SELECT count(*) FROM upd), (SELECT count(*) FROM ins)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ok, short, inserted, updated, posted = cursor.fetchone()
+    if not ok:
+        if short is None:  # a balance row is missing: never expected, so never swallowed
+            raise RuntimeError(f"balance rows missing for accounts {ordered}")
+        # A second reversal (or post/void) is refused as such, even when it would also lack
+        # funds. This query's fresh snapshot sees a rival that committed while we waited.
+        if (txn.reverses_id or txn.resolves_id) and Transaction.objects.filter(
+            Q(reverses_id=txn.reverses_id) if txn.reverses_id else Q(resolves_id=txn.resolves_id)
+        ).exists():
+            return _conflict(txn.resolves, txn.reverses)
+        return _insufficient(deltas[ordered[short]][0])
+    if not inserted:
+        return _conflict(txn.resolves, txn.reverses)
+    if updated != len(ordered) or posted != len(lines):
+        raise RuntimeError(f"booking wrote {updated} balances and {posted} postings")
+    return None
 
 
 def _book(
@@ -222,10 +383,12 @@ def _book(
     description: str = "",
     metadata: dict[str, Any] | None = None,
     reference: str = "",
+    actor: str,
+    audit: Callable[[Transaction], dict[str, Any]] | None,
 ) -> Transaction:
-    """Insert the transaction first: a second post/void/reversal of the same transaction then
-    waits on the unique index and fails before touching any balance."""
-    now = timezone.now()
+    """Write a transaction, its postings and the stored totals (and its audit entry) in one
+    database transaction, or nothing. On PostgreSQL a refusal writes nothing, so no savepoint
+    is needed and the error is raised after the block; elsewhere a savepoint undoes it."""
     txn = Transaction(
         program=program,
         kind=kind,
@@ -234,34 +397,21 @@ def _book(
         description=description[:500],
         metadata=metadata or {},
         reference=reference,
-        created_at=now,
+        created_at=timezone.now(),
     )
-    try:
-        with transaction.atomic():
-            txn.save(force_insert=True)
-    except IntegrityError:
-        if reverses is not None:
-            raise AlreadyReversed(f"Transaction {reverses.pk} already has a reversal.") from None
-        if resolves is not None:
-            raise InvalidTransition(
-                f"Pending transaction {resolves.pk} is already resolved."
-            ) from None
-        raise
-    _apply_balances(_balance_deltas(kind, lines))
-    txn._prefetched_objects_cache = {  # type: ignore[attr-defined]
-        "postings": Posting.objects.bulk_create(
-            Posting(
-                transaction=txn,
-                account=account,
-                direction=direction,
-                amount=amount,
-                currency=account.currency,
-                kind=kind,
-                created_at=now,
-            )
-            for account, direction, amount in lines
-        )
-    }
+    deltas = _balance_deltas(kind, lines)
+    pg = connection.vendor == "postgresql"
+    refusal: Exception | None = None
+    with transaction.atomic(savepoint=not pg):
+        if pg:
+            refusal = _book_pg(txn, lines, deltas)
+            txn._state.adding, txn._state.db = False, connection.alias
+        else:
+            _book_orm(txn, lines, deltas)
+        if refusal is None and audit is not None:
+            audit_record(program=program, actor=actor, **audit(txn))
+    if refusal is not None:
+        raise refusal
     return txn
 
 
@@ -276,7 +426,8 @@ def transaction_create(
     actor: str = "system",
     audit: bool = True,
 ) -> Transaction:
-    """Book a balanced transaction (posted, or pending to be posted/voided later)."""
+    """Book a balanced transaction (posted, or pending to be posted/voided later). Postings may
+    name accounts by code or pass Account instances (which saves looking them up)."""
     accounts = _resolve_accounts(program, postings)
     _check_lines(postings, accounts)
     lines = [
@@ -287,25 +438,25 @@ def transaction_create(
         )
         for ln in postings
     ]
-    with transaction.atomic():
-        txn = _book(
-            program=program,
-            kind=Kind.PENDING if pending else Kind.POSTED,
-            lines=lines,
-            description=description,
-            metadata=metadata,
-            reference=reference,
+    return _book(
+        program=program,
+        kind=Kind.PENDING if pending else Kind.POSTED,
+        lines=lines,
+        description=description,
+        metadata=metadata,
+        reference=reference,
+        actor=actor,
+        audit=(
+            lambda txn: {
+                "action": "transaction.created",
+                "object_type": "transaction",
+                "object_id": txn.pk,
+                "after": {"kind": txn.kind, "reference": reference},
+            }
         )
-        if audit:
-            audit_record(
-                program=program,
-                actor=actor,
-                action="transaction.created",
-                object_type="transaction",
-                object_id=txn.pk,
-                after={"kind": txn.kind, "reference": reference},
-            )
-    return txn
+        if audit
+        else None,
+    )
 
 
 def transaction_get(*, program: Program, transaction_id: Any) -> Transaction:
@@ -328,7 +479,7 @@ def _copied_lines(txn: Transaction, *, mirror: bool) -> list[tuple[Account, str,
     flip = {DEBIT: CREDIT, CREDIT: DEBIT}
     return [
         (p.account, flip[p.direction] if mirror else p.direction, p.amount)
-        for p in txn.postings.select_related("account").order_by("id")
+        for p in Posting.objects.filter(transaction=txn).select_related("account").order_by("id")
     ]
 
 
@@ -343,29 +494,33 @@ def _resolve(
 ) -> Transaction:
     if pending.kind != Kind.PENDING:
         raise InvalidTransition(f"Transaction {pending.pk} is {pending.kind}, not pending.")
-    if Transaction.objects.filter(resolves=pending).exists():
-        raise InvalidTransition(f"Pending transaction {pending.pk} is already {pending.status}.")
-    with transaction.atomic():
-        txn = _book(
+    # No "already resolved?" query first: the unique `resolves` decides, also under races.
+    try:
+        return _book(
             program=program,
             kind=kind,
             lines=_copied_lines(pending, mirror=False),
             resolves=pending,
             description=f"{kind} of {pending.pk}",
             reference=pending.reference,
-        )
-        if audit:
-            audit_record(
-                program=program,
-                actor=actor,
-                action=f"transaction.{kind}",
-                object_type="transaction",
-                object_id=pending.pk,
-                before={"status": "pending"},
-                after={"status": "posted" if kind == Kind.POST else "voided"},
-                reason=reason,
+            actor=actor,
+            audit=(
+                lambda txn: {
+                    "action": f"transaction.{kind}",
+                    "object_type": "transaction",
+                    "object_id": pending.pk,
+                    "before": {"status": "pending"},
+                    "after": {"status": "posted" if kind == Kind.POST else "voided"},
+                    "reason": reason,
+                }
             )
-    return txn
+            if audit
+            else None,
+        )
+    except InvalidTransition:
+        done = Transaction.objects.filter(resolves=pending).values_list("kind", flat=True).first()
+        status = {Kind.POST: "posted", Kind.VOID: "voided"}.get(done or "", "resolved")
+        raise InvalidTransition(f"Pending transaction {pending.pk} is already {status}.") from None
 
 
 def transaction_post(
@@ -409,26 +564,24 @@ def transaction_reverse(
         original = resolution  # reversing a posted two-phase transfer mirrors its posting
     if original.kind not in (Kind.POSTED, Kind.POST):
         raise InvalidTransition(f"A {original.kind} transaction cannot be reversed.")
-    if Transaction.objects.filter(reverses=original).exists():
-        raise AlreadyReversed(f"Transaction {original.pk} already has a reversal.")
-    with transaction.atomic():
-        txn = _book(
-            program=program,
-            kind=Kind.REVERSAL,
-            lines=_copied_lines(original, mirror=True),
-            reverses=original,
-            description=f"Reversal of {original.pk}: {reason}"[:500],
-            metadata=metadata or {"reason": reason},
-            reference=original.reference,
+    return _book(
+        program=program,
+        kind=Kind.REVERSAL,
+        lines=_copied_lines(original, mirror=True),
+        reverses=original,
+        description=f"Reversal of {original.pk}: {reason}"[:500],
+        metadata=metadata or {"reason": reason},
+        reference=original.reference,
+        actor=actor,
+        audit=(
+            lambda txn: {
+                "action": "transaction.reversed",
+                "object_type": "transaction",
+                "object_id": original.pk,
+                "after": {"reversal": str(txn.pk)},
+                "reason": reason,
+            }
         )
-        if audit:
-            audit_record(
-                program=program,
-                actor=actor,
-                action="transaction.reversed",
-                object_type="transaction",
-                object_id=original.pk,
-                after={"reversal": str(txn.pk)},
-                reason=reason,
-            )
-    return txn
+        if audit
+        else None,
+    )

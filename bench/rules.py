@@ -1,0 +1,136 @@
+"""Rule-engine throughput against its peers on the shared reference workload.
+
+    .venv/bin/python bench/rules.py [--repeat N] [--events N]
+
+Reads ../shared/bench/ruleset.py (override the folder with BENCH_SHARED), proves it runs the
+identical workload (fingerprint), times evaluating all 50 rules per event with this engine
+(ruleset fast path; per rule without and with a trace), json-logic-qubit and every zen-engine
+path, checks that every engine returns the reference matches for every event, and prints
+events/s and ratios. Facts/contexts are built before timing for every engine alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("BENCH_SHARED") or ROOT.parent / "shared" / "bench")
+sys.path[:0] = [str(ROOT), str(SHARED)]
+
+import ruleset  # noqa: E402  (found through BENCH_SHARED / ../shared/bench)
+
+from rules.engine import compile_rule, compile_ruleset  # noqa: E402
+
+Evaluate = Callable[[Any], Any]
+ToIds = Callable[[Any], list[str]]
+
+
+def _engines(events: list[dict[str, Any]]) -> dict[str, tuple[Evaluate, list[Any], ToIds, bool]]:
+    """name -> (evaluate one input, the inputs, raw output -> matched rule ids, is slow).
+
+    Only ``evaluate`` over the prepared inputs is timed; turning each engine's native output
+    (indices, booleans, dicts, rows) into rule ids happens afterwards, for the check.
+    """
+    import zen
+    from json_logic import jsonLogic
+
+    ids = [rule["id"] for rule in ruleset.RULES]
+    definitions = ruleset.spec_rules()
+    facts = [ruleset.to_facts(event) for event in events]
+
+    fast = compile_ruleset(definitions)
+    compiled = [compile_rule(definition) for definition in definitions]
+    logic = ruleset.jsonlogic_rules()
+    expression_text = ruleset.zen_array_expression()
+    expression = zen.compile_expression(expression_text)
+    engine = zen.ZenEngine()
+    node_jdm = json.dumps(ruleset.to_zen_jdm_expression_node())
+    node_decision = engine.create_decision(node_jdm)
+    table_decision = engine.create_decision(json.dumps(ruleset.to_zen_jdm_decision_table()))
+    loader_engine = zen.ZenEngine({"loader": lambda key: node_jdm})
+
+    def indices(raw: list[int]) -> list[str]:
+        return [ids[i] for i in raw]
+
+    def flags(raw: list[bool]) -> list[str]:
+        return [ids[i] for i, hit in enumerate(raw) if hit]
+
+    def keyed(raw: dict[str, Any]) -> list[str]:
+        return [key for key, hit in raw["result"].items() if hit]
+
+    return {
+        "engine: ruleset fast path (tracing off)": (fast.matching, facts, indices, False),
+        "engine: per rule, CompiledRule.matches": (
+            lambda f: [i for i, rule in enumerate(compiled) if rule.matches(f)],
+            facts, indices, False),
+        "engine: per rule, evaluate with trace": (
+            lambda f: [i for i, rule in enumerate(compiled) if rule.evaluate(f).matched],
+            facts, indices, False),
+        "json-logic-qubit jsonLogic": (
+            lambda e: [rid for rid, rule in logic if jsonLogic(rule, e)], events, list, True),
+        "zen compile_expression().evaluate": (expression.evaluate, events, flags, False),
+        "zen evaluate_expression (uncompiled)": (
+            lambda e: zen.evaluate_expression(expression_text, e), events, flags, True),
+        "zen ZenDecision.evaluate, expression node JDM": (
+            node_decision.evaluate, events, keyed, False),
+        "zen ZenEngine.evaluate + loader, expression node": (
+            lambda e: loader_engine.evaluate("rules", e), events, keyed, False),
+        "zen ZenDecision.evaluate, decision table JDM": (
+            table_decision.evaluate, events,
+            lambda raw: [row["rule"] for row in raw["result"]], False),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per fast engine")
+    parser.add_argument("--events", type=int, default=ruleset.N_EVENTS)
+    args = parser.parse_args()
+
+    events = ruleset.generate_events()
+    fingerprint = ruleset.fingerprint(events)
+    if fingerprint != ruleset.EXPECTED_FINGERPRINT:
+        print(f"workload fingerprint mismatch: {fingerprint}", file=sys.stderr)
+        return 2
+    events = events[: args.events]
+    reference = [ruleset.matching_rules_interpreted(event) for event in events]
+    print(f"workload: {len(ruleset.RULES)} rules x {len(events)} events, fingerprint ok; "
+          f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs")
+
+    rates: dict[str, float] = {}
+    for name, (evaluate, inputs, to_ids, slow) in _engines(events).items():
+        best = float("inf")
+        for _ in range(1 if slow else args.repeat):
+            started = time.perf_counter()
+            outcome = [evaluate(item) for item in inputs]
+            best = min(best, time.perf_counter() - started)
+        wrong = sum(1 for raw, want in zip(outcome, reference, strict=True) if to_ids(raw) != want)
+        if wrong:
+            print(f"{name}: {wrong} events disagree with the reference", file=sys.stderr)
+            return 1
+        rates[name] = len(events) / best
+        print(f"{name:<52} {rates[name]:>12,.0f} events/s   (all {len(events)} agree)")
+
+    ours = rates["engine: ruleset fast path (tracing off)"]
+    traced = rates["engine: per rule, evaluate with trace"]
+    zen_best_name = max((n for n in rates if n.startswith("zen")), key=rates.__getitem__)
+    logic = rates["json-logic-qubit jsonLogic"]
+    print()
+    print(f"fastest zen path: {zen_best_name}")
+    print(f"engine / fastest zen     {ours / rates[zen_best_name]:6.2f}x   (target >= 2x)")
+    print(f"engine / json-logic      {ours / logic:6.2f}x   (target >= 20x)")
+    print(f"traced / fastest zen     {traced / rates[zen_best_name]:6.2f}x")
+    print(f"traced / json-logic      {traced / logic:6.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

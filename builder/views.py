@@ -1,0 +1,60 @@
+"""Rule builder pages (SPEC §10). The pages are thin: they hand the editor its starting data
+(json_script) and the editor talks to the rules HTTP API (SPEC §6) with the staff session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+
+from ledger.models import Program
+from rules.models import Rule
+
+
+def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Anonymous users go to the admin's login page; signed-in non-staff users get 403."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not (request.user.is_active and request.user.is_staff):
+            raise PermissionDenied("The rule builder is for staff users.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@staff_required
+def index(request: HttpRequest) -> HttpResponse:
+    rules = Rule.objects.select_related("active_version").order_by("-updated_at", "-id")
+    programs = Program.objects.prefetch_related(Prefetch("rules", queryset=rules))
+    return render(request, "builder/index.html", {"programs": programs})
+
+
+@staff_required
+def editor(request: HttpRequest, program: str, rule_id: int | None = None) -> HttpResponse:
+    program_obj = get_object_or_404(Program, slug=program)
+    rule = get_object_or_404(Rule, program=program_obj, pk=rule_id) if rule_id else None
+    config = {
+        "program": program_obj.slug,
+        "programName": program_obj.name,
+        "currency": program_obj.currency,
+        "ruleId": rule.pk if rule else None,
+        "apiBase": f"/api/v1/programs/{program_obj.slug}/",
+        "csrfToken": get_token(request),
+        "editorBase": reverse("builder:rule-new", args=[program_obj.slug]).rsplit("new", 1)[0],
+        "indexUrl": reverse("builder:index"),
+    }
+    return render(
+        request,
+        "builder/editor.html",
+        {"program": program_obj, "rule": rule, "config": config},
+    )

@@ -1,0 +1,49 @@
+"""Reconciliation runs over the API (SPEC §8)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ledger.api.views import ProgramAPIView
+from ledger.models import ReconciliationRun
+from ledger.services.reconciliation_runs import reconciliation_latest, reconciliation_record
+
+
+class ReconciliationRunSerializer(serializers.ModelSerializer):
+    checks = serializers.JSONField(
+        help_text='[{"name", "status": "clean"|"discrepancies", "findings": count}]'
+    )
+    findings = serializers.JSONField(
+        help_text='[{"check", "object_type", "object_id", "message", "expected", "actual"}]'
+    )
+
+    class Meta:
+        model = ReconciliationRun
+        fields = ["id", "status", "checks", "findings", "actor", "started_at", "finished_at"]
+
+
+class ReconciliationListApi(ProgramAPIView):
+    @extend_schema(
+        request=None,
+        responses={201: ReconciliationRunSerializer},
+        description="Run every integrity check for the program now and store the run: ledger "
+        "balance checks, reward states against their ledger transactions and executed payouts "
+        "against their transfers.",
+    )
+    def post(self, request: Request, program: str) -> Response:
+        run = reconciliation_record(program=self.program, actor=self.actor)
+        return Response(ReconciliationRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class ReconciliationLatestApi(ProgramAPIView):
+    @extend_schema(
+        responses=ReconciliationRunSerializer,
+        description="The program's most recent run (API, admin, command or nightly); 404 "
+        "`not_found` before the first one.",
+    )
+    def get(self, request: Request, program: str) -> Response:
+        run = reconciliation_latest(program=self.program)
+        return Response(ReconciliationRunSerializer(run).data)

@@ -1,0 +1,218 @@
+"""Reward endpoints (SPEC §4). Thin: validate, call one service, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ledger.api.idempotency import idempotent
+from ledger.api.pagination import CursorPagination
+from ledger.api.views import ProgramAPIView
+from ledger.apis.transactions import IDEMPOTENCY_HEADER, validated
+from ledger.exceptions import ValidationFailed
+from ledger.models import Reward, RewardHistory
+from ledger.serializers import (
+    AmountField,
+    CurrencyField,
+    JSONObjectField,
+    StrictSerializer,
+)
+from ledger.services import rewards as reward_services
+
+BENEFICIARY_HELP = "The participant's external id (letters, digits, _ . @ -)."
+
+
+class RewardCreateSerializer(StrictSerializer):
+    beneficiary = serializers.RegexField(
+        reward_services.BENEFICIARY_RE, max_length=200, help_text=BENEFICIARY_HELP
+    )
+    amount = AmountField(help_text="Positive integer in minor units.")
+    currency = CurrencyField(help_text="Must be the program's currency.")
+    reward_type = serializers.ChoiceField(choices=Reward.RewardType.choices)
+    metadata = JSONObjectField(required=False, default=dict)
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string only (DRF's CharField would turn 5 into "5")."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class RewardReasonSerializer(StrictSerializer):
+    reason = StrictCharField(max_length=2000, help_text="Why; kept in the history and audit log.")
+
+
+class RewardOptionalReasonSerializer(StrictSerializer):
+    reason = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class RewardHistorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RewardHistory
+        fields = ["status", "at", "actor", "reason"]
+
+
+class RewardSerializer(serializers.ModelSerializer):
+    hold_reason = serializers.CharField(
+        help_text="Non-empty while the reward awaits a fraud review (e.g. its amount is above "
+        "the program's fraud threshold); a held reward is never confirmed automatically and "
+        "must be released (POST .../release) before it can be confirmed."
+    )
+    history = RewardHistorySerializer(many=True)
+
+    class Meta:
+        model = Reward
+        fields = [
+            "id",
+            "beneficiary",
+            "amount",
+            "currency",
+            "reward_type",
+            "status",
+            "metadata",
+            "created_at",
+            "history",
+            "hold_reason",
+        ]
+
+
+class RewardPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = RewardSerializer(many=True)
+
+
+def _rewards(program) -> QuerySet[Reward]:
+    return Reward.objects.filter(program=program).prefetch_related("history")
+
+
+def _render(program, reward: Reward, code: int = status.HTTP_200_OK) -> Response:
+    return Response(RewardSerializer(_rewards(program).get(pk=reward.pk)).data, status=code)
+
+
+class RewardListApi(ProgramAPIView):
+    @extend_schema(
+        request=RewardCreateSerializer,
+        responses={201: RewardSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        description="[idem] Create a pending reward: books a pending transaction from "
+        "program:rewards_expense to user:{beneficiary}:rewards. A currency other than the "
+        "program's is 400 `currency_mismatch`.",
+    )
+    def post(self, request: Request, program: str) -> Response:
+        def effect() -> Response:
+            data = validated(RewardCreateSerializer, request.data)
+            reward, _ = reward_services.reward_create(
+                program=self.program, actor=self.actor, **data
+            )
+            return _render(self.program, reward, status.HTTP_201_CREATED)
+
+        return idempotent(request, self.program, effect)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=Reward.Status.values),
+            OpenApiParameter("beneficiary", OpenApiTypes.STR),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="page size (max 500)"),
+        ],
+        responses=RewardPageSerializer,
+        operation_id="rewards_list",
+        description="Rewards, newest first, cursor-paginated.",
+    )
+    def get(self, request: Request, program: str) -> Response:
+        qs = _rewards(self.program)
+        wanted = request.query_params.get("status")
+        if wanted is not None:
+            if wanted not in Reward.Status.values:
+                raise ValidationFailed(
+                    f"Unknown status {wanted!r}.",
+                    errors=[{"field": "status", "message": f"one of {Reward.Status.values}"}],
+                )
+            qs = qs.filter(status=wanted)
+        if "beneficiary" in request.query_params:
+            qs = qs.filter(beneficiary=request.query_params["beneficiary"])
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(RewardSerializer(page, many=True).data)
+
+
+class RewardDetailApi(ProgramAPIView):
+    @extend_schema(responses=RewardSerializer, operation_id="rewards_get")
+    def get(self, request: Request, program: str, pk: str) -> Response:
+        reward = reward_services.reward_get(program=self.program, reward_id=pk)
+        return _render(self.program, reward)
+
+
+class RewardConfirmApi(ProgramAPIView):
+    @extend_schema(
+        request=RewardOptionalReasonSerializer,
+        responses=RewardSerializer,
+        description="Post the reward's pending transaction. Confirming a confirmed reward "
+        "returns it unchanged; a reversed, paid or held reward is 409 `invalid_transition`.",
+    )
+    def post(self, request: Request, program: str, pk: str) -> Response:
+        data = validated(RewardOptionalReasonSerializer, request.data)
+        reward = reward_services.reward_get(program=self.program, reward_id=pk)
+        reward = reward_services.reward_confirm(
+            reward=reward, actor=self.actor, reason=data["reason"]
+        )
+        return _render(self.program, reward)
+
+
+class RewardReverseApi(ProgramAPIView):
+    @extend_schema(
+        request=RewardReasonSerializer,
+        responses=RewardSerializer,
+        description="Void a pending reward or book a reversal of a confirmed one (reason "
+        "required). Reversing a reversed reward returns it unchanged; a paid reward is 409 "
+        "`invalid_transition` (use clawback).",
+    )
+    def post(self, request: Request, program: str, pk: str) -> Response:
+        data = validated(RewardReasonSerializer, request.data)
+        reward = reward_services.reward_get(program=self.program, reward_id=pk)
+        reward = reward_services.reward_reverse(
+            reward=reward, actor=self.actor, reason=data["reason"]
+        )
+        return _render(self.program, reward)
+
+
+class RewardClawbackApi(ProgramAPIView):
+    @extend_schema(
+        request=RewardReasonSerializer,
+        responses=RewardSerializer,
+        description="For a paid reward only: books a transfer back out of "
+        "user:{beneficiary}:rewards (its available balance may go negative; the next payout "
+        "nets it). Any other state is 409 `invalid_transition`.",
+    )
+    def post(self, request: Request, program: str, pk: str) -> Response:
+        data = validated(RewardReasonSerializer, request.data)
+        reward = reward_services.reward_get(program=self.program, reward_id=pk)
+        reward = reward_services.reward_clawback(
+            reward=reward, actor=self.actor, reason=data["reason"]
+        )
+        return _render(self.program, reward)
+
+
+class RewardReleaseApi(ProgramAPIView):
+    @extend_schema(
+        request=RewardReasonSerializer,
+        responses=RewardSerializer,
+        description="End a fraud review hold (reason required); the reward stays pending and "
+        "can then be confirmed. Releasing a reward that is not held returns it unchanged.",
+    )
+    def post(self, request: Request, program: str, pk: str) -> Response:
+        data = validated(RewardReasonSerializer, request.data)
+        reward = reward_services.reward_get(program=self.program, reward_id=pk)
+        reward = reward_services.reward_release(
+            reward=reward, actor=self.actor, reason=data["reason"]
+        )
+        return _render(self.program, reward)

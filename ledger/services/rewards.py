@@ -1,0 +1,400 @@
+"""The referral reward lifecycle on the ledger (SPEC §4).
+
+    pending ──confirm──▶ confirmed ──(payout)──▶ paid ──clawback──▶ clawed_back
+       └──reverse──▶ reversed ◀──reverse──┘
+
+Ledger mapping: creating books a *pending* transaction program:rewards_expense →
+user:{beneficiary}:rewards; confirming posts it; reversing a pending reward voids it and a
+confirmed one gets a reversal; a clawback books a posted transfer back out of the user's account
+(which may go negative: the next payout nets it). Every step locks the reward row first, so two
+racing confirm/reverse calls produce exactly one effect; repeating a step that already happened
+is a no-op. `reward_transition` is the one place a status changes (history + audit).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ledger.exceptions import CurrencyMismatch, InvalidTransition, NotFound, ValidationFailed
+from ledger.models import Account, Program, Reward, RewardHistory, Transaction
+from ledger.services.audit import audit_record
+from ledger.services.transactions import (
+    PostingLine,
+    account_get_or_create,
+    transaction_create,
+    transaction_post,
+    transaction_reverse,
+    transaction_void,
+)
+
+Status = Reward.Status
+EXPENSE_ACCOUNT = "program:rewards_expense"
+# An external id becomes one segment of an account code (user:{id}:rewards).
+BENEFICIARY_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,200}$")
+AUTO_CONFIRM_ACTOR = "system:auto_confirm"
+
+# Which status each status may move to. Payouts move confirmed → paid via reward_transition.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.PENDING: frozenset({Status.CONFIRMED, Status.REVERSED}),
+    Status.CONFIRMED: frozenset({Status.PAID, Status.REVERSED}),
+    Status.PAID: frozenset({Status.CLAWED_BACK}),
+    Status.REVERSED: frozenset(),
+    Status.CLAWED_BACK: frozenset(),
+}
+# Outbox event type announced for each status a reward enters (interfaces.md, webhooks).
+REWARD_EVENTS: dict[str, str] = {
+    Status.PENDING: "reward.created",
+    Status.CONFIRMED: "reward.confirmed",
+    Status.PAID: "reward.paid",
+    Status.REVERSED: "reward.reversed",
+    Status.CLAWED_BACK: "reward.clawed_back",
+}
+
+
+def user_rewards_account_code(beneficiary: str) -> str:
+    return f"user:{beneficiary}:rewards"
+
+
+def reward_event_payload(reward: Reward) -> dict[str, Any]:
+    """The reward as audit entries and webhook events describe it."""
+    return {
+        "id": reward.pk,
+        "beneficiary": reward.beneficiary,
+        "amount": reward.amount,
+        "currency": reward.currency,
+        "reward_type": reward.reward_type,
+        "status": reward.status,
+        "hold_reason": reward.hold_reason,
+        "metadata": reward.metadata,
+        "created_at": reward.created_at,
+    }
+
+
+def reward_get(*, program: Program, reward_id: Any) -> Reward:
+    try:
+        pk = int(str(reward_id))
+    except ValueError:
+        raise NotFound(f"No reward {reward_id}.") from None
+    reward = Reward.objects.filter(program=program, pk=pk).first()
+    if reward is None:
+        raise NotFound(f"No reward {reward_id}.")
+    return reward
+
+
+def _validate_new(
+    *, program: Program, beneficiary: str, amount: int, currency: str, reward_type: str
+) -> None:
+    errors = []
+    if not isinstance(beneficiary, str) or not BENEFICIARY_RE.match(beneficiary):
+        errors.append(
+            {"field": "beneficiary", "message": "1-200 characters: letters, digits, _ . @ -"}
+        )
+    if type(amount) is not int or amount <= 0:
+        errors.append({"field": "amount", "message": "must be a positive integer (minor units)"})
+    if reward_type not in Reward.RewardType.values:
+        errors.append(
+            {"field": "reward_type", "message": f"one of {', '.join(Reward.RewardType.values)}"}
+        )
+    if errors:
+        raise ValidationFailed(
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
+        )
+    if currency != program.currency:
+        raise CurrencyMismatch(
+            f"Reward currency {currency} differs from the program's currency {program.currency}."
+        )
+
+
+def reward_create(
+    *,
+    program: Program,
+    beneficiary: str,
+    amount: int,
+    currency: str,
+    reward_type: str,
+    metadata: dict[str, Any] | None = None,
+    source_key: str | None = None,
+    hold_reason: str = "",
+    actor: str,
+) -> tuple[Reward, bool]:
+    """Create a pending reward and book its pending transaction. The same `source_key` in the
+    program returns the existing reward (created=False); the unique constraint makes this hold
+    under races too. An amount above the program's fraud threshold puts the reward on hold."""
+    _validate_new(
+        program=program,
+        beneficiary=beneficiary,
+        amount=amount,
+        currency=currency,
+        reward_type=reward_type,
+    )
+    if source_key:
+        existing = Reward.objects.filter(program=program, source_key=source_key).first()
+        if existing is not None:
+            return existing, False
+    threshold = program.fraud_amount_threshold
+    if not hold_reason and threshold is not None and amount > threshold:
+        hold_reason = f"amount {amount} is above the fraud review threshold {threshold}"
+    try:
+        with transaction.atomic():
+            user_account = account_get_or_create(
+                program=program,
+                code=user_rewards_account_code(beneficiary),
+                kind=Account.Kind.LIABILITY,
+            )
+            # Booked before the reward row so the row is inserted once, complete; a duplicate
+            # source_key then rolls the booking back with it.
+            txn = transaction_create(
+                program=program,
+                postings=[
+                    PostingLine(EXPENSE_ACCOUNT, "debit", amount),
+                    PostingLine(user_account, "credit", amount),
+                ],
+                pending=True,
+                description=f"{reward_type} reward for {beneficiary}",
+                metadata={"reward_type": reward_type},
+                reference=f"reward:{source_key}" if source_key else "reward",
+                actor=actor,
+                audit=False,
+            )
+            reward = Reward.objects.create(
+                program=program,
+                beneficiary=beneficiary,
+                amount=amount,
+                currency=currency,
+                reward_type=reward_type,
+                metadata=metadata or {},
+                transaction=txn,
+                source_key=source_key or None,
+                hold_reason=hold_reason,
+                created_at=txn.created_at,
+                updated_at=txn.created_at,
+            )
+            _record_status(
+                reward, before=None, at=reward.created_at, actor=actor, reason=hold_reason
+            )
+    except IntegrityError:
+        if source_key:
+            existing = Reward.objects.filter(program=program, source_key=source_key).first()
+            if existing is not None:  # created concurrently with the same source
+                return existing, False
+        raise
+    return reward, True
+
+
+def reward_transition(*, reward: Reward, to_status: str, actor: str, reason: str = "") -> Reward:
+    """The single place a reward's status changes: status and timestamps, then `_record_status`
+    (history row, audit entry, outbox event), in the caller's database transaction. No ledger
+    work (callers book it). Payouts call it to mark rewards paid."""
+    with transaction.atomic():
+        locked = (
+            Reward.objects.select_for_update(of=("self",))
+            .select_related("program")
+            .get(pk=reward.pk)
+        )
+        before = locked.status
+        if to_status not in TRANSITIONS[before]:
+            raise InvalidTransition(
+                f"Reward {locked.pk} is {before}; it cannot become {to_status}."
+            )
+        now = timezone.now()
+        locked.status = to_status
+        locked.updated_at = now
+        fields = ["status", "updated_at"]
+        if to_status == Status.CONFIRMED:
+            locked.confirmed_at = now
+            fields.append("confirmed_at")
+        elif to_status == Status.PAID:
+            locked.paid_at = now
+            fields.append("paid_at")
+        locked.save(update_fields=fields)
+        _record_status(locked, before=before, at=now, actor=actor, reason=reason)
+    return locked
+
+
+def _record_status(
+    reward: Reward, *, before: str | None, at: datetime, actor: str, reason: str
+) -> None:
+    """Announce the status a reward just entered (created as pending, or moved): the history
+    row, the audit entry and the outbox event (REWARD_EVENTS) all come from here, in the
+    caller's database transaction."""
+    RewardHistory.objects.create(
+        reward=reward, status=reward.status, at=at, actor=actor, reason=reason
+    )
+    audit_record(
+        program=reward.program,
+        actor=actor,
+        action=REWARD_EVENTS[reward.status],
+        object_type="reward",
+        object_id=reward.pk,
+        before=None if before is None else {"status": before},
+        after=reward_event_payload(reward),
+        reason=reason,
+    )
+
+
+def _lock(reward: Reward) -> Reward:
+    """Lock the reward row (only it: the joined rows are read, not locked)."""
+    return (
+        Reward.objects.select_for_update(of=("self",))
+        .select_related("program", "transaction")
+        .get(pk=reward.pk)
+    )
+
+
+def _booking(reward: Reward) -> Transaction:
+    if reward.transaction is None:  # every reward made by reward_create has one
+        raise InvalidTransition(f"Reward {reward.pk} has no ledger transaction to move.")
+    return reward.transaction
+
+
+def _confirm(*, reward: Reward, actor: str, reason: str) -> tuple[Reward, bool]:
+    with transaction.atomic():
+        locked = _lock(reward)
+        if locked.status == Status.CONFIRMED:
+            return locked, False
+        if locked.status != Status.PENDING:
+            raise InvalidTransition(
+                f"Reward {locked.pk} is {locked.status}; it cannot be confirmed."
+            )
+        if locked.hold_reason:
+            raise InvalidTransition(
+                f"Reward {locked.pk} is held for review ({locked.hold_reason}); release it first."
+            )
+        transaction_post(program=locked.program, pending=_booking(locked), actor=actor, audit=False)
+        confirmed = reward_transition(
+            reward=locked, to_status=Status.CONFIRMED, actor=actor, reason=reason
+        )
+        return confirmed, True
+
+
+def reward_confirm(*, reward: Reward, actor: str, reason: str = "") -> Reward:
+    """Post the reward's pending transaction. Confirming a confirmed reward changes nothing; a
+    reward on hold must be released (reward_release) first."""
+    return _confirm(reward=reward, actor=actor, reason=reason)[0]
+
+
+def reward_reverse(*, reward: Reward, reason: str, actor: str) -> Reward:
+    """Void a pending reward's transaction, or book a reversal of a confirmed one. Reversing a
+    reversed reward changes nothing; a paid reward is clawed back instead."""
+    if not reason or not reason.strip():
+        raise ValidationFailed(
+            "A reason is required to reverse a reward.",
+            errors=[{"field": "reason", "message": "This field is required."}],
+        )
+    with transaction.atomic():
+        locked = _lock(reward)
+        if locked.status == Status.REVERSED:
+            return locked
+        if locked.status == Status.PENDING:
+            transaction_void(
+                program=locked.program,
+                pending=_booking(locked),
+                actor=actor,
+                reason=reason,
+                audit=False,
+            )
+        elif locked.status == Status.CONFIRMED:
+            transaction_reverse(
+                program=locked.program,
+                original=_booking(locked),
+                reason=reason,
+                actor=actor,
+                audit=False,
+            )
+        else:
+            raise InvalidTransition(
+                f"Reward {locked.pk} is {locked.status}; it cannot be reversed"
+                + (" (claw it back instead)." if locked.status == Status.PAID else ".")
+            )
+        return reward_transition(
+            reward=locked, to_status=Status.REVERSED, actor=actor, reason=reason
+        )
+
+
+def reward_clawback(*, reward: Reward, reason: str, actor: str) -> Reward:
+    """Take a paid reward back: a posted transfer user:{beneficiary}:rewards →
+    program:rewards_expense. The user's balance may go negative; the next payout nets it."""
+    if not reason or not reason.strip():
+        raise ValidationFailed(
+            "A reason is required to claw back a reward.",
+            errors=[{"field": "reason", "message": "This field is required."}],
+        )
+    with transaction.atomic():
+        locked = _lock(reward)
+        if locked.status == Status.CLAWED_BACK:
+            return locked
+        if locked.status != Status.PAID:
+            raise InvalidTransition(
+                f"Reward {locked.pk} is {locked.status}; only a paid reward can be clawed back."
+            )
+        txn = transaction_create(
+            program=locked.program,
+            postings=[
+                PostingLine(user_rewards_account_code(locked.beneficiary), "debit", locked.amount),
+                PostingLine(EXPENSE_ACCOUNT, "credit", locked.amount),
+            ],
+            description=f"Clawback of reward {locked.pk}: {reason}",
+            metadata={"reward": locked.pk, "reason": reason},
+            reference=f"clawback:reward:{locked.pk}",
+            actor=actor,
+            audit=False,
+        )
+        locked.clawback_transaction = txn
+        locked.save(update_fields=["clawback_transaction"])
+        return reward_transition(
+            reward=locked, to_status=Status.CLAWED_BACK, actor=actor, reason=reason
+        )
+
+
+def reward_release(*, reward: Reward, reason: str, actor: str) -> Reward:
+    """End a fraud hold: the reward can then be confirmed (by hand or automatically)."""
+    with transaction.atomic():
+        locked = _lock(reward)
+        if not locked.hold_reason:
+            return locked
+        before = locked.hold_reason
+        locked.hold_reason = ""
+        locked.updated_at = timezone.now()
+        locked.save(update_fields=["hold_reason", "updated_at"])
+        audit_record(
+            program=locked.program,
+            actor=actor,
+            action="reward.released",
+            object_type="reward",
+            object_id=locked.pk,
+            before={"hold_reason": before},
+            after={"hold_reason": ""},
+            reason=reason,
+        )
+    return locked
+
+
+def rewards_confirm_due(*, now: datetime | None = None) -> int:
+    """Confirm pending rewards older than their program's `hold_days` (held ones are skipped).
+    Returns how many were confirmed. Each reward is confirmed in its own transaction, so one
+    failure does not undo the rest and a concurrent reverse simply wins."""
+    now = now or timezone.now()
+    confirmed = 0
+    for program in Program.objects.filter(hold_days__gt=0):
+        due = Reward.objects.filter(
+            program=program,
+            status=Status.PENDING,
+            hold_reason="",
+            created_at__lte=now - timedelta(days=program.hold_days),
+        ).order_by("created_at", "pk")
+        for pk in list(due.values_list("pk", flat=True)):
+            try:
+                _, changed = _confirm(
+                    reward=Reward(pk=pk),
+                    actor=AUTO_CONFIRM_ACTOR,
+                    reason=f"pending for {program.hold_days} days",
+                )
+            except InvalidTransition:  # reversed or put on hold meanwhile
+                continue
+            confirmed += changed
+    return confirmed

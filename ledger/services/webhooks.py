@@ -1,0 +1,467 @@
+"""Webhooks: endpoints, the outbox and signed delivery (docs/WEBHOOKS.md).
+
+`webhook_emit` runs inside the caller's database transaction and only inserts rows, so the
+message exists exactly when the change does. Delivery happens after commit: on a Celery worker
+when a broker is configured, otherwise inline with a short timeout. A failed attempt schedules
+the next one with exponential backoff; `webhook_deliver_due` (beat, or `manage.py
+deliver_webhooks`) sends whatever is due. Delivery is at least once: receivers deduplicate on
+the event id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.utils import timezone
+
+from ledger.exceptions import NotFound, ValidationFailed
+from ledger.models import Program
+from ledger.models.webhooks import EVENT_TYPES, WebhookDelivery, WebhookEndpoint, WebhookMessage
+from ledger.services.audit import audit_record
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "Webhook-Signature"
+USER_AGENT = "ReferralLedger-Webhooks/1"
+EXCERPT_CHARS = 500
+
+Status = WebhookMessage.Status
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+# --- signing ----------------------------------------------------------------------------------
+
+
+def webhook_secret_generate() -> str:
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
+def webhook_signature(*, secret: str, body: str, timestamp: int) -> str:
+    """The `Webhook-Signature` header value: HMAC-SHA256 over "{timestamp}.{body}". The
+    timestamp is signed too, so a captured request cannot be replayed later with a new one."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def webhook_body(message: WebhookMessage) -> str:
+    """The request body; the same bytes on every attempt of a message."""
+    return json.dumps(
+        {
+            "id": str(message.event_id),
+            "type": message.event_type,
+            "created_at": message.created_at.isoformat().replace("+00:00", "Z"),
+            "program": message.program.slug,
+            "data": message.payload,
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+        cls=DjangoJSONEncoder,
+    )
+
+
+def webhook_retry_delay(attempt: int) -> timedelta:
+    """Delay before the attempt after `attempt` failed ones: base · 2^(attempt-1), capped."""
+    base = _setting("WEBHOOK_RETRY_BASE_SECONDS", 60)
+    cap = _setting("WEBHOOK_RETRY_MAX_DELAY_SECONDS", 6 * 3600)
+    return timedelta(seconds=min(base * 2 ** max(attempt - 1, 0), cap))
+
+
+# --- endpoints --------------------------------------------------------------------------------
+
+_url_validator = URLValidator(schemes=["http", "https"])
+
+
+def _clean_url(url: Any) -> str:
+    if not isinstance(url, str) or len(url) > 2000:
+        raise ValidationFailed(
+            "url must be an http(s) URL of at most 2000 characters.",
+            errors=[{"field": "url", "message": "invalid URL"}],
+        )
+    try:
+        _url_validator(url)
+    except ValidationError:
+        raise ValidationFailed(
+            f"url must be an absolute http(s) URL, not {url!r}.",
+            errors=[{"field": "url", "message": "invalid URL"}],
+        ) from None
+    return url
+
+
+def _clean_events(events: Any) -> list[str]:
+    if not isinstance(events, list) or not events:
+        raise ValidationFailed(
+            "events must be a non-empty list of event types.",
+            errors=[{"field": "events", "message": "a non-empty list is required"}],
+        )
+    unknown = [e for e in events if e not in EVENT_TYPES]
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown event type(s): {', '.join(map(str, unknown))}. "
+            f"Known: {', '.join(EVENT_TYPES)}.",
+            errors=[{"field": "events", "message": f"unknown event type {e}"} for e in unknown],
+        )
+    return [e for e in EVENT_TYPES if e in events]  # canonical order, no duplicates
+
+
+def _endpoint_view(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    return {
+        "url": endpoint.url,
+        "events": endpoint.events,
+        "description": endpoint.description,
+        "active": endpoint.active,
+    }
+
+
+def webhook_endpoint_get(*, program: Program, endpoint_id: Any) -> WebhookEndpoint:
+    try:
+        pk = int(str(endpoint_id))
+    except ValueError:
+        raise NotFound(f"No webhook endpoint {endpoint_id}.") from None
+    endpoint = WebhookEndpoint.objects.filter(program=program, pk=pk).first()
+    if endpoint is None:
+        raise NotFound(f"No webhook endpoint {endpoint_id}.")
+    return endpoint
+
+
+def webhook_endpoint_create(
+    *,
+    program: Program,
+    url: str,
+    events: list[str],
+    description: str = "",
+    active: bool = True,
+    actor: str,
+) -> WebhookEndpoint:
+    """Register an endpoint with a new secret (read it from the returned object: it is shown
+    once)."""
+    endpoint = WebhookEndpoint(
+        program=program,
+        url=_clean_url(url),
+        events=_clean_events(events),
+        description=description[:200],
+        active=active,
+        secret=webhook_secret_generate(),
+    )
+    with transaction.atomic():
+        endpoint.save()
+        audit_record(
+            program=program,
+            actor=actor,
+            action="webhook_endpoint.created",
+            object_type="webhook_endpoint",
+            object_id=endpoint.pk,
+            after=_endpoint_view(endpoint),
+        )
+    return endpoint
+
+
+def webhook_endpoint_update(
+    *,
+    endpoint: WebhookEndpoint,
+    actor: str,
+    url: str | None = None,
+    events: list[str] | None = None,
+    description: str | None = None,
+    active: bool | None = None,
+    rotate_secret: bool = False,
+) -> WebhookEndpoint:
+    """Change the given fields. `rotate_secret` makes a new secret (returned once, on the object);
+    messages already signed keep verifying against the old one only."""
+    changes: dict[str, Any] = {}
+    if url is not None:
+        changes["url"] = _clean_url(url)
+    if events is not None:
+        changes["events"] = _clean_events(events)
+    if description is not None:
+        changes["description"] = description[:200]
+    if active is not None:
+        changes["active"] = active
+    with transaction.atomic():
+        locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        before = _endpoint_view(locked)
+        for field, value in changes.items():
+            setattr(locked, field, value)
+        if rotate_secret:
+            locked.secret = webhook_secret_generate()
+        locked.updated_at = timezone.now()
+        locked.save()
+        after = _endpoint_view(locked)
+        if rotate_secret:
+            after["secret_rotated"] = True
+        audit_record(
+            program=locked.program,
+            actor=actor,
+            action="webhook_endpoint.updated",
+            object_type="webhook_endpoint",
+            object_id=locked.pk,
+            before=before,
+            after=after,
+        )
+    return locked
+
+
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor: str) -> None:
+    """Remove an endpoint with its messages and delivery log (the audit log keeps the record)."""
+    with transaction.atomic():
+        audit_record(
+            program=endpoint.program,
+            actor=actor,
+            action="webhook_endpoint.deleted",
+            object_type="webhook_endpoint",
+            object_id=endpoint.pk,
+            before=_endpoint_view(endpoint),
+        )
+        WebhookDelivery.objects.filter(endpoint=endpoint).delete()
+        WebhookMessage.objects.filter(endpoint=endpoint).delete()
+        endpoint.delete()
+
+
+# --- the outbox -------------------------------------------------------------------------------
+
+
+def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+
+
+def webhook_emit(*, program: Program, event_type: str, payload: dict[str, Any]) -> None:
+    """Write one outbox message per subscribed active endpoint in the current database
+    transaction and hand them to delivery after commit. Does nothing without endpoints."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"Unknown webhook event type {event_type!r}")
+    # Few endpoints per program: filtering the subscription list here works on every database.
+    endpoints = [
+        e
+        for e in WebhookEndpoint.objects.filter(program=program, active=True)
+        if event_type in e.events
+    ]
+    if not endpoints:
+        return
+    now = timezone.now()
+    event_id = uuid.uuid4()
+    data = _jsonable(payload)
+    messages = WebhookMessage.objects.bulk_create(
+        WebhookMessage(
+            program=program,
+            endpoint=endpoint,
+            event_id=event_id,
+            event_type=event_type,
+            payload=data,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for endpoint in endpoints
+    )
+    ids = [m.pk for m in messages]
+    transaction.on_commit(lambda: _dispatch(ids))
+
+
+def _dispatch(message_ids: list[uuid.UUID]) -> None:
+    """After commit. Never raises: the change is committed, and a message that could not be
+    handed off stays due for the sweep."""
+    from ledger import tasks
+
+    try:
+        tasks.webhook_messages_dispatch(message_ids)
+    except Exception:
+        logger.exception("Could not hand off webhook messages; the sweep will deliver them")
+
+
+# --- delivery ---------------------------------------------------------------------------------
+
+
+class DestinationRefused(Exception):
+    pass
+
+
+def _check_destination(url: str) -> None:
+    """Refuse loopback, private and link-local destinations unless allowed: an endpoint URL is
+    user input, and the server must not become a way into its own network."""
+    if _setting("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False):
+        return
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise DestinationRefused(f"cannot resolve {host}: {exc}") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise DestinationRefused(
+                f"{host} resolves to the non-public address {address} "
+                "(set WEBHOOK_ALLOW_PRIVATE_NETWORKS=true to allow it)"
+            )
+
+
+def _claim(message_id: uuid.UUID, *, now: datetime, timeout: float) -> bool:
+    """Take a due message for one attempt by moving its next attempt past the attempt's end (a
+    lease), so a concurrent sweep or task does not send it at the same time; a process that dies
+    mid-attempt leaves it due again when the lease expires."""
+    lease = now + timedelta(seconds=timeout + 30)
+    return bool(
+        WebhookMessage.objects.filter(
+            pk=message_id, status=Status.PENDING, next_attempt_at__lte=now
+        ).update(next_attempt_at=lease)
+    )
+
+
+def webhook_deliver(
+    message: WebhookMessage, *, timeout: float | None = None, now: datetime | None = None
+) -> WebhookDelivery | None:
+    """Send a due message once, log the attempt and schedule the next one on failure. Returns
+    the delivery row, or None when the message was not due (delivered, given up, leased)."""
+    now = now or timezone.now()
+    timeout = timeout or _setting("WEBHOOK_TIMEOUT_SECONDS", 10)
+    if not _claim(message.pk, now=now, timeout=timeout):
+        return None
+    message = WebhookMessage.objects.select_related("endpoint", "program").get(pk=message.pk)
+    endpoint = message.endpoint
+    body = webhook_body(message)
+    status_code: int | None = None
+    excerpt = error = ""
+    started = time.monotonic()
+    try:
+        if not endpoint.active:
+            raise DestinationRefused("endpoint is disabled")
+        _check_destination(endpoint.url)
+        timestamp = int(time.time())
+        response = httpx.post(
+            endpoint.url,
+            content=body.encode(),
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                "Webhook-Id": str(message.event_id),
+                "Webhook-Event": message.event_type,
+                SIGNATURE_HEADER: webhook_signature(
+                    secret=endpoint.secret, body=body, timestamp=timestamp
+                ),
+            },
+            timeout=timeout,
+            follow_redirects=False,  # a redirect could lead anywhere, past the address check
+        )
+        status_code = response.status_code
+        excerpt = response.text[:EXCERPT_CHARS]
+    except (httpx.HTTPError, DestinationRefused) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+    duration_ms = int((time.monotonic() - started) * 1000)
+    success = status_code is not None and 200 <= status_code < 300
+    attempts = message.attempts + 1
+    finished = now + timedelta(milliseconds=duration_ms)
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.create(
+            message=message,
+            endpoint=endpoint,
+            attempt=WebhookDelivery.objects.filter(message=message).count() + 1,
+            at=now,
+            status_code=status_code,
+            response_excerpt=excerpt,
+            error=error,
+            duration_ms=duration_ms,
+            success=success,
+        )
+        update: dict[str, Any] = {"attempts": attempts}
+        if success:
+            update |= {
+                "status": Status.DELIVERED,
+                "delivered_at": finished,
+                "next_attempt_at": None,
+            }
+        elif attempts >= _setting("WEBHOOK_MAX_ATTEMPTS", 15):
+            update |= {"status": Status.FAILED, "next_attempt_at": None}
+        else:
+            update["next_attempt_at"] = finished + webhook_retry_delay(attempts)
+        WebhookMessage.objects.filter(pk=message.pk).update(**update)
+    log = logger.info if success else logger.warning
+    log(
+        "webhook %s %s to %s: %s",
+        message.event_type,
+        message.event_id,
+        endpoint.url,
+        status_code or error,
+        extra={"webhook_message": str(message.pk), "attempt": delivery.attempt},
+    )
+    return delivery
+
+
+def webhook_due_ids(*, now: datetime | None = None, limit: int = 100) -> list[uuid.UUID]:
+    now = now or timezone.now()
+    return list(
+        WebhookMessage.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def webhook_deliver_due(*, now: datetime | None = None, limit: int = 100) -> int:
+    """Attempt every due message (oldest first, at most `limit`); returns how many were sent
+    (successfully or not)."""
+    return webhook_deliver_many(webhook_due_ids(now=now, limit=limit), now=now)
+
+
+def webhook_deliver_many(
+    message_ids: Iterable[uuid.UUID], *, timeout: float | None = None, now: datetime | None = None
+) -> int:
+    sent = 0
+    for message in WebhookMessage.objects.filter(pk__in=list(message_ids)):
+        if webhook_deliver(message, timeout=timeout, now=now) is not None:
+            sent += 1
+    return sent
+
+
+def webhook_message_get(*, endpoint: WebhookEndpoint, message_id: Any) -> WebhookMessage:
+    try:
+        pk = uuid.UUID(str(message_id))
+    except ValueError:
+        raise NotFound(f"No webhook message {message_id}.") from None
+    message = WebhookMessage.objects.filter(endpoint=endpoint, pk=pk).first()
+    if message is None:
+        raise NotFound(f"No webhook message {message_id}.")
+    return message
+
+
+def webhook_redeliver(*, message: WebhookMessage, actor: str, reason: str = "") -> WebhookMessage:
+    """Send a message again (delivered or given up): it becomes due now with a fresh retry
+    budget. Receivers see the same event id and deduplicate."""
+    with transaction.atomic():
+        locked = WebhookMessage.objects.select_for_update().get(pk=message.pk)
+        before = {"status": locked.status, "attempts": locked.attempts}
+        locked.status = Status.PENDING
+        locked.attempts = 0
+        locked.next_attempt_at = timezone.now()
+        locked.save(update_fields=["status", "attempts", "next_attempt_at"])
+        audit_record(
+            program=locked.program,
+            actor=actor,
+            action="webhook_message.redelivered",
+            object_type="webhook_message",
+            object_id=locked.pk,
+            before=before,
+            after={"status": locked.status},
+            reason=reason,
+        )
+        ids = [locked.pk]
+        transaction.on_commit(lambda: _dispatch(ids))
+    return locked

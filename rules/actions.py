@@ -1,0 +1,240 @@
+"""Run planned rule actions through the ledger services.
+
+Every action has a deterministic key, ``evt:{event}:rule:{rule version}:act:{index}``: it is the
+reward's ``source_key`` or the credit entry's ``nonce``, and the ledger refuses a second effect
+with the same key. However often an event is processed, each action pays at most once.
+
+Per-rule limits (at most N rewards or M amount per beneficiary per period, a total budget) are
+checked under a lock on the rule row, so concurrent events cannot both take the last unit of a
+budget; a limit that stops an action is recorded in the result, never silent."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce
+
+from ledger.exceptions import DomainError
+from ledger.models import Program, Reward
+from rules.models import Event, RewardLink, Rule, RuleVersion
+
+logger = logging.getLogger(__name__)
+
+REWARD_ACTIONS = frozenset({"credit_reward", "percent_commission"})
+CREDIT_ACTIONS = frozenset({"award_credits"})
+
+
+def action_key(*, event_pk: int, rule_version_pk: int, index: int) -> str:
+    return f"evt:{event_pk}:rule:{rule_version_pk}:act:{index}"
+
+
+@dataclass
+class ActionOutcome:
+    rewards: list[int] = field(default_factory=list)
+    credits: list[int] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    limited: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --- limits -------------------------------------------------------------------------------
+
+
+def _period_start(period: str, at: datetime) -> datetime | None:
+    """Calendar periods in UTC; None means no period (the rule's whole life)."""
+    at = at.astimezone(UTC)
+    day = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return day
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    if period == "year":
+        return day.replace(month=1, day=1)
+    return None
+
+
+def _period_end(period: str, start: datetime) -> datetime:
+    if period == "day":
+        return start + timedelta(days=1)
+    if period == "week":
+        return start + timedelta(days=7)
+    if period == "month":
+        return (start + timedelta(days=32)).replace(day=1)
+    return start.replace(year=start.year + 1)
+
+
+def rule_limits(definition: dict[str, Any]) -> dict[str, Any]:
+    """The definition's optional `limits` (rules/schema.json) as {"per_beneficiary":
+    {"max_rewards", "max_amount", "period"}, "budget": max amount or None}."""
+    limits = definition.get("limits") or {}
+    per = limits.get("per_beneficiary") or {}
+    return {
+        "per_beneficiary": {
+            "max_rewards": per.get("max_rewards"),
+            "max_amount": per.get("max_amount"),
+            "period": per.get("period") or "all_time",
+        },
+        "budget": (limits.get("budget") or {}).get("max_amount"),
+    }
+
+
+def _limit_reason(
+    *, rule: Rule, limits: dict[str, Any], beneficiary: str, amount: int, occurred_at: datetime
+) -> str:
+    """Why this reward would break a limit ("" if it fits). Reversed rewards do not count."""
+    live = RewardLink.objects.filter(rule=rule).exclude(reward__status=Reward.Status.REVERSED)
+    budget = limits["budget"]
+    if budget is not None:
+        used = live.aggregate(s=Coalesce(Sum("amount"), 0))["s"]
+        if used + amount > budget:
+            return f"budget: {used} of {budget} used, {amount} more would exceed it"
+    per = limits["per_beneficiary"]
+    if per["max_rewards"] is None and per["max_amount"] is None:
+        return ""
+    mine = live.filter(beneficiary=beneficiary)
+    start = _period_start(per["period"], occurred_at)
+    label = "in total"
+    if start is not None:
+        mine = mine.filter(
+            occurred_at__gte=start, occurred_at__lt=_period_end(per["period"], start)
+        )
+        label = f"per {per['period']}"
+    agg = mine.aggregate(n=Count("id"), s=Coalesce(Sum("amount"), 0))
+    if per["max_rewards"] is not None and agg["n"] + 1 > per["max_rewards"]:
+        return f"max_rewards: {beneficiary} already has {agg['n']} reward(s) {label}"
+    if per["max_amount"] is not None and agg["s"] + amount > per["max_amount"]:
+        return (
+            f"max_amount: {beneficiary} already has {agg['s']} {label}, "
+            f"{amount} more would exceed {per['max_amount']}"
+        )
+    return ""
+
+
+def _has_limits(limits: dict[str, Any]) -> bool:
+    per = limits["per_beneficiary"]
+    return (
+        limits["budget"] is not None
+        or per["max_rewards"] is not None
+        or (per["max_amount"] is not None)
+    )
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+def actions_run(
+    *,
+    program: Program,
+    event: Event,
+    rule: Rule,
+    rule_version: RuleVersion,
+    planned: list[dict[str, Any]],
+    hold_reason: str = "",
+) -> ActionOutcome:
+    """Run the planned actions of one matched rule. Call inside the processing transaction.
+    A business refusal of one action (insufficient credits, a currency the program lacks) is
+    recorded as skipped and the others still run; anything else propagates so the event is
+    retried."""
+    from ledger.services.credits import credit_apply
+    from ledger.services.rewards import reward_create
+
+    outcome = ActionOutcome()
+    actor = f"rule:{rule.pk}:v{rule_version.version}"
+    limits = rule_limits(rule_version.definition)
+    for action in planned:
+        index, kind = action["index"], action["type"]
+        if action.get("skipped"):
+            outcome.skipped.append({"index": index, "type": kind, "reason": action["skipped"]})
+            continue
+        key = action_key(event_pk=event.pk, rule_version_pk=rule_version.pk, index=index)
+        beneficiary = action["beneficiary_id"]
+        metadata = {
+            "event": event.event_id,
+            "event_type": event.type,
+            "rule": rule.pk,
+            "rule_version": rule_version.version,
+            "action": index,
+        }
+        try:
+            with transaction.atomic():
+                if kind in REWARD_ACTIONS:
+                    existing = Reward.objects.filter(program=program, source_key=key).first()
+                    if existing is not None:  # paid by an earlier attempt: record, pay nothing
+                        outcome.rewards.append(existing.pk)
+                        continue
+                    amount = action["amount"]
+                    if not amount or amount <= 0:
+                        outcome.skipped.append(
+                            {"index": index, "type": kind, "reason": "amount is zero"}
+                        )
+                        continue
+                    if _has_limits(limits):
+                        Rule.objects.select_for_update().filter(pk=rule.pk).first()
+                        reason = _limit_reason(
+                            rule=rule,
+                            limits=limits,
+                            beneficiary=beneficiary,
+                            amount=amount,
+                            occurred_at=event.occurred_at,
+                        )
+                        if reason:
+                            outcome.limited.append(
+                                {
+                                    "index": index,
+                                    "type": kind,
+                                    "beneficiary": beneficiary,
+                                    "amount": amount,
+                                    "reason": reason,
+                                }
+                            )
+                            continue
+                    reward, _ = reward_create(
+                        program=program,
+                        beneficiary=beneficiary,
+                        amount=amount,
+                        currency=action.get("currency") or program.currency,
+                        reward_type=action.get("reward_type") or "cash",
+                        metadata=metadata,
+                        source_key=key,
+                        hold_reason=hold_reason,
+                        actor=actor,
+                    )
+                    RewardLink.objects.get_or_create(
+                        reward=reward,
+                        defaults={
+                            "program": program,
+                            "event": event,
+                            "rule": rule,
+                            "rule_version": rule_version,
+                            "action_index": index,
+                            "beneficiary": beneficiary,
+                            "amount": reward.amount,
+                            "occurred_at": event.occurred_at,
+                        },
+                    )
+                    outcome.rewards.append(reward.pk)
+                elif kind in CREDIT_ACTIONS:
+                    entry, _ = credit_apply(
+                        program=program,
+                        owner_id=beneficiary,
+                        operation=action["operation"],
+                        amount=action.get("amount"),
+                        nonce=key,
+                        actor=actor,
+                    )
+                    outcome.credits.append(entry.pk)
+                else:
+                    outcome.skipped.append(
+                        {"index": index, "type": kind, "reason": f"unknown action type {kind}"}
+                    )
+        except DomainError as exc:
+            outcome.skipped.append(
+                {"index": index, "type": kind, "reason": f"{exc.code}: {exc.detail}"}
+            )
+    return outcome

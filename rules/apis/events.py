@@ -1,0 +1,70 @@
+"""Events: durable intents, processed after commit."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ledger.api.pagination import CursorPagination
+from ledger.api.views import ProgramAPIView
+from ledger.apis.transactions import validated
+from rules.models import Event
+from rules.serializers import EventCreateSerializer, EventSerializer
+from rules.services.events import event_get, event_ingest
+
+
+class EventListApi(ProgramAPIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("type", OpenApiTypes.STR, description="only events of this type"),
+            OpenApiParameter("status", OpenApiTypes.STR, description="only this status"),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="page size (max 500)"),
+        ],
+        responses=EventSerializer(many=True),
+        description="Recent events, newest first.",
+    )
+    def get(self, request: Request, program: str) -> Response:
+        qs = Event.objects.filter(program=self.program).select_related("participant")
+        if request.query_params.get("type"):
+            qs = qs.filter(type=request.query_params["type"])
+        if request.query_params.get("status"):
+            qs = qs.filter(status=request.query_params["status"])
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(EventSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=EventCreateSerializer,
+        responses={202: EventSerializer, 200: EventSerializer},
+        description="Store the event and merge `attributes` into the user's profile in one "
+        "transaction; it is processed after commit. The `id` is the idempotency key: the same "
+        "id and body again is 200 with the stored event, another body 422 "
+        "`idempotency_key_reused`.",
+    )
+    def post(self, request: Request, program: str) -> Response:
+        data = validated(EventCreateSerializer, request.data)
+        event, created = event_ingest(
+            program=self.program,
+            event_id=data["id"],
+            type=data["type"],
+            user=data["user"],
+            occurred_at=data["occurred_at"],
+            attributes=data["attributes"],
+            data=data["data"],
+            actor=self.actor,
+        )
+        # Inline processing may already have run on commit: show the stored state.
+        event = event_get(program=self.program, event_id=event.event_id)
+        return Response(
+            EventSerializer(event).data,
+            status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+        )
+
+
+class EventDetailApi(ProgramAPIView):
+    @extend_schema(responses=EventSerializer)
+    def get(self, request: Request, program: str, event_id: str) -> Response:
+        return Response(EventSerializer(event_get(program=self.program, event_id=event_id)).data)

@@ -1,0 +1,92 @@
+"""Participants and referrals."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ledger.api.views import ProgramAPIView
+from ledger.apis.transactions import validated
+from rules import selectors
+from rules.serializers import (
+    ParticipantSerializer,
+    ParticipantUpsertSerializer,
+    ReferralCreateSerializer,
+    ReferralSerializer,
+)
+from rules.services.participants import participant_get, participant_upsert
+from rules.services.referrals import referral_create
+
+
+class ParticipantDetailApi(ProgramAPIView):
+    @extend_schema(responses=ParticipantSerializer)
+    def get(self, request: Request, program: str, external_id: str) -> Response:
+        participant = participant_get(program=self.program, external_id=external_id)
+        return Response(ParticipantSerializer(participant).data)
+
+    @extend_schema(
+        request=ParticipantUpsertSerializer,
+        responses={200: ParticipantSerializer, 201: ParticipantSerializer},
+        description="Create the participant (201) or merge the attributes into it (200).",
+    )
+    def put(self, request: Request, program: str, external_id: str) -> Response:
+        data = validated(ParticipantUpsertSerializer, request.data)
+        participant, created = participant_upsert(
+            program=self.program,
+            external_id=external_id,
+            attributes=data["attributes"],
+            actor=self.actor,
+        )
+        return Response(
+            ParticipantSerializer(participant).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class ParticipantTreeApi(ProgramAPIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT, description="The downline, two levels deep.")
+    def get(self, request: Request, program: str, external_id: str) -> Response:
+        participant = participant_get(program=self.program, external_id=external_id)
+        return Response(selectors.participant_tree(participant))
+
+
+class ParticipantStatsApi(ProgramAPIView):
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        description="Referral counts (direct, indirect = second level) and rewards in minor "
+        "units (pending, available = confirmed and unpaid, paid).",
+    )
+    def get(self, request: Request, program: str, external_id: str) -> Response:
+        from ledger.selectors import user_balance
+
+        participant = participant_get(program=self.program, external_id=external_id)
+        balance = user_balance(program=self.program, external_id=external_id)
+        return Response(
+            {
+                "external_id": participant.external_id,
+                "referrals": selectors.referral_counts(participant),
+                "rewards": {
+                    "currency": balance["currency"],
+                    "pending": balance["pending"],
+                    "available": balance["available"],
+                    "paid": balance["paid"],
+                },
+            }
+        )
+
+
+class ReferralListApi(ProgramAPIView):
+    @extend_schema(
+        request=ReferralCreateSerializer,
+        responses={201: ReferralSerializer},
+        description="Name the referrer by `referrer` (external id) or `referral_code`. Unknown "
+        "participants are created. Errors: 400 `self_referral`, 409 `already_referred`, "
+        "400 `referral_cycle`.",
+    )
+    def post(self, request: Request, program: str) -> Response:
+        data = validated(ReferralCreateSerializer, request.data)
+        referral = referral_create(program=self.program, actor=self.actor, **data)
+        return Response(ReferralSerializer(referral).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,28 @@
+"""The rule engine: pure Python, no models.
+
+compile_rule(definition) -> CompiledRule (.matches(facts), .evaluate(facts) -> Evaluation)
+compile_ruleset(definitions) -> CompiledRuleset (.matching(facts) -> indices)
+order_rules(definitions) / select_rules(...): priority and stop_processing
+plan_actions(definition, facts, ...) in rules.engine.plan.
+"""
+
+from .compile import CompiledRule, CompiledRuleset, compile_rule, compile_ruleset
+from .operators import LEAF_OPERATORS, MISSING, resolve
+from .order import order_rules, select_rules
+from .trace import Evaluation
+from .tree import GROUP_OPERATORS, RuleCompileError
+
+__all__ = [
+    "GROUP_OPERATORS",
+    "LEAF_OPERATORS",
+    "MISSING",
+    "CompiledRule",
+    "CompiledRuleset",
+    "Evaluation",
+    "RuleCompileError",
+    "compile_rule",
+    "compile_ruleset",
+    "order_rules",
+    "resolve",
+    "select_rules",
+]

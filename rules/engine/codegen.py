@@ -1,0 +1,232 @@
+"""Generate one Python function that evaluates many rules against one facts dict.
+
+The function hoists each distinct field lookup (and each distinct prefix of a dotted path)
+once per call, computes leaves shared by several rules once, inlines the common leaf shapes
+as plain expressions and short-circuits with Python's own ``and``/``or``. Everything the
+author wrote (field names, values) reaches the code as a named constant in the function's
+namespace, never as source text, so no string in a rule can inject code; identifiers in the
+source are generated here.
+
+The generated code must mean exactly what ``operators.make_test`` means; any leaf shape not
+inlined below calls its compiled test.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from itertools import compress
+from typing import Any
+
+from .operators import LIST_TYPES, MISSING, NUMBER_TYPES, is_number, parse_datetime, step
+from .tree import Group, Leaf, Node
+
+_ORDER_OPS = {
+    "greater_than": ">",
+    "greater_than_or_equal": ">=",
+    "less_than": "<",
+    "less_than_or_equal": "<=",
+}
+# Cost ranks for ordering children inside a group (cheap first; leaves have no side effects,
+# so the order does not change the result).
+_SHARED, _INLINE, _CALL, _GROUP = 0, 1, 2, 3
+
+
+def _plain_text(value: Any) -> bool:
+    """A string compared as text (not one that the operators treat as a timestamp)."""
+    return isinstance(value, str) and parse_datetime(value) is None
+
+
+class _Generator:
+    def __init__(self) -> None:
+        self.prelude: list[str] = []
+        self.namespace: dict[str, Any] = {
+            "__builtins__": {},
+            "_M": MISSING,
+            "_step": step,
+            "_dict": dict,
+            "_str": str,
+            "_isinstance": isinstance,
+            "_NUM": NUMBER_TYPES,
+            "_LIST": LIST_TYPES,
+            "_compress": compress,
+            "_bool": bool,
+        }
+        self._consts: dict[int, str] = {}
+        self._paths: dict[str, str] = {}
+        self._flags: dict[tuple[str, str], str] = {}
+        self.shared: dict[str, str] = {}
+
+    def const(self, obj: Any) -> str:
+        name = self._consts.get(id(obj))
+        if name is None:
+            name = f"_c{len(self._consts)}"
+            self._consts[id(obj)] = name
+            self.namespace[name] = obj
+        return name
+
+    def lookup(self, path: str) -> str:
+        """The local variable holding the value at ``path`` (emitted once)."""
+        var = self._paths.get(path)
+        if var is not None:
+            return var
+        parent_path, _, key = path.rpartition(".")
+        parent = self.lookup(parent_path) if parent_path else "facts"
+        var = f"_v{len(self._paths)}"
+        key_name = self.const(key)
+        self.prelude.append(
+            f"{var} = {parent}.get({key_name}, _M) if {parent}.__class__ is _dict"
+            f" else _step({parent}, {key_name})"
+        )
+        self._paths[path] = var
+        return var
+
+    def flag(self, var: str, kind: str) -> str:
+        name = self._flags.get((var, kind))
+        if name is None:
+            name = f"_{kind}{var[2:]}"
+            test = {
+                "n": f"{var}.__class__ in _NUM",
+                "s": f"_isinstance({var}, _str)",
+                "l": f"{var}.__class__ in _LIST",
+            }[kind]
+            self.prelude.append(f"{name} = {test}")
+            self._flags[(var, kind)] = name
+        return name
+
+    def inline(self, leaf: Leaf) -> tuple[int, str]:
+        op, value = leaf.operator, leaf.value
+        v = self.lookup(leaf.field)
+        if op == "exists":
+            return _INLINE, f"({v} is not _M)"
+        if op == "not_exists":
+            return _INLINE, f"({v} is _M)"
+        if op in ("equals", "not_equals"):
+            if value is True or value is False:
+                want = value if op == "equals" else not value
+                return _INLINE, f"({v} is {'True' if want else 'False'})"
+            if is_number(value):
+                sign = "==" if op == "equals" else "!="
+                return _INLINE, f"({self.flag(v, 'n')} and {v} {sign} {self.const(value)})"
+            if _plain_text(value):
+                if op == "equals":
+                    return _INLINE, f"({v} == {self.const(value)})"
+                return _INLINE, f"({self.flag(v, 's')} and {v} != {self.const(value)})"
+        if op in _ORDER_OPS and is_number(value):
+            return _INLINE, f"({self.flag(v, 'n')} and {v} {_ORDER_OPS[op]} {self.const(value)})"
+        if (
+            op == "between"
+            and value.__class__ in LIST_TYPES
+            and len(value) == 2
+            and all(is_number(x) for x in value)
+        ):
+            low, high = self.const(value[0]), self.const(value[1])
+            return _INLINE, f"({self.flag(v, 'n')} and {low} <= {v} <= {high})"
+        if op in ("in", "not_in") and value.__class__ in LIST_TYPES and value:
+            if all(_plain_text(x) for x in value):
+                kind = "s"
+            elif all(is_number(x) for x in value):
+                kind = "n"
+            else:
+                kind = ""
+            if kind:
+                members = self.const(frozenset(value))
+                sign = "in" if op == "in" else "not in"
+                return _INLINE, f"({self.flag(v, kind)} and {v} {sign} {members})"
+        if op in ("contains", "not_contains") and _plain_text(value):
+            c = self.const(value)
+            sign = "in" if op == "contains" else "not in"
+            text, seq = self.flag(v, "s"), self.flag(v, "l")
+            return _INLINE, f"(({c} {sign} {v}) if {text} else ({seq} and {c} {sign} {v}))"
+        if op in ("starts_with", "ends_with") and isinstance(value, str):
+            method = "startswith" if op == "starts_with" else "endswith"
+            return _INLINE, f"({self.flag(v, 's')} and {v}.{method}({self.const(value)}))"
+        occurred = self.lookup("event.occurred_at") if op == "within_last_days" else "None"
+        return _CALL, f"{self.const(leaf.test)}({v}, {occurred})"
+
+    def expression(self, node: Node) -> tuple[int, str]:
+        if isinstance(node, Leaf):
+            shared = self.shared.get(node.key)
+            return (_SHARED, shared) if shared else self.inline(node)
+        parts = sorted((self.expression(child) for child in node.children), key=lambda p: p[0])
+        if node.operator == "NOT":
+            return _GROUP, f"(not {parts[0][1]})"
+        if not parts:
+            return _GROUP, "True" if node.operator == "AND" else "False"
+        if len(parts) == 1:
+            return parts[0]
+        joiner = " and " if node.operator == "AND" else " or "
+        return _GROUP, "(" + joiner.join(p[1] for p in parts) + ")"
+
+
+def _leaves(node: Node) -> list[Leaf]:
+    if isinstance(node, Leaf):
+        return [node]
+    return [leaf for child in node.children for leaf in _leaves(child)]
+
+
+def _traced_expression(gen: _Generator, node: Node, slots: list[Leaf]) -> str:
+    """Document order, no reordering: each leaf stores its result in ``_r<i>`` as it is
+    evaluated, so the leaves that short-circuiting skips keep None."""
+    if isinstance(node, Leaf):
+        slots.append(node)
+        return f"(_r{len(slots) - 1} := {gen.inline(node)[1]})"
+    parts = [_traced_expression(gen, child, slots) for child in node.children]
+    if node.operator == "NOT":
+        return f"(not {parts[0]})"
+    if not parts:
+        return "True" if node.operator == "AND" else "False"
+    return "(" + (" and " if node.operator == "AND" else " or ").join(parts) + ")"
+
+
+def generate_traced(tree: Node, to_json: Callable[[Any], Any]) -> tuple[Callable[[Any], Any], str]:
+    """(function, source); the function returns (matched, trace) like trace.evaluate_traced."""
+    gen = _Generator()
+    gen.namespace["_j"] = to_json
+    slots: list[Leaf] = []
+    body = _traced_expression(gen, tree, slots)
+    entries = [
+        f"{{**{gen.const(leaf.to_trace())}, \"actual\": _j({gen.lookup(leaf.field)}),"
+        f" \"result\": _r{i}}}"
+        for i, leaf in enumerate(slots)
+    ]
+    lines = [
+        "def _evaluate(facts):",
+        *("    " + line for line in gen.prelude),
+        *(f"    _r{i} = None" for i in range(len(slots))),
+        f"    _matched = _bool({body})",
+        "    return _matched, [" + ", ".join(entries) + "]",
+    ]
+    source = "\n".join(lines)
+    exec(compile(source, "<rules.engine.codegen>", "exec"), gen.namespace)
+    return gen.namespace["_evaluate"], source
+
+
+def generate(trees: Sequence[Node], *, single: bool = False) -> tuple[Callable[[Any], Any], str]:
+    """(function, source). The function returns matching indices, or a bool when ``single``."""
+    gen = _Generator()
+    counts = Counter(leaf.key for tree in trees for leaf in _leaves(tree))
+    first: dict[str, Leaf] = {}
+    for tree in trees:
+        for leaf in _leaves(tree):
+            first.setdefault(leaf.key, leaf)
+    # A leaf used in several places costs one evaluation up front instead of one per use.
+    for key, leaf in first.items():
+        if counts[key] > 1:
+            _, expr = gen.inline(leaf)
+            name = f"_b{len(gen.shared)}"
+            gen.prelude.append(f"{name} = {expr}")
+            gen.shared[key] = name
+    bodies = [gen.expression(tree)[1] for tree in trees]
+    if single:
+        result = f"    return _bool({bodies[0]})"
+    elif not bodies:
+        result = "    return []"
+    else:
+        gen.namespace["_R"] = tuple(range(len(trees)))
+        result = "    return [*_compress(_R, (" + ", ".join(bodies) + ",))]"
+    # Shared leaves come after the lookups they read: lookups are emitted as they are first
+    # needed, so they precede every line that uses them.
+    source = "\n".join(["def _evaluate(facts):", *("    " + line for line in gen.prelude), result])
+    exec(compile(source, "<rules.engine.codegen>", "exec"), gen.namespace)
+    return gen.namespace["_evaluate"], source

@@ -1,0 +1,99 @@
+"""Draft a rule with a Groq-hosted model, constrained by the rule JSON Schema.
+
+Uses the real ``groq`` SDK with Structured Outputs (``response_format`` of type
+``json_schema``) at temperature 0. The answer is parsed here and validated by the caller
+(rules.nl); any API or parse failure raises LLMError, and the caller falls back to the
+offline parser.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+import groq
+import httpx
+
+from rules.validation import SCHEMA
+
+DEFAULT_MODEL: Final = "llama-3.3-70b-versatile"
+TIMEOUT_SECONDS: Final = 20.0
+
+_SYSTEM: Final = """You turn a referral programme manager's sentence into one rule definition.
+Answer with a single JSON object that matches the given JSON Schema, nothing else.
+- trigger: one of the triggers listed below; fields: only the fields listed for that trigger, or
+  free-form profile attributes as referred.<attr>, referrer.<attr>, parent.<attr>.
+- Money is an integer in minor units (500 rupees = 50000 with currency "INR").
+- beneficiary: "referrer" (who referred the user, the default), "referred" (the user) or
+  "parent" (the referrer's referrer).
+- priority 10 and stop_processing false unless the sentence says otherwise.
+Triggers and their fields (name: type):
+"""
+
+
+class LLMError(Exception):
+    """The model could not be reached or gave no usable rule."""
+
+
+def _model_name(model: str) -> str:
+    if model:
+        return model
+    try:
+        from django.conf import settings
+
+        return getattr(settings, "GROQ_MODEL", "") or DEFAULT_MODEL
+    except Exception:  # settings not configured (a plain script): use the default
+        return DEFAULT_MODEL
+
+
+def _catalog_text(catalog: dict[str, Any]) -> str:
+    lines = []
+    for name, trigger in sorted(catalog["triggers"].items()):
+        fields = ", ".join(f"{path}: {kind}" for path, kind in sorted(trigger["fields"].items()))
+        lines.append(f"- {name} ({trigger.get('description', '')}): {fields}")
+    return "\n".join(lines)
+
+
+def build_request(text: str, *, catalog: dict[str, Any], model: str = "") -> dict[str, Any]:
+    """The chat.completions.create arguments (kept separate so tests can compare)."""
+    return {
+        "model": _model_name(model),
+        "temperature": 0,
+        "messages": [
+            {"role": "system", "content": _SYSTEM + _catalog_text(catalog)},
+            {"role": "user", "content": text},
+        ],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {
+                "name": "referral_rule",
+                "description": "A referral rule definition (SPEC §6)",
+                # The schema uses if/then, which strict mode does not accept; the answer is
+                # validated afterwards anyway.
+                "schema": SCHEMA,
+                "strict": False,
+            },
+        },
+    }
+
+
+def draft_with_llm(text: str, *, catalog: dict[str, Any], api_key: str, model: str = "",
+                   http_client: httpx.Client | None = None) -> dict[str, Any]:
+    """The model's rule definition (not yet validated). Raises LLMError."""
+    client = groq.Groq(api_key=api_key, http_client=http_client, max_retries=1,
+                       timeout=TIMEOUT_SECONDS)
+    try:
+        completion = client.chat.completions.create(
+            **build_request(text, catalog=catalog, model=model))
+    except groq.APIError as exc:
+        raise LLMError(f"Groq API error: {exc.__class__.__name__}") from exc
+    if not completion.choices or not completion.choices[0].message.content:
+        raise LLMError("the model returned no content")
+    content = completion.choices[0].message.content
+    try:
+        definition = json.loads(content)
+    except json.JSONDecodeError as exc:
+        raise LLMError("the model's answer is not JSON") from exc
+    if not isinstance(definition, dict):
+        raise LLMError("the model's answer is not a JSON object")
+    return definition

@@ -1,0 +1,218 @@
+"""Referrals and rules: design overview.
+
+A **Participant** is a program's end user, known by the program's own ``external_id``, with free
+attributes (merged on every upsert or event) and a referral code. A **Referral** links a
+referrer to a referred participant; the referred side is unique (one referrer each) and the
+service refuses self-referrals and cycles under a per-program lock.
+
+An **Event** is a durable intent: stored with its external ``event_id`` as the idempotency key,
+then processed after commit (a Celery task when a broker is configured, inline otherwise).
+Processing claims the row, evaluates the active rules for its type and runs their actions
+through the ledger services with deterministic keys, so no retry or crash pays twice. The
+``results`` name the rule version that decided each outcome.
+
+A **Rule** has immutable **RuleVersion** rows; publishing points the rule at one version (roll
+back = publish an older one). The active version's trigger and priority are copied onto the
+rule so one indexed query finds what to evaluate. **RewardLink** records which rewards an
+event's rule action created: refunds, per-rule limits and budgets read it. **RuleProgramConfig**
+holds a program's rules-side settings (custom triggers, fraud thresholds).
+
+The ledger knows nothing of this app; it sees beneficiaries as external ids and rewards as
+carrying a ``source_key`` of the form ``evt:{event}:rule:{version}:act:{index}``.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from ledger.models import Program, Reward
+
+
+class RuleProgramConfig(models.Model):
+    program = models.OneToOneField(Program, on_delete=models.CASCADE, related_name="rules_config")
+    custom_catalog = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Custom triggers and fields: {"triggers": {name: {"fields": {path: type}}}}',
+    )
+    fraud_max_referrals_per_hour = models.PositiveIntegerField(
+        default=0,
+        help_text="Hold rewards of a referrer who made more referrals than this in the last "
+        "hour (0: off)",
+    )
+    fraud_match_attributes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Attributes that must differ between referrer and referred "
+        '(default ["email", "device_id", "ip"]); a match holds the reward',
+    )
+
+    class Meta:
+        verbose_name = "rules settings"
+        verbose_name_plural = "rules settings"
+
+    def __str__(self) -> str:
+        return f"Rules settings of {self.program.slug}"
+
+
+class Participant(models.Model):
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="participants")
+    external_id = models.CharField(max_length=255)
+    attributes = models.JSONField(default=dict, blank=True)
+    referral_code = models.CharField(max_length=32)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["program", "external_id"], name="participant_external_id_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["program", "referral_code"], name="participant_referral_code_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Referral(models.Model):
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="referrals")
+    referrer = models.ForeignKey(
+        Participant, on_delete=models.PROTECT, related_name="referrals_made"
+    )
+    # One referrer per participant: the database refuses a second referral of the same person.
+    referred = models.OneToOneField(
+        Participant, on_delete=models.PROTECT, related_name="referral_received"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["referrer", "created_at"], name="referral_referrer_time")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(referrer=models.F("referred")), name="referral_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.referrer_id} → {self.referred_id}"
+
+
+class Event(models.Model):
+    class Status(models.TextChoices):
+        RECEIVED = "received"
+        PROCESSING = "processing"
+        PROCESSED = "processed"
+        FAILED = "failed"
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="events")
+    event_id = models.CharField(max_length=255, help_text="The sender's id: the idempotency key")
+    type = models.CharField(max_length=100)
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="events")
+    occurred_at = models.DateTimeField(db_index=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    body_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    results = models.JSONField(default=list, blank=True)
+    refund = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="event_status_due"),
+            models.Index(fields=["program", "type", "occurred_at"], name="event_type_time"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "event_id"], name="event_id_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id} ({self.status})"
+
+
+class Rule(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        ACTIVE = "active"
+        ARCHIVED = "archived"
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="rules")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    latest_version = models.PositiveIntegerField(default=1)
+    active_version = models.ForeignKey(
+        "RuleVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Copies of the active version's trigger and priority: the pipeline's one indexed query.
+    trigger = models.CharField(max_length=100, blank=True)
+    priority = models.IntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["program", "status", "trigger"], name="rule_active_trigger")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="active") | Q(active_version__isnull=False),
+                name="rule_active_has_version",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+
+class RuleVersion(models.Model):
+    """Immutable: a change is a new version (services never update these rows)."""
+
+    rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    definition = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.CharField(max_length=255)
+
+    class Meta:
+        ordering = ["rule", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "version"], name="rule_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} v{self.version}"
+
+
+class RewardLink(models.Model):
+    """Which reward an event's rule action created (refunds, limits and budgets read it)."""
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
+    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="reward_links")
+    rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="reward_links")
+    rule_version = models.ForeignKey(RuleVersion, on_delete=models.PROTECT, related_name="+")
+    action_index = models.PositiveSmallIntegerField()
+    reward = models.OneToOneField(Reward, on_delete=models.PROTECT, related_name="rule_link")
+    beneficiary = models.CharField(max_length=255)
+    amount = models.BigIntegerField()
+    # The event's time: limit periods are counted on it, so a retry decides the same way.
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["rule", "beneficiary", "occurred_at"], name="rewardlink_limits")
+        ]

@@ -1,0 +1,127 @@
+"""Reads used in more than one place: facts for the engine, trees, stats, active rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ledger.models import Program
+from rules.models import Event, Participant, Referral, Rule, RuleVersion
+
+
+def referrer_of(participant: Participant) -> Participant | None:
+    referral = (
+        Referral.objects.filter(referred=participant).select_related("referrer__program").first()
+    )
+    return referral.referrer if referral else None
+
+
+def participant_profile(participant: Participant, *, extra: dict[str, Any] | None = None) -> dict:
+    """A participant as the engine sees it: attributes plus the computed id, joined_at and
+    referrals_count (SPEC §6 facts)."""
+    return {
+        **participant.attributes,
+        **(extra or {}),
+        "id": participant.external_id,
+        "joined_at": participant.created_at,
+        "referrals_count": Referral.objects.filter(referrer=participant).count(),
+    }
+
+
+def facts_build(
+    *,
+    participant: Participant | None,
+    user: str,
+    type: str,
+    occurred_at: datetime,
+    data: dict[str, Any],
+    extra_attributes: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Participant]]:
+    """Facts for one event (interfaces.md) and the participants behind each role. A role that
+    does not exist is absent, so conditions on it read as *missing*."""
+    facts: dict[str, Any] = {"event": {**data, "type": type, "occurred_at": occurred_at}}
+    roles: dict[str, Participant] = {}
+    if participant is None:
+        facts["referred"] = {
+            **(extra_attributes or {}),
+            "id": user,
+            "joined_at": occurred_at,
+            "referrals_count": 0,
+        }
+        return facts, roles
+    roles["referred"] = participant
+    facts["referred"] = participant_profile(participant, extra=extra_attributes)
+    referrer = referrer_of(participant)
+    if referrer is not None:
+        roles["referrer"] = referrer
+        facts["referrer"] = participant_profile(referrer)
+        parent = referrer_of(referrer)
+        if parent is not None:
+            roles["parent"] = parent
+            facts["parent"] = participant_profile(parent)
+    return facts, roles
+
+
+def event_facts(event: Event) -> tuple[dict[str, Any], dict[str, Participant]]:
+    return facts_build(
+        participant=event.participant,
+        user=event.participant.external_id,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        data=event.data,
+    )
+
+
+def active_rule_versions(*, program: Program, trigger: str) -> list[tuple[Rule, RuleVersion]]:
+    """Active rules for a trigger, highest priority first (ties: oldest rule first)."""
+    rules = (
+        Rule.objects.filter(program=program, status=Rule.Status.ACTIVE, trigger=trigger)
+        .select_related("active_version")
+        .order_by("-priority", "id")
+    )
+    return [(rule, rule.active_version) for rule in rules if rule.active_version is not None]
+
+
+def referral_counts(participant: Participant) -> dict[str, int]:
+    direct = Referral.objects.filter(referrer=participant).count()
+    indirect = Referral.objects.filter(referrer__referral_received__referrer=participant).count()
+    return {"direct": direct, "indirect": indirect}
+
+
+def participant_tree(participant: Participant) -> dict[str, Any]:
+    """The downline, two levels deep, in two queries."""
+    direct = list(
+        Referral.objects.filter(referrer=participant)
+        .select_related("referred")
+        .order_by("created_at", "id")
+    )
+    second: dict[int, list[Referral]] = {}
+    for r in (
+        Referral.objects.filter(referrer_id__in=[d.referred_id for d in direct])
+        .select_related("referred")
+        .order_by("created_at", "id")
+    ):
+        second.setdefault(r.referrer_id, []).append(r)
+
+    def node(p: Participant, referred_at, children: list | None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "external_id": p.external_id,
+            "referral_code": p.referral_code,
+            "referred_at": referred_at,
+        }
+        if children is not None:
+            out["children"] = children
+        return out
+
+    return {
+        "external_id": participant.external_id,
+        "referral_code": participant.referral_code,
+        "children": [
+            node(
+                d.referred,
+                d.created_at,
+                [node(c.referred, c.created_at, None) for c in second.get(d.referred_id, [])],
+            )
+            for d in direct
+        ],
+    }

@@ -1,0 +1,204 @@
+"""Input and output shapes of the referrals, events and rules API (SPEC §6). Input serializers
+check shape and types only; rule definitions are checked by rules.validation in the service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ledger.serializers import JSONObjectField, StrictSerializer
+from rules.models import Event, Participant, Rule, RuleVersion
+
+
+class StrictPositiveIntegerField(serializers.IntegerField):
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("min_value", 1)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        if type(data) is not int:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    default_error_messages = {"naive": "Give a timezone (RFC 3339), e.g. 2026-01-31T10:00:00Z."}
+
+    def to_internal_value(self, value: Any):
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+        if parsed is not None and parsed.tzinfo is None:
+            self.fail("naive")
+        return super().to_internal_value(value)
+
+
+# --- participants and referrals -----------------------------------------------------------
+
+
+class ParticipantUpsertSerializer(StrictSerializer):
+    attributes = JSONObjectField(required=False, default=dict)
+
+
+class ParticipantSerializer(serializers.ModelSerializer):
+    referred_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Participant
+        fields = ["external_id", "attributes", "referral_code", "referred_by", "created_at"]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_referred_by(self, obj: Participant) -> str | None:
+        referral = getattr(obj, "referral_received", None)
+        return referral.referrer.external_id if referral else None
+
+
+class ReferralCreateSerializer(StrictSerializer):
+    referrer = serializers.CharField(max_length=255, required=False)
+    referral_code = serializers.CharField(max_length=32, required=False)
+    referred = serializers.CharField(max_length=255)
+
+
+class ReferralSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    referrer = serializers.CharField(source="referrer.external_id")
+    referral_code = serializers.CharField(source="referrer.referral_code")
+    referred = serializers.CharField(source="referred.external_id")
+    created_at = serializers.DateTimeField()
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+class EventCreateSerializer(StrictSerializer):
+    id = serializers.CharField(max_length=255)
+    type = serializers.CharField(max_length=100)
+    user = serializers.CharField(max_length=255)
+    occurred_at = AwareDateTimeField(required=False, default=None)
+    attributes = JSONObjectField(required=False, default=dict)
+    # DRF moves declared fields off the class, so `data` does not shadow Serializer.data.
+    data = JSONObjectField(required=False, default=dict)  # type: ignore[assignment]
+
+
+class EventSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="event_id")
+    user = serializers.CharField(source="participant.external_id")
+    received_at = serializers.DateTimeField(source="created_at")
+    results = serializers.JSONField()
+    refund = serializers.JSONField()
+
+    class Meta:
+        model = Event
+        fields = [
+            "id",
+            "type",
+            "user",
+            "occurred_at",
+            "attributes",
+            "data",
+            "status",
+            "attempts",
+            "results",
+            "refund",
+            "error",
+            "received_at",
+            "processed_at",
+            "next_attempt_at",
+        ]
+
+
+class TestEventSerializer(StrictSerializer):
+    """An event as POST events takes it; the id is optional because nothing is stored."""
+
+    id = serializers.CharField(max_length=255, required=False)
+    type = serializers.CharField(max_length=100)
+    user = serializers.CharField(max_length=255)
+    occurred_at = AwareDateTimeField(required=False, default=None)
+    attributes = JSONObjectField(required=False, default=dict)
+    # DRF moves declared fields off the class, so `data` does not shadow Serializer.data.
+    data = JSONObjectField(required=False, default=dict)  # type: ignore[assignment]
+
+
+# --- rules --------------------------------------------------------------------------------
+
+
+class RuleSerializer(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="latest_version")
+    active_version = serializers.SerializerMethodField()
+    definition = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Rule
+        fields = [
+            "id",
+            "name",
+            "status",
+            "version",
+            "latest_version",
+            "active_version",
+            "trigger",
+            "priority",
+            "definition",
+            "created_at",
+            "updated_at",
+        ]
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_active_version(self, obj: Rule) -> int | None:
+        return obj.active_version.version if obj.active_version else None
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_definition(self, obj: Rule) -> dict:
+        """The latest version's definition."""
+        latest = self.context.get("latest")
+        if latest is None or latest.rule_id != obj.pk:
+            latest = RuleVersion.objects.get(rule=obj, version=obj.latest_version)
+        return latest.definition
+
+    def to_representation(self, instance: Rule) -> dict:
+        data = super().to_representation(instance)
+        if not data["trigger"]:  # never published: show the latest version's
+            data["trigger"] = data["definition"].get("trigger", "")
+            data["priority"] = data["definition"].get("priority", 0)
+        return data
+
+
+class RuleVersionSerializer(serializers.ModelSerializer):
+    active = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RuleVersion
+        fields = ["version", "definition", "created_at", "created_by", "active"]
+
+    def get_active(self, obj: RuleVersion) -> bool:
+        return obj.rule.active_version_id == obj.pk and obj.rule.status == Rule.Status.ACTIVE
+
+
+class PublishSerializer(StrictSerializer):
+    version = StrictPositiveIntegerField(required=False, default=None, allow_null=True)
+
+
+class DefinitionSerializer(StrictSerializer):
+    definition = serializers.JSONField()
+
+
+class RuleTestSerializer(StrictSerializer):
+    event = TestEventSerializer()
+    version = StrictPositiveIntegerField(required=False, default=None, allow_null=True)
+
+
+class SimulateSerializer(StrictSerializer):
+    definition = serializers.JSONField()
+    # "from" is a Python keyword: declared below under its JSON name.
+    to = AwareDateTimeField()
+
+    def get_fields(self) -> dict:
+        fields = super().get_fields()
+        fields["from"] = AwareDateTimeField()
+        return fields
+
+
+class DraftFromTextSerializer(StrictSerializer):
+    text = serializers.CharField(max_length=2000)

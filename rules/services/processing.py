@@ -1,0 +1,297 @@
+"""Event processing: claim, evaluate the active rules, act, record, mark processed.
+
+1. **Claim** (short transaction): ``received → processing`` with ``attempts + 1``. PostgreSQL
+   takes the row with ``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent workers never wait on
+   each other; SQLite (one writer at a time anyway) uses a conditional UPDATE.
+2. **Work** (one transaction, holding the event's row lock): build the facts, evaluate the
+   active rules for the event's type by descending priority (stopping after a matched rule with
+   ``stop_processing``), run matched actions through the ledger with deterministic keys, apply a
+   refund, store the results and mark the event ``processed``. A crash anywhere rolls all of it
+   back; even if it did not, the keys make the next attempt pay nothing twice.
+3. **Failure**: back to ``received`` with ``next_attempt_at`` (exponential backoff), or
+   ``failed`` with the error after MAX_ATTEMPTS (and an ``event.failed`` webhook).
+
+An event whose worker died stays ``processing``; `events_requeue_stuck` hands it back after
+STUCK_AFTER, and also re-queues due retries and events whose hand-off never reached a broker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ledger.models import Reward
+from ledger.services.audit import audit_record
+from rules.actions import actions_run
+from rules.exceptions import EventNotReady
+from rules.fraud import fraud_hold_reason
+from rules.models import Event, RewardLink
+from rules.selectors import active_rule_versions, event_facts
+from rules.services.referrals import rules_config_get
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+STUCK_AFTER = timedelta(minutes=5)
+# A freshly received event is normally handed off on commit; only older ones need the sweeper.
+HANDOFF_GRACE = timedelta(minutes=1)
+REFUND_EVENT = "refund"
+ACTOR = "system:events"
+
+Status = Event.Status
+
+
+@dataclass(frozen=True)
+class ProcessOutcome:
+    status: str  # processed | retry | failed | skipped
+    retry_in: float | None = None
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, 4 min, … capped at one hour."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+# --- claim --------------------------------------------------------------------------------
+
+
+def event_claim(*, event_pk: int) -> int | None:
+    """Take a received event for processing; returns the attempt number, or None when it is
+    not there to take (done, failed, or another worker has it)."""
+    now = timezone.now()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            event = (
+                Event.objects.select_for_update(skip_locked=True)
+                .filter(pk=event_pk, status=Status.RECEIVED)
+                .first()
+            )
+            if event is None:
+                return None
+            event.status = Status.PROCESSING
+            event.attempts += 1
+            event.claimed_at = now
+            event.save(update_fields=["status", "attempts", "claimed_at"])
+            return event.attempts
+        claimed = Event.objects.filter(pk=event_pk, status=Status.RECEIVED).update(
+            status=Status.PROCESSING, attempts=F("attempts") + 1, claimed_at=now
+        )
+        if not claimed:
+            return None
+        return Event.objects.filter(pk=event_pk).values_list("attempts", flat=True).get()
+
+
+# --- work ---------------------------------------------------------------------------------
+
+
+def rules_evaluate_and_act(event: Event) -> list[dict[str, Any]]:
+    """Evaluate the event's active rules and run the matched actions (no status change)."""
+    from rules.engine import compile_rule
+    from rules.engine.plan import plan_actions
+
+    program = event.program
+    facts, roles = event_facts(event)
+    hold_reason = fraud_hold_reason(config=rules_config_get(program=program), roles=roles)
+    results: list[dict[str, Any]] = []
+    for rule, version in active_rule_versions(program=program, trigger=event.type):
+        evaluation = compile_rule(version.definition).evaluate(facts)
+        entry: dict[str, Any] = {
+            "rule": rule.pk,
+            "version": version.version,
+            "matched": evaluation.matched,
+            "rewards": [],
+            "credits": [],
+            "skipped": [],
+            "limited": [],
+            "trace": evaluation.trace,
+        }
+        if evaluation.matched:
+            planned = plan_actions(
+                version.definition,
+                facts,
+                currency=program.currency,
+                direct_rate_bps=program.direct_rate_bps,
+                override_rate_bps=program.override_rate_bps,
+            )
+            outcome = actions_run(
+                program=program,
+                event=event,
+                rule=rule,
+                rule_version=version,
+                planned=planned,
+                hold_reason=hold_reason,
+            )
+            entry.update(
+                rewards=outcome.rewards,
+                credits=outcome.credits,
+                skipped=outcome.skipped,
+                limited=outcome.limited,
+            )
+            if hold_reason and outcome.rewards:
+                entry["held"] = hold_reason
+        results.append(entry)
+        if evaluation.matched and version.definition.get("stop_processing"):
+            break
+    return results
+
+
+def refund_apply(event: Event) -> dict[str, Any]:
+    """Reverse the unpaid rewards that the refunded event's rules created. Paid ones are left
+    for the operator's clawback and listed as such."""
+    from ledger.services.rewards import reward_reverse
+
+    # The catalog names the field `original_event`; `original_event_id` is accepted too.
+    original_id = event.data.get("original_event_id") or event.data.get("original_event")
+    out: dict[str, Any] = {
+        "original_event": original_id,
+        "reversed": [],
+        "already_reversed": [],
+        "left_for_clawback": [],
+    }
+    if not original_id:
+        out["note"] = "data.original_event_id is missing: nothing to reverse"
+        return out
+    original = Event.objects.filter(program=event.program, event_id=str(original_id)).first()
+    if original is None:
+        out["note"] = "original event not found: nothing to reverse"
+        return out
+    if original.status in (Status.RECEIVED, Status.PROCESSING):
+        # Reversing now would miss rewards the original is about to create.
+        raise EventNotReady(f"original event {original_id} is not processed yet")
+    reason = f"refund {event.event_id} of event {original_id}"
+    links = RewardLink.objects.filter(event=original).select_related("reward").order_by("id")
+    for link in links:
+        reward = link.reward
+        if reward.status in (Reward.Status.PENDING, Reward.Status.CONFIRMED):
+            reward_reverse(reward=reward, reason=reason, actor=f"event:{event.event_id}")
+            out["reversed"].append(reward.pk)
+        elif reward.status == Reward.Status.REVERSED:
+            out["already_reversed"].append(reward.pk)
+        else:
+            out["left_for_clawback"].append(reward.pk)
+    return out
+
+
+def event_mark_processed(
+    *, event: Event, results: list[dict[str, Any]], refund: dict[str, Any] | None
+) -> None:
+    event.status = Status.PROCESSED
+    event.results = _jsonable(results)
+    event.refund = _jsonable(refund)
+    event.error = ""
+    event.processed_at = timezone.now()
+    event.next_attempt_at = None
+    event.save(
+        update_fields=["status", "results", "refund", "error", "processed_at", "next_attempt_at"]
+    )
+
+
+def _record_failure(*, event_pk: int, attempt: int, exc: BaseException) -> ProcessOutcome:
+    error = f"{type(exc).__name__}: {exc}"[:4000]
+    now = timezone.now()
+    with transaction.atomic():
+        event = Event.objects.select_for_update().select_related("program").get(pk=event_pk)
+        if event.status != Status.PROCESSING or event.attempts != attempt:
+            return ProcessOutcome("skipped")
+        event.error = error
+        if event.attempts >= MAX_ATTEMPTS:
+            event.status = Status.FAILED
+            event.next_attempt_at = None
+            event.save(update_fields=["status", "error", "next_attempt_at"])
+            audit_record(
+                program=event.program,
+                actor=ACTOR,
+                action="event.failed",
+                object_type="event",
+                object_id=event.event_id,
+                after={"attempts": event.attempts, "error": error},
+            )
+            from ledger.services.webhooks import webhook_emit
+
+            webhook_emit(
+                program=event.program,
+                event_type="event.failed",
+                payload={
+                    "id": event.event_id,
+                    "type": event.type,
+                    "attempts": event.attempts,
+                    "error": error,
+                },
+            )
+            return ProcessOutcome("failed")
+        delay = backoff(event.attempts)
+        event.status = Status.RECEIVED
+        event.next_attempt_at = now + delay
+        event.save(update_fields=["status", "error", "next_attempt_at"])
+    return ProcessOutcome("retry", retry_in=delay.total_seconds())
+
+
+def event_process(*, event_pk: int) -> ProcessOutcome:
+    """Process one event if it is there to take. Safe to call any number of times, from any
+    number of workers: it pays each action at most once."""
+    attempt = event_claim(event_pk=event_pk)
+    if attempt is None:
+        return ProcessOutcome("skipped")
+    try:
+        with transaction.atomic():
+            event = (
+                Event.objects.select_for_update(of=("self",))
+                .select_related("program", "participant")
+                .get(pk=event_pk)
+            )
+            if event.status != Status.PROCESSING or event.attempts != attempt:
+                return ProcessOutcome("skipped")  # handed back and taken by another worker
+            results = rules_evaluate_and_act(event)
+            refund = refund_apply(event) if event.type == REFUND_EVENT else None
+            event_mark_processed(event=event, results=results, refund=refund)
+    except Exception as exc:
+        if isinstance(exc, EventNotReady):
+            logger.info("Event %s not ready: %s", event_pk, exc)
+        else:
+            logger.exception("Processing event %s failed (attempt %s)", event_pk, attempt)
+        return _record_failure(event_pk=event_pk, attempt=attempt, exc=exc)
+    return ProcessOutcome("processed")
+
+
+# --- sweeping -----------------------------------------------------------------------------
+
+
+def events_requeue_stuck(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Hand back events whose worker died (``processing`` for longer than STUCK_AFTER) and
+    return the ids of events due for an attempt: retries whose time has come and events whose
+    hand-off was lost (e.g. the broker was down when they arrived)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        # A live worker holds its event's row lock, so SKIP LOCKED never takes its event away.
+        stale = list(
+            Event.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.PROCESSING, claimed_at__lt=now - STUCK_AFTER)
+            .values_list("pk", flat=True)[:limit]
+        )
+        if stale:
+            stuck = Event.objects.filter(pk__in=stale, status=Status.PROCESSING)
+            # A worker that keeps dying on an event must not take it forever.
+            stuck.filter(attempts__gte=MAX_ATTEMPTS).update(
+                status=Status.FAILED,
+                next_attempt_at=None,
+                error=f"worker lost {MAX_ATTEMPTS} times while processing",
+            )
+            stuck.update(status=Status.RECEIVED, next_attempt_at=now)
+            logger.warning("Re-queued %d event(s) stuck in processing", len(stale))
+    due = Event.objects.filter(status=Status.RECEIVED).filter(
+        Q(next_attempt_at__lte=now)
+        | Q(next_attempt_at__isnull=True, created_at__lt=now - HANDOFF_GRACE)
+    )
+    return list(due.order_by("created_at", "id").values_list("pk", flat=True)[:limit])

@@ -1,0 +1,56 @@
+"""Background work of the rules app. With CELERY_BROKER_URL set, Celery workers run it;
+unset (the embedded default), it runs inline in the process that committed the event."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from rules.services.processing import event_process, events_requeue_stuck
+
+logger = logging.getLogger(__name__)
+
+# Publishing gives up quickly when the broker is down: the event row is durable and the
+# sweeper (requeue_stuck_events) hands it off later, so the request need not wait.
+PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
+
+
+@shared_task(bind=True, name="rules.process_event", acks_late=True, max_retries=None)
+def process_event(self, event_pk: int) -> str:
+    outcome = event_process(event_pk=event_pk)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.status
+
+
+def event_enqueue(event_pk: int) -> None:
+    """Hand an event to a worker, or process it here when there is no broker. Never raises:
+    this runs after the event's commit, and a lost hand-off is recovered by the sweeper."""
+    if settings.CELERY_BROKER_URL:
+        try:
+            process_event.apply_async((event_pk,), retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+        except Exception:
+            logger.exception("Could not queue event %s; the sweeper will pick it up", event_pk)
+        return
+    try:
+        event_process(event_pk=event_pk)
+    except Exception:
+        logger.exception("Inline processing of event %s failed; it will be retried", event_pk)
+
+
+def requeue_stuck(*, inline: bool | None = None) -> int:
+    """Re-queue events that were lost, stuck or are due for a retry; returns how many."""
+    due = events_requeue_stuck()
+    for pk in due:
+        if inline or (inline is None and not settings.CELERY_BROKER_URL):
+            event_process(event_pk=pk)
+        else:
+            event_enqueue(pk)
+    return len(due)
+
+
+@shared_task(name="rules.requeue_stuck_events")
+def requeue_stuck_events() -> int:
+    return requeue_stuck(inline=False)

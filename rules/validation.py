@@ -1,0 +1,209 @@
+"""Rule validation: the JSON Schema (shape) and semantic checks against the catalog.
+
+validate_definition returns a list of ``{"path", "message"}`` with JSON paths such as
+``$.conditions.conditions[1].operator``; an empty list means valid. Semantic checks run
+only on a definition whose shape passed the schema.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Final
+
+from jsonschema import Draft202012Validator
+
+from rules.catalog import field_type
+from rules.engine.operators import LIST_TYPES, is_number, parse_datetime
+
+SCHEMA: Final[dict[str, Any]] = json.loads(
+    (Path(__file__).resolve().parent / "schema.json").read_text(encoding="utf-8")
+)
+Draft202012Validator.check_schema(SCHEMA)
+_VALIDATOR: Final = Draft202012Validator(SCHEMA)
+
+_ANY: Final = frozenset({"exists", "not_exists"})
+_ORDERING: Final = frozenset(
+    {"greater_than", "greater_than_or_equal", "less_than", "less_than_or_equal", "between"}
+)
+OPERATORS_BY_TYPE: Final[dict[str, frozenset[str]]] = {
+    "string": _ANY | {"equals", "not_equals", "in", "not_in", "contains", "not_contains",
+                      "starts_with", "ends_with"},
+    "number": _ANY | _ORDERING | {"equals", "not_equals", "in", "not_in"},
+    "integer": _ANY | _ORDERING | {"equals", "not_equals", "in", "not_in"},
+    "boolean": _ANY | {"equals", "not_equals"},
+    "datetime": _ANY | _ORDERING | {"within_last_days"},
+    "list": _ANY | {"contains", "not_contains"},
+}
+NUMERIC_TYPES: Final = frozenset({"number", "integer"})
+
+Error = dict[str, str]
+
+
+def _is_int(value: Any) -> bool:
+    return value.__class__ is int
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or value.__class__ in (str, bool, int, float)
+
+
+def _fits(kind: str | None, value: Any) -> bool:
+    """Whether ``value`` is a valid operand for a field of catalog type ``kind``."""
+    if kind is None:  # a free-form profile attribute: any JSON scalar
+        return _is_scalar(value)
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "number":
+        return is_number(value)
+    if kind == "integer":
+        return _is_int(value)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "datetime":
+        return parse_datetime(value) is not None
+    return _is_scalar(value)  # a list field holds scalars
+
+
+_EXPECTS: Final = {
+    None: "a JSON scalar",
+    "string": "a string",
+    "number": "a number",
+    "integer": "an integer",
+    "boolean": "true or false",
+    "datetime": "an RFC 3339 timestamp with a timezone",
+    "list": "a string, number or boolean",
+}
+
+
+def _bound(kind: str | None, value: Any) -> Any:
+    """An ordering operand as a comparable value, or None when it does not fit."""
+    if kind in NUMERIC_TYPES or kind is None:
+        if is_number(value):
+            return value
+        if kind is not None:
+            return None
+    return parse_datetime(value)
+
+
+def _check_value(kind: str | None, operator: str, value: Any, path: str) -> list[Error]:
+    def error(message: str) -> list[Error]:
+        return [{"path": f"{path}.value", "message": message}]
+
+    if operator in ("exists", "not_exists"):
+        return []
+    if operator in ("equals", "not_equals"):
+        return [] if _fits(kind, value) else error(f"{operator} expects {_EXPECTS[kind]}")
+    if operator in ("in", "not_in"):
+        if value.__class__ not in LIST_TYPES or not value:
+            return error(f"{operator} expects a non-empty list")
+        wrong = [i for i, item in enumerate(value) if not _fits(kind, item)]
+        return [{"path": f"{path}.value[{i}]", "message": f"expected {_EXPECTS[kind]}"}
+                for i in wrong]
+    if operator == "between":
+        if value.__class__ not in LIST_TYPES or len(value) != 2:
+            return error("between expects [low, high]")
+        low, high = _bound(kind, value[0]), _bound(kind, value[1])
+        if low is None or high is None or type(low) is not type(high) and not (
+            is_number(low) and is_number(high)
+        ):
+            return error("between expects two numbers or two RFC 3339 timestamps")
+        return error("between expects low <= high") if low > high else []
+    if operator in _ORDERING:
+        if _bound(kind, value) is None:
+            wanted = "an RFC 3339 timestamp" if kind == "datetime" else "a number"
+            return error(f"{operator} expects {wanted}" if kind else
+                         f"{operator} expects a number or an RFC 3339 timestamp")
+        return []
+    if operator in ("contains", "not_contains"):
+        if kind == "string" and not isinstance(value, str):
+            return error(f"{operator} on a string field expects a string")
+        return [] if _is_scalar(value) and value is not None else error(
+            f"{operator} expects a string, number or boolean")
+    if operator in ("starts_with", "ends_with"):
+        return [] if isinstance(value, str) else error(f"{operator} expects a string")
+    if operator == "within_last_days":
+        if not is_number(value) or value <= 0:
+            return error("within_last_days expects a positive number of days")
+        return []
+    return []
+
+
+def _check_conditions(node: dict[str, Any], path: str, catalog: dict[str, Any],
+                      trigger: str) -> list[Error]:
+    if "conditions" in node:
+        errors: list[Error] = []
+        for i, child in enumerate(node["conditions"]):
+            errors += _check_conditions(child, f"{path}.conditions[{i}]", catalog, trigger)
+        return errors
+    field, operator = node["field"], node["operator"]
+    try:
+        kind = field_type(catalog, trigger, field)
+    except KeyError:
+        return [{"path": f"{path}.field",
+                 "message": f"unknown field {field!r} for trigger {trigger!r}"}]
+    if kind is not None and operator not in OPERATORS_BY_TYPE.get(kind, frozenset()):
+        return [{"path": f"{path}.operator",
+                 "message": f"operator {operator!r} does not apply to {kind} field {field!r}"}]
+    return _check_value(kind, operator, node.get("value"), path)
+
+
+def _check_actions(actions: list[dict[str, Any]], catalog: dict[str, Any],
+                   trigger: str) -> list[Error]:
+    errors: list[Error] = []
+    for i, action in enumerate(actions):
+        params, path = action["params"], f"$.actions[{i}].params"
+        # JSON Schema's "integer" admits 500.0; money must be an integer (SPEC §1)
+        for key in ("amount", "cap", "rate_bps"):
+            if key in params and not _is_int(params[key]):
+                errors.append({"path": f"{path}.{key}", "message": f"{key} must be an integer"})
+        if action["type"] == "percent_commission":
+            of = params["of"]
+            try:
+                kind = field_type(catalog, trigger, of)
+            except KeyError:
+                errors.append({"path": f"{path}.of",
+                               "message": f"unknown field {of!r} for trigger {trigger!r}"})
+                continue
+            if kind is not None and kind not in NUMERIC_TYPES:
+                errors.append({"path": f"{path}.of",
+                               "message": f"{of!r} is a {kind} field, not a number"})
+    return errors
+
+
+def _check_limits(limits: dict[str, Any]) -> list[Error]:
+    errors = []
+    for section, values in limits.items():
+        for key, value in values.items():
+            if key.startswith("max_") and not _is_int(value):
+                errors.append({"path": f"$.limits.{section}.{key}",
+                               "message": f"{key} must be an integer"})
+    return errors
+
+
+def _message(error: Any) -> str:
+    if error.validator == "not" and error.validator_value == {}:
+        return "exists and not_exists take no value"
+    return error.message
+
+
+def validate_definition(definition: Any, *, catalog: dict[str, Any]) -> list[Error]:
+    """Schema and semantic errors of a rule definition (empty when valid)."""
+    schema_errors = sorted(
+        _VALIDATOR.iter_errors(definition),
+        key=lambda e: [(0, p, "") if isinstance(p, int) else (1, 0, p) for p in e.path],
+    )
+    if schema_errors:
+        return [{"path": error.json_path, "message": _message(error)} for error in schema_errors]
+    errors: list[Error] = []
+    if not _is_int(definition.get("priority", 0)):
+        errors.append({"path": "$.priority", "message": "priority must be an integer"})
+    trigger = definition["trigger"]
+    if trigger not in catalog["triggers"]:
+        known = ", ".join(sorted(catalog["triggers"]))
+        return [*errors, {"path": "$.trigger",
+                          "message": f"unknown trigger {trigger!r} (known: {known})"}]
+    errors += _check_conditions(definition["conditions"], "$.conditions", catalog, trigger)
+    errors += _check_actions(definition["actions"], catalog, trigger)
+    errors += _check_limits(definition.get("limits") or {})
+    return errors

@@ -1,0 +1,463 @@
+// The property panel: a form for the selected node, built with DOM APIs from the known node
+// shapes (never innerHTML). Every edit hands a whole new data object to `onChange`, which
+// writes it to the node (one undo step) and the canvas redraws from it.
+import {
+  ACTION_TYPES,
+  BENEFICIARIES,
+  GROUP_OPERATORS,
+  LIST_OPERATORS,
+  majorToMinor,
+  minorToMajor,
+  NO_VALUE_OPERATORS,
+  operatorsFor,
+  REWARD_TYPES,
+} from "./convert.js";
+
+const CREDIT_OPERATIONS = ["DAILY_REWARD", "SIGNUP_CREDIT", "CREDIT_SPEND", "CREDIT_ADD"];
+const OTHER = "\u0000other";
+
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "text") node.textContent = value;
+    else if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key in node && typeof value !== "string") node[key] = value;
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function field(label, input, hint) {
+  return el("label", { class: "field" }, el("span", { class: "label", text: label }), input,
+    hint ? el("small", { class: "hint", text: hint }) : null);
+}
+
+function select(name, options, value, onchange) {
+  const node = el("select", { name, onchange: (e) => onchange(e.target.value) });
+  for (const option of options) {
+    const [val, label, group] = Array.isArray(option) ? option : [option, option];
+    const opt = el("option", { value: val, text: label });
+    if (val === value) opt.selected = true;
+    if (group) {
+      let og = [...node.children].find((c) => c.tagName === "OPTGROUP" && c.label === group);
+      if (!og) node.append((og = el("optgroup", { label: group })));
+      og.append(opt);
+    } else node.append(opt);
+  }
+  return node;
+}
+
+/** A text box that commits on change (blur, Enter) and after a pause in typing, so an edit
+ * is never lost to a click on Save or on the canvas. */
+function input(name, value, onchange, props = {}) {
+  let timer = null;
+  const commit = (target) => {
+    clearTimeout(timer);
+    onchange(target.value, target);
+  };
+  return el("input", {
+    name,
+    value: value === undefined || value === null ? "" : String(value),
+    onchange: (e) => commit(e.target),
+    oninput: (e) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => commit(e.target), 500);
+    },
+    ...props,
+  });
+}
+
+const clone = (v) => JSON.parse(JSON.stringify(v));
+
+/** A field catalog for the rule's trigger: {path: type}. */
+export function fieldsFor(catalog, trigger) {
+  return catalog?.triggers?.[trigger]?.fields || {};
+}
+
+function defaultFor(type) {
+  if (type === "boolean") return true;
+  if (type === "number" || type === "integer") return 0;
+  return "";
+}
+
+/** Text typed into a value box, read as the field's type (an unparseable number stays text,
+ * so the server's validation names the problem on the node). */
+function parseTyped(text, type) {
+  if (type === "number" || type === "integer") {
+    const n = Number(text);
+    return text.trim() !== "" && Number.isFinite(n) ? n : text;
+  }
+  if (type === "boolean") return text === "true";
+  return text;
+}
+
+function valueInput(name, value, type, onchange) {
+  if (type === "boolean") {
+    return select(name, [["true", "true"], ["false", "false"]], String(value === true), (v) => onchange(v === "true"));
+  }
+  const props = {};
+  if (type === "number" || type === "integer") {
+    props.type = "number";
+    props.step = type === "integer" ? "1" : "any";
+  } else if (type === "datetime") props.placeholder = "2025-01-31T00:00:00Z";
+  return input(name, value, (text) => onchange(parseTyped(text, type)), props);
+}
+
+function typeOfValue(value) {
+  if (typeof value === "boolean") return "boolean";
+  if (typeof value === "number") return "number";
+  return "string";
+}
+
+/** Reshape a leaf's value when its operator changes (list, pair, number of days, none). */
+function reshape(cond, operator, type) {
+  const next = { ...cond, operator };
+  const v = cond.value;
+  const first = Array.isArray(v) ? v[0] : v;
+  if (NO_VALUE_OPERATORS.includes(operator)) delete next.value;
+  else if (LIST_OPERATORS.includes(operator)) next.value = Array.isArray(v) ? v : v === undefined || v === "" ? [] : [v];
+  else if (operator === "between") {
+    next.value = Array.isArray(v) && v.length === 2 ? v : [first ?? defaultFor(type), defaultFor(type)];
+  } else if (operator === "within_last_days") next.value = Number.isInteger(first) ? first : 30;
+  else next.value = first === undefined ? defaultFor(type) : first;
+  return next;
+}
+
+function triggerForm(data, ctx) {
+  const rule = data.rule || {};
+  const set = (key, value) => {
+    const next = clone(ctx.get());
+    if (value === undefined) delete next.rule[key];
+    else next.rule[key] = value;
+    ctx.onChange(next);
+  };
+  const triggers = Object.keys(ctx.catalog?.triggers || {});
+  if (rule.trigger && !triggers.includes(rule.trigger)) triggers.unshift(rule.trigger);
+  const description = ctx.catalog?.triggers?.[rule.trigger]?.description;
+  return [
+    field("Rule name", input("name", rule.name, (v) => set("name", v))),
+    field(
+      "Trigger (event type)",
+      select("trigger", [["", "(choose)"], ...triggers.map((t) => [t, t])], rule.trigger ?? "", (v) => set("trigger", v)),
+      description,
+    ),
+    field(
+      "Priority",
+      input("priority", rule.priority, (v) => set("priority", v.trim() === "" ? undefined : parseTyped(v, "integer")), {
+        type: "number",
+        step: "1",
+      }),
+      "Higher runs first.",
+    ),
+    el(
+      "label",
+      { class: "field check" },
+      el("input", {
+        type: "checkbox",
+        name: "stop_processing",
+        checked: Boolean(rule.stop_processing),
+        onchange: (e) => set("stop_processing", e.target.checked),
+      }),
+      el("span", { text: "Stop processing later rules when this one matches" }),
+    ),
+  ];
+}
+
+function groupForm(data, ctx) {
+  return [
+    field(
+      "Combine conditions with",
+      select(
+        "operator",
+        GROUP_OPERATORS.map((op) => [op, { AND: "AND: all must hold", OR: "OR: any may hold", NOT: "NOT: must not hold" }[op]]),
+        data.group?.operator,
+        (v) => {
+          const now = clone(ctx.get());
+          ctx.onChange({ ...now, group: { ...now.group, operator: v } });
+        },
+      ),
+      "NOT takes exactly one condition; AND and OR take one or more.",
+    ),
+  ];
+}
+
+function fieldOptions(fields) {
+  return Object.entries(fields).map(([path, type]) => [path, `${path} (${type})`, path.split(".")[0]]);
+}
+
+function leafForm(data, ctx) {
+  const cond = data.cond && typeof data.cond === "object" && !Array.isArray(data.cond) ? data.cond : {};
+  const fields = fieldsFor(ctx.catalog, ctx.trigger);
+  const known = cond.field in fields;
+  const otherField = Boolean(cond.field) && !known;
+  const type = known ? fields[cond.field] : ctx.valueTypes.get(ctx.nodeId) || typeOfValue(Array.isArray(cond.value) ? cond.value[0] : cond.value);
+  // Handlers start from the node's data at the time of the event, not of the drawing.
+  const write = (change) => {
+    const now = clone(ctx.get());
+    const current = now.cond && typeof now.cond === "object" && !Array.isArray(now.cond) ? now.cond : {};
+    ctx.onChange({ ...now, cond: change(current) });
+  };
+  const out = [];
+
+  out.push(
+    field(
+      "Field",
+      select(
+        "field",
+        [["", "(choose a field)"], ...fieldOptions(fields), [OTHER, "Other field…"]],
+        otherField ? OTHER : cond.field ?? "",
+        (v) => {
+          if (v === OTHER) {
+            ctx.showOther();
+            return;
+          }
+          const t = fields[v];
+          const ops = operatorsFor(t);
+          write((c) => {
+            const op = ops.includes(c.operator) ? c.operator : ops[0];
+            // A value typed for another kind of field means nothing here: start afresh.
+            const keep = c.field in fields && fields[c.field] === t && op === c.operator;
+            return reshape({ ...c, field: v, value: keep ? c.value : undefined }, op, t);
+          });
+        },
+      ),
+      ctx.trigger ? null : "Choose the rule's trigger first: it decides the fields.",
+    ),
+  );
+  if (otherField || ctx.otherShown) {
+    out.push(field("Field path", input("field_path", cond.field, (v) => write((c) => ({ ...c, field: v.trim() })), { placeholder: "event.amount" })));
+    out.push(
+      field(
+        "Value type",
+        select("value_type", ["string", "number", "boolean"], type, (v) => {
+          ctx.valueTypes.set(ctx.nodeId, v);
+          write((c) => reshape({ ...c, value: undefined }, c.operator, v));
+        }),
+      ),
+    );
+  }
+  const operators = [...operatorsFor(known ? type : undefined)];
+  if (cond.operator && !operators.includes(cond.operator)) operators.unshift(cond.operator);
+  out.push(
+    field(
+      "Operator",
+      select("operator", operators.map((op) => [op, op.replaceAll("_", " ")]), cond.operator, (v) => write((c) => reshape(c, v, type))),
+    ),
+  );
+
+  const op = cond.operator;
+  if (NO_VALUE_OPERATORS.includes(op)) {
+    out.push(el("p", { class: "hint", text: "No value: this checks whether the field is present." }));
+  } else if (LIST_OPERATORS.includes(op)) {
+    const items = Array.isArray(cond.value) ? cond.value : [];
+    const list = el("div", { class: "list-editor" });
+    items.forEach((item, i) => {
+      list.append(
+        el(
+          "div",
+          { class: "list-item" },
+          valueInput(`value_${i}`, item, type, (v) =>
+            write((c) => {
+              const next = Array.isArray(c.value) ? [...c.value] : [];
+              next[i] = v;
+              return { ...c, value: next };
+            }),
+          ),
+          el("button", {
+            type: "button",
+            class: "small",
+            text: "Remove",
+            "aria-label": `Remove item ${i + 1}`,
+            onclick: () => write((c) => ({ ...c, value: (Array.isArray(c.value) ? c.value : []).filter((_, j) => j !== i) })),
+          }),
+        ),
+      );
+    });
+    list.append(
+      el("button", {
+        type: "button",
+        class: "small",
+        name: "add_item",
+        text: "Add item",
+        onclick: () => write((c) => ({ ...c, value: [...(Array.isArray(c.value) ? c.value : []), defaultFor(type)] })),
+      }),
+    );
+    out.push(field("Values (any of)", list));
+  } else if (op === "between") {
+    const pair = Array.isArray(cond.value) ? cond.value : [undefined, undefined];
+    const setEnd = (i, v) =>
+      write((c) => {
+        const next = Array.isArray(c.value) && c.value.length === 2 ? [...c.value] : [undefined, undefined];
+        next[i] = v;
+        return { ...c, value: next };
+      });
+    out.push(
+      field("From (inclusive)", valueInput("value_low", pair[0], type, (v) => setEnd(0, v))),
+      field("To (inclusive)", valueInput("value_high", pair[1], type, (v) => setEnd(1, v))),
+    );
+  } else if (op === "within_last_days") {
+    out.push(field("Days", valueInput("value", cond.value, "integer", (v) => write((c) => ({ ...c, value: v }))), "Within this many days before the event."));
+  } else {
+    out.push(field("Value", valueInput("value", cond.value, type, (v) => write((c) => ({ ...c, value: v })))));
+  }
+  return out;
+}
+
+function moneyInput(name, amount, currency, onchange) {
+  const box = input(
+    name,
+    minorToMajor(amount, currency),
+    (text, target) => {
+      if (text.trim() === "") return onchange(undefined);
+      const minor = majorToMinor(text, currency);
+      if (minor === null) {
+        target.setCustomValidity(`Enter an amount in ${currency}, e.g. 500 or 500.50`);
+        target.reportValidity();
+        return undefined;
+      }
+      target.setCustomValidity("");
+      return onchange(minor);
+    },
+    { inputmode: "decimal", placeholder: "0.00" },
+  );
+  return el("span", { class: "money" }, box, el("span", { class: "unit", text: currency }));
+}
+
+function actionForm(data, ctx) {
+  const action = data.action && typeof data.action === "object" ? data.action : {};
+  const params = action.params && typeof action.params === "object" ? action.params : {};
+  const setParam = (key, value) => {
+    const next = clone(ctx.get());
+    const now = next.action.params && typeof next.action.params === "object" ? next.action.params : {};
+    next.action.params = { ...now };
+    if (value === undefined || value === "") delete next.action.params[key];
+    else next.action.params[key] = value;
+    ctx.onChange(next);
+  };
+  const out = [
+    field(
+      "Action",
+      select("type", ACTION_TYPES.map((t) => [t, t.replaceAll("_", " ")]), action.type, (v) => {
+        const next = clone(ctx.get());
+        next.action = { ...next.action, type: v };
+        ctx.onChange(next);
+      }),
+    ),
+    field(
+      "Beneficiary",
+      select("beneficiary", [["", "referrer (default)"], ...BENEFICIARIES.map((b) => [b, b])], params.beneficiary ?? "", (v) => setParam("beneficiary", v)),
+      "Who is paid: the referrer, the referred user, or the referrer's referrer (parent).",
+    ),
+  ];
+  const currency = params.currency || ctx.currency;
+  const rewardType = field(
+    "Reward type",
+    select("reward_type", [["", "(default)"], ...REWARD_TYPES.map((t) => [t, t])], params.reward_type ?? "", (v) => setParam("reward_type", v)),
+  );
+  if (action.type === "credit_reward") {
+    out.push(
+      field("Amount", moneyInput("amount", params.amount, currency, (v) => setParam("amount", v)), `In ${currency}; stored in minor units.`),
+      field("Currency", input("currency", params.currency, (v) => setParam("currency", v.trim().toUpperCase()), { maxlength: "3" })),
+      rewardType,
+    );
+  } else if (action.type === "percent_commission") {
+    const numeric = Object.entries(fieldsFor(ctx.catalog, ctx.trigger)).filter(([, t]) => t === "number" || t === "integer");
+    const ofOptions = [["", "(choose a field)"], ...numeric.map(([p]) => [p, p])];
+    if (params.of && !numeric.some(([p]) => p === params.of)) ofOptions.push([params.of, params.of]);
+    out.push(
+      field(
+        "Rate (basis points)",
+        input("rate_bps", params.rate_bps, (v) => setParam("rate_bps", v.trim() === "" ? undefined : parseTyped(v, "integer")), { type: "number", step: "1", min: "0" }),
+        Number.isInteger(params.rate_bps) ? `${params.rate_bps / 100}% of the field; empty uses the program's rate.` : "Empty uses the program's rate.",
+      ),
+      field("Of field", select("of", ofOptions, params.of ?? "", (v) => setParam("of", v))),
+      field("Cap", moneyInput("cap", params.cap, currency, (v) => setParam("cap", v)), "Optional upper limit per reward."),
+      rewardType,
+    );
+  } else if (action.type === "award_credits") {
+    const listId = "credit-operations";
+    out.push(
+      field("Operation", input("operation", params.operation, (v) => setParam("operation", v.trim()), { list: listId })),
+      el("datalist", { id: listId }, CREDIT_OPERATIONS.map((op) => el("option", { value: op }))),
+      field(
+        "Credits",
+        input("credit_amount", params.amount, (v) => setParam("amount", v.trim() === "" ? undefined : parseTyped(v, "integer")), { type: "number", step: "1", min: "1" }),
+        "Optional: empty uses the operation's default amount.",
+      ),
+    );
+  }
+  return out;
+}
+
+/** Element signature: morphing is safe when two drawings have the same controls in order. */
+function signature(root) {
+  return [...root.querySelectorAll("*")].map((n) => `${n.tagName}:${n.getAttribute("name") || ""}:${n.getAttribute("type") || ""}`).join("|");
+}
+
+/**
+ * Copies the new drawing's state into the old elements instead of replacing them: a control
+ * the user is about to use (a change event fires on blur, just as they click the next one)
+ * stays the same element. Handlers read the node's data when they run, so old ones are fine.
+ */
+function morph(old, fresh) {
+  if (old.tagName === "SELECT") {
+    const value = fresh.value;
+    old.replaceChildren(...fresh.children);
+    old.value = value;
+    return;
+  }
+  if (old.tagName === "INPUT") {
+    if (old.type === "checkbox" || old.type === "radio") old.checked = fresh.checked;
+    else if (old !== document.activeElement && old.value !== fresh.value) old.value = fresh.value;
+    return;
+  }
+  if (old.children.length === 0 && fresh.children.length === 0) {
+    if (old.textContent !== fresh.textContent) old.textContent = fresh.textContent;
+    return;
+  }
+  [...old.children].forEach((child, i) => morph(child, fresh.children[i]));
+}
+
+/**
+ * Draws the panel for `node` (an X6 node, or null). ctx: {catalog, currency, trigger,
+ * onChange(data), valueTypes: Map, otherFields: Set, problems}.
+ */
+export function renderPanel(container, node, ctx) {
+  const fresh = el("div", { class: "panel-body" });
+  if (!node) {
+    fresh.append(el("p", { class: "hint", text: "Select a node to edit it. Drag from a node's right-hand dot to another node's left-hand dot to connect them." }));
+  } else {
+    const data = node.getData() || {};
+    const formCtx = {
+      ...ctx,
+      get: () => node.getData() || {},
+      nodeId: node.id,
+      otherShown: ctx.otherFields.has(node.id),
+      showOther: () => {
+        ctx.otherFields.add(node.id);
+        renderPanel(container, node, ctx);
+      },
+    };
+    const title = { trigger: "Trigger and rule", group: "Condition group", leaf: "Condition", action: "Action" }[data.kind] || "Node";
+    const forms = { trigger: triggerForm, group: groupForm, leaf: leafForm, action: actionForm };
+    fresh.append(el("h3", { text: title }), ...(forms[data.kind]?.(data, formCtx) || []));
+    if (ctx.problems?.length) {
+      fresh.append(el("ul", { class: "node-problems" }, ctx.problems.map((p) => el("li", { text: p }))));
+    }
+  }
+  const old = container.firstElementChild;
+  const sameNode = container.dataset.node === (node?.id ?? "");
+  if (old && sameNode && signature(old) === signature(fresh)) morph(old, fresh);
+  else {
+    const focused = container.contains(document.activeElement) ? document.activeElement.getAttribute("name") : null;
+    container.replaceChildren(fresh);
+    container.dataset.node = node?.id ?? "";
+    if (focused) fresh.querySelector(`[name="${CSS.escape(focused)}"]`)?.focus();
+  }
+}

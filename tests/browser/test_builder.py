@@ -1,0 +1,282 @@
+"""The rule builder in real headless Chromium against the live server (issue 4)."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+EXAMPLE = {
+    "name": "Premium referral reward",
+    "trigger": "subscription_started",
+    "priority": 10,
+    "stop_processing": False,
+    "conditions": {
+        "operator": "AND",
+        "conditions": [
+            {"field": "referrer.is_paid_user", "operator": "equals", "value": True},
+            {"field": "referred.subscription_plan", "operator": "equals", "value": "premium"},
+        ],
+    },
+    "actions": [
+        {
+            "type": "credit_reward",
+            "params": {
+                "beneficiary": "referrer",
+                "amount": 50000,
+                "currency": "INR",
+                "reward_type": "voucher",
+            },
+        }
+    ],
+}
+
+# Colours the editor paints from a test run (static/builder/graph.js TRACE_STYLE).
+GREEN, RED, GREY = "#a5d6a7", "#ef9a9a", "#e0e0e0"
+# The editor's live validation asks the server about unfinished rules: 400 is its answer.
+VALIDATE_400 = r"status of 400 .*\[.*/rules/validate\]"
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def open_editor(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]")
+
+
+def nodes(page) -> list[dict]:
+    """Every node on the canvas: id, kind and the text lines it shows."""
+    return page.evaluate(
+        """() => ruleBuilder.graph.getNodes().map((n) => {
+            const g = document.querySelector(`#canvas g[data-cell-id="${n.id}"]`);
+            // X6 writes spaces as no-break spaces, and an empty text as an invisible dash.
+            const text = (c) => {
+                const t = g.querySelector(c);
+                return t.querySelector('.v-empty-line') ? '' : t.textContent.replaceAll('\u00a0', ' ');
+            };
+            return {id: n.id, kind: n.getData().kind, fill: g.querySelector('.rule-body').getAttribute('fill'),
+                    result: g.querySelector('.rule-body').getAttribute('data-result'),
+                    lines: ['.rule-line1', '.rule-line2', '.rule-line3'].map(text), note: text('.rule-note')};
+        })"""
+    )
+
+
+def definition(page) -> dict:
+    page.evaluate("() => ruleBuilder.refresh()")
+    return page.evaluate("() => ruleBuilder.definition()")
+
+
+def centre(page, selector: str) -> tuple[float, float]:
+    box = page.locator(selector).first.bounding_box()
+    assert box, selector
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def drag(page, source: tuple[float, float], target: tuple[float, float]) -> None:
+    page.mouse.move(*source)
+    page.mouse.down()
+    page.mouse.move(*target, steps=12)
+    page.mouse.up()
+
+
+def drop(page, item: str, x: float, y: float) -> str:
+    """Drags a palette item onto the canvas at (x, y) relative to the canvas; returns the new
+    node's id (the editor selects what was just dropped)."""
+    before = {n["id"] for n in nodes(page)}
+    box = page.locator("#canvas").bounding_box()
+    drag(page, centre(page, f".palette-item{item}"), (box["x"] + x, box["y"] + y))
+    page.wait_for_function(f"() => ruleBuilder.graph.getNodes().length === {len(before) + 1}")
+    (new,) = {n["id"] for n in nodes(page)} - before
+    return new
+
+
+def connect(page, parent: str, child: str) -> None:
+    """Drags from the parent's right-hand port to the child's left-hand port."""
+    edges = page.evaluate("() => ruleBuilder.graph.getEdges().length")
+    drag(
+        page,
+        centre(page, f'#canvas g[data-cell-id="{parent}"] circle[port-group="out"]'),
+        centre(page, f'#canvas g[data-cell-id="{child}"] circle[port-group="in"]'),
+    )
+    page.wait_for_function(f"() => ruleBuilder.graph.getEdges().length === {edges + 1}")
+
+
+def type_into(locator, text: str) -> None:
+    """Types into a panel box and moves on (Tab), as an author does."""
+    locator.fill(text)
+    locator.press("Tab")
+
+
+def select(page, node_id: str) -> None:
+    page.locator(f'#canvas g[data-cell-id="{node_id}"] .rule-line1').click()
+    page.wait_for_function(
+        f"() => ruleBuilder.selection.getSelectedCells().map((c) => c.id).join() === '{node_id}'"
+    )
+
+
+def create_rule(api, url, definition: dict) -> dict:
+    response = api.post(url("rules"), definition, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_build_the_spec_example_by_dragging_and_typing(
+    staff_page, live_server, program, api, url, page_errors
+):
+    page_errors.allow(VALIDATE_400)
+    page = staff_page
+    open_editor(page, f"{live_server.url}/builder/acme/rules/new")
+
+    trigger = drop(page, "[data-kind=trigger]", 150, 250)
+    panel = page.locator("#panel")
+    type_into(panel.locator("input[name=name]"), "Premium referral reward")
+    panel.locator("select[name=trigger]").select_option("subscription_started")
+    type_into(panel.locator("input[name=priority]"), "10")
+
+    group = drop(page, "[data-variant=AND]", 450, 250)
+    connect(page, trigger, group)
+
+    first = drop(page, "[data-kind=leaf]", 750, 120)
+    connect(page, group, first)
+    panel.locator("select[name=field]").select_option("referrer.is_paid_user")
+    panel.locator("select[name=operator]").select_option("equals")
+    panel.locator("select[name=value]").select_option("true")
+
+    second = drop(page, "[data-kind=leaf]", 750, 300)
+    connect(page, group, second)
+    panel.locator("select[name=field]").select_option("referred.subscription_plan")
+    type_into(panel.locator("input[name=value]"), "premium")
+
+    action = drop(page, "[data-variant=credit_reward]", 450, 520)
+    connect(page, trigger, action)
+    type_into(panel.locator("input[name=amount]"), "500")
+    panel.locator("select[name=reward_type]").select_option("voucher")
+
+    assert definition(page) == EXAMPLE
+    page.locator("#save").click()
+    page.wait_for_url(re.compile(r"/builder/acme/rules/\d+$"))
+    rule_id = int(page.url.rsplit("/", 1)[1])
+    page.wait_for_function("() => document.querySelector('#rule-status').textContent.startsWith('draft · v1')")
+
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    stored = api.get(url(f"rules/{rule_id}")).json()
+    assert stored["definition"] == EXAMPLE
+    assert stored["status"] == "draft"
+    assert definition(page) == EXAMPLE
+    assert "unsaved" not in page.locator("#rule-status").text_content()
+    assert page_errors.unexpected() == []
+
+
+def test_a_loaded_rule_shows_its_nodes_and_texts(staff_page, live_server, program, api, url):
+    rule = create_rule(api, url, EXAMPLE)
+    page = staff_page
+    open_editor(page, f"{live_server.url}/builder/acme/rules/{rule['id']}")
+
+    shown = nodes(page)
+    assert [n["kind"] for n in shown] == ["trigger", "group", "leaf", "leaf", "action"]
+    trigger, group, first, second, action = shown
+    assert trigger["lines"][:2] == ["subscription_started", "Premium referral reward"]
+    assert group["lines"][0] == "AND"
+    assert first["lines"] == ["referrer.is_paid_user", "equals", "true"]
+    assert second["lines"] == ["referred.subscription_plan", "equals", '"premium"']
+    assert action["lines"] == ["credit reward", "to referrer", "500.00 INR · voucher"]
+    # Conditions and actions are told apart by colour (red-ish and green-ish).
+    assert first["fill"] == "#fdecea" and action["fill"] == "#e3f4e6"
+    # Laid out as a tree: trigger left of its group, the group left of its conditions, and
+    # the conditions in their stored order.
+    box = {n["id"]: page.locator(f'#canvas g[data-cell-id="{n["id"]}"]').bounding_box() for n in shown}
+    assert box[trigger["id"]]["x"] < box[group["id"]]["x"] < box[first["id"]]["x"]
+    assert box[first["id"]]["y"] < box[second["id"]]["y"]
+
+    assert definition(page) == EXAMPLE
+    assert page.locator("#json").input_value().startswith("{")
+    page.wait_for_function("() => document.querySelector('#explanation').textContent.length > 20")
+    assert "draft · v1" in page.locator("#rule-status").text_content()
+
+    # Selecting a node opens its properties: money in major units, typed dropdowns.
+    select(page, action["id"])
+    assert page.locator("#panel input[name=amount]").input_value() == "500.00"
+    select(page, first["id"])
+    assert page.locator("#panel select[name=field]").input_value() == "referrer.is_paid_user"
+    operators = page.locator("#panel select[name=operator] option").all_text_contents()
+    assert "equals" in operators and "greater than" not in operators  # a boolean field
+    select(page, second["id"])
+    page.locator("#panel select[name=operator]").select_option("in")
+    assert page.locator("#panel input[name=value_0]").input_value() == "premium"
+    page.locator("#panel button[name=add_item]").click()
+    type_into(page.locator("#panel input[name=value_1]"), "gold")
+    page.locator("#panel select[name=operator]").select_option("between")
+    assert page.locator("#panel input[name=value_low]").count() == 1
+    assert page.locator("#panel input[name=value_high]").count() == 1
+    page.locator("#panel select[name=operator]").select_option("exists")
+    assert page.locator("#panel input[name^=value]").count() == 0
+    assert definition(page)["conditions"]["conditions"][1] == {
+        "field": "referred.subscription_plan",
+        "operator": "exists",
+    }
+
+
+def test_untrusted_rule_json_is_shown_as_text(staff_page, live_server, program, api, url):
+    evil = copy.deepcopy(EXAMPLE)
+    evil["name"] = '<img src=x onerror="window.__pwned=1">'
+    evil["conditions"]["conditions"][1]["value"] = "<script>window.__pwned=2</script>"
+    rule = create_rule(api, url, evil)
+    page = staff_page
+    open_editor(page, f"{live_server.url}/builder/acme/rules/{rule['id']}")
+
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.locator("#editor img, #editor script").count() == 0
+    texts = [line for n in nodes(page) for line in n["lines"]]
+    assert '"<script>window.__pwned=2</script>"'[:31] in {t[:31] for t in texts}
+    assert page.locator("#rule-title").text_content() == evil["name"]
+    select(page, nodes(page)[0]["id"])
+    assert page.locator("#panel input[name=name]").input_value() == evil["name"]
+    assert page.evaluate("() => window.__pwned") is None
+
+
+def test_try_it_colours_each_node_by_its_result(staff_page, live_server, program, api, url):
+    api.put(url("participants/alice"), {"attributes": {"is_paid_user": True}}, format="json")
+    response = api.post(url("referrals"), {"referrer": "alice", "referred": "bob"}, format="json")
+    assert response.status_code == 201, response.content
+    rule = create_rule(api, url, EXAMPLE)
+    page = staff_page
+    open_editor(page, f"{live_server.url}/builder/acme/rules/{rule['id']}")
+    page.locator("#test-section summary").click()
+    sample = page.locator("#sample-event")
+    assert '"type": "subscription_started"' in sample.input_value()
+
+    def run(plan: str) -> dict[str, dict]:
+        event = {"type": "subscription_started", "user": "bob", "attributes": {"subscription_plan": plan}}
+        sample.fill(__import__("json").dumps(event))
+        page.locator("#run-test").click()
+        page.wait_for_function("() => document.querySelector('#test-result').textContent.includes('atched')")
+        return {n["kind"] + str(i): n for i, n in enumerate(nodes(page))}
+
+    shown = run("premium")
+    assert page.locator("#test-result").text_content().startswith("Matched")
+    assert [n["fill"] for n in shown.values()] == [GREEN] * 5
+    assert shown["leaf2"]["note"].startswith("true · actual true")
+    assert "500.00 INR voucher" in page.locator("#test-result").text_content()
+
+    shown = run("basic")
+    assert shown["leaf2"]["fill"] == GREEN
+    assert shown["leaf3"]["fill"] == RED
+    assert shown["leaf3"]["note"] == 'false · actual "basic"'
+    assert shown["group1"]["fill"] == RED
+    assert shown["trigger0"]["fill"] == RED
+    assert shown["action4"]["fill"] == GREY
+    assert [n["result"] for n in shown.values()] == ["false", "false", "true", "false", "none"]
+
+    page.locator("#clear-test").click()
+    assert nodes(page)[2]["fill"] == "#fdecea"

@@ -1,0 +1,52 @@
+"""Fixtures for the operator console tests (payouts, clawbacks, fraud review, reconciliation,
+audit, admin). Test modules import them with `from tests.ledger.operator_fixtures import *`."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from ledger.models import PayoutBatch, Reward
+from ledger.services import payouts
+from ledger.services.rewards import reward_confirm, reward_create
+
+CREATOR, APPROVER = "user:alice", "user:bob"
+_keys = itertools.count(1)
+
+
+@pytest.fixture
+def confirmed_reward(program):
+    """confirmed_reward(beneficiary, amount) -> a confirmed Reward (created now: oldest first
+    is creation order)."""
+
+    def make(beneficiary: str = "carol", amount: int = 1000, **extra) -> Reward:
+        reward, _ = reward_create(
+            program=program,
+            beneficiary=beneficiary,
+            amount=amount,
+            currency=program.currency,
+            reward_type="cash",
+            source_key=f"test:{next(_keys)}",
+            actor="test",
+            **extra,
+        )
+        return reward_confirm(reward=reward, actor="test")
+
+    return make
+
+
+@pytest.fixture
+def approved_batch(program):
+    """approved_batch({"carol": None, "dave": 500}) -> an approved batch (None: whole balance)."""
+
+    def make(items: dict[str, int | None], *, creator: str = CREATOR) -> PayoutBatch:
+        batch = payouts.payout_batch_create(program=program, actor=creator)
+        for beneficiary, amount in items.items():
+            payouts.payout_item_add(
+                batch=batch, beneficiary=beneficiary, amount=amount, actor=creator
+            )
+        payouts.payout_batch_submit(batch=batch, actor=creator)
+        return payouts.payout_batch_approve(batch=batch, actor=APPROVER)
+
+    return make
