@@ -179,7 +179,11 @@ def explain(definition: dict[str, Any], *, currency: str | None = None) -> str:
     commission caps and limits read as money; without it they are given in minor units."""
     trigger = definition.get("trigger", "")
     builtin = BUILTIN_TRIGGERS.get(trigger)
-    when = f"When {builtin['description']}" if builtin else f"When a {_words(trigger)} event arrives"
+    if builtin:
+        when = f"When {builtin['description']}"
+    else:
+        article = "an" if trigger[:1] in "aeiou" else "a"
+        when = f"When {article} {_words(trigger)} event arrives"
     conditions = definition.get("conditions") or {}
     clauses = [when]
     if conditions.get("conditions") or "field" in conditions:

@@ -143,6 +143,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SECURITY": [{"ApiKey": []}],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "ledger.api.schema.problem_responses_hook",
+    ],
     # Choice sets that share a field name get stable component names (no hashed suffixes).
     "ENUM_NAME_OVERRIDES": {
         "AccountKindEnum": "ledger.models.Account.Kind",

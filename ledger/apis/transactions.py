@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from ledger import selectors
 from ledger.api.idempotency import idempotent
+from ledger.api.pagination import CursorPagination
 from ledger.api.views import ProgramAPIView
 from ledger.exceptions import ValidationFailed
 from ledger.models import Posting
@@ -80,7 +81,7 @@ class AccountEntriesApi(ProgramAPIView):
     def get(self, request: Request, program: str, code: str) -> Response:
         account = selectors.account_get(program=self.program, code=code)
         qs = Posting.objects.filter(account=account).select_related("account")
-        paginator = self.pagination_class()
+        paginator = CursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(EntrySerializer(page, many=True).data)
 

@@ -195,7 +195,7 @@ def _need(account: Account, pd: int, pc: int, qd: int, qc: int) -> int:
     if not account.no_overdraft:
         return 0
     need = pc + qc - pd if account.debit_normal else pd + qd - pc
-    return 0
+    return max(need, 0)
 
 
 def _insufficient(account: Account) -> InsufficientFunds:
@@ -351,14 +351,15 @@ def _book_pg(
     )
     sql = (
         f"WITH {', '.join(ctes)} SELECT (SELECT ok FROM chk), (SELECT short FROM chk),"
-        " (SELECT count(*) FROM txn), (SELECT count(*) FROM upd), (SELECT count(*) FROM ins)"
+        " (SELECT count(*) FROM txn), (SELECT count(*) FROM upd), (SELECT count(*) FROM ins),"
+        " (SELECT string_agg(n::text || ':' || id::text, ',') FROM locked)"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        ok, short, inserted, updated, posted = cursor.fetchone()
+        ok, short, inserted, updated, posted, dbg = cursor.fetchone()
     if not ok:
         if short is None:  # a balance row is missing: never expected, so never swallowed
-            raise RuntimeError(f"balance rows missing for accounts {ordered}")
+            raise RuntimeError(f"balance rows missing for accounts {ordered} {dbg} {params[:8]}")
         # A second reversal (or post/void) is refused as such, even when it would also lack
         # funds. This query's fresh snapshot sees a rival that committed while we waited.
         if (txn.reverses_id or txn.resolves_id) and Transaction.objects.filter(

@@ -216,15 +216,18 @@ def test_a_loaded_rule_shows_its_nodes_and_texts(staff_page, live_server, progra
     assert page.locator("#panel input[name=value_0]").input_value() == "premium"
     page.locator("#panel button[name=add_item]").click()
     type_into(page.locator("#panel input[name=value_1]"), "gold")
+    leaf = lambda: definition(page)["conditions"]["conditions"][1]  # noqa: E731
+    assert leaf()["value"] == ["premium", "gold"]
+    assert "between" not in page.locator("#panel select[name=operator]").input_value()
+    page.locator("#panel select[name=field]").select_option("event.amount")
     page.locator("#panel select[name=operator]").select_option("between")
-    assert page.locator("#panel input[name=value_low]").count() == 1
-    assert page.locator("#panel input[name=value_high]").count() == 1
+    type_into(page.locator("#panel input[name=value_low]"), "100")
+    type_into(page.locator("#panel input[name=value_high]"), "2500.5")
+    assert leaf() == {"field": "event.amount", "operator": "between", "value": [100, 2500.5]}
     page.locator("#panel select[name=operator]").select_option("exists")
     assert page.locator("#panel input[name^=value]").count() == 0
-    assert definition(page)["conditions"]["conditions"][1] == {
-        "field": "referred.subscription_plan",
-        "operator": "exists",
-    }
+    assert leaf() == {"field": "event.amount", "operator": "exists"}
+    assert nodes(page)[3]["lines"] == ["event.amount", "exists", ""]
 
 
 def test_untrusted_rule_json_is_shown_as_text(staff_page, live_server, program, api, url):
@@ -280,3 +283,27 @@ def test_try_it_colours_each_node_by_its_result(staff_page, live_server, program
 
     page.locator("#clear-test").click()
     assert nodes(page)[2]["fill"] == "#fdecea"
+
+
+def test_editor_screenshot(staff_page, live_server, program, api, url, tmp_path):
+    """Renders the editor with a tested rule. UPDATE_SCREENSHOTS=1 refreshes docs/builder.png
+    (the README's picture); otherwise the picture goes to a temporary folder."""
+    import os
+
+    api.put(url("participants/alice"), {"attributes": {"is_paid_user": True}}, format="json")
+    api.post(url("referrals"), {"referrer": "alice", "referred": "bob"}, format="json")
+    rule = create_rule(api, url, EXAMPLE)
+    page = staff_page
+    open_editor(page, f"{live_server.url}/builder/acme/rules/{rule['id']}")
+    page.locator("#test-section summary").click()
+    page.locator("#sample-event").fill(
+        '{"type": "subscription_started", "user": "bob", "attributes": {"subscription_plan": "basic"}}'
+    )
+    page.locator("#run-test").click()
+    page.wait_for_function("() => document.querySelector('#test-result').textContent.includes('atched')")
+    page.locator("#json-section summary").click()
+    select(page, nodes(page)[3]["id"])
+    target = DOCS if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path
+    target.mkdir(exist_ok=True)
+    page.screenshot(path=str(target / "builder.png"))
+    assert (target / "builder.png").stat().st_size > 10_000

@@ -1,0 +1,10 @@
+"""The operator console (Django admin). Admin classes live in ledger/admin_*.py by area; this
+module is what Django's autodiscovery imports."""
+
+from django.contrib import admin
+
+from ledger import admin_ledger, admin_payouts, admin_rewards  # noqa: F401
+
+admin.site.site_header = "Referral Ledger"
+admin.site.site_title = "Referral Ledger"
+admin.site.index_title = "Operator console"

@@ -1,0 +1,301 @@
+"""Admin for payout batches (two-person control) and reconciliation runs. Buttons post to small
+views that call the same services as the API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, QuerySet, Sum
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from ledger.admin_common import ReadOnlyAdmin, actor_of
+from ledger.exceptions import DomainError
+from ledger.models import PayoutBatch, Program, ReconciliationRun
+from ledger.services import payouts
+from ledger.services.reconciliation_runs import reconciliation_record
+
+Status = PayoutBatch.Status
+
+
+class NewBatchForm(forms.Form):
+    program = forms.ModelChoiceField(queryset=Program.objects.all())
+    description = forms.CharField(max_length=200, required=False)
+
+
+class ItemForm(forms.Form):
+    beneficiary = forms.CharField(max_length=200, help_text="The participant's external id.")
+    amount = forms.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="Minor units. Leave empty to pay the whole available balance.",
+    )
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+@admin.register(PayoutBatch)
+class PayoutBatchAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "program",
+        "status",
+        "items_count",
+        "total",
+        "created_by",
+        "approved_by",
+        "created_at",
+    ]
+    list_filter = ["status", "program"]
+    search_fields = ["=id", "description", "created_by", "approved_by", "items__beneficiary"]
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("program")
+            .annotate(n_items=Count("items"), amount=Sum("items__amount"))
+        )
+
+    @admin.display(description="Items", ordering="n_items")
+    def items_count(self, batch: PayoutBatch) -> int:
+        return batch.n_items  # type: ignore[attr-defined]
+
+    @admin.display(description="Total (minor units)", ordering="amount")
+    def total(self, batch: PayoutBatch) -> str:
+        return f"{batch.amount or 0} {batch.currency}"  # type: ignore[attr-defined]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # batches change only through the buttons (services)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    # --- permissions of the buttons ---------------------------------------------------------
+
+    def _may(self, request: HttpRequest, step: str, batch: PayoutBatch) -> bool:
+        user = request.user
+        if step == "approve":
+            # The creator does not even see "approve" (the service refuses it anyway).
+            return (
+                user.has_perm("ledger.approve_payoutbatch")
+                and actor_of(request) != batch.created_by
+                and batch.status == Status.PENDING_APPROVAL
+            )
+        if step == "execute":
+            return user.has_perm("ledger.execute_payoutbatch") and batch.status == Status.APPROVED
+        if step in ("submit", "add_item"):
+            return user.has_perm("ledger.change_payoutbatch") and batch.status == Status.DRAFT
+        if step == "reject":
+            return (
+                user.has_perm("ledger.change_payoutbatch")
+                or user.has_perm("ledger.approve_payoutbatch")
+            ) and batch.status in (Status.DRAFT, Status.PENDING_APPROVAL, Status.APPROVED)
+        return False
+
+    # --- views ------------------------------------------------------------------------------
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/step/<str:step>/", view(self.step_view), name="ledger_payoutbatch_step"),
+            path("<int:pk>/export.csv", view(self.export_view), name="ledger_payoutbatch_export"),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = NewBatchForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            batch = payouts.payout_batch_create(
+                program=form.cleaned_data["program"],
+                actor=actor_of(request),
+                description=form.cleaned_data["description"],
+            )
+            messages.success(request, f"Draft payout batch {batch.pk} created; add its items.")
+            return HttpResponseRedirect(reverse("admin:ledger_payoutbatch_change", args=[batch.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "New payout batch",
+            "opts": self.model._meta,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/ledger/payoutbatch/add.html", context)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ):
+        batch = self.get_object(request, object_id)
+        if batch is None or not self.has_view_permission(request, batch):
+            raise PermissionDenied
+        items = list(batch.items.prefetch_related("coverages").order_by("beneficiary"))
+        steps = {
+            s: self._may(request, s, batch)
+            for s in ("submit", "approve", "reject", "execute", "add_item")
+        }
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Payout batch {batch.pk}",
+            "subtitle": None,
+            "opts": self.model._meta,
+            "original": batch,
+            "batch": batch,
+            "items": items,
+            "total": sum(i.amount for i in items),
+            "steps": steps,
+            "item_form": ItemForm(),
+            "reject_form": RejectForm(),
+            "is_creator": actor_of(request) == batch.created_by,
+            "exportable": batch.status in (Status.APPROVED, Status.EXECUTED),
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/ledger/payoutbatch/detail.html", context)
+
+    def step_view(self, request: HttpRequest, pk: int, step: str):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        batch = get_object_or_404(PayoutBatch, pk=pk)
+        if not self._may(request, step, batch):
+            if step == "approve" and actor_of(request) == batch.created_by:
+                messages.error(request, "You created this batch; another person must approve it.")
+                return self._back(batch)
+            raise PermissionDenied
+        actor = actor_of(request)
+        try:
+            if step == "add_item":
+                form = ItemForm(request.POST)
+                if not form.is_valid():
+                    messages.error(request, f"Item not added: {form.errors.as_text()}")
+                    return self._back(batch)
+                item = payouts.payout_item_add(
+                    batch=batch,
+                    beneficiary=form.cleaned_data["beneficiary"],
+                    amount=form.cleaned_data["amount"],
+                    actor=actor,
+                )
+                messages.success(
+                    request, f"Added {item.beneficiary}: {item.amount} {batch.currency}."
+                )
+            elif step == "reject":
+                form = RejectForm(request.POST)
+                if not form.is_valid():
+                    messages.error(request, "A reason is required to reject a batch.")
+                    return self._back(batch)
+                payouts.payout_batch_reject(
+                    batch=batch, actor=actor, reason=form.cleaned_data["reason"]
+                )
+                messages.success(request, f"Payout batch {batch.pk} rejected.")
+            else:
+                service = {
+                    "submit": payouts.payout_batch_submit,
+                    "approve": payouts.payout_batch_approve,
+                    "execute": payouts.payout_batch_execute,
+                }[step]
+                done = service(batch=batch, actor=actor)
+                messages.success(
+                    request, f"Payout batch {batch.pk} is now {done.get_status_display()}."
+                )
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+        return self._back(batch)
+
+    def export_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        batch = get_object_or_404(PayoutBatch, pk=pk)
+        if not self.has_view_permission(request, batch):
+            raise PermissionDenied
+        try:
+            body = payouts.payout_batch_csv(batch=batch)
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+            return self._back(batch)
+        response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="payout-{batch.program.slug}-{batch.pk}.csv"'
+        )
+        return response
+
+    def _back(self, batch: PayoutBatch) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:ledger_payoutbatch_change", args=[batch.pk]))
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(ReadOnlyAdmin):
+    list_display = ["id", "status", "scope", "findings_count", "actor", "finished_at"]
+    list_filter = ["status", "program"]
+    date_hierarchy = "finished_at"
+    fields = [
+        "status",
+        "program",
+        "actor",
+        "started_at",
+        "finished_at",
+        "checks_table",
+        "findings_list",
+    ]
+    readonly_fields = fields
+    change_list_template = "admin/ledger/reconciliationrun/change_list.html"
+
+    @admin.display(description="Program")
+    def scope(self, run: ReconciliationRun) -> str:
+        return run.program.slug if run.program else "all programs"
+
+    @admin.display(description="Findings")
+    def findings_count(self, run: ReconciliationRun) -> int:
+        return len(run.findings)
+
+    @admin.display(description="Checks")
+    def checks_table(self, run: ReconciliationRun) -> str:
+        return format_html(
+            "<pre>{}</pre>",
+            "\n".join(f"{c['name']}: {c['status']} ({c['findings']})" for c in run.checks),
+        )
+
+    @admin.display(description="Findings")
+    def findings_list(self, run: ReconciliationRun) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(run.findings, indent=2, default=str) or "")
+
+    def has_run_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("ledger.add_reconciliationrun")
+
+    def get_urls(self):
+        return [
+            path(
+                "run/",
+                self.admin_site.admin_view(self.run_view),
+                name="ledger_reconciliationrun_run",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        extra = {
+            "can_run": self.has_run_permission(request),
+            "programs": Program.objects.all(),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra)
+
+    def run_view(self, request: HttpRequest):
+        if request.method != "POST" or not self.has_run_permission(request):
+            raise PermissionDenied
+        program = Program.objects.filter(pk=request.POST.get("program") or None).first()
+        run = reconciliation_record(program=program, actor=actor_of(request))
+        level = messages.SUCCESS if run.status == "clean" else messages.WARNING
+        scope = program.slug if program else "all programs"
+        messages.add_message(
+            request,
+            level,
+            f"Reconciliation of {scope}: {run.status} ({len(run.findings)} findings).",
+        )
+        return HttpResponseRedirect(reverse("admin:ledger_reconciliationrun_change", args=[run.pk]))

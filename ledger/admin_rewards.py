@@ -1,0 +1,279 @@
+"""Admin for rewards and the fraud review queue. Every action asks for a reason on an
+intermediate page and goes through the reward services (history, ledger and audit)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from ledger.admin_common import ReadOnlyAdmin, ReadOnlyInline, actor_of, export_csv, reason_page
+from ledger.models import HeldReward, Reward, RewardHistory, Transaction
+from ledger.services.rewards import (
+    reward_clawback,
+    reward_confirm,
+    reward_release,
+    reward_reverse,
+)
+
+# action name → (page title, button/verb, service call, reason required)
+REWARD_ACTIONS: dict[str, tuple[str, str, Any, bool]] = {
+    "confirm": (
+        "Confirm rewards",
+        "Confirm",
+        lambda r, reason, actor: reward_confirm(reward=r, actor=actor, reason=reason),
+        False,
+    ),
+    "reverse": (
+        "Reverse rewards",
+        "Reverse",
+        lambda r, reason, actor: reward_reverse(reward=r, reason=reason, actor=actor),
+        True,
+    ),
+    "clawback": (
+        "Claw back paid rewards",
+        "Claw back",
+        lambda r, reason, actor: reward_clawback(reward=r, reason=reason, actor=actor),
+        True,
+    ),
+    "release": (
+        "Release held rewards",
+        "Release",
+        lambda r, reason, actor: reward_release(reward=r, reason=reason, actor=actor),
+        True,
+    ),
+}
+
+
+class RewardHistoryInline(ReadOnlyInline):
+    model = RewardHistory
+    fields = ["status", "at", "actor", "reason"]
+    readonly_fields = fields
+    show_change_link = False
+    verbose_name_plural = "history"
+
+
+def _txn_link(txn: Transaction | None, label: str) -> tuple[str, str, str, str, str] | None:
+    if txn is None:
+        return None
+    url = reverse("admin:ledger_transaction_change", args=[txn.pk])
+    return (label, url, str(txn.pk), txn.kind, txn.created_at.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+class RewardActionsMixin:
+    """Changelist actions and per-reward buttons for the reward services."""
+
+    object_actions: tuple[str, ...] = ()
+    review_actions = False  # the review queue's actions need `review_reward`, not `change_reward`
+
+    def _act(self, name: str, request: HttpRequest, queryset: QuerySet):
+        title, verb, call, required = REWARD_ACTIONS[name]
+        actor = actor_of(request)
+        return reason_page(
+            self,  # type: ignore[arg-type]
+            request,
+            queryset,
+            title=title,
+            verb=verb,
+            call=lambda reward, reason: call(reward, reason, actor),
+            reason_required=required,
+        )
+
+    def has_operate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("ledger.change_reward")
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("ledger.review_reward")
+
+    def get_urls(self):
+        opts = self.model._meta  # type: ignore[attr-defined]
+        return [
+            path(
+                "<path:object_id>/act/<str:name>/",
+                self.admin_site.admin_view(self.object_action_view),  # type: ignore[attr-defined]
+                name=f"{opts.app_label}_{opts.model_name}_act",
+            ),
+            *super().get_urls(),  # type: ignore[misc]
+        ]
+
+    def object_action_view(self, request: HttpRequest, object_id: str, name: str):
+        may = self.has_review_permission if self.review_actions else self.has_operate_permission
+        if name not in self.object_actions or not may(request):
+            raise PermissionDenied
+        reward = get_object_or_404(self.model, pk=object_id)  # type: ignore[attr-defined]
+        queryset = self.model.objects.filter(pk=reward.pk)  # type: ignore[attr-defined]
+        response = self._act(name, request, queryset)
+        return response or HttpResponseRedirect(self.after_action_url(reward))
+
+    def after_action_url(self, reward: Reward) -> str:
+        return reverse("admin:ledger_reward_change", args=[reward.pk])
+
+
+@admin.register(Reward)
+class RewardAdmin(RewardActionsMixin, ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "beneficiary",
+        "amount",
+        "currency",
+        "reward_type",
+        "status",
+        "held",
+        "program",
+        "created_at",
+    ]
+    list_filter = ["program", "status", "reward_type"]
+    search_fields = ["beneficiary", "source_key"]
+    date_hierarchy = "created_at"
+    inlines = [RewardHistoryInline]
+    fields = [
+        "id",
+        "program",
+        "beneficiary",
+        "amount",
+        "currency",
+        "reward_type",
+        "status",
+        "hold_reason",
+        "source_key",
+        "metadata",
+        "created_at",
+        "confirmed_at",
+        "paid_at",
+        "ledger_transactions",
+    ]
+    readonly_fields = fields
+    actions = ["confirm", "reverse", "clawback", export_csv]
+    csv_fields = [
+        "id",
+        "program__slug",
+        "beneficiary",
+        "amount",
+        "currency",
+        "reward_type",
+        "status",
+        "hold_reason",
+        "created_at",
+    ]
+    object_actions = ("confirm", "reverse", "clawback")
+    change_form_template = "admin/ledger/reward/change_form.html"
+
+    @admin.display(boolean=True, description="Held")
+    def held(self, reward: Reward) -> bool:
+        return bool(reward.hold_reason)
+
+    @admin.display(description="Ledger transactions")
+    def ledger_transactions(self, reward: Reward) -> str:
+        txn = reward.transaction
+        resolution = getattr(txn, "resolution", None) if txn else None
+        reversal = getattr(resolution, "reversal", None) if resolution else None
+        coverage = getattr(reward, "payout_coverage", None)
+        payout = coverage.item.transaction if coverage else None
+        rows = [
+            _txn_link(txn, "booked (pending)"),
+            _txn_link(
+                resolution,
+                "confirmed (post)" if resolution and resolution.kind == "post" else "voided",
+            ),
+            _txn_link(reversal, "reversed"),
+            _txn_link(payout, f"paid by payout batch {coverage.item.batch_id}" if coverage else ""),
+            _txn_link(reward.clawback_transaction, "clawed back"),
+        ]
+        return format_html(
+            "<table class='reward-ledger'><tr><th>step</th><th>transaction</th><th>kind</th>"
+            "<th>at</th></tr>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td></tr>",
+                (r for r in rows if r),
+            ),
+        )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ):
+        reward = self.get_object(request, object_id)
+        buttons = []
+        if reward is not None and self.has_operate_permission(request):
+            allowed = {
+                "pending": ["confirm", "reverse"],
+                "confirmed": ["reverse"],
+                "paid": ["clawback"],
+            }.get(reward.status, [])
+            if reward.hold_reason:
+                allowed = [a for a in allowed if a != "confirm"]
+            buttons = [
+                (REWARD_ACTIONS[a][1], reverse("admin:ledger_reward_act", args=[reward.pk, a]))
+                for a in allowed
+            ]
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "reward_buttons": buttons}
+        )
+
+    @admin.action(description="Confirm selected rewards…", permissions=["operate"])
+    def confirm(self, request: HttpRequest, queryset: QuerySet):
+        return self._act("confirm", request, queryset)
+
+    @admin.action(description="Reverse selected rewards…", permissions=["operate"])
+    def reverse(self, request: HttpRequest, queryset: QuerySet):
+        return self._act("reverse", request, queryset)
+
+    @admin.action(description="Claw back selected paid rewards…", permissions=["operate"])
+    def clawback(self, request: HttpRequest, queryset: QuerySet):
+        return self._act("clawback", request, queryset)
+
+
+@admin.register(HeldReward)
+class HeldRewardAdmin(RewardActionsMixin, ReadOnlyAdmin):
+    """The review queue: pending rewards a fraud signal held. Release (then confirm) or
+    reverse, with a reason."""
+
+    list_display = [
+        "id",
+        "beneficiary",
+        "amount",
+        "currency",
+        "hold_reason",
+        "program",
+        "created_at",
+    ]
+    list_filter = ["program"]
+    search_fields = ["beneficiary", "hold_reason"]
+    fields = RewardAdmin.fields[:-1]
+    readonly_fields = fields
+    inlines = [RewardHistoryInline]
+    actions = ["release", "reverse"]
+    object_actions = ("release", "reverse")
+    review_actions = True
+    change_form_template = "admin/ledger/reward/change_form.html"
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ):
+        buttons = []
+        if self.has_review_permission(request):
+            buttons = [
+                (REWARD_ACTIONS[a][1], reverse("admin:ledger_heldreward_act", args=[object_id, a]))
+                for a in self.object_actions
+            ]
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "reward_buttons": buttons}
+        )
+
+    def after_action_url(self, reward: Reward) -> str:
+        # A decided reward leaves the queue: back to the queue.
+        return reverse("admin:ledger_heldreward_changelist")
+
+    @admin.action(description="Release selected rewards (end the hold)…", permissions=["review"])
+    def release(self, request: HttpRequest, queryset: QuerySet):
+        return self._act("release", request, queryset)
+
+    @admin.action(description="Reverse selected rewards…", permissions=["review"])
+    def reverse(self, request: HttpRequest, queryset: QuerySet):
+        return self._act("reverse", request, queryset)
