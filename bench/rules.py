@@ -70,22 +70,47 @@ def _engines(events: list[dict[str, Any]]) -> dict[str, tuple[Evaluate, list[Any
         "engine: ruleset fast path (tracing off)": (fast.matching, facts, indices, False),
         "engine: per rule, CompiledRule.matches": (
             lambda f: [i for i, rule in enumerate(compiled) if rule.matches(f)],
-            facts, indices, False),
+            facts,
+            indices,
+            False,
+        ),
         "engine: per rule, evaluate with trace": (
             lambda f: [i for i, rule in enumerate(compiled) if rule.evaluate(f).matched],
-            facts, indices, False),
+            facts,
+            indices,
+            False,
+        ),
         "json-logic-qubit jsonLogic": (
-            lambda e: [rid for rid, rule in logic if jsonLogic(rule, e)], events, list, True),
+            lambda e: [rid for rid, rule in logic if jsonLogic(rule, e)],
+            events,
+            list,
+            True,
+        ),
         "zen compile_expression().evaluate": (expression.evaluate, events, flags, False),
         "zen evaluate_expression (uncompiled)": (
-            lambda e: zen.evaluate_expression(expression_text, e), events, flags, True),
+            lambda e: zen.evaluate_expression(expression_text, e),
+            events,
+            flags,
+            True,
+        ),
         "zen ZenDecision.evaluate, expression node JDM": (
-            node_decision.evaluate, events, keyed, False),
+            node_decision.evaluate,
+            events,
+            keyed,
+            False,
+        ),
         "zen ZenEngine.evaluate + loader, expression node": (
-            lambda e: loader_engine.evaluate("rules", e), events, keyed, False),
+            lambda e: loader_engine.evaluate("rules", e),
+            events,
+            keyed,
+            False,
+        ),
         "zen ZenDecision.evaluate, decision table JDM": (
-            table_decision.evaluate, events,
-            lambda raw: [row["rule"] for row in raw["result"]], False),
+            table_decision.evaluate,
+            events,
+            lambda raw: [row["rule"] for row in raw["result"]],
+            False,
+        ),
     }
 
 
@@ -102,8 +127,10 @@ def main() -> int:
         return 2
     events = events[: args.events]
     reference = [ruleset.matching_rules_interpreted(event) for event in events]
-    print(f"workload: {len(ruleset.RULES)} rules x {len(events)} events, fingerprint ok; "
-          f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs")
+    print(
+        f"workload: {len(ruleset.RULES)} rules x {len(events)} events, fingerprint ok; "
+        f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs"
+    )
 
     rates: dict[str, float] = {}
     for name, (evaluate, inputs, to_ids, slow) in _engines(events).items():

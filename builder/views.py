@@ -8,14 +8,14 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch
+from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from ledger.models import Program
-from rules.models import Rule
+from rules.models import Rule, RuleVersion
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -34,7 +34,13 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 
 @staff_required
 def index(request: HttpRequest) -> HttpResponse:
-    rules = Rule.objects.select_related("active_version").order_by("-updated_at", "-id")
+    # A rule's trigger column is filled on publishing; a draft shows its latest version's.
+    latest = RuleVersion.objects.filter(rule=OuterRef("pk"), version=OuterRef("latest_version"))
+    rules = (
+        Rule.objects.select_related("active_version")
+        .annotate(latest_trigger=Subquery(latest.values("definition__trigger")[:1]))
+        .order_by("-updated_at", "-id")
+    )
     programs = Program.objects.prefetch_related(Prefetch("rules", queryset=rules))
     return render(request, "builder/index.html", {"programs": programs})
 

@@ -8,3 +8,5 @@ from ledger import admin_ledger, admin_payouts, admin_rewards  # noqa: F401
 admin.site.site_header = "Referral Ledger"
 admin.site.site_title = "Referral Ledger"
 admin.site.index_title = "Operator console"
+
+from ledger import admin_webhooks  # noqa: E402,F401  (webhook endpoints, messages, redeliver)

@@ -40,13 +40,22 @@ BUILTIN_TRIGGERS: Final[dict[str, dict[str, Any]]] = {
     },
     "subscription_started": {
         "description": "a subscription starts",
-        "fields": {**_MONEY, "event.plan": "string", "event.interval": "string",
-                   "event.subscription_id": "string"},
+        "fields": {
+            **_MONEY,
+            "event.plan": "string",
+            "event.interval": "string",
+            "event.subscription_id": "string",
+        },
     },
     "purchase": {
         "description": "a purchase is made",
-        "fields": {**_MONEY, "event.order_id": "string", "event.product": "string",
-                   "event.category": "string", "event.quantity": "integer"},
+        "fields": {
+            **_MONEY,
+            "event.order_id": "string",
+            "event.product": "string",
+            "event.category": "string",
+            "event.quantity": "integer",
+        },
     },
     "refund": {
         "description": "a purchase is refunded",
@@ -74,8 +83,9 @@ def catalog_for(custom: dict[str, Any] | None = None) -> dict[str, Any]:
         for name, spec in BUILTIN_TRIGGERS.items()
     }
     for name, spec in ((custom or {}).get("triggers") or {}).items():
-        entry = triggers.setdefault(name, {"description": name.replace("_", " "),
-                                           "fields": dict(common)})
+        entry = triggers.setdefault(
+            name, {"description": name.replace("_", " "), "fields": dict(common)}
+        )
         if spec.get("description"):
             entry["description"] = spec["description"]
         entry["fields"].update(spec.get("fields") or {})

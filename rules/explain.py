@@ -13,12 +13,29 @@ from rules.catalog import BUILTIN_TRIGGERS
 
 CURRENCY_SYMBOLS: Final = {"INR": "₹", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 # ISO 4217 minor-unit exponents that differ from 2
-_EXPONENTS: Final = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "UGX": 0,
-                     "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3, "LYD": 3, "IQD": 3}
-_ROLES: Final = {"referrer": "the referrer", "referred": "the referred user",
-                 "parent": "the referrer's referrer"}
-_NOUNS: Final = frozenset({"user", "member", "customer", "partner", "affiliate", "employee",
-                           "subscriber", "buyer"})
+_EXPONENTS: Final = {
+    "JPY": 0,
+    "KRW": 0,
+    "VND": 0,
+    "CLP": 0,
+    "ISK": 0,
+    "UGX": 0,
+    "BHD": 3,
+    "KWD": 3,
+    "OMR": 3,
+    "JOD": 3,
+    "TND": 3,
+    "LYD": 3,
+    "IQD": 3,
+}
+_ROLES: Final = {
+    "referrer": "the referrer",
+    "referred": "the referred user",
+    "parent": "the referrer's referrer",
+}
+_NOUNS: Final = frozenset(
+    {"user", "member", "customer", "partner", "affiliate", "employee", "subscriber", "buyer"}
+)
 _PHRASES: Final = {
     "equals": "is {v}",
     "not_equals": "is not {v}",
@@ -37,9 +54,16 @@ _PHRASES: Final = {
     "not_exists": "is not set",
     "within_last_days": "is within the {v} before the event",
 }
-_NEGATIONS: Final = {"equals": "not_equals", "not_equals": "equals", "in": "not_in",
-                     "not_in": "in", "contains": "not_contains", "not_contains": "contains",
-                     "exists": "not_exists", "not_exists": "exists"}
+_NEGATIONS: Final = {
+    "equals": "not_equals",
+    "not_equals": "equals",
+    "in": "not_in",
+    "not_in": "in",
+    "contains": "not_contains",
+    "not_contains": "contains",
+    "exists": "not_exists",
+    "not_exists": "exists",
+}
 
 
 def format_money(amount: int, currency: str) -> str:
@@ -79,8 +103,13 @@ def _leaf(node: dict[str, Any], negate: bool = False) -> str:
         operator = _NEGATIONS[operator]
     role, _, attr = field.partition(".")
     # "referrer.is_paid_user equals true" reads best as "the referrer is a paid user"
-    if (attr.startswith("is_") and "." not in attr and role in _ROLES
-            and operator in ("equals", "not_equals") and isinstance(value, bool)):
+    if (
+        attr.startswith("is_")
+        and "." not in attr
+        and role in _ROLES
+        and operator in ("equals", "not_equals")
+        and isinstance(value, bool)
+    ):
         quality = _words(attr[3:])
         if quality.split()[-1] in _NOUNS:
             quality = f"{'an' if quality[0] in 'aeiou' else 'a'} {quality}"
@@ -100,8 +129,9 @@ def _leaf(node: dict[str, Any], negate: bool = False) -> str:
     elif operator == "within_last_days":
         text = "last day" if value == 1 else f"last {_value(value)} days"
     else:
-        text = _value(value, quote=operator in ("contains", "not_contains", "starts_with",
-                                                "ends_with"))
+        text = _value(
+            value, quote=operator in ("contains", "not_contains", "starts_with", "ends_with")
+        )
     return f"{subject} {_PHRASES[operator].format(v=text)}"
 
 

@@ -77,14 +77,22 @@ def build_request(text: str, *, catalog: dict[str, Any], model: str = "") -> dic
     }
 
 
-def draft_with_llm(text: str, *, catalog: dict[str, Any], api_key: str, model: str = "",
-                   http_client: httpx.Client | None = None) -> dict[str, Any]:
+def draft_with_llm(
+    text: str,
+    *,
+    catalog: dict[str, Any],
+    api_key: str,
+    model: str = "",
+    http_client: httpx.Client | None = None,
+) -> dict[str, Any]:
     """The model's rule definition (not yet validated). Raises LLMError."""
-    client = groq.Groq(api_key=api_key, http_client=http_client, max_retries=1,
-                       timeout=TIMEOUT_SECONDS)
+    client = groq.Groq(
+        api_key=api_key, http_client=http_client, max_retries=1, timeout=TIMEOUT_SECONDS
+    )
     try:
         completion = client.chat.completions.create(
-            **build_request(text, catalog=catalog, model=model))
+            **build_request(text, catalog=catalog, model=model)
+        )
     except groq.APIError as exc:
         raise LLMError(f"Groq API error: {exc.__class__.__name__}") from exc
     if not completion.choices or not completion.choices[0].message.content:

@@ -26,22 +26,61 @@ from rules.validation import validate_definition
 
 SPEC_PRIORITY: Final = 10
 _CURRENCIES: Final = {
-    "₹": "INR", "rs": "INR", "rs.": "INR", "inr": "INR", "rupee": "INR", "rupees": "INR",
-    "$": "USD", "usd": "USD", "dollar": "USD", "dollars": "USD",
-    "€": "EUR", "eur": "EUR", "euro": "EUR", "euros": "EUR",
-    "£": "GBP", "gbp": "GBP", "pound": "GBP", "pounds": "GBP",
+    "₹": "INR",
+    "rs": "INR",
+    "rs.": "INR",
+    "inr": "INR",
+    "rupee": "INR",
+    "rupees": "INR",
+    "$": "USD",
+    "usd": "USD",
+    "dollar": "USD",
+    "dollars": "USD",
+    "€": "EUR",
+    "eur": "EUR",
+    "euro": "EUR",
+    "euros": "EUR",
+    "£": "GBP",
+    "gbp": "GBP",
+    "pound": "GBP",
+    "pounds": "GBP",
 }
-_REWARD_TYPES: Final = {"voucher": "voucher", "vouchers": "voucher", "coupon": "voucher",
-                        "gift card": "voucher", "cash": "cash", "credit": "credit",
-                        "credits": "credit", "store credit": "credit"}
-_COUNTRIES: Final = {"india": "IN", "the us": "US", "the usa": "US", "usa": "US",
-                     "the united states": "US", "the uk": "GB", "the united kingdom": "GB",
-                     "germany": "DE", "france": "FR", "canada": "CA", "australia": "AU",
-                     "brazil": "BR", "japan": "JP", "spain": "ES", "italy": "IT"}
+_REWARD_TYPES: Final = {
+    "voucher": "voucher",
+    "vouchers": "voucher",
+    "coupon": "voucher",
+    "gift card": "voucher",
+    "cash": "cash",
+    "credit": "credit",
+    "credits": "credit",
+    "store credit": "credit",
+}
+_COUNTRIES: Final = {
+    "india": "IN",
+    "the us": "US",
+    "the usa": "US",
+    "usa": "US",
+    "the united states": "US",
+    "the uk": "GB",
+    "the united kingdom": "GB",
+    "germany": "DE",
+    "france": "FR",
+    "canada": "CA",
+    "australia": "AU",
+    "brazil": "BR",
+    "japan": "JP",
+    "spain": "ES",
+    "italy": "IT",
+}
 _COMPARATORS: Final = {
-    "over": "greater_than", "above": "greater_than", "more than": "greater_than",
-    "greater than": "greater_than", "at least": "greater_than_or_equal",
-    "under": "less_than", "below": "less_than", "less than": "less_than",
+    "over": "greater_than",
+    "above": "greater_than",
+    "more than": "greater_than",
+    "greater than": "greater_than",
+    "at least": "greater_than_or_equal",
+    "under": "less_than",
+    "below": "less_than",
+    "less than": "less_than",
     "at most": "less_than_or_equal",
 }
 _TRIGGERS: Final = (
@@ -51,17 +90,18 @@ _TRIGGERS: Final = (
     ("signup", r"\b(?:signs? up|signed up|signups?|registers?|joins?)\b"),
     ("referral_created", r"\b(?:refers?|referrals?)\b"),
 )
-_NAMES: Final = {"signup": "Signup referral reward", "purchase": "Purchase referral reward",
-                 "subscription_started": "Subscription referral reward",
-                 "referral_created": "Referral reward", "refund": "Refund rule"}
+_NAMES: Final = {
+    "signup": "Signup referral reward",
+    "purchase": "Purchase referral reward",
+    "subscription_started": "Subscription referral reward",
+    "referral_created": "Referral reward",
+    "refund": "Refund rule",
+}
 # Words that carry no meaning of their own in these sentences; anything else left over after
 # parsing is reported as not understood.
-_FILLER: Final = frozenset("""
-a an the when whenever every each time someone somebody anyone user users person people who
-that which refers refer referred referring referral referrals friend friends new is are be
-if and then to of with for on in at by as their them they his her it its reward rewards
-rewarded give gives pay pays award awards grant credit them, s them. please rule
-""".split())
+_FILLER: Final = frozenset(
+    ["a", "an", "the", "when", "whenever", "every", "each", "time", "someone", "somebody", "anyone", "user", "users", "person", "people", "who", "that", "which", "refers", "refer", "referred", "referring", "referral", "referrals", "friend", "friends", "new", "is", "are", "be", "if", "and", "then", "to", "of", "with", "for", "on", "in", "at", "by", "as", "their", "them", "they", "his", "her", "it", "its", "reward", "rewards", "rewarded", "give", "gives", "pay", "pays", "award", "awards", "grant", "credit", "them,", "s", "them.", "please", "rule"]
+)
 # 1,000 / 1,00,000 (Indian grouping) / 1000.50; a trailing comma is punctuation, not a digit group
 _NUMBER: Final = r"(\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
 _MONEY: Final = (
@@ -90,8 +130,9 @@ class _Parser:
                 self.used[i] = True
         return match
 
-    def money(self, symbol: str | None, number: str, word: str | None, *,
-              warn: bool = True) -> tuple[int, str] | None:
+    def money(
+        self, symbol: str | None, number: str, word: str | None, *, warn: bool = True
+    ) -> tuple[int, str] | None:
         value = _number(number)
         if value is None:
             return None
@@ -106,8 +147,10 @@ class _Parser:
         for name, pattern in _TRIGGERS:
             if self.find(pattern):
                 return name
-        self.warnings.append("no trigger recognised (signs up, refers, subscribes, purchases, "
-                             "refunds); assumed referral_created")
+        self.warnings.append(
+            "no trigger recognised (signs up, refers, subscribes, purchases, "
+            "refunds); assumed referral_created"
+        )
         return "referral_created"
 
     def conditions(self) -> list[dict[str, Any]]:
@@ -116,19 +159,26 @@ class _Parser:
         def leaf(field: str, operator: str, value: Any) -> None:
             leaves.append({"field": field, "operator": operator, "value": value})
 
-        paid = self.find(r"\b(?:(paid|paying)|(free|unpaid|non-paying)) "
-                         r"(?:user|member|customer|subscriber)s? (?:who )?refers?\b") \
-            or self.find(r"\breferrer is (?:a |an )?(?:(paid|paying)|(free|unpaid|non-paying))"
-                         r"(?: user| member| customer)?\b") \
+        paid = (
+            self.find(
+                r"\b(?:(paid|paying)|(free|unpaid|non-paying)) "
+                r"(?:user|member|customer|subscriber)s? (?:who )?refers?\b"
+            )
+            or self.find(
+                r"\breferrer is (?:a |an )?(?:(paid|paying)|(free|unpaid|non-paying))"
+                r"(?: user| member| customer)?\b"
+            )
             or self.find(r"\b(?:(paid|paying)|(free|unpaid)) referrers?\b")
+        )
         if paid:
             leaf("referrer.is_paid_user", "equals", paid.group(1) is not None)
         count = self.find(r"\breferrer has (more than|over|at least) (\d+) referrals?\b")
         if count:
             operator = "greater_than_or_equal" if count.group(1) == "at least" else "greater_than"
             leaf("referrer.referrals_count", operator, int(count.group(2)))
-        plan = self.find(r"\bsubscribes? to (?:the |a |an )?([a-z][a-z0-9_-]*)(?: plan)?\b") \
-            or self.find(r"\bon (?:the |a )?([a-z][a-z0-9_-]*) plan\b")
+        plan = self.find(
+            r"\bsubscribes? to (?:the |a |an )?([a-z][a-z0-9_-]*)(?: plan)?\b"
+        ) or self.find(r"\bon (?:the |a )?([a-z][a-z0-9_-]*) plan\b")
         if plan and plan.group(1) not in ("any", "plan", "subscription"):
             leaf("referred.subscription_plan", "equals", plan.group(1))
         country = self.find(r"\bfrom (" + "|".join(map(re.escape, _COUNTRIES)) + r")\b")
@@ -139,7 +189,9 @@ class _Parser:
             leaf("referred.joined_at", "within_last_days", int(recent.group(1)))
         amount = self.find(
             r"\b(?:the )?(?:order |purchase |payment )?(?:amount|value|total) (?:is )?("
-            + "|".join(_COMPARATORS) + r") " + _MONEY
+            + "|".join(_COMPARATORS)
+            + r") "
+            + _MONEY
         )
         if amount:
             # a comparison needs no currency, only the scale: event.amount is in minor units
@@ -147,14 +199,18 @@ class _Parser:
             if parsed:
                 leaf("event.amount", _COMPARATORS[amount.group(1)], parsed[0])
                 self.warnings.append(
-                    f"event.amount is in minor units: {amount.group(3)} read as {parsed[0]}")
+                    f"event.amount is in minor units: {amount.group(3)} read as {parsed[0]}"
+                )
         return leaves
 
     def beneficiaries(self, clause: str) -> list[str]:
         if re.search(r"\bboth\b", clause):
             return ["referrer", "referred"]
-        if re.search(r"\b(?:referred (?:user|friend|person)|new (?:user|member)|referee|"
-                     r"friend)\b", clause):
+        if re.search(
+            r"\b(?:referred (?:user|friend|person)|new (?:user|member)|referee|"
+            r"friend)\b",
+            clause,
+        ):
             return ["referred"]
         if re.search(r"\b(?:parent|referrer's referrer)\b", clause):
             return ["parent"]
@@ -162,47 +218,76 @@ class _Parser:
 
     def actions(self, trigger: str) -> list[dict[str, Any]]:
         actions: list[dict[str, Any]] = []
-        commission = self.find(r"(\d+(?:\.\d+)?)\s*(?:%|percent|per cent) commission"
-                               r"(?: on (?:the )?(?:purchases?|orders?|sales?|amount|"
-                               r"subscriptions?))?")
+        commission = self.find(
+            r"(\d+(?:\.\d+)?)\s*(?:%|percent|per cent) commission"
+            r"(?: on (?:the )?(?:purchases?|orders?|sales?|amount|"
+            r"subscriptions?))?"
+        )
         if commission:
-            params: dict[str, Any] = {"beneficiary": "referrer",
-                                      "rate_bps": int(Decimal(commission.group(1)) * 100),
-                                      "of": "event.amount", "reward_type": "cash"}
+            params: dict[str, Any] = {
+                "beneficiary": "referrer",
+                "rate_bps": int(Decimal(commission.group(1)) * 100),
+                "of": "event.amount",
+                "reward_type": "cash",
+            }
             cap = self.find(r"\b(?:capped at|up to|max(?:imum)?(?: of)?) " + _MONEY)
             if cap:
                 parsed = self.money(cap.group(1), cap.group(2), cap.group(3))
                 if parsed:
                     params["cap"] = parsed[0]
             actions.append({"type": "percent_commission", "params": params})
-            override = self.find(r"(\d+(?:\.\d+)?)\s*(?:%|percent|per cent)(?: override)? "
-                                 r"(?:to|for) (?:the )?(?:parent|referrer's referrer)")
+            override = self.find(
+                r"(\d+(?:\.\d+)?)\s*(?:%|percent|per cent)(?: override)? "
+                r"(?:to|for) (?:the )?(?:parent|referrer's referrer)"
+            )
             if override:
-                actions.append({"type": "percent_commission", "params": {
-                    "beneficiary": "parent", "rate_bps": int(Decimal(override.group(1)) * 100),
-                    "of": "event.amount", "reward_type": "cash"}})
+                actions.append(
+                    {
+                        "type": "percent_commission",
+                        "params": {
+                            "beneficiary": "parent",
+                            "rate_bps": int(Decimal(override.group(1)) * 100),
+                            "of": "event.amount",
+                            "reward_type": "cash",
+                        },
+                    }
+                )
             if trigger not in ("purchase", "subscription_started"):
                 self.warnings.append(f"a commission on a {trigger} event needs event.amount")
             return actions
         verb = self.find(r"\b(?:reward|give|pay|credit|award|grant)s?\b(.*)$", consume=False)
         tail = verb.group(1) if verb else self.text
-        money = re.search(_MONEY + r"\s*(vouchers?|coupon|gift card|cash|store credit|credits?|"
-                          r"points?)?", tail)
+        money = re.search(
+            _MONEY + r"\s*(vouchers?|coupon|gift card|cash|store credit|credits?|"
+            r"points?)?",
+            tail,
+        )
         if not money:
-            self.warnings.append("no reward recognised (e.g. 'reward 500 rupees voucher', "
-                                 "'10 percent commission on purchases')")
+            self.warnings.append(
+                "no reward recognised (e.g. 'reward 500 rupees voucher', "
+                "'10 percent commission on purchases')"
+            )
             return actions
         start = (verb.start(1) if verb else 0) + money.start()
         for i in range(verb.start() if verb else start, start + len(money.group(0))):
             self.used[i] = True
         for role in self.beneficiaries(tail):
-            self.find(r"\b(?:both|(?:the )?(?:referred (?:user|friend|person)|new (?:user|member)"
-                      r"|referee|parent|referrer's referrer|referrer))\b")
+            self.find(
+                r"\b(?:both|(?:the )?(?:referred (?:user|friend|person)|new (?:user|member)"
+                r"|referee|parent|referrer's referrer|referrer))\b"
+            )
             kind = money.group(4)
             if kind and kind.startswith("point"):
-                actions.append({"type": "award_credits", "params": {
-                    "beneficiary": role, "operation": "CREDIT_ADD",
-                    "amount": int(_number(money.group(2)) or 0)}})
+                actions.append(
+                    {
+                        "type": "award_credits",
+                        "params": {
+                            "beneficiary": role,
+                            "operation": "CREDIT_ADD",
+                            "amount": int(_number(money.group(2)) or 0),
+                        },
+                    }
+                )
                 continue
             parsed = self.money(money.group(1), money.group(2), money.group(3))
             if parsed is None:
@@ -211,9 +296,17 @@ class _Parser:
             if reward_type is None:
                 reward_type = "cash"
                 self.warnings.append("no reward type given (voucher, cash, credit); assumed cash")
-            actions.append({"type": "credit_reward", "params": {
-                "beneficiary": role, "amount": parsed[0], "currency": parsed[1],
-                "reward_type": reward_type}})
+            actions.append(
+                {
+                    "type": "credit_reward",
+                    "params": {
+                        "beneficiary": role,
+                        "amount": parsed[0],
+                        "currency": parsed[1],
+                        "reward_type": reward_type,
+                    },
+                }
+            )
         return actions
 
     def leftovers(self) -> list[str]:
@@ -228,8 +321,9 @@ def parse_offline(text: str, *, catalog: dict[str, Any], currency: str = "INR") 
     trigger = parser.trigger()
     leaves = parser.conditions()
     actions = parser.actions(trigger)
-    plan = next((leaf["value"] for leaf in leaves
-                 if leaf["field"] == "referred.subscription_plan"), None)
+    plan = next(
+        (leaf["value"] for leaf in leaves if leaf["field"] == "referred.subscription_plan"), None
+    )
     if plan:
         name = f"{plan.capitalize()} referral reward"
     elif actions and actions[0]["type"] == "percent_commission":
@@ -251,13 +345,21 @@ def parse_offline(text: str, *, catalog: dict[str, Any], currency: str = "INR") 
     ignored = parser.leftovers()
     if ignored:
         warnings.append("not understood: " + " ".join(ignored))
-    warnings += [f"{e['path']}: {e['message']}"
-                 for e in validate_definition(definition, catalog=catalog)]
+    warnings += [
+        f"{e['path']}: {e['message']}" for e in validate_definition(definition, catalog=catalog)
+    ]
     return {"definition": definition, "source": "offline", "warnings": warnings}
 
 
-def draft_from_text(text: str, *, catalog: dict[str, Any], api_key: str = "", model: str = "",
-                    http_client: Any = None, currency: str = "INR") -> dict[str, Any]:
+def draft_from_text(
+    text: str,
+    *,
+    catalog: dict[str, Any],
+    api_key: str = "",
+    model: str = "",
+    http_client: Any = None,
+    currency: str = "INR",
+) -> dict[str, Any]:
     """Draft a rule: Groq when ``api_key`` is set, the offline parser otherwise or when the
     model's answer is unusable (with a warning saying so). ``currency`` is the program's,
     assumed where the text names none."""
@@ -265,14 +367,17 @@ def draft_from_text(text: str, *, catalog: dict[str, Any], api_key: str = "", mo
         from rules.llm import LLMError, draft_with_llm
 
         try:
-            definition = draft_with_llm(text, catalog=catalog, api_key=api_key, model=model,
-                                        http_client=http_client)
+            definition = draft_with_llm(
+                text, catalog=catalog, api_key=api_key, model=model, http_client=http_client
+            )
         except LLMError as exc:
             result = parse_offline(text, catalog=catalog, currency=currency)
-            result["warnings"].insert(0, f"the language model failed ({exc}); "
-                                         "drafted offline instead")
+            result["warnings"].insert(
+                0, f"the language model failed ({exc}); drafted offline instead"
+            )
             return result
-        warnings = [f"{e['path']}: {e['message']}"
-                    for e in validate_definition(definition, catalog=catalog)]
+        warnings = [
+            f"{e['path']}: {e['message']}" for e in validate_definition(definition, catalog=catalog)
+        ]
         return {"definition": definition, "source": "llm", "warnings": warnings}
     return parse_offline(text, catalog=catalog, currency=currency)

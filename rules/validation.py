@@ -27,8 +27,17 @@ _ORDERING: Final = frozenset(
     {"greater_than", "greater_than_or_equal", "less_than", "less_than_or_equal", "between"}
 )
 OPERATORS_BY_TYPE: Final[dict[str, frozenset[str]]] = {
-    "string": _ANY | {"equals", "not_equals", "in", "not_in", "contains", "not_contains",
-                      "starts_with", "ends_with"},
+    "string": _ANY
+    | {
+        "equals",
+        "not_equals",
+        "in",
+        "not_in",
+        "contains",
+        "not_contains",
+        "starts_with",
+        "ends_with",
+    },
     "number": _ANY | _ORDERING | {"equals", "not_equals", "in", "not_in"},
     "integer": _ANY | _ORDERING | {"equals", "not_equals", "in", "not_in"},
     "boolean": _ANY | {"equals", "not_equals"},
@@ -98,28 +107,38 @@ def _check_value(kind: str | None, operator: str, value: Any, path: str) -> list
         if value.__class__ not in LIST_TYPES or not value:
             return error(f"{operator} expects a non-empty list")
         wrong = [i for i, item in enumerate(value) if not _fits(kind, item)]
-        return [{"path": f"{path}.value[{i}]", "message": f"expected {_EXPECTS[kind]}"}
-                for i in wrong]
+        return [
+            {"path": f"{path}.value[{i}]", "message": f"expected {_EXPECTS[kind]}"} for i in wrong
+        ]
     if operator == "between":
         if value.__class__ not in LIST_TYPES or len(value) != 2:
             return error("between expects [low, high]")
         low, high = _bound(kind, value[0]), _bound(kind, value[1])
-        if low is None or high is None or type(low) is not type(high) and not (
-            is_number(low) and is_number(high)
+        if (
+            low is None
+            or high is None
+            or (type(low) is not type(high)
+            and not (is_number(low) and is_number(high)))
         ):
             return error("between expects two numbers or two RFC 3339 timestamps")
         return error("between expects low <= high") if low > high else []
     if operator in _ORDERING:
         if _bound(kind, value) is None:
             wanted = "an RFC 3339 timestamp" if kind == "datetime" else "a number"
-            return error(f"{operator} expects {wanted}" if kind else
-                         f"{operator} expects a number or an RFC 3339 timestamp")
+            return error(
+                f"{operator} expects {wanted}"
+                if kind
+                else f"{operator} expects a number or an RFC 3339 timestamp"
+            )
         return []
     if operator in ("contains", "not_contains"):
         if kind == "string" and not isinstance(value, str):
             return error(f"{operator} on a string field expects a string")
-        return [] if _is_scalar(value) and value is not None else error(
-            f"{operator} expects a string, number or boolean")
+        return (
+            []
+            if _is_scalar(value) and value is not None
+            else error(f"{operator} expects a string, number or boolean")
+        )
     if operator in ("starts_with", "ends_with"):
         return [] if isinstance(value, str) else error(f"{operator} expects a string")
     if operator == "within_last_days":
@@ -129,8 +148,9 @@ def _check_value(kind: str | None, operator: str, value: Any, path: str) -> list
     return []
 
 
-def _check_conditions(node: dict[str, Any], path: str, catalog: dict[str, Any],
-                      trigger: str) -> list[Error]:
+def _check_conditions(
+    node: dict[str, Any], path: str, catalog: dict[str, Any], trigger: str
+) -> list[Error]:
     if "conditions" in node:
         errors: list[Error] = []
         for i, child in enumerate(node["conditions"]):
@@ -140,16 +160,22 @@ def _check_conditions(node: dict[str, Any], path: str, catalog: dict[str, Any],
     try:
         kind = field_type(catalog, trigger, field)
     except KeyError:
-        return [{"path": f"{path}.field",
-                 "message": f"unknown field {field!r} for trigger {trigger!r}"}]
+        return [
+            {"path": f"{path}.field", "message": f"unknown field {field!r} for trigger {trigger!r}"}
+        ]
     if kind is not None and operator not in OPERATORS_BY_TYPE.get(kind, frozenset()):
-        return [{"path": f"{path}.operator",
-                 "message": f"operator {operator!r} does not apply to {kind} field {field!r}"}]
+        return [
+            {
+                "path": f"{path}.operator",
+                "message": f"operator {operator!r} does not apply to {kind} field {field!r}",
+            }
+        ]
     return _check_value(kind, operator, node.get("value"), path)
 
 
-def _check_actions(actions: list[dict[str, Any]], catalog: dict[str, Any],
-                   trigger: str) -> list[Error]:
+def _check_actions(
+    actions: list[dict[str, Any]], catalog: dict[str, Any], trigger: str
+) -> list[Error]:
     errors: list[Error] = []
     for i, action in enumerate(actions):
         params, path = action["params"], f"$.actions[{i}].params"
@@ -162,12 +188,17 @@ def _check_actions(actions: list[dict[str, Any]], catalog: dict[str, Any],
             try:
                 kind = field_type(catalog, trigger, of)
             except KeyError:
-                errors.append({"path": f"{path}.of",
-                               "message": f"unknown field {of!r} for trigger {trigger!r}"})
+                errors.append(
+                    {
+                        "path": f"{path}.of",
+                        "message": f"unknown field {of!r} for trigger {trigger!r}",
+                    }
+                )
                 continue
             if kind is not None and kind not in NUMERIC_TYPES:
-                errors.append({"path": f"{path}.of",
-                               "message": f"{of!r} is a {kind} field, not a number"})
+                errors.append(
+                    {"path": f"{path}.of", "message": f"{of!r} is a {kind} field, not a number"}
+                )
     return errors
 
 
@@ -176,8 +207,9 @@ def _check_limits(limits: dict[str, Any]) -> list[Error]:
     for section, values in limits.items():
         for key, value in values.items():
             if key.startswith("max_") and not _is_int(value):
-                errors.append({"path": f"$.limits.{section}.{key}",
-                               "message": f"{key} must be an integer"})
+                errors.append(
+                    {"path": f"$.limits.{section}.{key}", "message": f"{key} must be an integer"}
+                )
     return errors
 
 
@@ -201,8 +233,10 @@ def validate_definition(definition: Any, *, catalog: dict[str, Any]) -> list[Err
     trigger = definition["trigger"]
     if trigger not in catalog["triggers"]:
         known = ", ".join(sorted(catalog["triggers"]))
-        return [*errors, {"path": "$.trigger",
-                          "message": f"unknown trigger {trigger!r} (known: {known})"}]
+        return [
+            *errors,
+            {"path": "$.trigger", "message": f"unknown trigger {trigger!r} (known: {known})"},
+        ]
     errors += _check_conditions(definition["conditions"], "$.conditions", catalog, trigger)
     errors += _check_actions(definition["actions"], catalog, trigger)
     errors += _check_limits(definition.get("limits") or {})

@@ -212,7 +212,8 @@ WEBHOOK_RETRY_MAX_DELAY_SECONDS = env.int("WEBHOOK_RETRY_MAX_DELAY_SECONDS", def
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
 
 GROQ_API_KEY = env.str("GROQ_API_KEY", default="")
-GROQ_MODEL = env.str("GROQ_MODEL", default="llama-3.3-70b-versatile")
+# A model that supports Groq's json_schema response format (structured outputs).
+GROQ_MODEL = env.str("GROQ_MODEL", default="openai/gpt-oss-20b")
 
 # HTTPS: secure by default when DEBUG is false (`manage.py check --deploy` is clean); each part
 # can be turned off by its variable, e.g. DJANGO_SECURE_SSL_REDIRECT=false behind a proxy that

@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from ledger.api.auth import ApiKeyPrincipal, actor_of
+from ledger.api.pagination import CursorPagination
 from ledger.exceptions import NotFound
 from ledger.models import Program
 
@@ -27,6 +28,8 @@ def program_for(request: Request, slug: str) -> Program:
 
 class ProgramAPIView(APIView):
     program: Program
+    # SPEC section 1: every list is cursor-paginated; the OpenAPI schema wraps `many` responses.
+    pagination_class = CursorPagination
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

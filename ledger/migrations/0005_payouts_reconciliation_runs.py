@@ -6,108 +6,218 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0004_webhooks'),
+        ("ledger", "0004_webhooks"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HeldReward',
-            fields=[
-            ],
+            name="HeldReward",
+            fields=[],
             options={
-                'verbose_name': 'held reward',
-                'verbose_name_plural': 'held rewards (review queue)',
-                'permissions': [('review_reward', 'Can release or reverse held rewards')],
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "verbose_name": "held reward",
+                "verbose_name_plural": "held rewards (review queue)",
+                "permissions": [("review_reward", "Can release or reverse held rewards")],
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('ledger.reward',),
+            bases=("ledger.reward",),
         ),
         migrations.CreateModel(
-            name='PayoutBatch',
+            name="PayoutBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('pending_approval', 'Pending Approval'), ('approved', 'Approved'), ('executed', 'Executed'), ('rejected', 'Rejected')], default='draft', max_length=20)),
-                ('currency', models.CharField(max_length=3)),
-                ('description', models.CharField(blank=True, max_length=200)),
-                ('created_by', models.CharField(max_length=255)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('submitted_by', models.CharField(blank=True, max_length=255)),
-                ('submitted_at', models.DateTimeField(blank=True, null=True)),
-                ('approved_by', models.CharField(blank=True, max_length=255)),
-                ('approved_at', models.DateTimeField(blank=True, null=True)),
-                ('rejected_by', models.CharField(blank=True, max_length=255)),
-                ('rejected_at', models.DateTimeField(blank=True, null=True)),
-                ('rejection_reason', models.TextField(blank=True)),
-                ('executed_by', models.CharField(blank=True, max_length=255)),
-                ('executed_at', models.DateTimeField(blank=True, null=True)),
-                ('program', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='payout_batches', to='ledger.program')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("pending_approval", "Pending Approval"),
+                            ("approved", "Approved"),
+                            ("executed", "Executed"),
+                            ("rejected", "Rejected"),
+                        ],
+                        default="draft",
+                        max_length=20,
+                    ),
+                ),
+                ("currency", models.CharField(max_length=3)),
+                ("description", models.CharField(blank=True, max_length=200)),
+                ("created_by", models.CharField(max_length=255)),
+                (
+                    "created_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                ("submitted_by", models.CharField(blank=True, max_length=255)),
+                ("submitted_at", models.DateTimeField(blank=True, null=True)),
+                ("approved_by", models.CharField(blank=True, max_length=255)),
+                ("approved_at", models.DateTimeField(blank=True, null=True)),
+                ("rejected_by", models.CharField(blank=True, max_length=255)),
+                ("rejected_at", models.DateTimeField(blank=True, null=True)),
+                ("rejection_reason", models.TextField(blank=True)),
+                ("executed_by", models.CharField(blank=True, max_length=255)),
+                ("executed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "program",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payout_batches",
+                        to="ledger.program",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'payout batches',
-                'ordering': ['-created_at', '-id'],
-                'permissions': [('approve_payoutbatch', "Can approve payout batches (never one's own)"), ('execute_payoutbatch', 'Can execute approved payout batches')],
+                "verbose_name_plural": "payout batches",
+                "ordering": ["-created_at", "-id"],
+                "permissions": [
+                    ("approve_payoutbatch", "Can approve payout batches (never one's own)"),
+                    ("execute_payoutbatch", "Can execute approved payout batches"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='PayoutItem',
+            name="PayoutItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('beneficiary', models.CharField(max_length=255)),
-                ('amount', models.BigIntegerField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('batch', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='items', to='ledger.payoutbatch')),
-                ('transaction', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='payout_item', to='ledger.transaction')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("beneficiary", models.CharField(max_length=255)),
+                ("amount", models.BigIntegerField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "batch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="items",
+                        to="ledger.payoutbatch",
+                    ),
+                ),
+                (
+                    "transaction",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payout_item",
+                        to="ledger.transaction",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['batch', 'beneficiary'],
+                "ordering": ["batch", "beneficiary"],
             },
         ),
         migrations.CreateModel(
-            name='PayoutCoverage',
+            name="PayoutCoverage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reward', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='payout_coverage', to='ledger.reward')),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='coverages', to='ledger.payoutitem')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "reward",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payout_coverage",
+                        to="ledger.reward",
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="coverages",
+                        to="ledger.payoutitem",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'payout coverages',
+                "verbose_name_plural": "payout coverages",
             },
         ),
         migrations.CreateModel(
-            name='ReconciliationRun',
+            name="ReconciliationRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('clean', 'Clean'), ('discrepancies', 'Discrepancies')], max_length=20)),
-                ('checks', models.JSONField(default=list)),
-                ('findings', models.JSONField(default=list)),
-                ('actor', models.CharField(max_length=255)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('program', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='reconciliation_runs', to='ledger.program')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("clean", "Clean"), ("discrepancies", "Discrepancies")],
+                        max_length=20,
+                    ),
+                ),
+                ("checks", models.JSONField(default=list)),
+                ("findings", models.JSONField(default=list)),
+                ("actor", models.CharField(max_length=255)),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "finished_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                (
+                    "program",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="reconciliation_runs",
+                        to="ledger.program",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-finished_at', '-id'],
-                'get_latest_by': ['finished_at', 'id'],
+                "ordering": ["-finished_at", "-id"],
+                "get_latest_by": ["finished_at", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='payoutbatch',
-            constraint=models.CheckConstraint(condition=models.Q(('approved_by', ''), models.Q(('approved_by', models.F('created_by')), _negated=True), _connector='OR'), name='payout_batch_four_eyes'),
+            model_name="payoutbatch",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("approved_by", ""),
+                    models.Q(("approved_by", models.F("created_by")), _negated=True),
+                    _connector="OR",
+                ),
+                name="payout_batch_four_eyes",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payoutbatch',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status__in', ['approved', 'executed']), _negated=True), models.Q(('approved_by', ''), _negated=True), _connector='OR'), name='payout_batch_approved_has_approver'),
+            model_name="payoutbatch",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status__in", ["approved", "executed"]), _negated=True),
+                    models.Q(("approved_by", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="payout_batch_approved_has_approver",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payoutitem',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='payout_item_amount_positive'),
+            model_name="payoutitem",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="payout_item_amount_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payoutitem',
-            constraint=models.UniqueConstraint(fields=('batch', 'beneficiary'), name='payout_item_beneficiary_unique'),
+            model_name="payoutitem",
+            constraint=models.UniqueConstraint(
+                fields=("batch", "beneficiary"), name="payout_item_beneficiary_unique"
+            ),
         ),
     ]

@@ -31,6 +31,7 @@ from ledger.services.transactions import (
     transaction_reverse,
     transaction_void,
 )
+from ledger.services.webhooks import webhook_emit
 
 Status = Reward.Status
 EXPENSE_ACCOUNT = "program:rewards_expense"
@@ -234,6 +235,11 @@ def _record_status(
         before=None if before is None else {"status": before},
         after=reward_event_payload(reward),
         reason=reason,
+    )
+    webhook_emit(
+        program=reward.program,
+        event_type=REWARD_EVENTS[reward.status],
+        payload=reward_event_payload(reward),
     )
 
 

@@ -288,13 +288,19 @@ def _book_pg(
             )
             params.append(account_id)
         else:
+            # The pick is materialised first and joined: were it a subquery in the WHERE, the
+            # re-check after waiting on a lock (EvalPlanQual) could pick another shard and
+            # drop the row.
             ctes.append(
-                f"l{i} AS MATERIALIZED (SELECT id, {available} AS available"
-                " FROM ledger_accountbalance WHERE id = COALESCE("
+                f"p{i} AS MATERIALIZED (SELECT COALESCE("
                 "(SELECT id FROM ledger_accountbalance WHERE account_id = %s"
                 " ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED),"
                 " (SELECT id FROM ledger_accountbalance WHERE account_id = %s AND shard = %s))"
-                f"{after_previous} FOR UPDATE)"
+                f" AS id WHERE TRUE{after_previous})"
+            )
+            ctes.append(
+                f"l{i} AS MATERIALIZED (SELECT b.id, {available} AS available"
+                f" FROM ledger_accountbalance b JOIN p{i} ON b.id = p{i}.id FOR UPDATE OF b)"
             )
             params += [account_id, account_id, random.randrange(account.balance_shards)]
     locked = " UNION ALL ".join(
@@ -351,15 +357,14 @@ def _book_pg(
     )
     sql = (
         f"WITH {', '.join(ctes)} SELECT (SELECT ok FROM chk), (SELECT short FROM chk),"
-        " (SELECT count(*) FROM txn), (SELECT count(*) FROM upd), (SELECT count(*) FROM ins),"
-        " (SELECT string_agg(n::text || ':' || id::text, ',') FROM locked)"
+        " (SELECT count(*) FROM txn), (SELECT count(*) FROM upd), (SELECT count(*) FROM ins)"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        ok, short, inserted, updated, posted, dbg = cursor.fetchone()
+        ok, short, inserted, updated, posted = cursor.fetchone()
     if not ok:
         if short is None:  # a balance row is missing: never expected, so never swallowed
-            raise RuntimeError(f"balance rows missing for accounts {ordered} {dbg} {params[:8]}")
+            raise RuntimeError(f"balance rows missing for accounts {ordered}")
         # A second reversal (or post/void) is refused as such, even when it would also lack
         # funds. This query's fresh snapshot sees a rival that committed while we waited.
         if (txn.reverses_id or txn.resolves_id) and Transaction.objects.filter(

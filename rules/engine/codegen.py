@@ -19,7 +19,7 @@ from itertools import compress
 from typing import Any
 
 from .operators import LIST_TYPES, MISSING, NUMBER_TYPES, is_number, parse_datetime, step
-from .tree import Group, Leaf, Node
+from .tree import Leaf, Node
 
 _ORDER_OPS = {
     "greater_than": ">",
@@ -186,8 +186,8 @@ def generate_traced(tree: Node, to_json: Callable[[Any], Any]) -> tuple[Callable
     slots: list[Leaf] = []
     body = _traced_expression(gen, tree, slots)
     entries = [
-        f"{{**{gen.const(leaf.to_trace())}, \"actual\": _j({gen.lookup(leaf.field)}),"
-        f" \"result\": _r{i}}}"
+        f'{{**{gen.const(leaf.to_trace())}, "actual": _j({gen.lookup(leaf.field)}),'
+        f' "result": _r{i}}}'
         for i, leaf in enumerate(slots)
     ]
     lines = [

@@ -24,8 +24,9 @@ def order_rules(rules: Sequence[T], *, priority: Callable[[T], int] = _priority)
 def select_rules(definitions: Sequence[dict[str, Any]], facts: dict[str, Any]) -> list[int]:
     """Indices of the rules that decide for these facts, in running order: every matching
     rule by descending priority, up to and including the first with stop_processing."""
-    ordered = order_rules(list(range(len(definitions))),
-                          priority=lambda i: definitions[i].get("priority", 0))
+    ordered = order_rules(
+        list(range(len(definitions))), priority=lambda i: definitions[i].get("priority", 0)
+    )
     matched = set(compile_ruleset(definitions).matching(facts))
     selected: list[int] = []
     for index in ordered:

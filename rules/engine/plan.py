@@ -22,9 +22,13 @@ def _beneficiary_id(facts: Mapping[str, Any], role: str) -> str | None:
     return None if external_id in (None, "") else str(external_id)
 
 
-def _commission(params: Mapping[str, Any], facts: Mapping[str, Any], role: str,
-                direct_rate_bps: int | None, override_rate_bps: int | None
-                ) -> tuple[int | None, int | None, str | None]:
+def _commission(
+    params: Mapping[str, Any],
+    facts: Mapping[str, Any],
+    role: str,
+    direct_rate_bps: int | None,
+    override_rate_bps: int | None,
+) -> tuple[int | None, int | None, str | None]:
     """(amount, rate_bps, skip reason)."""
     rate = params.get("rate_bps") or (override_rate_bps if role == "parent" else direct_rate_bps)
     of = params["of"]
@@ -45,9 +49,14 @@ def _commission(params: Mapping[str, Any], facts: Mapping[str, Any], role: str,
     return amount, rate, None
 
 
-def plan_actions(definition: Mapping[str, Any], facts: Mapping[str, Any], *, currency: str,
-                 direct_rate_bps: int | None = None,
-                 override_rate_bps: int | None = None) -> list[dict[str, Any]]:
+def plan_actions(
+    definition: Mapping[str, Any],
+    facts: Mapping[str, Any],
+    *,
+    currency: str,
+    direct_rate_bps: int | None = None,
+    override_rate_bps: int | None = None,
+) -> list[dict[str, Any]]:
     """One entry per action of ``definition``: {"index", "type", "beneficiary" (role),
     "beneficiary_id", "amount", "currency", "reward_type" | "operation", "skipped"}.
 
@@ -60,23 +69,31 @@ def plan_actions(definition: Mapping[str, Any], facts: Mapping[str, Any], *, cur
         kind = action["type"]
         role = params.get("beneficiary") or "referrer"
         beneficiary_id = _beneficiary_id(facts, role)
-        entry: dict[str, Any] = {"index": index, "type": kind, "beneficiary": role,
-                                 "beneficiary_id": beneficiary_id}
+        entry: dict[str, Any] = {
+            "index": index,
+            "type": kind,
+            "beneficiary": role,
+            "beneficiary_id": beneficiary_id,
+        }
         reason: str | None = None
         if kind == "credit_reward":
-            entry.update(amount=params["amount"], currency=params["currency"],
-                         reward_type=params["reward_type"])
+            entry.update(
+                amount=params["amount"],
+                currency=params["currency"],
+                reward_type=params["reward_type"],
+            )
             if params["currency"] != currency:
                 reason = f"currency {params['currency']} differs from the program's {currency}"
         elif kind == "percent_commission":
-            amount, rate, reason = _commission(params, facts, role, direct_rate_bps,
-                                               override_rate_bps)
-            entry.update(amount=amount, currency=currency, reward_type=params["reward_type"],
-                         rate_bps=rate)
+            amount, rate, reason = _commission(
+                params, facts, role, direct_rate_bps, override_rate_bps
+            )
+            entry.update(
+                amount=amount, currency=currency, reward_type=params["reward_type"], rate_bps=rate
+            )
         elif kind == "award_credits":
             # amount None: the operation's default amount applies (SPEC §5)
-            entry.update(amount=params.get("amount"), currency=None,
-                         operation=params["operation"])
+            entry.update(amount=params.get("amount"), currency=None, operation=params["operation"])
         else:
             entry.update(amount=None, currency=None)
             reason = f"unknown action type {kind}"

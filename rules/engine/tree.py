@@ -25,8 +25,12 @@ class Leaf:
     key: str  # identical leaves (same field, operator and value) share a key
 
     def to_trace(self) -> dict[str, Any]:
-        return {"path": self.path, "field": self.field, "operator": self.operator,
-                "expected": self.value}
+        return {
+            "path": self.path,
+            "field": self.field,
+            "operator": self.operator,
+            "expected": self.value,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +45,7 @@ Node = Leaf | Group
 
 def canonical_json(value: Any) -> str:
     # default=str keeps a stray datetime in a hand-built definition from breaking the cache key
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def parse_conditions(node: Any, path: str = "$.conditions") -> Node:
@@ -55,15 +58,26 @@ def parse_conditions(node: Any, path: str = "$.conditions") -> Node:
             raise RuleCompileError(f"{path}: a group needs operator AND, OR or NOT and a list")
         if operator == "NOT" and len(children) != 1:
             raise RuleCompileError(f"{path}: NOT takes exactly one condition")
-        return Group(path, operator, tuple(
-            parse_conditions(child, f"{path}.conditions[{i}]") for i, child in enumerate(children)
-        ))
+        return Group(
+            path,
+            operator,
+            tuple(
+                parse_conditions(child, f"{path}.conditions[{i}]")
+                for i, child in enumerate(children)
+            ),
+        )
     field, operator = node.get("field"), node.get("operator")
     if not isinstance(field, str) or not field or operator not in LEAF_OPERATORS:
         raise RuleCompileError(f"{path}: a leaf needs a field and a known operator")
     value = None if operator in VALUELESS_OPERATORS else node.get("value")
-    return Leaf(path, field, operator, value, make_test(operator, value),
-                canonical_json([field, operator, value]))
+    return Leaf(
+        path,
+        field,
+        operator,
+        value,
+        make_test(operator, value),
+        canonical_json([field, operator, value]),
+    )
 
 
 def parse_definition(definition: Any) -> Node:

@@ -253,10 +253,10 @@ export function nodeForPath(paths, path) {
 // ---------------------------------------------------------------- auto-layout
 
 export const NODE_SIZE = {
-  trigger: { width: 220, height: 84 },
-  group: { width: 130, height: 56 },
-  leaf: { width: 240, height: 92 },
-  action: { width: 240, height: 92 },
+  trigger: { width: 230, height: 96 },
+  group: { width: 160, height: 96 },
+  leaf: { width: 240, height: 96 },
+  action: { width: 240, height: 96 },
 };
 
 /**

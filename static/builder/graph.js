@@ -230,6 +230,8 @@ export function createGraph({ container, minimap }) {
   registerShape();
   const graph = new X6.Graph({
     container,
+    // Rules are small: drawing synchronously keeps the canvas and the panels in step.
+    async: false,
     autoResize: true,
     background: { color: "#fafafa" },
     grid: { visible: true, size: 10, type: "dot" },

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -54,7 +55,7 @@ def open_editor(page, url: str) -> None:
 def nodes(page) -> list[dict]:
     """Every node on the canvas: id, kind and the text lines it shows."""
     return page.evaluate(
-        """() => ruleBuilder.graph.getNodes().map((n) => {
+        """() => ruleBuilder.refresh() || ruleBuilder.graph.getNodes().map((n) => {
             const g = document.querySelector(`#canvas g[data-cell-id="${n.id}"]`);
             // X6 writes spaces as no-break spaces, and an empty text as an invisible dash.
             const text = (c) => {
@@ -307,3 +308,146 @@ def test_editor_screenshot(staff_page, live_server, program, api, url, tmp_path)
     target.mkdir(exist_ok=True)
     page.screenshot(path=str(target / "builder.png"))
     assert (target / "builder.png").stat().st_size > 10_000
+
+
+def test_draft_from_text_lays_out_the_offline_draft_and_undo_restores(
+    staff_page, live_server, program, page_errors
+):
+    page_errors.allow(VALIDATE_400)
+    page = staff_page
+    open_editor(page, f"{live_server.url}/builder/acme/rules/new")
+    page.locator("#words-section summary").click()
+    page.locator("#words").fill(
+        "When a paid user refers someone who subscribes to premium, reward 500 rupees voucher"
+    )
+    page.locator("#draft").click()
+    page.wait_for_function("() => ruleBuilder.graph.getNodes().length === 5")
+    assert "offline parser" in page.locator("#draft-result").text_content()
+    drafted = definition(page)
+    assert drafted == EXAMPLE  # SPEC §6: this sentence gives the example rule offline
+    assert [n["kind"] for n in nodes(page)] == ["trigger", "group", "leaf", "leaf", "action"]
+    assert nodes(page)[2]["lines"] == ["referrer.is_paid_user", "equals", "true"]
+
+    page.locator("#undo").click()
+    page.wait_for_function("() => ruleBuilder.graph.getNodes().length === 0")
+    page.locator("#redo").click()
+    page.wait_for_function("() => ruleBuilder.graph.getNodes().length === 5")
+    assert definition(page) == drafted
+    assert page_errors.unexpected() == []
+
+
+def test_undo_redo_and_delete_from_the_keyboard(staff_page, live_server, program, page_errors):
+    page_errors.allow(VALIDATE_400)
+    page = staff_page
+    open_editor(page, f"{live_server.url}/builder/acme/rules/new")
+    trigger = drop(page, "[data-kind=trigger]", 200, 200)
+    action = drop(page, "[data-variant=award_credits]", 550, 200)
+    connect(page, trigger, action)
+    assert definition(page)["actions"] == [
+        {"type": "award_credits", "params": {"beneficiary": "referrer", "operation": "CREDIT_ADD"}}
+    ]
+    count = "() => [ruleBuilder.graph.getNodes().length, ruleBuilder.graph.getEdges().length]"
+
+    page.locator("#canvas").click(position={"x": 20, "y": 20})  # the canvas, not a text box
+    page.keyboard.press("Control+z")  # the connection
+    assert page.evaluate(count) == [2, 0]
+    page.keyboard.press("Control+z")  # the action
+    assert page.evaluate(count) == [1, 0]
+    page.keyboard.press("Control+Shift+z")
+    page.keyboard.press("Control+Shift+z")
+    assert page.evaluate(count) == [2, 1]
+
+    select(page, action)
+    page.keyboard.press("Delete")
+    assert page.evaluate(count) == [1, 0]
+    expect(page.locator("#problems")).to_contain_text("Connect at least one action.")
+    page.locator("#undo").click()
+    assert page.evaluate(count) == [2, 1]
+    assert definition(page)["actions"][0]["type"] == "award_credits"
+
+    # Editing a property is one undo step too.
+    select(page, trigger)
+    type_into(page.locator("#panel input[name=name]"), "Renamed")
+    assert definition(page)["name"] == "Renamed"
+    page.locator("#undo").click()
+    assert definition(page)["name"] == "New rule"
+    assert page_errors.unexpected() == []
+
+
+def test_invalid_graphs_and_server_errors_are_shown_on_the_nodes(
+    staff_page, live_server, program, api, url, page_errors
+):
+    page_errors.allow(VALIDATE_400)
+    rule = create_rule(api, url, EXAMPLE)
+    page = staff_page
+    open_editor(page, f"{live_server.url}/builder/acme/rules/{rule['id']}")
+    trigger, group, first, second, action = (n["id"] for n in nodes(page))
+
+    # A NOT with two children, and a condition connected to nothing.
+    select(page, group)
+    page.locator("#panel select[name=operator]").select_option("NOT")
+    loose = drop(page, "[data-kind=leaf]", 200, 60)
+    shown = {n["id"]: n for n in nodes(page)}
+    assert shown[group]["note"].startswith("⚠ NOT takes exactly one")
+    assert shown[loose]["note"].startswith("⚠ Not connected")
+    assert page.locator(f'#canvas g[data-cell-id="{group}"] .rule-body').get_attribute(
+        "data-problem"
+    ) == "true"
+    page.locator("#save").click()
+    expect(page.locator("#message")).to_contain_text("Fix the problems")
+    page.locator("#undo").click()  # the loose condition
+    page.locator("#undo").click()  # back to AND
+    page.wait_for_function(
+        "() => !document.querySelector('#problems').textContent.includes('NOT takes')"
+    )
+
+    # The server's validation names a path; the editor marks the node at that path.
+    select(page, second)
+    page.locator("#panel select[name=field]").select_option("referrer.referrals_count")
+    page.locator("#panel select[name=operator]").select_option("greater_than")
+    page.evaluate(
+        f"""() => {{
+            const n = ruleBuilder.graph.getCellById('{second}');
+            n.setData({{...n.getData(), cond: {{field: 'referrer.referrals_count',
+                         operator: 'greater_than', value: 'lots'}}}}, {{overwrite: true}});
+        }}"""
+    )
+    marked = f'#canvas g[data-cell-id="{second}"] .rule-body[data-problem=true]'
+    page.wait_for_selector(marked)
+    assert "$.conditions.conditions[1]" in page.locator("#problems").text_content()
+    assert nodes(page)[3]["note"].startswith("⚠")
+
+
+def test_publish_versions_diff_and_archive(staff_page, live_server, program, api, url):
+    rule = create_rule(api, url, EXAMPLE)
+    page = staff_page
+    open_editor(page, f"{live_server.url}/builder/acme/rules/{rule['id']}")
+    status = page.locator("#rule-status")
+
+    page.locator("#publish").click()
+    page.wait_for_function("() => document.querySelector('#rule-status').textContent.startsWith('active')")
+    assert "active v1" in status.text_content()
+
+    select(page, nodes(page)[0]["id"])
+    type_into(page.locator("#panel input[name=priority]"), "20")
+    expect(status).to_contain_text("unsaved changes")
+    page.locator("#publish").click()
+    expect(page.locator("#message")).to_contain_text("Save your changes first")
+    page.locator("#save").click()
+    page.wait_for_function("() => document.querySelector('#rule-status').textContent.includes('v2')")
+    assert "unsaved" not in status.text_content()
+    stored = api.get(url(f"rules/{rule['id']}")).json()
+    assert stored["version"] == 2 and stored["active_version"] == 1
+    assert stored["definition"] == {**EXAMPLE, "priority": 20}
+
+    page.locator("#versions-section summary").click()
+    assert page.locator("#versions tr[data-version]").count() == 2
+    page.locator("#compare").click()
+    diff = page.locator("#diff")
+    assert diff.locator(".diff-del").all_text_contents() == ['-   "priority": 10,']
+    assert diff.locator(".diff-add").all_text_contents() == ['+   "priority": 20,']
+
+    page.locator("#archive").click()
+    page.wait_for_function("() => document.querySelector('#rule-status').textContent.startsWith('archived')")
+    assert api.get(url(f"rules/{rule['id']}")).json()["status"] == "archived"
+    assert page.locator("#archive").is_disabled()

@@ -50,3 +50,33 @@ def approved_batch(program):
         return payouts.payout_batch_approve(batch=batch, actor=APPROVER)
 
     return make
+
+
+@pytest.fixture
+def groups(db):
+    """The console's groups, as migration 0006 creates them (re-applied here because a
+    transactional test elsewhere in the session may have flushed them)."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("ledger.migrations.0006_operator_groups").create_groups(apps, None)
+
+
+@pytest.fixture
+def staff(db, groups):
+    """staff(username, *group_names) -> a logged-in test Client for a staff user."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    def login(username: str, *group_names: str, superuser: bool = False) -> Client:
+        user = get_user_model().objects.create_user(
+            username=username, password="pw", is_staff=True, is_superuser=superuser
+        )
+        user.groups.add(*Group.objects.filter(name__in=group_names))
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return login

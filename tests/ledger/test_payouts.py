@@ -369,3 +369,19 @@ def test_csv_export(program, confirmed_reward, approved_batch):
 @pytest.mark.parametrize(("currency", "exponent"), [("INR", 2), ("JPY", 0), ("KWD", 3)])
 def test_currency_exponents(currency, exponent):
     assert payouts.currency_exponent(currency) == exponent
+
+
+def test_demo_seed_adds_a_batch_awaiting_approval_once(program):
+    from ledger.demo import seed_operations
+    from ledger.models import HeldReward, ReconciliationRun
+
+    seed_operations(program)
+    seed_operations(program)
+
+    batch = PayoutBatch.objects.get(program=program)
+    assert batch.status == "pending_approval" and batch.items.count() == 2
+    assert HeldReward.objects.filter(program=program).count() == 1
+    run = ReconciliationRun.objects.get(program=program)
+    assert run.status == "clean"
+    # The demo user (any staff user) may approve: the seed, not a person, created it.
+    assert payouts.payout_batch_approve(batch=batch, actor="user:demo").status == "approved"

@@ -315,3 +315,37 @@ def test_bad_endpoint_input_is_400_and_changes_nothing(api, url, body, field):
 def test_garbage_ids_are_404(api, url):
     assert api.get(url("webhook-endpoints/abc")).status_code == 404
     assert api.get(url("webhook-endpoints/999999/deliveries")).status_code == 404
+
+
+def test_reward_lifecycle_emits_its_events_only_when_committed(program, receiver):
+    from ledger.services.rewards import reward_confirm, reward_create, reward_reverse
+
+    make_endpoint(
+        program, receiver.url, events=["reward.created", "reward.confirmed", "reward.reversed"]
+    )
+    reward, _ = reward_create(
+        program=program,
+        beneficiary="alice",
+        amount=500,
+        currency="INR",
+        reward_type="cash",
+        actor="test",
+    )
+    reward_confirm(reward=reward, actor="test")
+    reward_reverse(reward=reward, reason="fraud", actor="test")
+    bodies = [receiver.json(i) for i in range(len(receiver.requests))]
+    assert [b["type"] for b in bodies] == ["reward.created", "reward.confirmed", "reward.reversed"]
+    assert {b["data"]["id"] for b in bodies} == {reward.pk}
+    assert [b["data"]["status"] for b in bodies] == ["pending", "confirmed", "reversed"]
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        reward_create(
+            program=program,
+            beneficiary="bob",
+            amount=700,
+            currency="INR",
+            reward_type="cash",
+            actor="test",
+        )
+        raise RuntimeError("the caller's transaction fails after the reward was created")
+    assert WebhookMessage.objects.count() == 3 and len(receiver.requests) == 3

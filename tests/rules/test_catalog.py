@@ -10,7 +10,8 @@ from rules.catalog import BUILTIN_TRIGGERS, FIELD_TYPES, catalog_for, field_type
 def test_builtin_triggers_and_common_fields():
     catalog = catalog_for()
     assert {"signup", "referral_created", "subscription_started", "purchase", "refund"} <= set(
-        catalog["triggers"])
+        catalog["triggers"]
+    )
     purchase = catalog["triggers"]["purchase"]
     assert purchase["description"] == BUILTIN_TRIGGERS["purchase"]["description"]
     fields = purchase["fields"]
@@ -21,16 +22,23 @@ def test_builtin_triggers_and_common_fields():
         assert fields[f"{role}.joined_at"] == "datetime"
         assert fields[f"{role}.referrals_count"] == "integer"
     assert "event.amount" not in catalog["triggers"]["signup"]["fields"]
-    assert all(kind in FIELD_TYPES for t in catalog["triggers"].values()
-               for kind in t["fields"].values())
+    assert all(
+        kind in FIELD_TYPES for t in catalog["triggers"].values() for kind in t["fields"].values()
+    )
 
 
 def test_custom_triggers_and_fields_merge():
-    catalog = catalog_for({"triggers": {
-        "app_installed": {"description": "the app is installed",
-                          "fields": {"event.store": "string"}},
-        "purchase": {"fields": {"event.coupon": "string"}},
-    }})
+    catalog = catalog_for(
+        {
+            "triggers": {
+                "app_installed": {
+                    "description": "the app is installed",
+                    "fields": {"event.store": "string"},
+                },
+                "purchase": {"fields": {"event.coupon": "string"}},
+            }
+        }
+    )
     assert catalog["triggers"]["app_installed"]["description"] == "the app is installed"
     assert catalog["triggers"]["app_installed"]["fields"]["event.store"] == "string"
     assert catalog["triggers"]["app_installed"]["fields"]["referrer.id"] == "string"

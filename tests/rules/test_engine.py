@@ -21,9 +21,14 @@ OCCURRED = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
 
 def rule(*conditions, operator="AND", **extra):
-    return {"name": "t", "trigger": "purchase", "priority": extra.pop("priority", 0),
-            "conditions": {"operator": operator, "conditions": list(conditions)},
-            "actions": [], **extra}
+    return {
+        "name": "t",
+        "trigger": "purchase",
+        "priority": extra.pop("priority", 0),
+        "conditions": {"operator": operator, "conditions": list(conditions)},
+        "actions": [],
+        **extra,
+    }
 
 
 def leaf(field, operator, value=None):
@@ -132,14 +137,30 @@ def test_operator(operator, value, actual, expected):
     assert check(operator, value, actual) is expected
 
 
-@pytest.mark.parametrize("operator", [
-    "equals", "not_equals", "greater_than", "greater_than_or_equal", "less_than",
-    "less_than_or_equal", "in", "not_in", "contains", "not_contains", "starts_with",
-    "ends_with", "between", "exists", "within_last_days",
-])
+@pytest.mark.parametrize(
+    "operator",
+    [
+        "equals",
+        "not_equals",
+        "greater_than",
+        "greater_than_or_equal",
+        "less_than",
+        "less_than_or_equal",
+        "in",
+        "not_in",
+        "contains",
+        "not_contains",
+        "starts_with",
+        "ends_with",
+        "between",
+        "exists",
+        "within_last_days",
+    ],
+)
 def test_every_operator_is_false_on_a_missing_field(operator):
     value = {"in": ["a"], "not_in": ["a"], "between": [1, 2], "within_last_days": 3}.get(
-        operator, "a")
+        operator, "a"
+    )
     assert check(operator, value, MISSING) is False
 
 
@@ -150,8 +171,13 @@ def test_not_exists_is_true_on_a_missing_field():
 def test_missing_anywhere_on_the_path():
     definition = rule(leaf("referrer.plan.tier", "not_exists"))
     compiled = compile_rule(definition)
-    for facts in ({}, {"referrer": None}, {"referrer": {"plan": "gold"}},
-                  {"referrer": {"plan": {}}}, {"referrer": []}):
+    for facts in (
+        {},
+        {"referrer": None},
+        {"referrer": {"plan": "gold"}},
+        {"referrer": {"plan": {}}},
+        {"referrer": []},
+    ):
         assert compiled.matches(facts)
         assert compile_ruleset([definition]).matching(facts) == [0]
         assert compiled.evaluate(facts).trace[0]["actual"] is None
@@ -163,25 +189,32 @@ def test_missing_anywhere_on_the_path():
 def test_within_last_days_without_an_event_time_is_false():
     compiled = compile_rule(rule(leaf("referred.joined_at", "within_last_days", 30)))
     assert not compiled.matches({"referred": {"joined_at": OCCURRED}})
-    assert compiled.matches({"referred": {"joined_at": OCCURRED},
-                             "event": {"occurred_at": OCCURRED.isoformat()}})
+    assert compiled.matches(
+        {"referred": {"joined_at": OCCURRED}, "event": {"occurred_at": OCCURRED.isoformat()}}
+    )
 
 
 def test_nested_groups_and_not():
     # paid AND (plan premium OR amount > 1000) AND NOT country in [XX]
     definition = rule(
         leaf("referrer.is_paid_user", "equals", True),
-        {"operator": "OR", "conditions": [
-            leaf("referred.subscription_plan", "equals", "premium"),
-            leaf("event.amount", "greater_than", 1000),
-        ]},
+        {
+            "operator": "OR",
+            "conditions": [
+                leaf("referred.subscription_plan", "equals", "premium"),
+                leaf("event.amount", "greater_than", 1000),
+            ],
+        },
         {"operator": "NOT", "conditions": [leaf("referred.country", "in", ["XX"])]},
     )
     compiled = compile_rule(definition)
 
     def facts(paid=True, plan="basic", amount=0, country="IN"):
-        return {"event": {"amount": amount}, "referrer": {"is_paid_user": paid},
-                "referred": {"subscription_plan": plan, "country": country}}
+        return {
+            "event": {"amount": amount},
+            "referrer": {"is_paid_user": paid},
+            "referred": {"subscription_plan": plan, "country": country},
+        }
 
     assert compiled.matches(facts(plan="premium"))
     assert compiled.matches(facts(amount=1001))
@@ -189,8 +222,10 @@ def test_nested_groups_and_not():
     assert not compiled.matches(facts(paid=False, plan="premium"))
     assert not compiled.matches(facts(plan="premium", country="XX"))
     # NOT of a missing field's leaf: the leaf is false, so NOT is true
-    assert compiled.matches({k: v for k, v in facts(plan="premium").items()} | {
-        "referred": {"subscription_plan": "premium"}})
+    assert compiled.matches(
+        {k: v for k, v in facts(plan="premium").items()}
+        | {"referred": {"subscription_plan": "premium"}}
+    )
 
 
 def test_empty_groups():
@@ -202,23 +237,45 @@ def test_empty_groups():
 def test_trace_lists_every_leaf_with_null_for_short_circuited_ones():
     definition = rule(
         leaf("referrer.is_paid_user", "equals", True),
-        {"operator": "OR", "conditions": [
-            leaf("referred.plan", "equals", "premium"),
-            leaf("referred.joined_at", "exists"),
-        ]},
+        {
+            "operator": "OR",
+            "conditions": [
+                leaf("referred.plan", "equals", "premium"),
+                leaf("referred.joined_at", "exists"),
+            ],
+        },
     )
-    facts = {"referrer": {"is_paid_user": False},
-             "referred": {"plan": "premium", "joined_at": datetime(2025, 1, 1, tzinfo=UTC)}}
+    facts = {
+        "referrer": {"is_paid_user": False},
+        "referred": {"plan": "premium", "joined_at": datetime(2025, 1, 1, tzinfo=UTC)},
+    }
     evaluation = compile_rule(definition).evaluate(facts)
     assert evaluation.matched is False
     assert evaluation.trace == [
-        {"path": "$.conditions.conditions[0]", "field": "referrer.is_paid_user",
-         "operator": "equals", "expected": True, "actual": False, "result": False},
-        {"path": "$.conditions.conditions[1].conditions[0]", "field": "referred.plan",
-         "operator": "equals", "expected": "premium", "actual": "premium", "result": None},
-        {"path": "$.conditions.conditions[1].conditions[1]", "field": "referred.joined_at",
-         "operator": "exists", "expected": None, "actual": "2025-01-01T00:00:00+00:00",
-         "result": None},
+        {
+            "path": "$.conditions.conditions[0]",
+            "field": "referrer.is_paid_user",
+            "operator": "equals",
+            "expected": True,
+            "actual": False,
+            "result": False,
+        },
+        {
+            "path": "$.conditions.conditions[1].conditions[0]",
+            "field": "referred.plan",
+            "operator": "equals",
+            "expected": "premium",
+            "actual": "premium",
+            "result": None,
+        },
+        {
+            "path": "$.conditions.conditions[1].conditions[1]",
+            "field": "referred.joined_at",
+            "operator": "exists",
+            "expected": None,
+            "actual": "2025-01-01T00:00:00+00:00",
+            "result": None,
+        },
     ]
     facts["referrer"]["is_paid_user"] = True
     evaluation = compile_rule(definition).evaluate(facts)
@@ -233,11 +290,24 @@ def test_trace_shows_missing_as_null():
 
 
 def test_compile_is_cached_on_canonical_json():
-    a = {"name": "x", "trigger": "purchase", "conditions": {"operator": "AND", "conditions": [
-        {"field": "event.amount", "operator": "greater_than", "value": 5}]}, "actions": []}
-    b = {"actions": [], "conditions": {"conditions": [
-        {"value": 5, "operator": "greater_than", "field": "event.amount"}], "operator": "AND"},
-         "trigger": "purchase", "name": "x"}
+    a = {
+        "name": "x",
+        "trigger": "purchase",
+        "conditions": {
+            "operator": "AND",
+            "conditions": [{"field": "event.amount", "operator": "greater_than", "value": 5}],
+        },
+        "actions": [],
+    }
+    b = {
+        "actions": [],
+        "conditions": {
+            "conditions": [{"value": 5, "operator": "greater_than", "field": "event.amount"}],
+            "operator": "AND",
+        },
+        "trigger": "purchase",
+        "name": "x",
+    }
     assert compile_rule(a) is compile_rule(b)
     assert compile_ruleset([a, b]) is compile_ruleset([b, a])
     # the cached rule does not follow later changes to the caller's dict
@@ -246,13 +316,16 @@ def test_compile_is_cached_on_canonical_json():
     assert not compile_rule(a).matches({"event": {"amount": 10}})
 
 
-@pytest.mark.parametrize("conditions", [
-    {"operator": "XOR", "conditions": []},
-    {"operator": "NOT", "conditions": []},
-    {"operator": "AND", "conditions": [{"field": "a.b", "operator": "like", "value": 1}]},
-    {"operator": "AND", "conditions": "nope"},
-    [1],
-])
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        {"operator": "XOR", "conditions": []},
+        {"operator": "NOT", "conditions": []},
+        {"operator": "AND", "conditions": [{"field": "a.b", "operator": "like", "value": 1}]},
+        {"operator": "AND", "conditions": "nope"},
+        [1],
+    ],
+)
 def test_malformed_conditions_do_not_compile(conditions):
     with pytest.raises(RuleCompileError):
         compile_rule({"name": "x", "conditions": conditions})
@@ -261,9 +334,11 @@ def test_malformed_conditions_do_not_compile(conditions):
 def test_strings_from_rules_never_become_code():
     hostile = "x') or __import__('os').system('echo pwned') or ('"
     key = "x')or__import__('os')or('"  # no dot: a dot would split the path
-    definition = rule(leaf(f"referred.{key}", "equals", hostile),
-                      leaf("referred.y", "starts_with", '"""\n'),
-                      leaf("referred.z", "in", [hostile, "\\"]))
+    definition = rule(
+        leaf(f"referred.{key}", "equals", hostile),
+        leaf("referred.y", "starts_with", '"""\n'),
+        leaf("referred.z", "in", [hostile, "\\"]),
+    )
     ruleset = compile_ruleset([definition])
     assert "import" not in ruleset.source and "os" not in ruleset.source
     facts = {"referred": {key: hostile, "y": '"""\nabc', "z": "\\"}}
@@ -290,19 +365,26 @@ def test_ruleset_returns_indices_and_shares_identical_leaves():
 
 
 def test_order_rules_by_descending_priority_stable():
-    rules = [{"name": "a", "priority": 1}, {"name": "b", "priority": 10},
-             {"name": "c", "priority": 1}, {"name": "d", "priority": 5}]
+    rules = [
+        {"name": "a", "priority": 1},
+        {"name": "b", "priority": 10},
+        {"name": "c", "priority": 1},
+        {"name": "d", "priority": 5},
+    ]
     assert [r["name"] for r in order_rules(rules)] == ["b", "d", "a", "c"]
 
 
 def test_select_rules_applies_priority_and_stop_processing():
     amount = leaf("event.amount", "greater_than", 100)
     definitions = [
-        rule(amount, priority=1),                                   # 0
-        rule(amount, priority=50, stop_processing=True),            # 1
-        rule(amount, priority=90),                                  # 2
-        rule(leaf("event.amount", "less_than", 0), priority=99,     # 3: never matches
-             stop_processing=True),
+        rule(amount, priority=1),  # 0
+        rule(amount, priority=50, stop_processing=True),  # 1
+        rule(amount, priority=90),  # 2
+        rule(
+            leaf("event.amount", "less_than", 0),
+            priority=99,  # 3: never matches
+            stop_processing=True,
+        ),
     ]
     assert select_rules(definitions, {"event": {"amount": 500}}) == [2, 1]
     assert select_rules(definitions, {"event": {"amount": 5}}) == []

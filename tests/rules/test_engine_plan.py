@@ -17,8 +17,10 @@ def definition(*actions):
 
 
 def commission(**params):
-    return {"type": "percent_commission",
-            "params": {"of": "event.amount", "reward_type": "cash", **params}}
+    return {
+        "type": "percent_commission",
+        "params": {"of": "event.amount", "reward_type": "cash", **params},
+    }
 
 
 def plan(*actions, facts=FACTS, **rates):
@@ -27,22 +29,43 @@ def plan(*actions, facts=FACTS, **rates):
 
 
 def test_credit_reward():
-    [entry] = plan({"type": "credit_reward", "params": {
-        "beneficiary": "referrer", "amount": 50000, "currency": "INR", "reward_type": "voucher"}})
-    assert entry == {"index": 0, "type": "credit_reward", "beneficiary": "referrer",
-                     "beneficiary_id": "u-ref", "amount": 50000, "currency": "INR",
-                     "reward_type": "voucher", "skipped": None}
+    [entry] = plan(
+        {
+            "type": "credit_reward",
+            "params": {
+                "beneficiary": "referrer",
+                "amount": 50000,
+                "currency": "INR",
+                "reward_type": "voucher",
+            },
+        }
+    )
+    assert entry == {
+        "index": 0,
+        "type": "credit_reward",
+        "beneficiary": "referrer",
+        "beneficiary_id": "u-ref",
+        "amount": 50000,
+        "currency": "INR",
+        "reward_type": "voucher",
+        "skipped": None,
+    }
 
 
 def test_beneficiary_defaults_to_referrer():
-    [entry] = plan({"type": "credit_reward", "params": {
-        "amount": 100, "currency": "INR", "reward_type": "cash"}})
+    [entry] = plan(
+        {
+            "type": "credit_reward",
+            "params": {"amount": 100, "currency": "INR", "reward_type": "cash"},
+        }
+    )
     assert (entry["beneficiary"], entry["beneficiary_id"]) == ("referrer", "u-ref")
 
 
 def test_commission_is_floored_and_capped():
-    first, second, third = plan(commission(rate_bps=250), commission(rate_bps=250, cap=3000),
-                                commission(rate_bps=333))
+    first, second, third = plan(
+        commission(rate_bps=250), commission(rate_bps=250, cap=3000), commission(rate_bps=333)
+    )
     assert first["amount"] == 3086  # 123457 * 250 / 10000 = 3086.425
     assert second["amount"] == 3000
     assert third["amount"] == 4111  # 4111.1181
@@ -60,7 +83,10 @@ def test_commission_rate_defaults_to_direct_for_referrer_and_override_for_parent
     direct, override = plan(commission(), commission(beneficiary="parent"))
     assert (direct["rate_bps"], direct["amount"]) == (1000, 12345)
     assert (override["beneficiary_id"], override["rate_bps"], override["amount"]) == (
-        "u-top", 200, 2469)
+        "u-top",
+        200,
+        2469,
+    )
 
 
 def test_commission_without_a_rate_or_base_is_skipped():
@@ -77,28 +103,46 @@ def test_commission_without_a_rate_or_base_is_skipped():
 def test_missing_beneficiary_is_skipped_with_a_reason():
     facts = {"event": {"amount": 1000}, "referred": {"id": "u-new"}}
     entries = plan(
-        {"type": "credit_reward", "params": {"amount": 100, "currency": "INR",
-                                             "reward_type": "cash"}},
+        {
+            "type": "credit_reward",
+            "params": {"amount": 100, "currency": "INR", "reward_type": "cash"},
+        },
         commission(beneficiary="parent"),
-        {"type": "award_credits", "params": {"beneficiary": "referred",
-                                             "operation": "SIGNUP_CREDIT"}},
+        {
+            "type": "award_credits",
+            "params": {"beneficiary": "referred", "operation": "SIGNUP_CREDIT"},
+        },
         facts=facts,
     )
     assert [e["skipped"] for e in entries] == [
-        "beneficiary referrer is missing", "beneficiary parent is missing", None]
+        "beneficiary referrer is missing",
+        "beneficiary parent is missing",
+        None,
+    ]
     assert entries[0]["amount"] == 100  # still shown, for simulate and test
 
 
 def test_award_credits_and_currency_mismatch():
     credits, foreign = plan(
-        {"type": "award_credits", "params": {"beneficiary": "referred",
-                                             "operation": "CREDIT_ADD", "amount": 5}},
-        {"type": "credit_reward", "params": {"amount": 100, "currency": "USD",
-                                             "reward_type": "cash"}},
+        {
+            "type": "award_credits",
+            "params": {"beneficiary": "referred", "operation": "CREDIT_ADD", "amount": 5},
+        },
+        {
+            "type": "credit_reward",
+            "params": {"amount": 100, "currency": "USD", "reward_type": "cash"},
+        },
     )
-    assert credits == {"index": 0, "type": "award_credits", "beneficiary": "referred",
-                       "beneficiary_id": "u-new", "amount": 5, "currency": None,
-                       "operation": "CREDIT_ADD", "skipped": None}
+    assert credits == {
+        "index": 0,
+        "type": "award_credits",
+        "beneficiary": "referred",
+        "beneficiary_id": "u-new",
+        "amount": 5,
+        "currency": None,
+        "operation": "CREDIT_ADD",
+        "skipped": None,
+    }
     assert foreign["skipped"] == "currency USD differs from the program's INR"
     assert foreign["index"] == 1
 

@@ -14,9 +14,22 @@ from rules.engine.trace import evaluate_traced
 OCCURRED = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 FIELDS = ["referred.a", "referrer.c", "event.d"]
 OPERATORS = [
-    "equals", "not_equals", "greater_than", "greater_than_or_equal", "less_than",
-    "less_than_or_equal", "in", "not_in", "contains", "not_contains", "starts_with",
-    "ends_with", "between", "exists", "not_exists", "within_last_days",
+    "equals",
+    "not_equals",
+    "greater_than",
+    "greater_than_or_equal",
+    "less_than",
+    "less_than_or_equal",
+    "in",
+    "not_in",
+    "contains",
+    "not_contains",
+    "starts_with",
+    "ends_with",
+    "between",
+    "exists",
+    "not_exists",
+    "within_last_days",
 ]
 MOMENTS = ["2025-03-01T00:00:00Z", "2025-03-10T12:00:00+00:00", "2024-01-01T00:00:00+05:30"]
 
@@ -56,9 +69,19 @@ conditions = st.recursive(
     ),
     max_leaves=6,
 )
-rules = st.lists(conditions.map(lambda c: {"name": "r", "trigger": "purchase", "priority": 0,
-                                           "conditions": c, "actions": []}),
-                 min_size=1, max_size=5)
+rules = st.lists(
+    conditions.map(
+        lambda c: {
+            "name": "r",
+            "trigger": "purchase",
+            "priority": 0,
+            "conditions": c,
+            "actions": [],
+        }
+    ),
+    min_size=1,
+    max_size=5,
+)
 
 
 @st.composite
@@ -73,6 +96,7 @@ def facts(draw):
 
 # --- a naive interpreter of SPEC §6, written independently of rules.engine ---------------
 
+
 def _moment(value):
     if isinstance(value, datetime):
         return value if value.tzinfo else None
@@ -86,8 +110,14 @@ def _moment(value):
 
 
 def _kind(value):
-    for kind, types in (("bool", bool), ("num", (int, float)), ("str", str), ("list", list),
-                        ("dict", dict), ("dt", datetime)):
+    for kind, types in (
+        ("bool", bool),
+        ("num", (int, float)),
+        ("str", str),
+        ("list", list),
+        ("dict", dict),
+        ("dt", datetime),
+    ):
         if isinstance(value, types):
             return kind
     return "null" if value is None else "other"
@@ -142,8 +172,12 @@ def naive_leaf(node, facts):
         if pair is None:
             return False
         a, b = pair
-        return {"greater_than": a > b, "greater_than_or_equal": a >= b,
-                "less_than": a < b, "less_than_or_equal": a <= b}[op]
+        return {
+            "greater_than": a > b,
+            "greater_than_or_equal": a >= b,
+            "less_than": a < b,
+            "less_than_or_equal": a <= b,
+        }[op]
     if op == "between":
         if not isinstance(value, list) or len(value) != 2:
             return False

@@ -11,42 +11,68 @@ from tests.rules.test_validation import EXAMPLE
 def test_spec_example():
     assert explain(EXAMPLE) == (
         "When a subscription starts, if the referrer is a paid user and the referred user's "
-        "subscription plan is premium, give the referrer a ₹500.00 voucher.")
+        "subscription plan is premium, give the referrer a ₹500.00 voucher."
+    )
 
 
-@pytest.mark.parametrize(("amount", "currency", "text"), [
-    (50000, "INR", "₹500.00"),
-    (123456789, "USD", "$1,234,567.89"),
-    (5, "EUR", "€0.05"),
-    (500, "JPY", "¥500"),
-    (1234, "KWD", "KWD 1.234"),
-    (1000, "CHF", "CHF 10.00"),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "text"),
+    [
+        (50000, "INR", "₹500.00"),
+        (123456789, "USD", "$1,234,567.89"),
+        (5, "EUR", "€0.05"),
+        (500, "JPY", "¥500"),
+        (1234, "KWD", "KWD 1.234"),
+        (1000, "CHF", "CHF 10.00"),
+    ],
+)
 def test_format_money(amount, currency, text):
     assert format_money(amount, currency) == text
 
 
 def test_operators_groups_and_actions():
     definition = {
-        "name": "x", "trigger": "purchase", "stop_processing": True,
-        "conditions": {"operator": "AND", "conditions": [
-            {"field": "event.amount", "operator": "greater_than_or_equal", "value": 100000},
-            {"operator": "OR", "conditions": [
-                {"field": "referred.country", "operator": "in", "value": ["IN", "US"]},
-                {"field": "referrer.tags", "operator": "contains", "value": "vip"},
-            ]},
-            {"operator": "NOT", "conditions": [
-                {"field": "referrer.is_paid_user", "operator": "equals", "value": True}]},
-            {"field": "referred.joined_at", "operator": "within_last_days", "value": 30},
-        ]},
+        "name": "x",
+        "trigger": "purchase",
+        "stop_processing": True,
+        "conditions": {
+            "operator": "AND",
+            "conditions": [
+                {"field": "event.amount", "operator": "greater_than_or_equal", "value": 100000},
+                {
+                    "operator": "OR",
+                    "conditions": [
+                        {"field": "referred.country", "operator": "in", "value": ["IN", "US"]},
+                        {"field": "referrer.tags", "operator": "contains", "value": "vip"},
+                    ],
+                },
+                {
+                    "operator": "NOT",
+                    "conditions": [
+                        {"field": "referrer.is_paid_user", "operator": "equals", "value": True}
+                    ],
+                },
+                {"field": "referred.joined_at", "operator": "within_last_days", "value": 30},
+            ],
+        },
         "actions": [
-            {"type": "percent_commission", "params": {"of": "event.amount", "rate_bps": 250,
-                                                      "reward_type": "cash", "cap": 100000}},
-            {"type": "percent_commission", "params": {"beneficiary": "parent",
-                                                      "of": "event.amount",
-                                                      "reward_type": "cash"}},
-            {"type": "award_credits", "params": {"beneficiary": "referred",
-                                                 "operation": "CREDIT_ADD", "amount": 5}},
+            {
+                "type": "percent_commission",
+                "params": {
+                    "of": "event.amount",
+                    "rate_bps": 250,
+                    "reward_type": "cash",
+                    "cap": 100000,
+                },
+            },
+            {
+                "type": "percent_commission",
+                "params": {"beneficiary": "parent", "of": "event.amount", "reward_type": "cash"},
+            },
+            {
+                "type": "award_credits",
+                "params": {"beneficiary": "referred", "operation": "CREDIT_ADD", "amount": 5},
+            },
         ],
         "limits": {"per_beneficiary": {"max_rewards": 3, "period": "month"}},
     }
@@ -57,17 +83,30 @@ def test_operators_groups_and_actions():
         "days before the event, pay the referrer a 2.5% commission on the amount as cash, "
         "capped at ₹1,000.00, pay the referrer's referrer the program's override commission "
         "rate on the amount as cash and award the referred user 5 credits (CREDIT_ADD) (at "
-        "most 3 rewards per beneficiary per month), then skip lower-priority rules.")
+        "most 3 rewards per beneficiary per month), then skip lower-priority rules."
+    )
 
 
 def test_rule_without_conditions_and_custom_trigger():
-    definition = {"name": "x", "trigger": "app_installed",
-                  "conditions": {"operator": "AND", "conditions": []},
-                  "actions": [{"type": "credit_reward", "params": {
-                      "beneficiary": "referred", "amount": 1000, "currency": "USD",
-                      "reward_type": "cash"}}]}
+    definition = {
+        "name": "x",
+        "trigger": "app_installed",
+        "conditions": {"operator": "AND", "conditions": []},
+        "actions": [
+            {
+                "type": "credit_reward",
+                "params": {
+                    "beneficiary": "referred",
+                    "amount": 1000,
+                    "currency": "USD",
+                    "reward_type": "cash",
+                },
+            }
+        ],
+    }
     assert explain(definition) == (
-        "When an app installed event arrives, give the referred user $10.00 in cash.")
+        "When an app installed event arrives, give the referred user $10.00 in cash."
+    )
 
 
 def test_one_sentence_for_every_operator():

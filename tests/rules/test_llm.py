@@ -18,10 +18,18 @@ SENTENCE = "When a paid user refers someone who subscribes to premium, reward 50
 
 def completion(content, model="test-model"):
     return {
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000,
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
         "model": model,
-        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                     "message": {"role": "assistant", "content": content}}],
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "logprobs": None,
+                "message": {"role": "assistant", "content": content},
+            }
+        ],
         "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
     }
 
@@ -41,8 +49,14 @@ def client_returning(*responses):
 
 
 def draft(http_client, **kwargs):
-    return draft_from_text(SENTENCE, catalog=CATALOG, api_key="gsk-test", model="test-model",
-                           http_client=http_client, **kwargs)
+    return draft_from_text(
+        SENTENCE,
+        catalog=CATALOG,
+        api_key="gsk-test",
+        model="test-model",
+        http_client=http_client,
+        **kwargs,
+    )
 
 
 def test_llm_request_and_parsed_result():
@@ -81,7 +95,8 @@ def test_an_invalid_rule_from_the_model_comes_back_with_warnings():
     assert result["definition"] == bad
     assert result["warnings"] == [
         "$.trigger: unknown trigger 'birthday' (known: purchase, referral_created, refund, "
-        "signup, subscription_started)"]
+        "signup, subscription_started)"
+    ]
 
 
 @pytest.mark.parametrize("content", ["not json at all", "[1, 2]", "", "```json\n{}\n```"])

@@ -17,28 +17,36 @@ def draft(text, **kwargs):
 
 
 def test_spec_sentence_gives_the_spec_example_offline():
-    result = draft("When a paid user refers someone who subscribes to premium, "
-                   "reward 500 rupees voucher")
+    result = draft(
+        "When a paid user refers someone who subscribes to premium, reward 500 rupees voucher"
+    )
     assert result == {"definition": EXAMPLE, "source": "offline", "warnings": []}
 
 
 def conditions(result):
-    return [(c["field"], c["operator"], c["value"])
-            for c in result["definition"]["conditions"]["conditions"]]
+    return [
+        (c["field"], c["operator"], c["value"])
+        for c in result["definition"]["conditions"]["conditions"]
+    ]
 
 
 def test_signup_with_points_for_the_referred_user():
     result = draft("When someone signs up, give the referred user 100 points")
     definition = result["definition"]
     assert definition["trigger"] == "signup"
-    assert definition["actions"] == [{"type": "award_credits", "params": {
-        "beneficiary": "referred", "operation": "CREDIT_ADD", "amount": 100}}]
+    assert definition["actions"] == [
+        {
+            "type": "award_credits",
+            "params": {"beneficiary": "referred", "operation": "CREDIT_ADD", "amount": 100},
+        }
+    ]
     assert result["warnings"] == []
 
 
 def test_purchase_with_amount_condition_and_both_beneficiaries():
-    result = draft("When a friend purchases, if order amount is over 2,000 rupees, "
-                   "reward both 250 rupees cash")
+    result = draft(
+        "When a friend purchases, if order amount is over 2,000 rupees, reward both 250 rupees cash"
+    )
     definition = result["definition"]
     assert definition["trigger"] == "purchase"
     assert conditions(result) == [("event.amount", "greater_than", 200000)]
@@ -48,32 +56,60 @@ def test_purchase_with_amount_condition_and_both_beneficiaries():
 
 
 def test_commission_with_cap_and_parent_override():
-    result = draft("10 percent commission on purchases, capped at 1000 rupees, "
-                   "and 2 percent to the parent")
+    result = draft(
+        "10 percent commission on purchases, capped at 1000 rupees, and 2 percent to the parent"
+    )
     definition = result["definition"]
     assert definition["name"] == "Purchase commission"
     assert definition["trigger"] == "purchase"
     assert definition["actions"] == [
-        {"type": "percent_commission", "params": {"beneficiary": "referrer", "rate_bps": 1000,
-                                                  "of": "event.amount", "reward_type": "cash",
-                                                  "cap": 100000}},
-        {"type": "percent_commission", "params": {"beneficiary": "parent", "rate_bps": 200,
-                                                  "of": "event.amount", "reward_type": "cash"}},
+        {
+            "type": "percent_commission",
+            "params": {
+                "beneficiary": "referrer",
+                "rate_bps": 1000,
+                "of": "event.amount",
+                "reward_type": "cash",
+                "cap": 100000,
+            },
+        },
+        {
+            "type": "percent_commission",
+            "params": {
+                "beneficiary": "parent",
+                "rate_bps": 200,
+                "of": "event.amount",
+                "reward_type": "cash",
+            },
+        },
     ]
     assert result["warnings"] == []
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("When a free user refers someone who joins, give $5 credit",
-     [("referrer.is_paid_user", "equals", False)]),
-    ("When someone on the gold plan buys, if the amount is at least ₹999, pay 50 rupees cash",
-     [("referred.subscription_plan", "equals", "gold"),
-      ("event.amount", "greater_than_or_equal", 99900)]),
-    ("When someone from India signs up within 7 days of joining, reward 20 rupees voucher",
-     [("referred.country", "equals", "IN"), ("referred.joined_at", "within_last_days", 7)]),
-    ("If the referrer has at least 5 referrals and a friend subscribes, give 1000 rupees voucher",
-     [("referrer.referrals_count", "greater_than_or_equal", 5)]),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "When a free user refers someone who joins, give $5 credit",
+            [("referrer.is_paid_user", "equals", False)],
+        ),
+        (
+            "When someone on the gold plan buys, if the amount is at least ₹999, pay 50 rupees cash",
+            [
+                ("referred.subscription_plan", "equals", "gold"),
+                ("event.amount", "greater_than_or_equal", 99900),
+            ],
+        ),
+        (
+            "When someone from India signs up within 7 days of joining, reward 20 rupees voucher",
+            [("referred.country", "equals", "IN"), ("referred.joined_at", "within_last_days", 7)],
+        ),
+        (
+            "If the referrer has at least 5 referrals and a friend subscribes, give 1000 rupees voucher",
+            [("referrer.referrals_count", "greater_than_or_equal", 5)],
+        ),
+    ],
+)
 def test_family_of_sentences(text, expected):
     result = draft(text)
     assert conditions(result) == expected
@@ -83,9 +119,15 @@ def test_family_of_sentences(text, expected):
 def test_currency_and_type_defaults_are_warned():
     result = draft("When someone signs up, reward 50", currency="USD")
     assert result["definition"]["actions"][0]["params"] == {
-        "beneficiary": "referrer", "amount": 5000, "currency": "USD", "reward_type": "cash"}
-    assert result["warnings"] == ["no currency given for 50; assumed USD",
-                                  "no reward type given (voucher, cash, credit); assumed cash"]
+        "beneficiary": "referrer",
+        "amount": 5000,
+        "currency": "USD",
+        "reward_type": "cash",
+    }
+    assert result["warnings"] == [
+        "no currency given for 50; assumed USD",
+        "no reward type given (voucher, cash, credit); assumed cash",
+    ]
 
 
 def test_unknown_parts_become_warnings_and_the_draft_still_comes_back():
@@ -99,16 +141,24 @@ def test_unknown_parts_become_warnings_and_the_draft_still_comes_back():
 
 
 def test_understood_parts_survive_unknown_words():
-    result = draft("When a paid user refers someone who subscribes to premium on a tuesday, "
-                   "reward 500 rupees voucher")
+    result = draft(
+        "When a paid user refers someone who subscribes to premium on a tuesday, "
+        "reward 500 rupees voucher"
+    )
     assert result["definition"] == EXAMPLE
     assert result["warnings"] == ["not understood: tuesday"]
 
 
-@pytest.mark.parametrize("text", [
-    "", "reward", "10 percent commission", "When someone refunds, reward 5 dollars",
-    "When a user subscribes to the plan, give 1,00,000 rupees voucher",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "reward",
+        "10 percent commission",
+        "When someone refunds, reward 5 dollars",
+        "When a user subscribes to the plan, give 1,00,000 rupees voucher",
+    ],
+)
 def test_output_always_validates_or_carries_warnings(text):
     result = parse_offline(text, catalog=CATALOG)
     errors = validate_definition(result["definition"], catalog=CATALOG)

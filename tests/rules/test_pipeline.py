@@ -143,6 +143,8 @@ def test_failures_retry_with_backoff_then_fail_with_the_error(
         raise ValueError("rule store unreachable")
 
     monkeypatch.setattr(processing, "rules_evaluate_and_act", broken)
+    emitted = []
+    monkeypatch.setattr("ledger.services.webhooks.webhook_emit", lambda **kw: emitted.append(kw))
     event = ingest("evt-fail", "purchase", "bob")
     event = Event.objects.get(pk=event.pk)
     delays = []
@@ -152,6 +154,9 @@ def test_failures_retry_with_backoff_then_fail_with_the_error(
     assert event.status == "failed"
     assert event.attempts == processing.MAX_ATTEMPTS
     assert event.error == "ValueError: rule store unreachable"
+    [webhook] = emitted
+    assert webhook["event_type"] == "event.failed"
+    assert webhook["payload"]["id"] == "evt-fail" and webhook["payload"]["error"] == event.error
     assert delays == sorted(delays) and delays[0] < delays[-1]  # backoff grows
 
 

@@ -37,9 +37,11 @@ def celery_on_redis(settings):
 
     def use(url):
         app.conf.broker_url = url
-        if app._pool is not None:  # the producer pool caches connections to the old URL
+        # The connection and producer pools cache connections to the old URL.
+        if app._pool is not None:
             app._pool.force_close_all()
             app._pool = None
+        app.amqp._producer_pool = None
 
     use(BROKER)
     yield app

@@ -1,0 +1,349 @@
+"""HTTP load on gunicorn + PostgreSQL, compared with pgbench TPC-B on the same server.
+
+    .venv/bin/python bench/load.py [--rate 200] [--duration 20] [--concurrency 32]
+                                   [--workers 4] [--threads 1] [--no-broker]
+
+Creates a scratch database (bench_load), migrates it, creates a program, an API key and one
+published rule (every `purchase` event rewards its user) through the services, starts gunicorn
+on 127.0.0.1 (config/gunicorn.conf.py) and, unless --no-broker, a Celery worker on Redis that
+processes the events. A load generator in another process (asyncio + httpx) then runs:
+
+1. open loop: a fixed offered rate (requests start on schedule whether or not earlier ones
+   finished; latency counts from the scheduled start, so a slow server cannot hide its queue),
+   a mix of 50% reward creations, 25% events, 25% balance reads;
+2. saturation: closed loop, N concurrent clients per operation, as fast as the server answers.
+
+It prints throughput and p50/p95/p99 latency per operation, then pgbench TPC-B
+(-c 8 -j 2 -T 10) on a scratch database of the same PostgreSQL, and the ratio. Everything it
+started is stopped on exit, Ctrl-C included; traffic goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import secrets
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._harness import (  # noqa: E402
+    PYTHON,
+    CeleryWorker,
+    Gunicorn,
+    database_drop,
+    database_recreate,
+    server_env,
+    stopping,
+)
+
+SLUG = "bench"
+USERS = 1000
+BROKER = "redis://127.0.0.1:6379/13"
+PGBENCH = os.environ.get("PGBENCH", "/usr/bin/pgbench")
+MIX = [("reward_create", 0.5), ("event_post", 0.25), ("balance_read", 0.25)]
+
+# --- the load generator (runs in its own process: `load.py --generate SPEC`) ---------------
+
+
+def _request(op: str) -> tuple[str, str, dict[str, str], Any]:
+    """(method, path, headers, json body) for one operation."""
+    user = f"u{random.randrange(USERS)}"
+    base = f"/api/v1/programs/{SLUG}"
+    if op == "reward_create":
+        body = {
+            "beneficiary": user,
+            "amount": random.randint(100, 10_000),
+            "currency": "INR",
+            "reward_type": "cash",
+        }
+        return "POST", f"{base}/rewards", {"Idempotency-Key": uuid.uuid4().hex}, body
+    if op == "event_post":
+        body = {"id": uuid.uuid4().hex, "type": "purchase", "user": user, "data": {"amount": 499}}
+        return "POST", f"{base}/events", {}, body
+    return "GET", f"{base}/users/{user}/balance", {}, None
+
+
+EXPECTED = {"reward_create": 201, "event_post": 202, "balance_read": 200}
+
+
+async def _one(client, op: str, started: float, results: dict[str, list]) -> None:
+    method, path, headers, body = _request(op)
+    try:
+        response = await client.request(method, path, headers=headers, json=body)
+        status = response.status_code
+    except Exception as exc:  # a refused or reset connection counts as an error, not a crash
+        status = type(exc).__name__
+    results[op].append((time.perf_counter() - started, status, status == EXPECTED[op]))
+
+
+async def _open_loop(client, rate: float, duration: float) -> tuple[dict[str, list], float]:
+    results: dict[str, list] = {op: [] for op, _ in MIX}
+    ops, weights = zip(*MIX, strict=True)
+    tasks = []
+    t0 = time.perf_counter()
+    for i in range(int(rate * duration)):
+        scheduled = t0 + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        op = random.choices(ops, weights)[0]
+        tasks.append(asyncio.create_task(_one(client, op, scheduled, results)))
+    await asyncio.gather(*tasks)
+    return results, time.perf_counter() - t0
+
+
+async def _closed_loop(client, op: str, concurrency: int, duration: float):
+    results: dict[str, list] = {op: []}
+    end = time.perf_counter() + duration
+
+    async def user() -> None:
+        while time.perf_counter() < end:
+            await _one(client, op, time.perf_counter(), results)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(user() for _ in range(concurrency)))
+    return results, time.perf_counter() - t0
+
+
+def _summary(samples: list, elapsed: float) -> dict[str, Any]:
+    """samples: (latency s, status, ok); latencies of successful requests only."""
+    ok = sorted(lat for lat, _, good in samples if good)
+    errors: dict[str, int] = {}
+    for _, status, good in samples:
+        if not good:
+            errors[str(status)] = errors.get(str(status), 0) + 1
+
+    def pct(p: float) -> float | None:
+        if not ok:
+            return None
+        return round(1000 * ok[min(len(ok) - 1, int(p / 100 * len(ok)))], 1)
+
+    return {
+        "requests": len(samples),
+        "ok": len(ok),
+        "errors": errors,
+        "throughput": round(len(ok) / elapsed, 1),
+        "p50_ms": pct(50),
+        "p95_ms": pct(95),
+        "p99_ms": pct(99),
+    }
+
+
+async def _generate(spec: dict[str, Any]) -> dict[str, Any]:
+    import httpx
+
+    limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
+    headers = {"Authorization": f"Bearer {spec['key']}"}
+    out: dict[str, Any] = {}
+    async with httpx.AsyncClient(
+        base_url=spec["url"], headers=headers, limits=limits, timeout=30
+    ) as client:
+        # Warm-up: every worker imports lazily-loaded code and opens its connection.
+        await _closed_loop(client, "reward_create", 8, 2)
+        await _closed_loop(client, "event_post", 8, 1)
+        results, elapsed = await _open_loop(client, spec["rate"], spec["duration"])
+        out["open_loop"] = {op: _summary(results[op], elapsed) for op in results}
+        out["open_loop"]["all"] = _summary([s for v in results.values() for s in v], elapsed)
+        out["saturation"] = {}
+        for op, _ in MIX:
+            samples, elapsed = await _closed_loop(
+                client, op, spec["concurrency"], spec["saturation_seconds"]
+            )
+            out["saturation"][op] = _summary(samples[op], elapsed)
+    return out
+
+
+# --- the orchestrator -----------------------------------------------------------------------
+
+
+def _setup(database: str, broker: str) -> str:
+    """Migrate the scratch database and create the program, key and rule; returns the key."""
+    os.environ.update(
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(40),
+        DATABASE_URL=database,
+        DJANGO_SETTINGS_MODULE="config.settings.base",
+        CELERY_BROKER_URL=broker,
+    )
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connections
+
+    from ledger.services.programs import api_key_create, program_create
+    from rules.services.rules import rule_create, rule_publish
+
+    call_command("migrate", verbosity=0)
+    program, _ = program_create(slug=SLUG, name="Bench", currency="INR")
+    key = api_key_create(program=program, name="bench")[1]
+    rule = {
+        "name": "Every purchase rewards its user",
+        "trigger": "purchase",
+        "priority": 10,
+        "stop_processing": False,
+        "conditions": {"operator": "AND", "conditions": []},
+        "actions": [
+            {
+                "type": "credit_reward",
+                "params": {
+                    "beneficiary": "referred",
+                    "amount": 100,
+                    "currency": "INR",
+                    "reward_type": "points",
+                },
+            }
+        ],
+    }
+    rule_publish(rule=rule_create(program=program, definition=rule, actor="bench"), actor="bench")
+    connections.close_all()
+    return key
+
+
+def _event_statuses() -> dict[str, int]:
+    from django.db import connections
+    from django.db.models import Count
+
+    from rules.models import Event
+
+    rows = Event.objects.values("status").annotate(n=Count("id"))
+    result = {row["status"]: row["n"] for row in rows}
+    connections.close_all()
+    return result
+
+
+def _pgbench(dbname: str, log) -> float:
+    database_recreate(dbname)
+    try:
+        common = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"]
+        subprocess.run(
+            [PGBENCH, *common, "-i", "-q", "-s", "10", dbname],
+            check=True,
+            stdout=log,
+            stderr=log,
+        )
+        run = subprocess.run(
+            [PGBENCH, *common, "-c", "8", "-j", "2", "-T", "10", dbname],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        database_drop(dbname)
+    match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", run.stdout)
+    if match is None:
+        raise RuntimeError(f"unexpected pgbench output:\n{run.stdout}")
+    return float(match.group(1))
+
+
+def _row(name: str, s: dict[str, Any]) -> str:
+    errors = sum(s["errors"].values())
+    return (
+        f"  {name:<15} {s['requests']:>7} {errors:>6} {s['throughput']:>9.1f}"
+        f" {s['p50_ms'] or 0:>8.1f} {s['p95_ms'] or 0:>8.1f} {s['p99_ms'] or 0:>8.1f}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=200, help="open-loop requests/s")
+    parser.add_argument("--duration", type=float, default=20, help="open-loop seconds")
+    parser.add_argument("--concurrency", type=int, default=32, help="saturation clients")
+    parser.add_argument("--saturation-seconds", type=float, default=10)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")
+    parser.add_argument("--db", default="bench_load", help="scratch database (dropped first)")
+    parser.add_argument("--no-broker", action="store_true", help="process events inline")
+    parser.add_argument("--log", default="/tmp/bench_load.log", help="server logs go here")
+    parser.add_argument("--generate", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generate:
+        print(json.dumps(asyncio.run(_generate(json.loads(args.generate)))))
+        return 0
+
+    broker = "" if args.no_broker else BROKER
+    if broker:
+        import redis
+
+        redis.Redis.from_url(broker).flushdb()
+    database = database_recreate(args.db)
+    key = _setup(database, broker)
+    env = server_env(
+        database,
+        DJANGO_SETTINGS_MODULE="config.settings.base",
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        API_RATE_LIMIT="10000000/min",
+        CELERY_BROKER_URL=broker,
+    )
+    log = open(args.log, "w")  # noqa: SIM115  (closed at the end; servers write to it)
+    server = Gunicorn(env, workers=args.workers, threads=args.threads, log=log)
+    worker = CeleryWorker(env, concurrency=1, log=log)
+    generator: subprocess.Popen | None = None
+    try:
+        with stopping(server, worker):
+            if broker:
+                worker.start()
+            server.start()
+            spec = {
+                "url": server.url,
+                "key": key,
+                "rate": args.rate,
+                "duration": args.duration,
+                "concurrency": args.concurrency,
+                "saturation_seconds": args.saturation_seconds,
+            }
+            generator = subprocess.Popen(
+                [PYTHON, __file__, "--generate", json.dumps(spec)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            stdout, _ = generator.communicate()
+            if generator.returncode:
+                raise RuntimeError(f"load generator exited with {generator.returncode}")
+            result = json.loads(stdout)
+            result["events"] = _event_statuses()
+        tps = _pgbench(f"{args.db}_pgbench", log)
+    finally:
+        if generator is not None and generator.poll() is None:
+            generator.kill()
+            generator.wait()
+        log.close()
+
+    cores = os.cpu_count()
+    mode = "gthread" if args.threads > 1 else "sync"
+    print(
+        f"gunicorn: {args.workers} {mode} workers x {args.threads} thread(s), {cores} cores, "
+        f"events {'on a Celery worker (Redis)' if broker else 'inline'}"
+    )
+    header = f"  {'operation':<15} {'requests':>7} {'errors':>6} {'req/s':>9}"
+    header += f" {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
+    print(f"\nopen loop: {args.rate:g} requests/s offered for {args.duration:g} s")
+    print(header)
+    for name, s in result["open_loop"].items():
+        print(_row(name, s))
+    print(
+        f"\nsaturation: closed loop, {args.concurrency} clients, "
+        f"{args.saturation_seconds:g} s per operation"
+    )
+    print(header)
+    for name, s in result["saturation"].items():
+        print(_row(name, s))
+    print(f"\nevents after the run: {result['events']}")
+    rewards = result["saturation"]["reward_create"]["throughput"]
+    print(f"\npgbench TPC-B (-c 8 -j 2 -T 10, scale 10): {tps:.0f} tps")
+    print(f"reward creations/s at saturation / pgbench tps = {rewards / tps:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

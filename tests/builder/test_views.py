@@ -1,0 +1,139 @@
+"""Rule builder pages: staff only, and the data they hand the editor (issue 4, SPEC §10)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+
+EXAMPLE = {
+    "name": "Premium referral reward",
+    "trigger": "subscription_started",
+    "conditions": {
+        "operator": "AND",
+        "conditions": [{"field": "referrer.is_paid_user", "operator": "equals", "value": True}],
+    },
+    "actions": [
+        {
+            "type": "credit_reward",
+            "params": {"amount": 50000, "currency": "INR", "reward_type": "voucher"},
+        }
+    ],
+}
+EVIL = '</script><script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+@pytest.fixture
+def staff_client(client, db):
+    user = get_user_model().objects.create_user("author", password="pw", is_staff=True)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def rule(api, url) -> dict:
+    response = api.post(url("rules"), EXAMPLE, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def config_of(response) -> dict:
+    match = re.search(
+        r'<script id="builder-config" type="application/json">(.*?)</script>',
+        response.content.decode(),
+        re.S,
+    )
+    assert match, "the editor page carries its data in a json_script block"
+    return json.loads(match.group(1))
+
+
+@pytest.mark.parametrize("path", ["/builder/", "/builder/acme/rules/new", "/builder/acme/rules/1"])
+def test_anonymous_users_go_to_the_admin_login(client, program, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/login/?next={path}"
+
+
+@pytest.mark.parametrize("path", ["/builder/", "/builder/acme/rules/new"])
+def test_signed_in_users_who_are_not_staff_get_403(client, program, path):
+    client.force_login(get_user_model().objects.create_user("customer", password="pw"))
+    assert client.get(path).status_code == 403
+
+
+def test_index_lists_programs_and_their_rules(staff_client, program, rule):
+    from ledger.services.programs import program_create
+
+    program_create(slug="other", name="Other program", currency="USD")
+    page = staff_client.get("/builder/").content.decode()
+    assert "Acme" in page and "Other program" in page
+    assert 'href="/builder/acme/rules/new"' in page
+    assert 'href="/builder/other/rules/new"' in page
+    row = re.search(rf'<tr data-rule="{rule["id"]}">(.*?)</tr>', page, re.S).group(1)
+    assert f'href="/builder/acme/rules/{rule["id"]}"' in row
+    assert "Premium referral reward" in row
+    assert "subscription_started" in row
+    assert "Draft" in row and "v1" in row
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", row)
+    assert "No rules yet." in page  # the other program
+
+
+def test_editor_pages_carry_their_data_as_json(staff_client, program, rule):
+    response = staff_client.get(f"/builder/acme/rules/{rule['id']}")
+    assert response.status_code == 200
+    config = config_of(response)
+    assert config["program"] == "acme"
+    assert config["currency"] == "INR"
+    assert config["ruleId"] == rule["id"]
+    assert config["apiBase"] == "/api/v1/programs/acme/"
+    assert config["editorBase"] == "/builder/acme/rules/"
+    assert len(config["csrfToken"]) >= 32
+    page = response.content.decode()
+    assert '<script src="/static/npm/%40antv/x6/dist/x6.min.js">' in page
+    assert 'type="module" src="/static/builder/editor.js"' in page
+
+    new = config_of(staff_client.get("/builder/acme/rules/new"))
+    assert new["ruleId"] is None and new["program"] == "acme"
+
+
+def test_the_editor_csrf_token_is_accepted_by_the_rules_api(staff_client, program, rule):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.cookies = staff_client.cookies
+    token = config_of(client.get("/builder/acme/rules/new"))["csrfToken"]
+    body = {"definition": EXAMPLE}
+    path = "/api/v1/programs/acme/rules/validate"
+    refused = client.post(path, body, content_type="application/json")
+    assert refused.status_code == 403
+    accepted = client.post(path, body, content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    assert accepted.status_code == 200, accepted.content
+    assert accepted.json() == {"valid": True}
+
+
+def test_unknown_programs_and_other_programs_rules_are_404(staff_client, program, rule):
+    from ledger.services.programs import program_create
+
+    program_create(slug="other", name="Other", currency="USD")
+    assert staff_client.get("/builder/nope/rules/new").status_code == 404
+    assert staff_client.get(f"/builder/other/rules/{rule['id']}").status_code == 404
+    assert staff_client.get("/builder/acme/rules/999999").status_code == 404
+
+
+def test_a_malicious_rule_name_is_escaped_everywhere(staff_client, program, api, url):
+    response = api.post(url("rules"), {**EXAMPLE, "name": EVIL[:200]}, format="json")
+    assert response.status_code == 201, response.content
+    rule_id = response.json()["id"]
+    for path in ("/builder/", f"/builder/acme/rules/{rule_id}"):
+        page = staff_client.get(path).content.decode()
+        assert EVIL not in page
+        assert "<img src=x" not in page
+        assert '<script>alert("x")' not in page
+        assert "&lt;/script&gt;&lt;script&gt;alert(" in page
+
+
+def test_the_admin_header_links_to_the_builder(staff_client):
+    get_user_model().objects.filter(username="author").update(is_superuser=True)
+    page = staff_client.get("/admin/").content.decode()
+    assert re.search(r'<a href="/builder/" id="rule-builder-link">Rule builder</a>', page)
