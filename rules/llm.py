@@ -16,7 +16,7 @@ import httpx
 
 from rules.validation import SCHEMA
 
-DEFAULT_MODEL: Final = "llama-3.3-70b-versatile"
+DEFAULT_MODEL: Final = "openai/gpt-oss-20b"  # supports the json_schema response format
 TIMEOUT_SECONDS: Final = 20.0
 
 _SYSTEM: Final = """You turn a referral programme manager's sentence into one rule definition.
