@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -15,6 +16,15 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from ledger.exceptions import DomainError
+from ledger.services.payouts import currency_exponent
+
+
+def money(amount: int | None, currency: str) -> str:
+    """Minor units as an operator reads them: 123456 INR → "1,234.56 INR"."""
+    if amount is None:
+        return "—"
+    exponent = currency_exponent(currency)
+    return f"{Decimal(amount).scaleb(-exponent):,.{exponent}f} {currency}"
 
 
 def actor_of(request: HttpRequest) -> str:

@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from ledger.admin_common import ReadOnlyAdmin, actor_of
+from ledger.admin_common import ReadOnlyAdmin, actor_of, money
 from ledger.exceptions import DomainError
 from ledger.models import PayoutBatch, Program, ReconciliationRun
 from ledger.services import payouts
@@ -71,9 +71,9 @@ class PayoutBatchAdmin(admin.ModelAdmin):
     def items_count(self, batch: PayoutBatch) -> int:
         return batch.n_items  # type: ignore[attr-defined]
 
-    @admin.display(description="Total (minor units)", ordering="amount")
+    @admin.display(description="Total", ordering="amount")
     def total(self, batch: PayoutBatch) -> str:
-        return f"{batch.amount or 0} {batch.currency}"  # type: ignore[attr-defined]
+        return money(batch.amount or 0, batch.currency)  # type: ignore[attr-defined]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # batches change only through the buttons (services)
@@ -185,7 +185,7 @@ class PayoutBatchAdmin(admin.ModelAdmin):
                     actor=actor,
                 )
                 messages.success(
-                    request, f"Added {item.beneficiary}: {item.amount} {batch.currency}."
+                    request, f"Added {item.beneficiary}: {money(item.amount, batch.currency)}."
                 )
             elif step == "reject":
                 form = RejectForm(request.POST)

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from ledger.admin_common import ReadOnlyAdmin, ReadOnlyInline, actor_of, export_csv, reason_page
+from ledger.admin_common import ReadOnlyAdmin, actor_of, export_csv, money, reason_page
 from ledger.models import HeldReward, Reward, RewardHistory, Transaction
 from ledger.services.rewards import (
     reward_clawback,
@@ -51,14 +51,6 @@ REWARD_ACTIONS: dict[str, tuple[str, str, Any, bool]] = {
 }
 
 
-class RewardHistoryInline(ReadOnlyInline):
-    model = RewardHistory
-    fields = ["status", "at", "actor", "reason"]
-    readonly_fields = fields
-    show_change_link = False
-    verbose_name_plural = "history"
-
-
 def _txn_link(txn: Transaction | None, label: str) -> tuple[str, str, str, str, str] | None:
     if txn is None:
         return None
@@ -67,7 +59,24 @@ def _txn_link(txn: Transaction | None, label: str) -> tuple[str, str, str, str, 
 
 
 class RewardActionsMixin:
-    """Changelist actions and per-reward buttons for the reward services."""
+    """Changelist actions and per-reward buttons for the reward services, and the displays
+    both reward admins share."""
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, reward: Reward) -> str:
+        return money(reward.amount, reward.currency)
+
+    @admin.display(description="History")
+    def history_table(self, reward: Reward) -> str:
+        rows = (
+            (h.get_status_display(), h.at.strftime("%Y-%m-%d %H:%M:%S"), h.actor, h.reason or "—")
+            for h in RewardHistory.objects.filter(reward=reward).order_by("at", "pk")
+        )
+        return format_html(
+            "<table class='reward-history'><tr><th>status</th><th>at</th><th>actor</th>"
+            "<th>reason</th></tr>{}</table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
 
     object_actions: tuple[str, ...] = ()
     review_actions = False  # the review queue's actions need `review_reward`, not `change_reward`
@@ -120,8 +129,7 @@ class RewardAdmin(RewardActionsMixin, ReadOnlyAdmin):
     list_display = [
         "id",
         "beneficiary",
-        "amount",
-        "currency",
+        "amount_display",
         "reward_type",
         "status",
         "held",
@@ -131,7 +139,6 @@ class RewardAdmin(RewardActionsMixin, ReadOnlyAdmin):
     list_filter = ["program", "status", "reward_type"]
     search_fields = ["beneficiary", "source_key"]
     date_hierarchy = "created_at"
-    inlines = [RewardHistoryInline]
     fields = [
         "id",
         "program",
@@ -146,6 +153,7 @@ class RewardAdmin(RewardActionsMixin, ReadOnlyAdmin):
         "created_at",
         "confirmed_at",
         "paid_at",
+        "history_table",
         "ledger_transactions",
     ]
     readonly_fields = fields
@@ -245,9 +253,8 @@ class HeldRewardAdmin(RewardActionsMixin, ReadOnlyAdmin):
     ]
     list_filter = ["program"]
     search_fields = ["beneficiary", "hold_reason"]
-    fields = RewardAdmin.fields[:-1]
+    fields = [f for f in RewardAdmin.fields if f != "ledger_transactions"]
     readonly_fields = fields
-    inlines = [RewardHistoryInline]
     actions = ["release", "reverse"]
     object_actions = ("release", "reverse")
     review_actions = True

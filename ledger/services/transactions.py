@@ -525,7 +525,7 @@ def _resolve(
         )
     except InvalidTransition:
         done = Transaction.objects.filter(resolves=pending).values_list("kind", flat=True).first()
-        status = {Kind.POST: "posted", Kind.VOID: "voided"}.get(done or "", "resolved")
+        status = {"post": "posted", "void": "voided"}.get(done or "", "resolved")
         raise InvalidTransition(f"Pending transaction {pending.pk} is already {status}.") from None
 
 

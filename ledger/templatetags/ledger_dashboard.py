@@ -1,4 +1,5 @@
-"""`{% program_dashboard as dashboard %}` on the admin index: the chosen program's numbers."""
+"""Admin template helpers: `{% program_dashboard as dashboard %}` (the admin index's chosen
+program and its numbers) and the `money` filter."""
 
 from __future__ import annotations
 
@@ -6,10 +7,17 @@ from typing import Any
 
 from django import template
 
+from ledger.admin_common import money as admin_money
 from ledger.admin_dashboard import dashboard_data
 from ledger.models import Program
 
 register = template.Library()
+
+
+@register.filter
+def money(amount: int | None, currency: str) -> str:
+    """`{{ item.amount|money:batch.currency }}` → "1,234.56 INR"."""
+    return admin_money(amount, currency)
 
 
 @register.simple_tag(takes_context=True)

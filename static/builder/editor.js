@@ -583,9 +583,10 @@ function bind() {
     const option = e.target.selectedOptions[0];
     $("sample-event").value = JSON.stringify(option?.eventBody || sampleEvent(), null, 2);
   });
-  const now = new Date();
-  $("sim-to").value = localInput(now);
-  $("sim-from").value = localInput(new Date(now.getTime() - 30 * 86400000));
+  // The inputs hold whole minutes: end at the next one so events from just now are included.
+  const next = new Date(Math.ceil(Date.now() / 60000) * 60000 + 60000);
+  $("sim-to").value = localInput(next);
+  $("sim-from").value = localInput(new Date(next.getTime() - 30 * 86400000));
 }
 
 async function start() {

@@ -48,7 +48,10 @@ class PageErrors:
 
     def __init__(self) -> None:
         self.errors: list[str] = []
-        self.allowed: list[re.Pattern[str]] = []
+        # Chromium sometimes asks for /favicon.ico on its own; that is the browser, not a page.
+        self.allowed: list[re.Pattern[str]] = [
+            re.compile(r"status of 404 .*\[[^\]]*/favicon\.ico\]$")
+        ]
 
     def allow(self, pattern: str) -> None:
         self.allowed.append(re.compile(pattern))

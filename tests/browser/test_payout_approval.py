@@ -49,7 +49,7 @@ def test_two_staff_users_walk_a_payout_through_approval(
     page.click("input[name=_create]")
     page.fill("#add-item-form input[name=beneficiary]", "carol")
     page.click("input[name=add-item]")
-    assert "150000 INR" in page.inner_text("#payout-items")
+    assert "1,500.00 INR" in page.inner_text("#payout-items")
     page.click("input[name=submit-batch]")
     assert page.inner_text("#batch-status") == "Pending Approval"
     batch = PayoutBatch.objects.get()

@@ -51,7 +51,7 @@ def test_two_person_approval_walkthrough(alice, bob, program, confirmed_reward):
     assert batch.created_by == "user:alice" and batch.status == "draft"
 
     r = _step(alice, batch.pk, "add_item", beneficiary="carol", amount="")
-    assert "Added carol: 1500 INR" in _messages(r)
+    assert "Added carol: 15.00 INR" in _messages(r)
     r = _step(alice, batch.pk, "submit")
     batch.refresh_from_db()
     assert batch.status == "pending_approval"
@@ -155,7 +155,7 @@ def test_batch_list_and_no_direct_edits(alice, program, confirmed_reward):
     batch = _new_batch(alice, program)
     _step(alice, batch.pk, "add_item", beneficiary="carol")
     page = alice.get(reverse("admin:ledger_payoutbatch_changelist"))
-    assert page.status_code == 200 and b"100 INR" in page.content
+    assert page.status_code == 200 and b"1.00 INR" in page.content
     assert alice.get(reverse("admin:ledger_payoutbatch_delete", args=[batch.pk])).status_code == 403
 
 

@@ -385,3 +385,18 @@ def test_demo_seed_adds_a_batch_awaiting_approval_once(program):
     assert run.status == "clean"
     # The demo user (any staff user) may approve: the seed, not a person, created it.
     assert payouts.payout_batch_approve(batch=batch, actor="user:demo").status == "approved"
+
+
+@pytest.mark.django_db  # rolled back: the outbox row is enough, delivery never starts
+def test_execution_announces_payout_executed(program, confirmed_reward, approved_batch):
+    from ledger.models import WebhookEndpoint, WebhookMessage
+
+    WebhookEndpoint.objects.create(
+        program=program, url="https://hooks.example/x", secret="s", events=["payout.executed"]
+    )
+    confirmed_reward("carol", 1000)
+    batch = approved_batch({"carol": None})
+    payouts.payout_batch_execute(batch=batch, actor=APPROVER)
+    message = WebhookMessage.objects.get(event_type="payout.executed")
+    assert message.payload["id"] == batch.pk and message.payload["total"] == 1000
+    assert message.payload["items"][0]["reference"].startswith(f"payout:{batch.pk}:")

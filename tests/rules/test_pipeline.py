@@ -412,3 +412,19 @@ def _at(value: str):
     from django.utils.dateparse import parse_datetime
 
     return parse_datetime(value)
+
+
+def test_referral_velocity_holds_rewards_of_a_burst(program, publish, refer, ingest):
+    from rules.services.referrals import rules_config_get
+
+    config = rules_config_get(program=program)
+    config.fraud_max_referrals_per_hour = 2
+    config.save()
+    publish(rule_def(conditions=ALWAYS, actions=[reward_action(500)]))
+    for user in ("u1", "u2", "u3"):
+        refer("alice", user)
+    ingest("e-1", "subscription_started", "u1")
+    ingest("e-3", "subscription_started", "u3")
+    holds = dict(Reward.objects.values_list("metadata__event", "hold_reason"))
+    assert holds["e-1"] == ""  # the first referral of the hour is not suspicious
+    assert holds["e-3"].startswith("referral velocity: 3 referrals within an hour")

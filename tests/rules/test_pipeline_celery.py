@@ -60,17 +60,30 @@ def wait_for(predicate, *, attempts: int = 600) -> bool:
 @pytest.mark.django_db(transaction=True)
 def test_events_are_processed_by_a_celery_worker(celery_on_redis, api, url, publish, refer):
     from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_success
+
+    ran_on_worker: list = []
+
+    def record(sender, result, **kwargs):
+        ran_on_worker.append((sender.name, list(sender.request.args), result))
+
+    task_success.connect(record, weak=False)
 
     publish(rule_def(trigger="purchase", conditions=ALWAYS, actions=[reward_action(1500)]))
     with start_worker(celery_on_redis, pool="solo", perform_ping_check=False, loglevel="WARNING"):
         refer("alice", "bob")
+        # One writer at a time: SQLite's shared in-memory test database does not wait for locks.
+        assert wait_for(
+            lambda: Event.objects.get(event_id="referral_created:bob").status == "processed"
+        )
         response = api.post(
             url("events"), {"id": "c-1", "type": "purchase", "user": "bob"}, format="json"
         )
         assert response.status_code == 202
-        assert response.json()["status"] == "received"  # handed to the broker, not run inline
         assert wait_for(lambda: Event.objects.get(event_id="c-1").status == "processed")
+    task_success.disconnect(record)
     event = Event.objects.get(event_id="c-1")
+    assert ("rules.process_event", [event.pk], "processed") in ran_on_worker
     assert event.attempts == 1
     [reward] = Reward.objects.all()
     assert (reward.beneficiary, reward.amount) == ("alice", 1500)
