@@ -366,9 +366,12 @@ class AuditEntry(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_type}:{self.object_id}"
 
 
-# Models of other ledger areas live in sibling modules (payouts.py, ...) and are imported here,
-# at the bottom, so Django registers them with the ledger app:
-# from ledger.models.payouts import PayoutBatch, PayoutItem  # noqa: E402
-from ledger.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookMessage  # noqa: E402
-from ledger.models.payouts import PayoutBatch, PayoutCoverage, PayoutItem  # noqa: E402
-from ledger.models.operations import HeldReward, ReconciliationRun  # noqa: E402
+# Models of other ledger areas live in sibling modules and are imported here, at the bottom,
+# so Django registers them with the ledger app.
+from ledger.models.operations import HeldReward, ReconciliationRun  # noqa: E402, F401
+from ledger.models.payouts import PayoutBatch, PayoutCoverage, PayoutItem  # noqa: E402, F401
+from ledger.models.webhooks import (  # noqa: E402, F401
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookMessage,
+)

@@ -13,7 +13,16 @@ export class ApiError extends Error {
 }
 
 export function createApi({ apiBase, csrfToken }) {
-  async function request(method, path, body) {
+  // One request at a time, in the order they were made: a save never overtakes the
+  // validation before it, and the embedded SQLite server never sees two at once.
+  let queue = Promise.resolve();
+  function request(method, path, body) {
+    const run = queue.then(() => send(method, path, body));
+    queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async function send(method, path, body) {
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (method !== "GET") headers["X-CSRFToken"] = csrfToken;

@@ -57,6 +57,9 @@ def wait_for(predicate, *, attempts: int = 600) -> bool:
     return False
 
 
+# PostgreSQL only: the worker thread and the test write at the same time, and SQLite's shared
+# in-memory test database refuses concurrent writers instead of waiting for them.
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_events_are_processed_by_a_celery_worker(celery_on_redis, api, url, publish, refer):
     from celery.contrib.testing.worker import start_worker
@@ -72,7 +75,6 @@ def test_events_are_processed_by_a_celery_worker(celery_on_redis, api, url, publ
     publish(rule_def(trigger="purchase", conditions=ALWAYS, actions=[reward_action(1500)]))
     with start_worker(celery_on_redis, pool="solo", perform_ping_check=False, loglevel="WARNING"):
         refer("alice", "bob")
-        # One writer at a time: SQLite's shared in-memory test database does not wait for locks.
         assert wait_for(
             lambda: Event.objects.get(event_id="referral_created:bob").status == "processed"
         )
