@@ -460,7 +460,7 @@ def test_publish_versions_diff_and_archive(staff_page, live_server, program, api
     assert stored["definition"] == {**EXAMPLE, "priority": 20}
 
     page.locator("#versions-section summary").click()
-    assert page.locator("#versions tr[data-version]").count() == 2
+    expect(page.locator("#versions tr[data-version]")).to_have_count(2)
     page.locator("#compare").click()
     diff = page.locator("#diff")
     assert diff.locator(".diff-del").all_text_contents() == ['-   "priority": 10,']

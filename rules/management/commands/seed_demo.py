@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from ledger.demo import seed_operations
 from ledger.models import Program
 from ledger.services.programs import program_create
 from rules.models import Event, Referral, Rule
@@ -231,6 +232,8 @@ class Command(BaseCommand):
         rules = seed_rules(program)
         seed_graph(program)
         events = seed_events(program)
+        # Operations: a payout batch awaiting approval, a held reward, a clean reconciliation.
+        seed_operations(program)
         self.stdout.write(
             f"{len(PARTICIPANTS)} participants, {len(REFERRALS)} referrals, "
             f"{len(rules)} published rules, {len(events)} demo events."
