@@ -95,12 +95,18 @@ class RuleDetailApi(ProgramAPIView):
         return _render(rule)
 
 
+class VersionPagination(CursorPagination):
+    ordering = ("-version",)
+
+
 class RuleVersionsApi(ProgramAPIView):
     @extend_schema(responses=RuleVersionSerializer(many=True))
     def get(self, request: Request, program: str, pk: str) -> Response:
         rule = rule_services.rule_get(program=self.program, rule_id=pk)
-        versions = RuleVersion.objects.filter(rule=rule).select_related("rule").order_by("-version")
-        return Response({"results": RuleVersionSerializer(versions, many=True).data})
+        versions = RuleVersion.objects.filter(rule=rule).select_related("rule")
+        paginator = VersionPagination()
+        page = paginator.paginate_queryset(versions, request, view=self)
+        return paginator.get_paginated_response(RuleVersionSerializer(page, many=True).data)
 
 
 class RulePublishApi(ProgramAPIView):

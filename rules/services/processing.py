@@ -9,10 +9,12 @@
    refund, store the results and mark the event ``processed``. A crash anywhere rolls all of it
    back; even if it did not, the keys make the next attempt pay nothing twice.
 3. **Failure**: back to ``received`` with ``next_attempt_at`` (exponential backoff), or
-   ``failed`` with the error after MAX_ATTEMPTS (and an ``event.failed`` webhook).
+   ``failed`` with the error after MAX_ATTEMPTS (`event_mark_failed`: audit entry and an
+   ``event.failed`` webhook).
 
 An event whose worker died stays ``processing``; `events_requeue_stuck` hands it back after
-STUCK_AFTER, and also re-queues due retries and events whose hand-off never reached a broker.
+STUCK_AFTER (or, after MAX_ATTEMPTS lost workers, fails it through `event_mark_failed` too),
+and also re-queues due retries and events whose hand-off never reached a broker.
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from django.utils import timezone
 from ledger.models import Reward
 from ledger.services.audit import audit_record
 from rules.actions import actions_run
+from rules.engine import CompiledRule, CompiledRuleset, compile_rule, compile_ruleset
+from rules.engine.plan import plan_actions
 from rules.exceptions import EventNotReady
 from rules.fraud import fraud_hold_reason
-from rules.models import Event, RewardLink
+from rules.models import Event, RewardLink, RuleVersion
 from rules.selectors import active_rule_versions, event_facts
 from rules.services.referrals import rules_config_get
 
@@ -96,28 +100,54 @@ def event_claim(*, event_pk: int) -> int | None:
 # --- work ---------------------------------------------------------------------------------
 
 
-def rules_evaluate_and_act(event: Event) -> list[dict[str, Any]]:
-    """Evaluate the event's active rules and run the matched actions (no status change)."""
-    from rules.engine import compile_rule
-    from rules.engine.plan import plan_actions
+# Compiled rules per set of active rule versions. Versions are immutable, so their ids are a
+# complete key, and a hit skips the canonical JSON that compile_rule needs to find its cache.
+_COMPILED_CACHE_SIZE = 256
+_compiled: dict[tuple[int, ...], tuple[CompiledRuleset, tuple[CompiledRule, ...]]] = {}
 
+
+def _compiled_for(
+    versions: list[RuleVersion],
+) -> tuple[CompiledRuleset, tuple[CompiledRule, ...]]:
+    key = tuple(version.pk for version in versions)
+    hit = _compiled.get(key)
+    if hit is None:
+        if len(_compiled) >= _COMPILED_CACHE_SIZE:
+            _compiled.clear()
+        definitions = [version.definition for version in versions]
+        hit = (compile_ruleset(definitions), tuple(compile_rule(d) for d in definitions))
+        _compiled[key] = hit
+    return hit
+
+
+def rules_evaluate_and_act(event: Event) -> list[dict[str, Any]]:
+    """Evaluate the event's active rules and run the matched actions (no status change).
+
+    One call of the trigger's compiled rule set finds the matches; only the rules that decide
+    the outcome (in priority order, up to and including the first matched rule with
+    stop_processing) are then traced and recorded, matched or not."""
     program = event.program
     facts, roles = event_facts(event)
+    active = active_rule_versions(program=program, trigger=event.type)
+    if not active:
+        return []
+    ruleset, compiled = _compiled_for([version for _, version in active])
+    matching = set(ruleset.matching(facts))
     hold_reason = fraud_hold_reason(config=rules_config_get(program=program), roles=roles)
     results: list[dict[str, Any]] = []
-    for rule, version in active_rule_versions(program=program, trigger=event.type):
-        evaluation = compile_rule(version.definition).evaluate(facts)
+    for index, (rule, version) in enumerate(active):
+        matched = index in matching
         entry: dict[str, Any] = {
             "rule": rule.pk,
             "version": version.version,
-            "matched": evaluation.matched,
+            "matched": matched,
             "rewards": [],
             "credits": [],
             "skipped": [],
             "limited": [],
-            "trace": evaluation.trace,
+            "trace": compiled[index].evaluate(facts).trace,
         }
-        if evaluation.matched:
+        if matched:
             planned = plan_actions(
                 version.definition,
                 facts,
@@ -142,7 +172,7 @@ def rules_evaluate_and_act(event: Event) -> list[dict[str, Any]]:
             if hold_reason and outcome.rewards:
                 entry["held"] = hold_reason
         results.append(entry)
-        if evaluation.matched and version.definition.get("stop_processing"):
+        if matched and version.definition.get("stop_processing"):
             break
     return results
 
@@ -198,6 +228,36 @@ def event_mark_processed(
     )
 
 
+def event_mark_failed(*, event: Event, error: str) -> None:
+    """The one way an event becomes failed (final failure after MAX_ATTEMPTS, or abandoned by
+    MAX_ATTEMPTS dead workers): status, audit entry and the ``event.failed`` webhook, in the
+    caller's transaction, which holds the event's row lock."""
+    from ledger.services.webhooks import webhook_emit
+
+    event.status = Status.FAILED
+    event.error = error
+    event.next_attempt_at = None
+    event.save(update_fields=["status", "error", "next_attempt_at"])
+    audit_record(
+        program=event.program,
+        actor=ACTOR,
+        action="event.failed",
+        object_type="event",
+        object_id=event.event_id,
+        after={"attempts": event.attempts, "error": error},
+    )
+    webhook_emit(
+        program=event.program,
+        event_type="event.failed",
+        payload={
+            "id": event.event_id,
+            "type": event.type,
+            "attempts": event.attempts,
+            "error": error,
+        },
+    )
+
+
 def _record_failure(*, event_pk: int, attempt: int, exc: BaseException) -> ProcessOutcome:
     error = f"{type(exc).__name__}: {exc}"[:4000]
     now = timezone.now()
@@ -205,33 +265,11 @@ def _record_failure(*, event_pk: int, attempt: int, exc: BaseException) -> Proce
         event = Event.objects.select_for_update().select_related("program").get(pk=event_pk)
         if event.status != Status.PROCESSING or event.attempts != attempt:
             return ProcessOutcome("skipped")
-        event.error = error
         if event.attempts >= MAX_ATTEMPTS:
-            event.status = Status.FAILED
-            event.next_attempt_at = None
-            event.save(update_fields=["status", "error", "next_attempt_at"])
-            audit_record(
-                program=event.program,
-                actor=ACTOR,
-                action="event.failed",
-                object_type="event",
-                object_id=event.event_id,
-                after={"attempts": event.attempts, "error": error},
-            )
-            from ledger.services.webhooks import webhook_emit
-
-            webhook_emit(
-                program=event.program,
-                event_type="event.failed",
-                payload={
-                    "id": event.event_id,
-                    "type": event.type,
-                    "attempts": event.attempts,
-                    "error": error,
-                },
-            )
+            event_mark_failed(event=event, error=error)
             return ProcessOutcome("failed")
         delay = backoff(event.attempts)
+        event.error = error
         event.status = Status.RECEIVED
         event.next_attempt_at = now + delay
         event.save(update_fields=["status", "error", "next_attempt_at"])
@@ -276,20 +314,23 @@ def events_requeue_stuck(*, now: datetime | None = None, limit: int = 500) -> li
     with transaction.atomic():
         # A live worker holds its event's row lock, so SKIP LOCKED never takes its event away.
         stale = list(
-            Event.objects.select_for_update(skip_locked=True)
+            Event.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("program")
             .filter(status=Status.PROCESSING, claimed_at__lt=now - STUCK_AFTER)
-            .values_list("pk", flat=True)[:limit]
+            .order_by("id")[:limit]
         )
-        if stale:
-            stuck = Event.objects.filter(pk__in=stale, status=Status.PROCESSING)
-            # A worker that keeps dying on an event must not take it forever.
-            stuck.filter(attempts__gte=MAX_ATTEMPTS).update(
-                status=Status.FAILED,
-                next_attempt_at=None,
-                error=f"worker lost {MAX_ATTEMPTS} times while processing",
-            )
-            stuck.update(status=Status.RECEIVED, next_attempt_at=now)
-            logger.warning("Re-queued %d event(s) stuck in processing", len(stale))
+        requeue = []
+        for event in stale:
+            if event.attempts >= MAX_ATTEMPTS:
+                # A worker that keeps dying on an event must not take it forever.
+                event_mark_failed(
+                    event=event, error=f"worker lost {event.attempts} times while processing"
+                )
+            else:
+                requeue.append(event.pk)
+        if requeue:
+            Event.objects.filter(pk__in=requeue).update(status=Status.RECEIVED, next_attempt_at=now)
+            logger.warning("Re-queued %d event(s) stuck in processing", len(requeue))
     due = Event.objects.filter(status=Status.RECEIVED).filter(
         Q(next_attempt_at__lte=now)
         | Q(next_attempt_at__isnull=True, created_at__lt=now - HANDOFF_GRACE)
