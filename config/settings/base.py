@@ -40,6 +40,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "ledger.context.RequestIdMiddleware",
+    # Without a broker: runs the periodic work in server processes (config/inline_scheduler.py).
+    "config.inline_scheduler.InlineSchedulerMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -171,6 +173,9 @@ if REDIS_CACHE_URL:
 
 # Celery: unset broker means inline execution in the web process (SPEC §9).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+# Without a broker there is no beat: server processes run CELERY_BEAT_SCHEDULE themselves
+# (config/inline_scheduler.py, docs/OPERATIONS.md).
+INLINE_SCHEDULER = env.bool("INLINE_SCHEDULER", default=not CELERY_BROKER_URL)
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -178,14 +183,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict = {}
-# Rewards past their program's hold_days are confirmed by this sweep (without a broker:
-# `manage.py confirm_due_rewards` from cron).
+# Rewards past their program's hold_days are confirmed by this sweep (without a broker: the
+# inline scheduler, or `manage.py confirm_due_rewards` from cron).
 CELERY_BEAT_SCHEDULE["ledger.confirm_due_rewards"] = {
     "task": "ledger.confirm_due_rewards",
     "schedule": env.int("REWARD_CONFIRM_SWEEP_SECONDS", default=3600),
 }
 # Events lost on the way to the broker, stuck with a dead worker, or due for a retry (without a
-# broker: `manage.py requeue_stuck_events` from cron).
+# broker: the inline scheduler, or `manage.py requeue_stuck_events` from cron).
 CELERY_BEAT_SCHEDULE["rules.requeue_stuck_events"] = {
     "task": "rules.requeue_stuck_events",
     "schedule": env.int("EVENT_REQUEUE_SWEEP_SECONDS", default=60),
@@ -197,8 +202,8 @@ CELERY_BEAT_SCHEDULE["ledger.webhook_deliver_due"] = {
     "task": "ledger.webhook_deliver_due",
     "schedule": WEBHOOK_SWEEP_SECONDS,
 }
-# Nightly reconciliation at 03:00 UTC, stored as runs (without a broker: cron runs
-# `manage.py reconcile`; docs/OPERATIONS.md).
+# Nightly reconciliation at 03:00 UTC, stored as runs (without a broker: the inline scheduler,
+# or cron runs `manage.py reconcile`; docs/OPERATIONS.md).
 CELERY_BEAT_SCHEDULE["ledger.reconcile_nightly"] = {
     "task": "ledger.reconcile_nightly",
     "schedule": crontab(hour=3, minute=0),

@@ -15,3 +15,5 @@ CSRF_COOKIE_SECURE = False
 SECURE_SSL_REDIRECT = False
 SECURE_HSTS_SECONDS = 0
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "100000/min"}}
+# Tests run scheduled work by calling it; config/inline_scheduler.py has its own tests.
+INLINE_SCHEDULER = False

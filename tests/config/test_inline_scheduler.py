@@ -1,0 +1,197 @@
+"""The inline scheduler: CELERY_BEAT_SCHEDULE run in the web process when there is no broker."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from django.db import connection
+
+from config import inline_scheduler as sched
+from ledger.models import ReconciliationRun
+from rules.models import Event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def leases(tmp_path):
+    """This process's leases, as in production (a lock directory of its own on SQLite)."""
+    if connection.vendor == "postgresql":
+        made = sched.PostgresLeases()
+    else:
+        made = sched.FileLeases(connection.settings_dict["NAME"], directory=tmp_path)
+    yield made
+    made.release_all()
+
+
+@pytest.fixture
+def lost_event(program, settings, monkeypatch):
+    """An event whose hand-off never happened: only the requeue sweeper will process it."""
+    from rules.services import processing
+    from rules.services.events import event_ingest
+
+    settings.CELERY_BROKER_URL = ""
+    with monkeypatch.context() as patched:
+        patched.setattr(processing, "event_claim", lambda **kw: None)
+        event, _ = event_ingest(
+            program=program, event_id="lost", type="purchase", user="bob", actor="test"
+        )
+    Event.objects.filter(pk=event.pk).update(created_at=event.created_at - timedelta(hours=1))
+    return event
+
+
+def beat_jobs(clock):
+    from django.conf import settings
+    from django.utils.module_loading import autodiscover_modules
+
+    from config.celery import app
+
+    autodiscover_modules("tasks")
+    return sched.jobs_from_schedule(
+        settings.CELERY_BEAT_SCHEDULE, resolve=app.tasks.__getitem__, clock=clock
+    )
+
+
+def test_due_jobs_run_and_a_crashed_job_is_logged_not_fatal(
+    lost_event, leases, monkeypatch, caplog
+):
+    def broken():
+        raise RuntimeError("rewards store unreachable")
+
+    monkeypatch.setattr("ledger.tasks.rewards_confirm_due", broken)
+    clock = FakeClock(NOON)
+    scheduler = sched.InlineScheduler(beat_jobs(clock), leases=leases, clock=clock)
+    caplog.set_level(logging.INFO, logger="config.inline_scheduler")
+
+    wait = scheduler.tick()  # every interval job runs at start; the nightly one waits
+
+    assert Event.objects.get(pk=lost_event.pk).status == "processed"
+    [crash] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert crash.getMessage().startswith("Inline job ledger.confirm_due_rewards failed")
+    assert "rewards store unreachable" in caplog.text  # with the traceback
+    done = {r.args[0] for r in caplog.records if r.levelno == logging.INFO}
+    assert done == {"rules.requeue_stuck_events", "ledger.webhook_deliver_due"}
+    assert not ReconciliationRun.objects.exists()
+    assert 0 < wait <= 30  # the shortest interval (webhook sweep) comes next
+
+    caplog.clear()
+    assert scheduler.tick() == wait  # nothing is due again at the same time
+    assert not caplog.records
+
+    clock.now = datetime(2026, 3, 3, 3, 0, tzinfo=UTC)  # the nightly crontab entry is due
+    scheduler.tick()
+    run = ReconciliationRun.objects.get(program=None)
+    assert run.status == "clean"
+    assert [r.levelno for r in caplog.records if "confirm_due_rewards" in r.getMessage()] == [
+        logging.ERROR  # crashed again, and the other jobs still ran
+    ]
+    clock.now += timedelta(minutes=1)
+    scheduler.tick()
+    assert ReconciliationRun.objects.filter(program=None).count() == 1  # once a night
+
+
+def test_a_job_runs_in_one_process_and_moves_when_that_process_ends(tmp_path):
+    runs: list[str] = []
+
+    def scheduler_for(process: str, clock):
+        jobs = sched.jobs_from_schedule(
+            {"sweep": {"task": "sweep", "schedule": 60}},
+            resolve=lambda name: lambda: runs.append(process),
+            clock=clock,
+        )
+        if connection.vendor == "postgresql":
+            leases = sched.PostgresLeases()
+        else:
+            leases = sched.FileLeases(connection.settings_dict["NAME"], directory=tmp_path)
+        return sched.InlineScheduler(jobs, leases=leases, clock=clock)
+
+    clock = FakeClock(NOON)
+    a, b = scheduler_for("a", clock), scheduler_for("b", clock)
+    try:
+        for _ in range(3):
+            a.tick()
+            b.tick()
+            clock.now += timedelta(seconds=60)
+        assert runs == ["a", "a", "a"]
+        a.leases.release_all()  # process a exits: its session (or lock file) closes
+        b.tick()
+        a.tick()
+        assert runs == ["a", "a", "a", "b"]
+    finally:
+        a.leases.release_all()
+        b.leases.release_all()
+
+
+@pytest.mark.postgres
+def test_an_advisory_lock_held_by_another_session_prevents_the_run(leases):
+    runs: list[datetime] = []
+    clock = FakeClock(NOON)
+    jobs = sched.jobs_from_schedule(
+        {"rules.requeue_stuck_events": {"task": "x", "schedule": 60}},
+        resolve=lambda name: lambda: runs.append(clock.now),
+        clock=clock,
+    )
+    scheduler = sched.InlineScheduler(jobs, leases=leases, clock=clock)
+    key = sched.lock_key("rules.requeue_stuck_events")
+    params = connection.get_connection_params()
+    dsn = {k: params[k] for k in ("dbname", "user", "host", "port", "password") if k in params}
+    with psycopg.connect(**dsn, autocommit=True) as other:  # another gunicorn worker
+        assert other.execute(
+            "SELECT pg_try_advisory_lock(%s, %s)", [sched.LOCK_NAMESPACE, key]
+        ).fetchone()[0]
+        scheduler.tick()
+        assert runs == []
+    # That worker's session ended: the lock is free, and this process takes the job.
+    clock.now += timedelta(seconds=60)
+    scheduler.tick()
+    assert runs == [clock.now]
+    with psycopg.connect(**dsn, autocommit=True) as other:
+        locks = other.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
+            "AND objid = %s AND granted",
+            [sched.LOCK_NAMESPACE, key & 0xFFFFFFFF],
+        ).fetchone()[0]
+        assert locks == 1
+        assert not other.execute(
+            "SELECT pg_try_advisory_lock(%s, %s)", [sched.LOCK_NAMESPACE, key]
+        ).fetchone()[0]
+
+
+def test_the_first_request_starts_the_scheduler_thread(lost_event, client, settings):
+    settings.INLINE_SCHEDULER = True
+    settings.CELERY_BEAT_SCHEDULE = {
+        "rules.requeue_stuck_events": {"task": "rules.requeue_stuck_events", "schedule": 3600}
+    }
+    try:
+        client.get("/healthz")
+        deadline = time.monotonic() + 60  # a liveness bound, not a speed requirement
+        while Event.objects.get(pk=lost_event.pk).status != "processed":
+            assert time.monotonic() < deadline, "the scheduler thread never ran the sweeper"
+            time.sleep(0.05)
+        assert sched._scheduler is not None
+        assert sched._scheduler._thread.name == "inline-scheduler"
+        client.get("/healthz")
+        assert sched.inline_scheduler_ensure_started() is sched._scheduler  # one per process
+    finally:
+        sched.inline_scheduler_stop(timeout=30)
+    assert sched._scheduler is None
+
+
+def test_the_middleware_is_off_when_disabled(client, settings):
+    settings.INLINE_SCHEDULER = False
+    client.get("/healthz")
+    assert sched._scheduler is None
