@@ -9,34 +9,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.spec_examples import SPEC_EXAMPLE_RULE
+
 pytestmark = pytest.mark.browser
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
-EXAMPLE = {
-    "name": "Premium referral reward",
-    "trigger": "subscription_started",
-    "priority": 10,
-    "stop_processing": False,
-    "conditions": {
-        "operator": "AND",
-        "conditions": [
-            {"field": "referrer.is_paid_user", "operator": "equals", "value": True},
-            {"field": "referred.subscription_plan", "operator": "equals", "value": "premium"},
-        ],
-    },
-    "actions": [
-        {
-            "type": "credit_reward",
-            "params": {
-                "beneficiary": "referrer",
-                "amount": 50000,
-                "currency": "INR",
-                "reward_type": "voucher",
-            },
-        }
-    ],
-}
+EXAMPLE = SPEC_EXAMPLE_RULE
 
 # Colours the editor paints from a test run (static/builder/graph.js TRACE_STYLE).
 GREEN, RED, GREY = "#a5d6a7", "#ef9a9a", "#e0e0e0"

@@ -7,30 +7,9 @@ from typing import Any
 
 import pytest
 
-SPEC_RULE: dict[str, Any] = {
-    "name": "Premium referral reward",
-    "trigger": "subscription_started",
-    "priority": 10,
-    "stop_processing": False,
-    "conditions": {
-        "operator": "AND",
-        "conditions": [
-            {"field": "referrer.is_paid_user", "operator": "equals", "value": True},
-            {"field": "referred.subscription_plan", "operator": "equals", "value": "premium"},
-        ],
-    },
-    "actions": [
-        {
-            "type": "credit_reward",
-            "params": {
-                "beneficiary": "referrer",
-                "amount": 50000,
-                "currency": "INR",
-                "reward_type": "voucher",
-            },
-        }
-    ],
-}
+from tests.spec_examples import SPEC_EXAMPLE_RULE
+
+SPEC_RULE = SPEC_EXAMPLE_RULE
 
 
 def rule_def(**changes: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import pytest
 from rules.catalog import catalog_for
 from rules.nl import draft_from_text, parse_offline
 from rules.validation import validate_definition
-from tests.rules.test_validation import EXAMPLE
+from tests.spec_examples import SPEC_EXAMPLE_RULE as EXAMPLE
 
 CATALOG = catalog_for()
 

@@ -9,32 +9,10 @@ from jsonschema import Draft202012Validator
 
 from rules.catalog import catalog_for
 from rules.validation import SCHEMA, validate_definition
+from tests.spec_examples import SPEC_EXAMPLE_RULE
 
 CATALOG = catalog_for({"triggers": {"app_installed": {"fields": {"event.store": "string"}}}})
-EXAMPLE = {
-    "name": "Premium referral reward",
-    "trigger": "subscription_started",
-    "priority": 10,
-    "stop_processing": False,
-    "conditions": {
-        "operator": "AND",
-        "conditions": [
-            {"field": "referrer.is_paid_user", "operator": "equals", "value": True},
-            {"field": "referred.subscription_plan", "operator": "equals", "value": "premium"},
-        ],
-    },
-    "actions": [
-        {
-            "type": "credit_reward",
-            "params": {
-                "beneficiary": "referrer",
-                "amount": 50000,
-                "currency": "INR",
-                "reward_type": "voucher",
-            },
-        }
-    ],
-}
+EXAMPLE = SPEC_EXAMPLE_RULE
 
 
 def errors_of(definition):
