@@ -320,10 +320,10 @@ def main() -> int:
 
     print(
         f"{args.events} events per mode over HTTP to gunicorn ({args.workers} sync workers, "
-        f"{args.clients} clients), PostgreSQL, {os.cpu_count()} cores; "
-        f"{len(tree.parents)} customers under {len(tree.edges) - len(tree.parents)} referrers"
+        f"{args.clients} clients), PostgreSQL, {os.cpu_count()} cores; tree: {TOPS} top "
+        f"referrers, {TOPS * MIDS_PER_TOP} referrers, {len(tree.parents)} customers"
     )
-    print(f"  {'mode':<32} {'events/s':>9} {'POSTs s':>8} {'all done s':>10} {'rewards':>8}")
+    print(f"  {'mode':<38} {'events/s':>9} {'POSTs s':>8} {'all done s':>10} {'rewards':>8}")
     ok = report.status == "clean"
     for r in results:
         label = {
@@ -331,7 +331,7 @@ def main() -> int:
             "celery": "Celery worker (Redis, 1 x prefork 2)",
         }[r["mode"]]
         print(
-            f"  {label:<32} {r['events_per_s']:>9.1f} {r['posted_s']:>8.1f}"
+            f"  {label:<38} {r['events_per_s']:>9.1f} {r['posted_s']:>8.1f}"
             f" {r['elapsed_s']:>10.1f} {r['rewards'][0]:>8}"
         )
         good = r["statuses"] == {"processed": r["events"]} and r["rewards"] == r["expected"]

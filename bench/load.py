@@ -27,6 +27,7 @@ import os
 import random
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -41,6 +42,7 @@ from bench._harness import (  # noqa: E402
     PYTHON,
     CeleryWorker,
     Gunicorn,
+    children_of,
     database_drop,
     database_recreate,
     server_env,
@@ -51,6 +53,7 @@ SLUG = "bench"
 USERS = 1000
 BROKER = "redis://127.0.0.1:6379/13"
 PGBENCH = os.environ.get("PGBENCH", "/usr/bin/pgbench")
+TIMEOUT = 10.0  # seconds
 MIX = [("reward_create", 0.5), ("event_post", 0.25), ("balance_read", 0.25)]
 
 # --- the load generator (runs in its own process: `load.py --generate SPEC`) ---------------
@@ -80,7 +83,10 @@ EXPECTED = {"reward_create": 201, "event_post": 202, "balance_read": 200}
 async def _one(client, op: str, started: float, results: dict[str, list]) -> None:
     method, path, headers, body = _request(op)
     try:
-        response = await client.request(method, path, headers=headers, json=body)
+        # The whole request (waiting for a connection included) gets 10 s.
+        response = await asyncio.wait_for(
+            client.request(method, path, headers=headers, json=body), TIMEOUT
+        )
         status = response.status_code
     except Exception as exc:  # a refused or reset connection counts as an error, not a crash
         status = type(exc).__name__
@@ -116,6 +122,18 @@ async def _closed_loop(client, op: str, concurrency: int, duration: float):
     return results, time.perf_counter() - t0
 
 
+def _cpu_seconds(master: int) -> float:
+    """User + system CPU of the gunicorn workers (children of the master), from /proc."""
+    total = 0
+    for pid in children_of(master):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _summary(samples: list, elapsed: float) -> dict[str, Any]:
     """samples: (latency s, status, ok); latencies of successful requests only."""
     ok = sorted(lat for lat, _, good in samples if good)
@@ -143,11 +161,13 @@ def _summary(samples: list, elapsed: float) -> dict[str, Any]:
 async def _generate(spec: dict[str, Any]) -> dict[str, Any]:
     import httpx
 
-    limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
+    # At most 256 requests in flight; one that takes more than TIMEOUT counts as an error, so
+    # an overloaded server ends the run instead of stretching it.
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     headers = {"Authorization": f"Bearer {spec['key']}"}
     out: dict[str, Any] = {}
     async with httpx.AsyncClient(
-        base_url=spec["url"], headers=headers, limits=limits, timeout=30
+        base_url=spec["url"], headers=headers, limits=limits, timeout=TIMEOUT
     ) as client:
         # Warm-up: every worker imports lazily-loaded code and opens its connection.
         await _closed_loop(client, "reward_create", 8, 2)
@@ -157,10 +177,15 @@ async def _generate(spec: dict[str, Any]) -> dict[str, Any]:
         out["open_loop"]["all"] = _summary([s for v in results.values() for s in v], elapsed)
         out["saturation"] = {}
         for op, _ in MIX:
+            cpu = _cpu_seconds(spec["server_pid"])
             samples, elapsed = await _closed_loop(
                 client, op, spec["concurrency"], spec["saturation_seconds"]
             )
-            out["saturation"][op] = _summary(samples[op], elapsed)
+            out["saturation"][op] = summary = _summary(samples[op], elapsed)
+            # CPU the web workers spent per successful request: unlike throughput, it hardly
+            # depends on what else the machine is running.
+            cpu = _cpu_seconds(spec["server_pid"]) - cpu
+            summary["server_cpu_ms"] = round(1000 * cpu / max(summary["ok"], 1), 1)
     return out
 
 
@@ -261,7 +286,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="saturation clients")
     parser.add_argument("--saturation-seconds", type=float, default=10)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")
+    parser.add_argument("--threads", type=int, default=2, help="threads per worker (gthread)")
     parser.add_argument("--db", default="bench_load", help="scratch database (dropped first)")
     parser.add_argument("--no-broker", action="store_true", help="process events inline")
     parser.add_argument("--log", default="/tmp/bench_load.log", help="server logs go here")
@@ -270,6 +295,8 @@ def main() -> int:
     if args.generate:
         print(json.dumps(asyncio.run(_generate(json.loads(args.generate)))))
         return 0
+    # `kill` or `timeout` stop the run like Ctrl-C does: through the finally blocks below.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     broker = "" if args.no_broker else BROKER
     if broker:
@@ -296,6 +323,7 @@ def main() -> int:
             server.start()
             spec = {
                 "url": server.url,
+                "server_pid": server.proc.pid,
                 "key": key,
                 "rate": args.rate,
                 "duration": args.duration,
@@ -337,7 +365,7 @@ def main() -> int:
     )
     print(header)
     for name, s in result["saturation"].items():
-        print(_row(name, s))
+        print(_row(name, s) + f"   (web worker CPU {s['server_cpu_ms']} ms/request)")
     print(f"\nevents after the run: {result['events']}")
     rewards = result["saturation"]["reward_create"]["throughput"]
     print(f"\npgbench TPC-B (-c 8 -j 2 -T 10, scale 10): {tps:.0f} tps")

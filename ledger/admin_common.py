@@ -14,6 +14,8 @@ from django.contrib.admin import helpers
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from ledger.exceptions import DomainError
 from ledger.services.payouts import currency_exponent
@@ -25,6 +27,47 @@ def money(amount: int | None, currency: str) -> str:
         return "—"
     exponent = currency_exponent(currency)
     return f"{Decimal(amount).scaleb(-exponent):,.{exponent}f} {currency}"
+
+
+# How each status reads at a glance (a colour per tone in static/admin_dashboard/console.css).
+STATUS_TONES = {
+    "pending": "warn",
+    "confirmed": "info",
+    "paid": "ok",
+    "reversed": "muted",
+    "clawed_back": "alert",
+    "draft": "muted",
+    "pending_approval": "warn",
+    "approved": "info",
+    "executed": "ok",
+    "rejected": "muted",
+    "clean": "ok",
+    "discrepancies": "alert",
+    "posted": "ok",
+    "voided": "muted",
+    "active": "ok",
+    "revoked": "muted",
+}
+
+
+def status_badge(value: str, label: str | None = None) -> SafeString:
+    """A status as a small coloured label: "pending_approval" → "Pending approval"."""
+    text = label or value.replace("_", " ").capitalize()
+    return format_html(
+        '<span class="status-badge tone-{}" data-status="{}">{}</span>',
+        STATUS_TONES.get(value, "muted"),
+        value,
+        text,
+    )
+
+
+class ProgramColumnMixin:
+    """A short "Program" column (the slug) instead of the long "Name (slug)"."""
+
+    @admin.display(description="Program", ordering="program__slug")
+    def program_slug(self, obj: Any) -> str:
+        program = getattr(obj, "program", None)
+        return program.slug if program else "—"
 
 
 def actor_of(request: HttpRequest) -> str:
@@ -88,7 +131,7 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         max_length=2000,
-        help_text="Recorded in the audit log and the reward's history.",
+        help_text="Recorded in the audit log (for rewards, also in the reward's history).",
     )
 
 

@@ -1,4 +1,5 @@
-"""Numbers for the per-program dashboard on the admin index (rendered by Chart.js)."""
+"""Numbers for the per-program dashboard on the admin index (rendered by Chart.js). Amounts
+stay in minor units, as everywhere in the ledger; `exponent` tells the page how to show them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from ledger.models import Program, Reward
+from ledger.services.payouts import currency_exponent
 
 DAYS = 30
 TOP = 10
@@ -43,6 +45,7 @@ def dashboard_data(program: Program, *, now=None) -> dict[str, Any]:
     return {
         "program": program.slug,
         "currency": program.currency,
+        "exponent": currency_exponent(program.currency),
         "per_day": {
             "labels": [d.isoformat() for d in days],
             "count": [per_day.get(d, {}).get("count", 0) for d in days],

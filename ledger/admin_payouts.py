@@ -14,9 +14,16 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 
-from ledger.admin_common import ReadOnlyAdmin, actor_of, money
+from ledger.admin_common import (
+    ProgramColumnMixin,
+    ReadOnlyAdmin,
+    actor_of,
+    money,
+    status_badge,
+)
 from ledger.exceptions import DomainError
 from ledger.models import PayoutBatch, Program, ReconciliationRun
 from ledger.services import payouts
@@ -26,8 +33,14 @@ Status = PayoutBatch.Status
 
 
 class NewBatchForm(forms.Form):
-    program = forms.ModelChoiceField(queryset=Program.objects.all())
-    description = forms.CharField(max_length=200, required=False)
+    program = forms.ModelChoiceField(
+        queryset=Program.objects.all(), help_text="The program whose participants you pay."
+    )
+    description = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="For the approver and the bank export, e.g. “March affiliates”.",
+    )
 
 
 class ItemForm(forms.Form):
@@ -35,7 +48,8 @@ class ItemForm(forms.Form):
     amount = forms.IntegerField(
         required=False,
         min_value=1,
-        help_text="Minor units. Leave empty to pay the whole available balance.",
+        help_text="In minor units (for INR, 150000 = 1,500.00 INR). Leave empty to pay the "
+        "participant's whole available balance.",
     )
 
 
@@ -43,21 +57,53 @@ class RejectForm(forms.Form):
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+def next_step(batch: PayoutBatch) -> str:
+    """What the batch waits for, in an operator's words."""
+    if batch.status == Status.DRAFT:
+        return "Add items, then submit for approval"
+    if batch.status == Status.PENDING_APPROVAL:
+        return f"Awaiting approval by someone other than {batch.created_by}"
+    if batch.status == Status.APPROVED:
+        return "Approved: ready to execute"
+    if batch.status == Status.EXECUTED:
+        return "Paid out; export the CSV for the bank"
+    return f"Rejected: {Truncator(batch.rejection_reason).chars(60)}"
+
+
 @admin.register(PayoutBatch)
-class PayoutBatchAdmin(admin.ModelAdmin):
+class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
     list_display = [
         "id",
-        "program",
-        "status",
+        "program_slug",
+        "description",
+        "status_display",
+        "next_step_display",
         "items_count",
         "total",
         "created_by",
-        "approved_by",
         "created_at",
     ]
+    list_display_links = ["id", "description"]
     list_filter = ["status", "program"]
     search_fields = ["=id", "description", "created_by", "approved_by", "items__beneficiary"]
+    search_help_text = "Batch number, description, who created or approved it, or a beneficiary"
     date_hierarchy = "created_at"
+    changelist_hint = (
+        "Paying participants takes two people: one drafts and submits a batch, another approves "
+        "it, then an operator executes it. Open a batch to see its items and buttons."
+    )
+    empty_state = (
+        "No payout batches yet. Use “Add payout batch” to start a draft, add the participants to "
+        "pay (each defaults to their whole available balance), then submit it for approval."
+    )
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, batch: PayoutBatch) -> str:
+        return status_badge(batch.status, batch.get_status_display())
+
+    @admin.display(description="Next step")
+    def next_step_display(self, batch: PayoutBatch) -> str:
+        return next_step(batch)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return (
@@ -158,6 +204,7 @@ class PayoutBatchAdmin(admin.ModelAdmin):
             "reject_form": RejectForm(),
             "is_creator": actor_of(request) == batch.created_by,
             "exportable": batch.status in (Status.APPROVED, Status.EXECUTED),
+            "next_step": next_step(batch),
             "has_view_permission": True,
         }
         return TemplateResponse(request, "admin/ledger/payoutbatch/detail.html", context)
@@ -229,14 +276,27 @@ class PayoutBatchAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:ledger_payoutbatch_change", args=[batch.pk]))
 
 
+# What each check proves, for the run's page.
+CHECK_LABELS = {
+    "transactions_balanced": "Every transaction's debits equal its credits",
+    "debits_equal_credits": "Total debits equal total credits",
+    "stored_totals_match_postings": "Stored account balances match their postings",
+    "no_overdraft_respected": "No account that forbids overdraft is negative",
+    "reward_states": "Each reward's status matches its ledger transactions",
+    "clawback_transfers": "Each clawed-back reward has its clawback transfer",
+    "payout_transfers": "Each executed payout item has its transfer",
+}
+
+
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(ReadOnlyAdmin):
-    list_display = ["id", "status", "scope", "findings_count", "actor", "finished_at"]
+    list_display = ["id", "status_display", "scope", "findings_count", "actor", "finished_at"]
     list_filter = ["status", "program"]
+    list_select_related = ["program"]
     date_hierarchy = "finished_at"
     fields = [
-        "status",
-        "program",
+        "status_display",
+        "scope",
         "actor",
         "started_at",
         "finished_at",
@@ -245,8 +305,20 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
     ]
     readonly_fields = fields
     change_list_template = "admin/ledger/reconciliationrun/change_list.html"
+    changelist_hint = (
+        "Each run proves the books balance: every check of the ledger, rewards and payouts. "
+        "A nightly run is scheduled; “Run now” starts one immediately."
+    )
+    empty_state = (
+        "No reconciliation has run yet. Use “Run now” to check all programs (or one); the "
+        "nightly scheduled run will also appear here."
+    )
 
-    @admin.display(description="Program")
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, run: ReconciliationRun) -> str:
+        return status_badge(run.status, run.get_status_display())
+
+    @admin.display(description="Scope", ordering="program__slug")
     def scope(self, run: ReconciliationRun) -> str:
         return run.program.slug if run.program else "all programs"
 
@@ -256,14 +328,30 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Checks")
     def checks_table(self, run: ReconciliationRun) -> str:
+        rows = (
+            (
+                CHECK_LABELS.get(c["name"], c["name"]),
+                c["name"],
+                status_badge(c["status"]),
+                c["findings"],
+            )
+            for c in run.checks
+        )
         return format_html(
-            "<pre>{}</pre>",
-            "\n".join(f"{c['name']}: {c['status']} ({c['findings']})" for c in run.checks),
+            "<table class='console-table'><tr><th>Check</th><th>Name</th><th>Result</th>"
+            "<th>Findings</th></tr>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                rows,
+            ),
         )
 
     @admin.display(description="Findings")
     def findings_list(self, run: ReconciliationRun) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(run.findings, indent=2, default=str) or "")
+        if not run.findings:
+            return "None: every check passed, the books balance."
+        return format_html("<pre>{}</pre>", json.dumps(run.findings, indent=2, default=str))
 
     def has_run_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("ledger.add_reconciliationrun")

@@ -13,7 +13,15 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from ledger.admin_common import ReadOnlyAdmin, actor_of, export_csv, money, reason_page
+from ledger.admin_common import (
+    ProgramColumnMixin,
+    ReadOnlyAdmin,
+    actor_of,
+    export_csv,
+    money,
+    reason_page,
+    status_badge,
+)
 from ledger.models import HeldReward, Reward, RewardHistory, Transaction
 from ledger.services.rewards import (
     reward_clawback,
@@ -58,7 +66,46 @@ def _txn_link(txn: Transaction | None, label: str) -> tuple[str, str, str, str, 
     return (label, url, str(txn.pk), txn.kind, txn.created_at.strftime("%Y-%m-%d %H:%M:%S"))
 
 
-class RewardActionsMixin:
+def _reward_fieldsets(*, ledger: bool) -> list[Any]:
+    fieldsets: list[tuple[str | None, dict[str, Any]]] = [
+        (
+            None,
+            {
+                "fields": [
+                    "id",
+                    "program",
+                    "beneficiary",
+                    "amount_display",
+                    "reward_type",
+                    "status_display",
+                    "hold_reason",
+                ]
+            },
+        ),
+        ("Dates", {"fields": ["created_at", "confirmed_at", "paid_at"]}),
+        ("History (every status change, who and why)", {"fields": ["history_table"]}),
+    ]
+    if ledger:
+        fieldsets.append(("Ledger transactions", {"fields": ["ledger_transactions"]}))
+    fieldsets.append(
+        (
+            "Source",
+            {
+                "fields": ["source_key", "metadata"],
+                "classes": ["collapse"],
+                "description": "What created the reward (its key makes a second reward for "
+                "the same source impossible).",
+            },
+        )
+    )
+    return fieldsets
+
+
+def _fields_of(fieldsets: list[tuple[str | None, dict[str, Any]]]) -> list[str]:
+    return [f for _, options in fieldsets for f in options["fields"]]
+
+
+class RewardActionsMixin(ProgramColumnMixin):
     """Changelist actions and per-reward buttons for the reward services, and the displays
     both reward admins share."""
 
@@ -66,16 +113,34 @@ class RewardActionsMixin:
     def amount_display(self, reward: Reward) -> str:
         return money(reward.amount, reward.currency)
 
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, reward: Reward) -> str:
+        return status_badge(reward.status, reward.get_status_display())
+
     @admin.display(description="History")
     def history_table(self, reward: Reward) -> str:
         rows = (
-            (h.get_status_display(), h.at.strftime("%Y-%m-%d %H:%M:%S"), h.actor, h.reason or "—")
+            (
+                status_badge(h.status, h.get_status_display()),
+                h.at.strftime("%Y-%m-%d %H:%M:%S"),
+                h.actor,
+                h.reason or "—",
+            )
             for h in RewardHistory.objects.filter(reward=reward).order_by("at", "pk")
         )
         return format_html(
-            "<table class='reward-history'><tr><th>status</th><th>at</th><th>actor</th>"
-            "<th>reason</th></tr>{}</table>",
+            "<table class='reward-history console-table'><tr><th>Status</th><th>When</th>"
+            "<th>By</th><th>Reason</th></tr>{}</table>",
             format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
+
+    def subtitle_of(self, request: HttpRequest, object_id: str) -> str | None:
+        reward = self.get_object(request, object_id)  # type: ignore[attr-defined]
+        if reward is None:
+            return None
+        return (
+            f"Reward {reward.pk}: {reward.beneficiary}, {money(reward.amount, reward.currency)} "
+            f"({reward.get_status_display().lower()})"
         )
 
     object_actions: tuple[str, ...] = ()
@@ -130,33 +195,27 @@ class RewardAdmin(RewardActionsMixin, ReadOnlyAdmin):
         "id",
         "beneficiary",
         "amount_display",
+        "status_display",
         "reward_type",
-        "status",
-        "held",
-        "program",
+        "on_hold",
+        "program_slug",
         "created_at",
     ]
     list_filter = ["program", "status", "reward_type"]
+    list_select_related = ["program"]
     search_fields = ["beneficiary", "source_key"]
+    search_help_text = "Beneficiary (the participant's external id) or source key"
     date_hierarchy = "created_at"
-    fields = [
-        "id",
-        "program",
-        "beneficiary",
-        "amount",
-        "currency",
-        "reward_type",
-        "status",
-        "hold_reason",
-        "source_key",
-        "metadata",
-        "created_at",
-        "confirmed_at",
-        "paid_at",
-        "history_table",
-        "ledger_transactions",
-    ]
-    readonly_fields = fields
+    fieldsets = _reward_fieldsets(ledger=True)
+    readonly_fields = _fields_of(fieldsets)
+    changelist_hint = (
+        "Every reward with its status. Select rewards and pick an action (confirm, reverse, claw "
+        "back), or open one to see its history and ledger transactions."
+    )
+    empty_state = (
+        "No rewards yet. Rewards appear here when a published rule pays one for an event, or "
+        "when a reward is created through the API."
+    )
     actions = ["confirm", "reverse", "clawback", export_csv]
     csv_fields = [
         "id",
@@ -172,9 +231,14 @@ class RewardAdmin(RewardActionsMixin, ReadOnlyAdmin):
     object_actions = ("confirm", "reverse", "clawback")
     change_form_template = "admin/ledger/reward/change_form.html"
 
-    @admin.display(boolean=True, description="Held")
-    def held(self, reward: Reward) -> bool:
-        return bool(reward.hold_reason)
+    @admin.display(description="Review")
+    def on_hold(self, reward: Reward) -> str:
+        # The signal itself is in the tooltip and in the review queue.
+        if not reward.hold_reason:
+            return "—"
+        return format_html(
+            '<span class="status-badge tone-warn" title="{}">Held</span>', reward.hold_reason
+        )
 
     @admin.display(description="Ledger transactions")
     def ledger_transactions(self, reward: Reward) -> str:
@@ -194,8 +258,8 @@ class RewardAdmin(RewardActionsMixin, ReadOnlyAdmin):
             _txn_link(reward.clawback_transaction, "clawed back"),
         ]
         return format_html(
-            "<table class='reward-ledger'><tr><th>step</th><th>transaction</th><th>kind</th>"
-            "<th>at</th></tr>{}</table>",
+            "<table class='reward-ledger console-table'><tr><th>Step</th><th>Transaction</th>"
+            "<th>Type</th><th>When</th></tr>{}</table>",
             format_html_join(
                 "",
                 "<tr><td>{}</td><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td></tr>",
@@ -220,9 +284,8 @@ class RewardAdmin(RewardActionsMixin, ReadOnlyAdmin):
                 (REWARD_ACTIONS[a][1], reverse("admin:ledger_reward_act", args=[reward.pk, a]))
                 for a in allowed
             ]
-        return super().change_view(
-            request, object_id, form_url, {**(extra_context or {}), "reward_buttons": buttons}
-        )
+        extra = {"reward_buttons": buttons, "subtitle": self.subtitle_of(request, object_id)}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     @admin.action(description="Confirm selected rewards…", permissions=["operate"])
     def confirm(self, request: HttpRequest, queryset: QuerySet):
@@ -245,16 +308,33 @@ class HeldRewardAdmin(RewardActionsMixin, ReadOnlyAdmin):
     list_display = [
         "id",
         "beneficiary",
-        "amount",
-        "currency",
-        "hold_reason",
-        "program",
+        "amount_display",
+        "signal",
+        "program_slug",
         "created_at",
     ]
     list_filter = ["program"]
+    list_select_related = ["program"]
     search_fields = ["beneficiary", "hold_reason"]
-    fields = [f for f in RewardAdmin.fields if f != "ledger_transactions"]
-    readonly_fields = fields
+    search_help_text = "Beneficiary or fraud signal (e.g. self_referral)"
+    ordering = ["created_at", "id"]  # oldest first: the queue is worked from the top
+    fieldsets = _reward_fieldsets(ledger=False)
+    readonly_fields = _fields_of(fieldsets)
+    changelist_hint = (
+        "Pending rewards a fraud signal held; they never confirm automatically. Open one (or "
+        "select several) to release it (it then confirms like any other) or reverse it; both "
+        "ask for a reason. Oldest first."
+    )
+    empty_state = (
+        "No rewards are waiting for review. A reward lands here when a fraud signal holds it: "
+        "a self-referral (same email, device or IP as the referrer), too many referrals per "
+        "hour, or an amount above the program's fraud threshold."
+    )
+
+    @admin.display(description="Fraud signal", ordering="hold_reason")
+    def signal(self, reward: Reward) -> str:
+        return reward.hold_reason
+
     actions = ["release", "reverse"]
     object_actions = ("release", "reverse")
     review_actions = True
@@ -269,9 +349,8 @@ class HeldRewardAdmin(RewardActionsMixin, ReadOnlyAdmin):
                 (REWARD_ACTIONS[a][1], reverse("admin:ledger_heldreward_act", args=[object_id, a]))
                 for a in self.object_actions
             ]
-        return super().change_view(
-            request, object_id, form_url, {**(extra_context or {}), "reward_buttons": buttons}
-        )
+        extra = {"reward_buttons": buttons, "subtitle": self.subtitle_of(request, object_id)}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     def after_action_url(self, reward: Reward) -> str:
         # A decided reward leaves the queue: back to the queue.

@@ -1,16 +1,16 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
 
 from ledger.context import current_request_id
 from ledger.models import AuditEntry, Program
 
 
 def _jsonable(value: Any) -> Any:
-    import json
-
     return None if value is None else json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
@@ -38,3 +38,44 @@ def audit_record(
         reason=reason,
         request_id=current_request_id(),
     )
+
+
+def audit_record_sql(
+    *,
+    source: str,
+    program: Program | None,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: Any = None,
+    object_id_sql: str = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    after_sql: str = "",
+    reason: str = "",
+) -> tuple[str, list[Any]]:
+    """`audit_record` as the body of a CTE, for a change written by one SQL statement
+    (PostgreSQL): `INSERT ... SELECT ... FROM {source}` appends the same entry once per row of
+    `source`, so it exists exactly when the change does, without a round trip of its own.
+    `object_id_sql` (text) and `after_sql` (jsonb, merged over `after`) may use `source`'s
+    columns, e.g. an id the statement has just generated. Returns (sql, params)."""
+    object_id_expr = object_id_sql or "%s"
+    after_expr = "%s::jsonb" + (f" || {after_sql}" if after_sql else "")
+    sql = (
+        "INSERT INTO ledger_auditentry (program_id, at, actor, action, object_type, object_id,"
+        " before, after, reason, request_id)"
+        f" SELECT %s::bigint, %s, %s, %s, %s, {object_id_expr}, %s::jsonb, {after_expr}, %s, %s"
+        f" FROM {source} RETURNING id"
+    )
+    params: list[Any] = [program.pk if program else None, timezone.now(), actor, action]
+    params.append(object_type)
+    if not object_id_sql:
+        params.append(str(object_id))
+    params += [_json(before), _json({} if after is None and after_sql else after)]
+    params += [reason, current_request_id()]
+    return sql, params
+
+
+def _json(value: Any) -> str | None:
+    """The jsonb text `_jsonable` would store (JSON null stays SQL NULL, as in the ORM)."""
+    return None if value is None else json.dumps(value, cls=DjangoJSONEncoder)

@@ -13,25 +13,29 @@ is a no-op. `reward_transition` is the one place a status changes (history + aud
 
 from __future__ import annotations
 
+import json
 import re
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ledger.exceptions import CurrencyMismatch, InvalidTransition, NotFound, ValidationFailed
 from ledger.models import Account, Program, Reward, RewardHistory, Transaction
-from ledger.services.audit import audit_record
+from ledger.services.audit import audit_record, audit_record_sql
 from ledger.services.transactions import (
     PostingLine,
+    Rider,
     account_get_or_create,
     transaction_create,
     transaction_post,
     transaction_reverse,
     transaction_void,
 )
-from ledger.services.webhooks import webhook_emit
+from ledger.services.webhooks import webhook_dispatch_on_commit, webhook_emit, webhook_emit_sql
 
 Status = Reward.Status
 EXPENSE_ACCOUNT = "program:rewards_expense"
@@ -133,58 +137,184 @@ def reward_create(
         currency=currency,
         reward_type=reward_type,
     )
-    if source_key:
-        existing = Reward.objects.filter(program=program, source_key=source_key).first()
-        if existing is not None:
-            return existing, False
     threshold = program.fraud_amount_threshold
     if not hold_reason and threshold is not None and amount > threshold:
         hold_reason = f"amount {amount} is above the fraud review threshold {threshold}"
+    new = Reward(
+        program=program,
+        beneficiary=beneficiary,
+        amount=amount,
+        currency=currency,
+        reward_type=reward_type,
+        metadata=metadata or {},
+        source_key=source_key or None,
+        hold_reason=hold_reason,
+    )
     try:
-        with transaction.atomic():
-            user_account = account_get_or_create(
-                program=program,
-                code=user_rewards_account_code(beneficiary),
-                kind=Account.Kind.LIABILITY,
-            )
-            # Booked before the reward row so the row is inserted once, complete; a duplicate
-            # source_key then rolls the booking back with it.
-            txn = transaction_create(
-                program=program,
-                postings=[
-                    PostingLine(EXPENSE_ACCOUNT, "debit", amount),
-                    PostingLine(user_account, "credit", amount),
-                ],
-                pending=True,
-                description=f"{reward_type} reward for {beneficiary}",
-                metadata={"reward_type": reward_type},
-                reference=f"reward:{source_key}" if source_key else "reward",
-                actor=actor,
-                audit=False,
-            )
-            reward = Reward.objects.create(
-                program=program,
-                beneficiary=beneficiary,
-                amount=amount,
-                currency=currency,
-                reward_type=reward_type,
-                metadata=metadata or {},
-                transaction=txn,
-                source_key=source_key or None,
-                hold_reason=hold_reason,
-                created_at=txn.created_at,
-                updated_at=txn.created_at,
-            )
-            _record_status(
-                reward, before=None, at=reward.created_at, actor=actor, reason=hold_reason
-            )
-    except IntegrityError:
+        if connection.vendor == "postgresql":
+            return _create_in_one_statement(new, actor=actor), True
+        return _create(new, actor=actor), True
+    except (IntegrityError, _Duplicate):
         if source_key:
             existing = Reward.objects.filter(program=program, source_key=source_key).first()
-            if existing is not None:  # created concurrently with the same source
+            if existing is not None:  # created earlier, or concurrently, from the same source
                 return existing, False
         raise
-    return reward, True
+
+
+# reward_create's rows as CTEs of the booking statement (see _create_in_one_statement): the
+# reward, its payload (reward_event_payload, with the id the insert generated) and history row.
+_REWARD_CTES = [
+    (
+        "reward",
+        "INSERT INTO ledger_reward (program_id, beneficiary, amount, currency, reward_type,"
+        " status, metadata, transaction_id, source_key, hold_reason, created_at, updated_at)"
+        " SELECT %s::bigint, %s, %s::bigint, %s, %s, %s, %s::jsonb, txn.id, %s, %s,"
+        " txn.created_at, txn.created_at FROM txn RETURNING id",
+    ),
+    ("created", "SELECT id, %s::jsonb || jsonb_build_object('id', id) AS payload FROM reward"),
+    (
+        "history",
+        "INSERT INTO ledger_rewardhistory (reward_id, status, at, actor, reason)"
+        " SELECT reward.id, %s, txn.created_at, %s, %s FROM reward CROSS JOIN txn RETURNING id",
+    ),
+]
+
+
+class _Duplicate(Exception):
+    """The program already has a reward with this source_key."""
+
+
+def _booking_lines(reward: Reward, user_account: Account) -> list[PostingLine]:
+    return [
+        PostingLine(EXPENSE_ACCOUNT, "debit", reward.amount),
+        PostingLine(user_account, "credit", reward.amount),
+    ]
+
+
+def _booking_details(reward: Reward, actor: str) -> dict[str, Any]:
+    return {
+        "pending": True,
+        "description": f"{reward.reward_type} reward for {reward.beneficiary}",
+        "metadata": {"reward_type": reward.reward_type},
+        "reference": f"reward:{reward.source_key}" if reward.source_key else "reward",
+        "actor": actor,
+        "audit": False,
+    }
+
+
+def _create(reward: Reward, *, actor: str) -> Reward:
+    """Portable: the booking, then the reward row, its history, audit entry and outbox rows."""
+    if (
+        reward.source_key
+        and Reward.objects.filter(program=reward.program, source_key=reward.source_key).exists()
+    ):
+        raise _Duplicate
+    with transaction.atomic():
+        user_account = account_get_or_create(
+            program=reward.program,
+            code=user_rewards_account_code(reward.beneficiary),
+            kind=Account.Kind.LIABILITY,
+        )
+        # Booked before the reward row so the row is inserted once, complete; a duplicate
+        # source_key then rolls the booking back with it.
+        txn = transaction_create(
+            program=reward.program,
+            postings=_booking_lines(reward, user_account),
+            **_booking_details(reward, actor),
+        )
+        reward.transaction = txn
+        reward.created_at = reward.updated_at = txn.created_at
+        reward.save(force_insert=True)
+        _record_status(
+            reward, before=None, at=reward.created_at, actor=actor, reason=reward.hold_reason
+        )
+    return reward
+
+
+def _create_in_one_statement(reward: Reward, *, actor: str) -> Reward:
+    """PostgreSQL: the reward row, its history row, audit entry and outbox rows ride in the
+    booking's statement (transactions.Rider), and a guard in it refuses a known source_key. One
+    statement is atomic on its own: outside a transaction block it commits by itself, so a
+    reward costs one round trip (plus opening the user's account the first time)."""
+    program = reward.program
+    status = Status.PENDING
+    event = REWARD_EVENTS[status]
+    built: list[Rider] = []  # the rider of the (last) booking attempt
+
+    def rider(txn: Transaction) -> Rider:
+        reward.transaction = txn
+        reward.created_at = reward.updated_at = txn.created_at
+        # The payload as reward_event_payload has it; the id the statement generates is merged
+        # in by SQL (jsonb keys have no order, so the stored value is the same).
+        payload = json.dumps(reward_event_payload(reward), cls=DjangoJSONEncoder)
+        audit_sql, audit_params = audit_record_sql(
+            source="created",
+            program=program,
+            actor=actor,
+            action=event,
+            object_type="reward",
+            object_id_sql="created.id::text",
+            after_sql="created.payload",
+            reason=reward.hold_reason,
+        )
+        outbox_sql, outbox_params = webhook_emit_sql(
+            source="created", program=program, event_type=event, payload_sql="created.payload"
+        )
+        guard, guard_params = "TRUE", []
+        if reward.source_key:
+            guard = (
+                "NOT EXISTS (SELECT 1 FROM ledger_reward WHERE program_id = %s::bigint"
+                " AND source_key = %s)"
+            )
+            guard_params = [program.pk, reward.source_key]
+        built[:] = [
+            Rider(
+                ctes=[*_REWARD_CTES, ("audited", audit_sql), ("outbox", outbox_sql)],
+                params=[
+                    program.pk,
+                    reward.beneficiary,
+                    reward.amount,
+                    reward.currency,
+                    reward.reward_type,
+                    status,
+                    json.dumps(reward.metadata),
+                    reward.source_key,
+                    reward.hold_reason,
+                    payload,
+                    status,
+                    actor,
+                    reward.hold_reason,
+                    *audit_params,
+                    *outbox_params,
+                ],
+                outputs=["(SELECT id FROM reward)", "(SELECT array_agg(id) FROM outbox)"],
+                guard=guard,
+                guard_params=guard_params,
+                refusal=_Duplicate(),
+            )
+        ]
+        return built[0]
+
+    user_account = account_get_or_create(
+        program=program,
+        code=user_rewards_account_code(reward.beneficiary),
+        kind=Account.Kind.LIABILITY,
+    )
+    # Inside a caller's transaction a savepoint keeps a lost source_key race (a unique
+    # violation) from aborting the caller's work; without a source_key there is no such race.
+    block = transaction.atomic() if reward.source_key and connection.in_atomic_block else None
+    with block or nullcontext():
+        transaction_create(
+            program=program,
+            postings=_booking_lines(reward, user_account),
+            rider=rider,
+            **_booking_details(reward, actor),
+        )
+    reward.pk, message_ids = built[0].result
+    reward._state.adding, reward._state.db = False, connection.alias
+    webhook_dispatch_on_commit(message_ids or [])
+    return reward
 
 
 def reward_transition(*, reward: Reward, to_status: str, actor: str, reason: str = "") -> Reward:

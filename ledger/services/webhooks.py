@@ -272,8 +272,36 @@ def webhook_emit(*, program: Program, event_type: str, payload: dict[str, Any]) 
         )
         for endpoint in endpoints
     )
-    ids = [m.pk for m in messages]
-    transaction.on_commit(lambda: _dispatch(ids))
+    webhook_dispatch_on_commit([m.pk for m in messages])
+
+
+def webhook_emit_sql(
+    *, source: str, program: Program, event_type: str, payload_sql: str
+) -> tuple[str, list[Any]]:
+    """`webhook_emit` as the body of a CTE, for an event written by one SQL statement
+    (PostgreSQL): `INSERT ... SELECT` of one outbox row per subscribed active endpoint for the
+    one row of `source`, whose event data is the jsonb expression `payload_sql`. A program
+    without endpoints costs an index probe, not a round trip. It returns the message ids: hand
+    them to `webhook_dispatch_on_commit`. Returns (sql, params)."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"Unknown webhook event type {event_type!r}")
+    now = timezone.now()
+    sql = (
+        "INSERT INTO ledger_webhookmessage (id, program_id, endpoint_id, event_id, event_type,"
+        " payload, status, attempts, next_attempt_at, created_at)"
+        f" SELECT gen_random_uuid(), e.program_id, e.id, %s::uuid, %s, {payload_sql}, %s, 0,"
+        " %s::timestamptz, %s::timestamptz"
+        f" FROM {source} JOIN ledger_webhookendpoint e ON e.program_id = %s::bigint"
+        " AND e.active AND e.events @> %s::jsonb RETURNING id"
+    )
+    params = [uuid.uuid4(), event_type, Status.PENDING, now, now, program.pk]
+    return sql, [*params, json.dumps([event_type])]
+
+
+def webhook_dispatch_on_commit(message_ids: list[uuid.UUID]) -> None:
+    """Hand written outbox messages to delivery once the current transaction commits."""
+    if message_ids:
+        transaction.on_commit(lambda: _dispatch(list(message_ids)))
 
 
 def _dispatch(message_ids: list[uuid.UUID]) -> None:

@@ -51,8 +51,6 @@ def server_environment(transactional_db, broker) -> dict[str, str]:
         live_database_url(),
         DJANGO_SETTINGS_MODULE="config.settings.test",
         CELERY_BROKER_URL=broker,
-        # Connections to a terminated backend are dropped at the next request, not reused.
-        DB_CONN_MAX_AGE="60",
     )
 
 

@@ -171,15 +171,22 @@ def test_an_advisory_lock_held_by_another_session_prevents_the_run(leases):
         ).fetchone()[0]
 
 
-def test_the_first_request_starts_the_scheduler_thread(lost_event, client, settings):
+def test_the_first_request_starts_the_scheduler_thread(lost_event, client, settings, caplog):
     settings.INLINE_SCHEDULER = True
     settings.CELERY_BEAT_SCHEDULE = {
         "rules.requeue_stuck_events": {"task": "rules.requeue_stuck_events", "schedule": 3600}
     }
+    caplog.set_level(logging.INFO, logger="config.inline_scheduler")
+
+    def job_logs():
+        return [r for r in caplog.records if r.getMessage().startswith("Inline job")]
+
     try:
         client.get("/healthz")
-        deadline = time.monotonic() + 60  # a liveness bound, not a speed requirement
-        while Event.objects.get(pk=lost_event.pk).status != "processed":
+        # Wait on the log, not the database: SQLite's shared in-memory test database refuses
+        # a read while the thread writes. A liveness bound, not a speed requirement.
+        deadline = time.monotonic() + 60
+        while not job_logs():
             assert time.monotonic() < deadline, "the scheduler thread never ran the sweeper"
             time.sleep(0.05)
         assert sched._scheduler is not None
@@ -189,6 +196,10 @@ def test_the_first_request_starts_the_scheduler_thread(lost_event, client, setti
     finally:
         sched.inline_scheduler_stop(timeout=30)
     assert sched._scheduler is None
+    [record] = job_logs()
+    assert record.levelno == logging.INFO and record.threadName == "inline-scheduler"
+    assert record.getMessage().endswith(": 1")  # one event re-queued
+    assert Event.objects.get(pk=lost_event.pk).status == "processed"
 
 
 def test_the_middleware_is_off_when_disabled(client, settings):
