@@ -1,0 +1,145 @@
+"""reward_create on PostgreSQL writes the booking, the reward, its history row, audit entry and
+outbox rows in one statement (rewards._create_in_one_statement, transactions.Rider): the same
+rows the portable path writes, one round trip once the accounts are known, nothing on refusal,
+and a cached account that is not what the database holds is caught by the statement itself."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from ledger import selectors
+from ledger.models import Account, AuditEntry, Reward, Transaction, WebhookMessage
+from ledger.services import transactions as txn_services
+from ledger.services.rewards import reward_create, reward_event_payload
+from ledger.services.webhooks import webhook_endpoint_create
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def create(program, beneficiary="alice", amount=1000, **kwargs):
+    return reward_create(
+        program=program,
+        beneficiary=beneficiary,
+        amount=amount,
+        currency=program.currency,
+        reward_type="cash",
+        actor="test",
+        **kwargs,
+    )
+
+
+def balance(program, beneficiary):
+    account = Account.objects.get(program=program, code=f"user:{beneficiary}:rewards")
+    return selectors.account_balance(account)
+
+
+def as_stored(value):
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+@pytest.fixture
+def dispatched(monkeypatch):
+    calls: list[list] = []
+    monkeypatch.setattr("ledger.tasks.webhook_messages_dispatch", lambda ids: calls.append(ids))
+    return calls
+
+
+def test_one_round_trip_once_the_accounts_are_known(program):
+    create(program)  # opens alice's account; both accounts are then known to this process
+    with CaptureQueriesContext(connection) as queries:
+        reward, created = create(program)
+    assert created
+    [statement] = queries.captured_queries
+    assert "INSERT INTO ledger_reward" in statement["sql"]
+    assert connection.get_autocommit()  # no transaction block: the one statement commits
+    assert Reward.objects.get(pk=reward.pk).transaction_id == reward.transaction.pk
+
+
+def test_writes_the_rows_the_portable_path_writes(program):
+    reward, created = create(
+        program, beneficiary="bob", amount=700, metadata={"order": "o-1"}, source_key="evt:1"
+    )
+    assert created and reward.pk and not reward._state.adding
+    stored = Reward.objects.select_related("transaction").get(pk=reward.pk)
+    for field in ("beneficiary", "amount", "currency", "reward_type", "status", "metadata"):
+        assert getattr(stored, field) == getattr(reward, field)
+    assert stored.source_key == "evt:1" and stored.hold_reason == ""
+    assert stored.created_at == stored.updated_at == stored.transaction.created_at
+    assert stored.transaction.kind == "pending"
+    assert stored.transaction.reference == "reward:evt:1"
+    assert [(h.status, h.actor, h.reason, h.at) for h in stored.history.all()] == [
+        ("pending", "test", "", stored.created_at)
+    ]
+    entry = AuditEntry.objects.get(action="reward.created", object_id=str(reward.pk))
+    assert (entry.program_id, entry.actor, entry.object_type) == (program.pk, "test", "reward")
+    assert entry.before is None
+    assert entry.after == as_stored(reward_event_payload(stored))
+    assert balance(program, "bob")["pending"] == 700
+
+
+def test_outbox_rows_for_subscribed_endpoints_are_dispatched_after_commit(program, dispatched):
+    subscribed = webhook_endpoint_create(
+        program=program, url="https://example.com/a", events=["reward.created"], actor="test"
+    )
+    webhook_endpoint_create(
+        program=program, url="https://example.com/b", events=["reward.paid"], actor="test"
+    )
+    with transaction.atomic():
+        reward, _ = create(program)
+        assert dispatched == []  # not before the reward is committed
+    [message] = WebhookMessage.objects.all()
+    assert message.endpoint_id == subscribed.pk and message.event_type == "reward.created"
+    assert message.status == "pending" and message.attempts == 0
+    entry = AuditEntry.objects.get(action="reward.created", object_id=str(reward.pk))
+    assert message.payload == entry.after and message.payload["id"] == reward.pk
+    assert dispatched == [[message.pk]]
+
+
+def test_a_known_source_key_writes_nothing(program, dispatched):
+    webhook_endpoint_create(
+        program=program, url="https://example.com/a", events=["reward.created"], actor="test"
+    )
+    first, _ = create(program, source_key="evt:1")
+    counts = (Transaction.objects.count(), AuditEntry.objects.count(), len(dispatched))
+    again, created = create(program, amount=5, source_key="evt:1")
+    assert not created and again.pk == first.pk and again.amount == 1000
+    assert (Transaction.objects.count(), AuditEntry.objects.count(), len(dispatched)) == counts
+    assert WebhookMessage.objects.count() == 1
+    assert balance(program, "alice")["pending"] == 1000
+
+
+def test_a_cached_account_the_database_does_not_hold_is_caught(program):
+    """The statement re-checks each account it locks; a mismatch writes nothing and the
+    booking is retried with fresh lookups, so money never goes to the wrong account."""
+    create(program, beneficiary="alice")
+    create(program, beneficiary="bob")
+    bob = Account.objects.get(program=program, code="user:bob:rewards")
+    key = txn_services._cache_key(program.pk, "user:alice:rewards")
+    impostor = Account.objects.get(pk=bob.pk)
+    impostor.code = "user:alice:rewards"  # bob's row under alice's code
+    txn_services._ACCOUNTS[key] = impostor
+    reward, created = create(program, beneficiary="alice", amount=50)
+    assert created
+    assert balance(program, "alice")["pending"] == 1050
+    assert balance(program, "bob")["pending"] == 1000
+    assert txn_services._ACCOUNTS[key].pk != bob.pk
+    assert {p.account.code for p in reward.transaction.postings.select_related("account")} == {
+        "user:alice:rewards",
+        "program:rewards_expense",
+    }
+
+
+def test_an_account_opened_in_a_rolled_back_transaction_is_not_cached(program):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        create(program, beneficiary="carol")
+        raise RuntimeError("caller fails after the reward")
+    assert not Account.objects.filter(code="user:carol:rewards").exists()
+    key = txn_services._cache_key(program.pk, "user:carol:rewards")
+    assert key not in txn_services._ACCOUNTS
+    reward, created = create(program, beneficiary="carol")
+    assert created and balance(program, "carol")["pending"] == 1000
