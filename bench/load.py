@@ -51,7 +51,7 @@ from bench._harness import (  # noqa: E402
 
 SLUG = "bench"
 USERS = 1000
-BROKER = "redis://127.0.0.1:6379/13"
+BROKER = "redis://127.0.0.1:6379/12"  # bench/events.py uses 13
 PGBENCH = os.environ.get("PGBENCH", "/usr/bin/pgbench")
 TIMEOUT = 10.0  # seconds
 MIX = [("reward_create", 0.5), ("event_post", 0.25), ("balance_read", 0.25)]

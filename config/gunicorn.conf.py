@@ -28,7 +28,8 @@ preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() == "true"
 # Behind a load balancer that terminates TLS: trust X-Forwarded-* from these addresses only.
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
 
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")  # "-" = stderr; "" turns it off
+# "-" = stderr (the default); an empty value turns the access log off (gunicorn wants None).
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 # The message; config.logging.GunicornAccessFilter adds remote, status, duration_ms, request_id...
 access_log_format = "%(m)s %(U)s %(s)s"
 

@@ -65,7 +65,7 @@ def audit_record_sql(
         "INSERT INTO ledger_auditentry (program_id, at, actor, action, object_type, object_id,"
         " before, after, reason, request_id)"
         f" SELECT %s::bigint, %s, %s, %s, %s, {object_id_expr}, %s::jsonb, {after_expr}, %s, %s"
-        f" FROM {source} RETURNING id"
+        f" FROM {source}"
     )
     params: list[Any] = [program.pk if program else None, timezone.now(), actor, action]
     params.append(object_type)

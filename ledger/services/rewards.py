@@ -169,14 +169,14 @@ _REWARD_CTES = [
         "reward",
         "INSERT INTO ledger_reward (program_id, beneficiary, amount, currency, reward_type,"
         " status, metadata, transaction_id, source_key, hold_reason, created_at, updated_at)"
-        " SELECT %s::bigint, %s, %s::bigint, %s, %s, %s, %s::jsonb, txn.id, %s, %s,"
-        " txn.created_at, txn.created_at FROM txn RETURNING id",
+        f" SELECT txn.program_id, %s, %s, %s, %s, '{Status.PENDING.value}', %s::jsonb, txn.id,"
+        " %s, %s, txn.created_at, txn.created_at FROM txn RETURNING id, status, hold_reason",
     ),
     ("created", "SELECT id, %s::jsonb || jsonb_build_object('id', id) AS payload FROM reward"),
     (
         "history",
         "INSERT INTO ledger_rewardhistory (reward_id, status, at, actor, reason)"
-        " SELECT reward.id, %s, txn.created_at, %s, %s FROM reward CROSS JOIN txn RETURNING id",
+        " SELECT r.id, r.status, txn.created_at, %s, r.hold_reason FROM reward r, txn",
     ),
 ]
 
@@ -238,8 +238,7 @@ def _create_in_one_statement(reward: Reward, *, actor: str) -> Reward:
     statement is atomic on its own: outside a transaction block it commits by itself, so a
     reward costs one round trip (plus opening the user's account the first time)."""
     program = reward.program
-    status = Status.PENDING
-    event = REWARD_EVENTS[status]
+    event = REWARD_EVENTS[Status.PENDING]
     built: list[Rider] = []  # the rider of the (last) booking attempt
 
     def rider(txn: Transaction) -> Rider:
@@ -264,27 +263,22 @@ def _create_in_one_statement(reward: Reward, *, actor: str) -> Reward:
         guard, guard_params = "TRUE", []
         if reward.source_key:
             guard = (
-                "NOT EXISTS (SELECT 1 FROM ledger_reward WHERE program_id = %s::bigint"
-                " AND source_key = %s)"
+                "NOT EXISTS (SELECT 1 FROM ledger_reward WHERE program_id = %s AND source_key = %s)"
             )
             guard_params = [program.pk, reward.source_key]
         built[:] = [
             Rider(
                 ctes=[*_REWARD_CTES, ("audited", audit_sql), ("outbox", outbox_sql)],
                 params=[
-                    program.pk,
                     reward.beneficiary,
                     reward.amount,
                     reward.currency,
                     reward.reward_type,
-                    status,
                     json.dumps(reward.metadata),
                     reward.source_key,
                     reward.hold_reason,
                     payload,
-                    status,
                     actor,
-                    reward.hold_reason,
                     *audit_params,
                     *outbox_params,
                 ],

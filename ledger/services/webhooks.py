@@ -285,17 +285,15 @@ def webhook_emit_sql(
     them to `webhook_dispatch_on_commit`. Returns (sql, params)."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"Unknown webhook event type {event_type!r}")
-    now = timezone.now()
     sql = (
         "INSERT INTO ledger_webhookmessage (id, program_id, endpoint_id, event_id, event_type,"
-        " payload, status, attempts, next_attempt_at, created_at)"
-        f" SELECT gen_random_uuid(), e.program_id, e.id, %s::uuid, %s, {payload_sql}, %s, 0,"
-        " %s::timestamptz, %s::timestamptz"
-        f" FROM {source} JOIN ledger_webhookendpoint e ON e.program_id = %s::bigint"
-        " AND e.active AND e.events @> %s::jsonb RETURNING id"
+        f" payload, status, attempts, next_attempt_at, created_at) SELECT gen_random_uuid(),"
+        f" e.program_id, e.id, ev.id, ev.type, {payload_sql}, '{Status.PENDING.value}', 0,"
+        f" ev.at, ev.at FROM {source} CROSS JOIN (SELECT %s::uuid AS id, %s::text AS type,"
+        " %s::timestamptz AS at) ev JOIN ledger_webhookendpoint e ON e.program_id = %s"
+        " AND e.active AND e.events @> jsonb_build_array(ev.type) RETURNING id"
     )
-    params = [uuid.uuid4(), event_type, Status.PENDING, now, now, program.pk]
-    return sql, [*params, json.dumps([event_type])]
+    return sql, [uuid.uuid4(), event_type, timezone.now(), program.pk]
 
 
 def webhook_dispatch_on_commit(message_ids: list[uuid.UUID]) -> None:
