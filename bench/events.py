@@ -195,6 +195,23 @@ def rewards_booked(slug: str) -> tuple[int, int]:
     return row["n"], row["s"] or 0
 
 
+def broker_claim(url: str) -> None:
+    """Flush the Redis database, refusing when another client uses it: a second Celery
+    worker there (bench/load.py uses the same default) would take half of our tasks."""
+    import redis
+
+    with redis.Redis.from_url(url, single_connection_client=True) as client:
+        me = str(client.client_id())
+        db = str(client.connection_pool.connection_kwargs.get("db", 0))
+        others = [c for c in client.client_list() if str(c.get("db")) == db and c["id"] != me]
+        if others:
+            raise RuntimeError(
+                f"{len(others)} other client(s) use {url} (is bench/load.py running?); "
+                "wait for them or pass --broker redis://127.0.0.1:6379/<free db>"
+            )
+        client.flushdb()
+
+
 # --- HTTP ----------------------------------------------------------------------------------
 
 
@@ -255,9 +272,7 @@ def run_mode(
     worker = CeleryWorker(env, concurrency=2, log=log)
     with stopping(server, worker):
         if broker:
-            import redis
-
-            redis.Redis.from_url(broker).flushdb()
+            broker_claim(broker)
             worker.start()
         server.start()
         # Warm-up (not timed): every worker loads its code and connects; the Celery worker is
@@ -298,6 +313,7 @@ def main() -> int:
     parser.add_argument("--log", default="/tmp/bench_events.log", help="server logs go here")
     args = parser.parse_args()
 
+    broker_claim(args.broker)  # fail before the long inline run, not after it
     database = database_recreate(DB)
     tree = tree_build()
     results = []

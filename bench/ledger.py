@@ -95,45 +95,27 @@ def django_setup(url: str) -> None:
     django.setup()
 
 
-def _booker():
-    """reward_create when the rewards service exists, else the pending transfer it books."""
-    from ledger.models import Account
-    from ledger.services.transactions import (
-        PostingLine,
-        account_get_or_create,
-        transaction_create,
+def _book(program, user: str) -> None:
+    from ledger.services.rewards import reward_create
+
+    reward_create(
+        program=program,
+        beneficiary=user,
+        amount=100,
+        currency=program.currency,
+        reward_type="cash",
+        actor="bench",
     )
 
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a local process (the client's PostgreSQL backend); NaN when
+    the server is not on this machine."""
     try:
-        from ledger.services.rewards import reward_create
-    except ImportError:
-        reward_create = None
-
-    def book(program, user: str) -> None:
-        if reward_create is not None:
-            reward_create(
-                program=program,
-                beneficiary=user,
-                amount=100,
-                currency=program.currency,
-                reward_type="cash",
-                actor="bench",
-            )
-            return
-        account = account_get_or_create(
-            program=program, code=f"user:{user}:rewards", kind=Account.Kind.LIABILITY
-        )
-        transaction_create(
-            program=program,
-            postings=[
-                PostingLine("program:rewards_expense", "debit", 100),
-                PostingLine(account, "credit", 100),
-            ],
-            pending=True,
-            actor="bench",
-        )
-
-    return book, ("reward_create" if reward_create else "transaction_create (pending)")
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _worker(client: int, seconds: float, barrier, results) -> None:
@@ -142,20 +124,25 @@ def _worker(client: int, seconds: float, barrier, results) -> None:
     from ledger.models import Program
 
     program = Program.objects.get(slug="bench")
-    book, _ = _booker()
     users = [f"c{client}u{i}" for i in range(50)]
     for user in users:  # open the users' accounts before timing
-        book(program, user)
+        _book(program, user)
+    with connection.cursor() as cursor:  # one persistent connection per client process
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
     barrier.wait()
+    cpu, server_cpu = time.process_time(), _cpu_seconds(backend)
     count, deadline = 0, time.perf_counter() + seconds
     while time.perf_counter() < deadline:
-        book(program, users[count % len(users)])
+        _book(program, users[count % len(users)])
         count += 1
-    results.put(count)
+    results.put((count, time.process_time() - cpu, _cpu_seconds(backend) - server_cpu))
     connection.close()
 
 
-def rewards_per_second(clients: int, seconds: float) -> float:
+def rewards_per_second(clients: int, seconds: float) -> tuple[float, float, float]:
+    """Rewards per second over `clients` processes, and the CPU milliseconds one reward
+    costs in the Python client and in its PostgreSQL backend."""
     from django.db import connections
 
     connections.close_all()  # children open their own connections
@@ -167,10 +154,11 @@ def rewards_per_second(clients: int, seconds: float) -> float:
     for p in procs:
         p.start()
     barrier.wait()
-    total = sum(results.get() for _ in procs)
+    counts, client_cpu, server_cpu = zip(*(results.get() for _ in procs), strict=True)
     for p in procs:
         p.join()
-    return total / seconds
+    total = sum(counts)
+    return total / seconds, sum(client_cpu) / total * 1000, sum(server_cpu) / total * 1000
 
 
 def _bulk_postings(program, account, n: int) -> None:
@@ -247,6 +235,14 @@ def read_latency_ms(accounts: list, repeat: int) -> list[tuple[float, float]]:
     return out
 
 
+def _cpu_note(client: float, server: float) -> str:
+    cores = os.cpu_count() or 1
+    return (
+        f"Python {client:.2f} + PostgreSQL {server:.2f}; {cores} cores cap rewards/s at "
+        f"{cores * 1000 / (client + server):,.0f}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="duration of each timed run")
@@ -285,10 +281,9 @@ def main() -> int:
         from ledger.services.programs import program_create
 
         program, _ = program_create(slug="bench", name="Bench", currency="INR")
-        _, how = _booker()
-        print(f"rewards through {how} ...", file=sys.stderr)
-        r1 = rewards_per_second(1, args.seconds)
-        rn = rewards_per_second(args.clients, args.seconds)
+        print("rewards through reward_create ...", file=sys.stderr)
+        r1, cpu1, server1 = rewards_per_second(1, args.seconds)
+        rn, cpun, servern = rewards_per_second(args.clients, args.seconds)
 
         print(f"loading {args.postings:,} postings ...", file=sys.stderr)
         from ledger.models import Account
@@ -337,6 +332,8 @@ def main() -> int:
             f"{rn:,.0f}",
             f"{rn / tpsn:.0%} of pgbench (target >= 50%)",
         ),
+        ("CPU per reward, 1 client (ms)", f"{cpu1 + server1:.2f}", _cpu_note(cpu1, server1)),
+        (f"CPU per reward, {n} clients (ms)", f"{cpun + servern:.2f}", _cpu_note(cpun, servern)),
         ("balance read, 10 postings (ms, median)", f"{small_ms:.3f}", f"p99 {small_p99:.3f}"),
         (
             f"balance read, {args.postings:,} postings (ms, median)",
@@ -349,7 +346,7 @@ def main() -> int:
             report.status,
         ),
     ]
-    print(f"PostgreSQL {server}; rewards via {how}; {args.seconds} s per timed run")
+    print(f"PostgreSQL {server}; rewards via reward_create; {args.seconds} s per timed run")
     width = max(len(r[0]) for r in rows)
     for label, value, note in rows:
         print(f"{label:<{width}}  {value:>10}  {note}")

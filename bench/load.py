@@ -289,6 +289,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="threads per worker (gthread)")
     parser.add_argument("--db", default="bench_load", help="scratch database (dropped first)")
     parser.add_argument("--no-broker", action="store_true", help="process events inline")
+    parser.add_argument("--broker", default=BROKER, help="Redis URL for Celery (flushed first)")
     parser.add_argument("--log", default="/tmp/bench_load.log", help="server logs go here")
     parser.add_argument("--generate", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -298,7 +299,7 @@ def main() -> int:
     # `kill` or `timeout` stop the run like Ctrl-C does: through the finally blocks below.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
-    broker = "" if args.no_broker else BROKER
+    broker = "" if args.no_broker else args.broker
     if broker:
         import redis
 

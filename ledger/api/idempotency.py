@@ -1,10 +1,16 @@
 """Idempotency-Key handling (IETF draft "The Idempotency-Key HTTP Header Field").
 
-The record (key, hash of the canonical request, response) is inserted *before* the effect and
-completed after it, all in one database transaction. A racing duplicate blocks on the unique
-index until the first commits, then replays its stored response: exactly one effect. A
-validation error (400) stores nothing, so a corrected request may reuse the key; a business
-outcome (e.g. 409 insufficient_funds) is stored and replayed like a success.
+The record (key, hash of the canonical request, response) is claimed *before* the effect with
+`INSERT ... ON CONFLICT DO NOTHING` and completed after it, all in one database transaction: a
+request costs BEGIN, the claim, the effect, one UPDATE and COMMIT (no savepoints, no read
+first). A racing duplicate's claim blocks on the unique index until the first commits, then
+inserts nothing and replays the stored response: exactly one effect. A validation error (400)
+stores nothing, so a corrected request may reuse the key. A business outcome (e.g. 409
+insufficient_funds) is stored and replayed like a success: the effect's transaction is rolled
+back whole (the claim with it; PostgreSQL cannot continue a transaction after a failed
+statement, and a savepoint per request would cost two more round trips), then the outcome is
+stored by a claim of its own. Should a duplicate claim the key in between, its outcome is the
+one stored, and this request answers with it too: still one effect, one answer per key.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ import hashlib
 import json
 from collections.abc import Callable
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
+from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils import encoders
 
 from ledger.api.errors import PROBLEM, problem
 from ledger.exceptions import (
@@ -28,6 +36,7 @@ from ledger.exceptions import (
 from ledger.models import IdempotencyRecord, Program
 
 REPLAYED = "Idempotent-Replayed"
+_TABLE = IdempotencyRecord._meta.db_table
 
 
 def request_fingerprint(request: Request) -> str:
@@ -64,39 +73,78 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
     )
 
 
+def _claim(
+    program: Program,
+    key: str,
+    fingerprint: str,
+    *,
+    status: int | None = None,
+    body: str | None = None,
+) -> int | None:
+    """Insert the key's record; its id, or None if the key is taken (a concurrent holder makes
+    the insert wait on the unique index until it commits or rolls back)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_TABLE} (program_id, key, request_hash, response_status, response_body,"
+            " created_at) VALUES (%s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (program_id, key) DO NOTHING RETURNING id",
+            [
+                program.pk,
+                key,
+                fingerprint,
+                status,
+                body,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+            ],
+        )
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _complete(record_id: int, response: Response) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_TABLE} SET response_status = %s, response_body = %s WHERE id = %s",
+            [response.status_code, _stored_body(response), record_id],
+        )
+
+
+def _stored_body(response: Response) -> str:
+    # The encoder DRF's JSONRenderer uses, so a replay's body equals the first response's.
+    return json.dumps(response.data, cls=encoders.JSONEncoder)
+
+
 def idempotent(request: Request, program: Program, effect: Callable[[], Response]) -> Response:
     key = _key_from(request)
     fingerprint = request_fingerprint(request)
-    existing = IdempotencyRecord.objects.filter(program=program, key=key).first()
-    if existing is not None:
-        return _replay(existing, fingerprint)
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    program=program, key=key, request_hash=fingerprint
-                )
-        except IntegrityError:
-            # A concurrent request with this key committed while we waited on the index.
-            return _replay(IdempotencyRecord.objects.get(program=program, key=key), fingerprint)
-        try:
-            with transaction.atomic():
+    stored: IdempotencyRecord | None = None
+    try:
+        with transaction.atomic():
+            record_id = _claim(program, key, fingerprint)
+            if record_id is None:
+                stored = IdempotencyRecord.objects.get(program=program, key=key)
+            else:
                 response = effect()
-        except DomainError as exc:
-            if exc.status == 400:
-                raise  # invalid request: nothing happened, nothing stored
-            response = Response(
-                problem(
-                    status=exc.status,
-                    code=exc.code,
-                    title=exc.title,
-                    detail=exc.detail,
-                    errors=exc.errors,
-                ),
+                _complete(record_id, response)
+    except DomainError as exc:
+        if exc.status == 400:
+            raise  # invalid request: nothing happened, nothing stored
+        response = Response(
+            problem(
                 status=exc.status,
-                content_type=PROBLEM,
-            )
-        record.response_status = response.status_code
-        record.response_body = json.loads(json.dumps(response.data, default=str))
-        record.save(update_fields=["response_status", "response_body"])
+                code=exc.code,
+                title=exc.title,
+                detail=exc.detail,
+                errors=exc.errors,
+            ),
+            status=exc.status,
+            content_type=PROBLEM,
+        )
+        # The effect rolled back; store its outcome unless a duplicate claimed the key meanwhile.
+        with transaction.atomic():
+            body = _stored_body(response)
+            if _claim(program, key, fingerprint, status=exc.status, body=body) is None:
+                stored = IdempotencyRecord.objects.get(program=program, key=key)
+    if stored is not None:
+        return _replay(stored, fingerprint)
     return response

@@ -99,6 +99,22 @@ def _render(program, reward: Reward, code: int = status.HTTP_200_OK) -> Response
     return Response(RewardSerializer(_rewards(program).get(pk=reward.pk)).data, status=code)
 
 
+def _render_created(reward: Reward, actor: str) -> Response:
+    """The 201 body from the row reward_create just wrote, without reading it back: a new
+    reward's only history entry is its creation (status pending, at created_at, the actor, the
+    hold reason as its reason). tests/ledger/test_rewards.py compares it with a later GET."""
+    entry = RewardHistory(
+        reward=reward,
+        status=reward.status,
+        at=reward.created_at,
+        actor=actor,
+        reason=reward.hold_reason,
+    )
+    # What prefetch_related("history") would have stored: the serializer reads it, not the db.
+    reward._prefetched_objects_cache = {"history": [entry]}
+    return Response(RewardSerializer(reward).data, status=status.HTTP_201_CREATED)
+
+
 class RewardListApi(ProgramAPIView):
     @extend_schema(
         request=RewardCreateSerializer,
@@ -111,10 +127,13 @@ class RewardListApi(ProgramAPIView):
     def post(self, request: Request, program: str) -> Response:
         def effect() -> Response:
             data = validated(RewardCreateSerializer, request.data)
-            reward, _ = reward_services.reward_create(
-                program=self.program, actor=self.actor, **data
+            actor = self.actor
+            reward, created = reward_services.reward_create(
+                program=self.program, actor=actor, **data
             )
-            return _render(self.program, reward, status.HTTP_201_CREATED)
+            if not created:
+                return _render(self.program, reward, status.HTTP_201_CREATED)
+            return _render_created(reward, actor)
 
         return idempotent(request, self.program, effect)
 
