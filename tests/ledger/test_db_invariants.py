@@ -305,3 +305,25 @@ def test_racing_reversals_reverse_exactly_once(program):
     expense, _ = _accounts(program)
     assert account_balance(expense)["posted"] == {"debits": 70, "credits": 70, "balance": 0}
     assert reconciliation_run(program=program).status == "clean"
+
+
+APPEND_ONLY = ["ledger_transaction", "ledger_posting", "ledger_rewardhistory", "ledger_auditentry"]
+
+
+@pytest.mark.parametrize("table", APPEND_ONLY)
+def test_every_append_only_table_keeps_its_triggers_after_all_migrations(db, table):
+    """SQLite drops a table's triggers when a migration rebuilds it; post_migrate restores them.
+    A later migration that loses a trigger fails here, on either database."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal",
+                [table],
+            )
+            expected = {f"{table}_immutable", f"{table}_no_truncate"}
+        else:
+            cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s", [table]
+            )
+            expected = {f"{table}_no_update", f"{table}_no_delete"}
+        assert expected <= {row[0] for row in cursor.fetchall()}
