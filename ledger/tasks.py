@@ -1,9 +1,10 @@
 """Background work of the ledger app.
 
 With CELERY_BROKER_URL set, workers run these tasks and Celery beat runs the periodic ones
-(settings.CELERY_BEAT_SCHEDULE). Without a broker there is no beat: webhook messages are handed
-off inline after commit, and the periodic work runs from cron (or any scheduler) through the
-management commands that call the same functions, e.g. `python manage.py confirm_due_rewards`.
+(settings.CELERY_BEAT_SCHEDULE). Without a broker, webhook messages are handed off inline after
+commit and the web process runs the periodic tasks itself (config/inline_scheduler.py); the
+management commands that call the same functions (e.g. `manage.py confirm_due_rewards`) serve
+cron setups.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def confirm_due_rewards() -> int:
 @shared_task(name="ledger.reconcile_nightly")
 def reconcile_nightly() -> str:
     """Run and store every integrity check (each program's run, and the whole ledger's);
-    without a broker, cron runs `manage.py reconcile` instead (docs/OPERATIONS.md)."""
+    without a broker the inline scheduler calls it (or cron runs `manage.py reconcile`)."""
     from ledger.services.reconciliation_runs import NIGHTLY_ACTOR, reconciliation_record
 
     return reconciliation_record(actor=NIGHTLY_ACTOR).status

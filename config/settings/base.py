@@ -216,6 +216,10 @@ WEBHOOK_RETRY_MAX_DELAY_SECONDS = env.int("WEBHOOK_RETRY_MAX_DELAY_SECONDS", def
 # Endpoint URLs are user input: loopback and private addresses are refused unless allowed.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
 
+# The ledger prepares its booking statement once per connection (planned once, not per reward);
+# turn off for a pooler that cannot keep prepared statements (PgBouncer < 1.21, transaction mode).
+LEDGER_PREPARED_STATEMENTS = env.bool("LEDGER_PREPARED_STATEMENTS", default=True)
+
 GROQ_API_KEY = env.str("GROQ_API_KEY", default="")
 # A model that supports Groq's json_schema response format (structured outputs).
 GROQ_MODEL = env.str("GROQ_MODEL", default="openai/gpt-oss-20b")
