@@ -58,9 +58,13 @@ test: setup lint check-migrations
 	@echo "==> Tests on $(or $(TEST_DATABASE_URL),SQLite (embedded default))"
 	$(if $(TEST_DATABASE_URL),DATABASE_URL=$(TEST_DATABASE_URL)) $(PY) -m pytest
 
+# Benchmarks print figures (docs/PERFORMANCE.md); run them on a quiet machine. Each creates and
+# drops its own PostgreSQL databases; events and load also start gunicorn/Celery on 127.0.0.1.
 bench: setup
-	$(PY) bench/ledger.py
 	$(PY) bench/rules.py
+	$(PY) bench/ledger.py
+	$(PY) bench/events.py
+	$(PY) bench/load.py
 
 browser-deps:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }

@@ -117,8 +117,7 @@ def _check_value(kind: str | None, operator: str, value: Any, path: str) -> list
         if (
             low is None
             or high is None
-            or (type(low) is not type(high)
-            and not (is_number(low) and is_number(high)))
+            or (type(low) is not type(high) and not (is_number(low) and is_number(high)))
         ):
             return error("between expects two numbers or two RFC 3339 timestamps")
         return error("between expects low <= high") if low > high else []

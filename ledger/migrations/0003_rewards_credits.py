@@ -6,55 +6,92 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0002_immutability'),
+        ("ledger", "0002_immutability"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='program',
-            name='fraud_amount_threshold',
-            field=models.PositiveBigIntegerField(blank=True, help_text='Rewards above this amount (minor units) are held for review and never confirmed automatically (empty: no threshold)', null=True),
+            model_name="program",
+            name="fraud_amount_threshold",
+            field=models.PositiveBigIntegerField(
+                blank=True,
+                help_text="Rewards above this amount (minor units) are held for review and never confirmed automatically (empty: no threshold)",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='reward',
-            name='clawback_transaction',
-            field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='clawed_back_reward', to='ledger.transaction'),
+            model_name="reward",
+            name="clawback_transaction",
+            field=models.OneToOneField(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="clawed_back_reward",
+                to="ledger.transaction",
+            ),
         ),
         migrations.AddField(
-            model_name='reward',
-            name='confirmed_at',
+            model_name="reward",
+            name="confirmed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='reward',
-            name='hold_reason',
-            field=models.CharField(blank=True, default='', max_length=500),
+            model_name="reward",
+            name="hold_reason",
+            field=models.CharField(blank=True, default="", max_length=500),
         ),
         migrations.AddField(
-            model_name='reward',
-            name='paid_at',
+            model_name="reward",
+            name="paid_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.CreateModel(
-            name='CreditEntry',
+            name="CreditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('owner_id', models.CharField(max_length=200)),
-                ('operation', models.CharField(max_length=100)),
-                ('amount', models.BigIntegerField(help_text='Signed: positive adds credits, negative spends')),
-                ('nonce', models.CharField(max_length=255)),
-                ('request_hash', models.CharField(max_length=64)),
-                ('balance', models.BigIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('program', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='credit_entries', to='ledger.program')),
-                ('transaction', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='credit_entry', to='ledger.transaction')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("owner_id", models.CharField(max_length=200)),
+                ("operation", models.CharField(max_length=100)),
+                (
+                    "amount",
+                    models.BigIntegerField(
+                        help_text="Signed: positive adds credits, negative spends"
+                    ),
+                ),
+                ("nonce", models.CharField(max_length=255)),
+                ("request_hash", models.CharField(max_length=64)),
+                ("balance", models.BigIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "program",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="credit_entries",
+                        to="ledger.program",
+                    ),
+                ),
+                (
+                    "transaction",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="credit_entry",
+                        to="ledger.transaction",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'credit entries',
-                'ordering': ['-created_at', '-id'],
-                'constraints': [models.UniqueConstraint(fields=('program', 'nonce'), name='credit_nonce_unique')],
+                "verbose_name_plural": "credit entries",
+                "ordering": ["-created_at", "-id"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("program", "nonce"), name="credit_nonce_unique")
+                ],
             },
         ),
     ]

@@ -5,38 +5,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0006_operator_groups'),
+        ("ledger", "0006_operator_groups"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='posting',
-            name='account',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='postings', to='ledger.account'),
+            model_name="posting",
+            name="account",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="postings",
+                to="ledger.account",
+            ),
         ),
         migrations.AlterField(
-            model_name='reward',
-            name='beneficiary',
+            model_name="reward",
+            name="beneficiary",
             field=models.CharField(max_length=255),
         ),
         migrations.AlterField(
-            model_name='reward',
-            name='program',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='rewards', to='ledger.program'),
+            model_name="reward",
+            name="program",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="rewards",
+                to="ledger.program",
+            ),
         ),
         migrations.AlterField(
-            model_name='transaction',
-            name='reference',
+            model_name="transaction",
+            name="reference",
             field=models.CharField(blank=True, max_length=255),
         ),
         migrations.AddIndex(
-            model_name='reward',
-            index=models.Index(fields=['program', 'beneficiary'], name='reward_beneficiary'),
+            model_name="reward",
+            index=models.Index(fields=["program", "beneficiary"], name="reward_beneficiary"),
         ),
         migrations.AddIndex(
-            model_name='transaction',
-            index=models.Index(fields=['reference'], name='transaction_reference'),
+            model_name="transaction",
+            index=models.Index(fields=["reference"], name="transaction_reference"),
         ),
     ]

@@ -324,7 +324,9 @@ def test_groups_have_fitting_permissions(groups):
         .permissions.filter(content_type__app_label="ledger")
         .values_list("codename", flat=True)
     )
-    assert ledger_perms and not any(p.startswith(("add_", "change_", "delete_")) for p in ledger_perms)
+    assert ledger_perms and not any(
+        p.startswith(("add_", "change_", "delete_")) for p in ledger_perms
+    )
     # The rules app grants rule authors what the builder needs (rules migration 0002).
     assert {"add_rule", "change_rule", "view_ruleversion"} <= perms("rule authors")
 
