@@ -1,9 +1,10 @@
 """HTTP load on gunicorn + PostgreSQL, compared with pgbench TPC-B on the same server.
 
     .venv/bin/python bench/load.py [--rate 200] [--duration 20] [--concurrency 32]
-                                   [--workers 4] [--threads 1] [--no-broker]
+                                   [--workers 4] [--threads 2] [--no-broker]
+                                   [--db bench_load] [--broker redis://127.0.0.1:6379/12]
 
-Creates a scratch database (bench_load), migrates it, creates a program, an API key and one
+Creates a scratch database (--db, dropped first), migrates it, creates a program, an API key and one
 published rule (every `purchase` event rewards its user) through the services, starts gunicorn
 on 127.0.0.1 (config/gunicorn.conf.py) and, unless --no-broker, a Celery worker on Redis that
 processes the events. A load generator in another process (asyncio + httpx) then runs:

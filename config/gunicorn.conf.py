@@ -11,10 +11,13 @@ import os
 from config.logging import logging_config
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-# Synchronous workers: each request holds one database connection for its whole life, which
-# suits short ledger transactions. (2 x cores) + 1 is gunicorn's own rule of thumb.
+# Threaded workers (gthread): a sync worker serves one connection at a time and blocks on a
+# client's idle keep-alive connection until `timeout` kills it, so it is only safe behind a
+# buffering proxy; gthread parks idle connections in a poller. Each thread holds one database
+# connection. (2 x cores) + 1 processes is gunicorn's rule of thumb; GUNICORN_THREADS=1 gives
+# sync workers (docs/PERFORMANCE.md, Load, compares them).
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
 worker_class = "gthread" if threads > 1 else "sync"
 # A worker stuck longer than this is killed and replaced; its open transaction rolls back.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))

@@ -107,7 +107,7 @@ def _render_created(reward: Reward, actor: str) -> Response:
         reason=reward.hold_reason,
     )
     # What prefetch_related("history") would have stored: the serializer reads it, not the db.
-    reward._prefetched_objects_cache = {"history": [entry]}
+    reward._prefetched_objects_cache = {"history": [entry]}  # type: ignore[attr-defined]
     return Response(RewardSerializer(reward).data, status=status.HTTP_201_CREATED)
 
 
