@@ -9,28 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.engine import compile_rule, compile_ruleset
+from rules.engine.operators import LEAF_OPERATORS
 from rules.engine.trace import evaluate_traced
 
 OCCURRED = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 FIELDS = ["referred.a", "referrer.c", "event.d"]
-OPERATORS = [
-    "equals",
-    "not_equals",
-    "greater_than",
-    "greater_than_or_equal",
-    "less_than",
-    "less_than_or_equal",
-    "in",
-    "not_in",
-    "contains",
-    "not_contains",
-    "starts_with",
-    "ends_with",
-    "between",
-    "exists",
-    "not_exists",
-    "within_last_days",
-]
+OPERATORS = list(LEAF_OPERATORS)
 MOMENTS = ["2025-03-01T00:00:00Z", "2025-03-10T12:00:00+00:00", "2024-01-01T00:00:00+05:30"]
 
 # A small shared pool, so that rule values and fact values often meet (boundaries, equal
