@@ -3,15 +3,30 @@ rules about money live in the services."""
 
 from __future__ import annotations
 
-import re
+from datetime import datetime
 from typing import Any
 
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ledger.exceptions import ValidationFailed
 from ledger.models import Account, Posting, Transaction
+from ledger.services.programs import CURRENCY_RE
 
-CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+
+def query_time(name: str, raw: str) -> datetime:
+    """A query parameter that must be an RFC 3339 time with a timezone."""
+    try:
+        value = parse_datetime(raw)
+    except ValueError:  # well-formed but impossible, e.g. 2026-02-30
+        value = None
+    if value is None or value.tzinfo is None:
+        raise ValidationFailed(
+            f"{name} must be an RFC 3339 time with a timezone, e.g. 2026-01-31T00:00:00Z.",
+            errors=[{"field": name, "message": "invalid time"}],
+        )
+    return value
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -47,6 +62,15 @@ class CurrencyField(serializers.CharField):
         return value
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string only (DRF's CharField would turn 5 into "5")."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class StrictBooleanField(serializers.BooleanField):
     def to_internal_value(self, data: Any) -> bool:
         if type(data) is not bool:
@@ -70,6 +94,13 @@ class StrictSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
         return super().to_internal_value(data)
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """The serializer's validated data; invalid input raises (rendered as problem+json)."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 class AccountCreateSerializer(StrictSerializer):
@@ -112,7 +143,7 @@ class TransactionCreateSerializer(StrictSerializer):
 
 
 class ReasonSerializer(StrictSerializer):
-    reason = serializers.CharField(max_length=2000)
+    reason = StrictCharField(max_length=2000, help_text="Why; kept in the history and audit log.")
 
 
 class PostingSerializer(serializers.ModelSerializer):
@@ -126,7 +157,7 @@ class PostingSerializer(serializers.ModelSerializer):
 class TransactionSerializer(serializers.ModelSerializer):
     status = serializers.SerializerMethodField()
     postings = PostingSerializer(many=True)
-    reverses = serializers.UUIDField(source="reverses_id", allow_null=True)
+    reverses = serializers.SerializerMethodField()
     resolves = serializers.UUIDField(source="resolves_id", allow_null=True)
 
     class Meta:
@@ -147,6 +178,15 @@ class TransactionSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.ChoiceField(choices=["pending", "posted", "voided"]))
     def get_status(self, obj: Transaction) -> str:
         return obj.status
+
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
+    def get_reverses(self, obj: Transaction) -> str | None:
+        # Reversing a posted two-phase transfer books against its internal `post`; the caller
+        # reversed the pending transaction's id, so that is the one reported (SPEC §3).
+        original = obj.reverses
+        if original is None:
+            return None
+        return str(original.resolves_id if original.kind == Transaction.Kind.POST else original.pk)
 
 
 class EntrySerializer(serializers.ModelSerializer):

@@ -54,8 +54,6 @@ def _period_start(period: str, at: datetime) -> datetime | None:
         return day - timedelta(days=day.weekday())
     if period == "month":
         return day.replace(day=1)
-    if period == "year":
-        return day.replace(month=1, day=1)
     return None
 
 
@@ -64,9 +62,7 @@ def _period_end(period: str, start: datetime) -> datetime:
         return start + timedelta(days=1)
     if period == "week":
         return start + timedelta(days=7)
-    if period == "month":
-        return (start + timedelta(days=32)).replace(day=1)
-    return start.replace(year=start.year + 1)
+    return (start + timedelta(days=32)).replace(day=1)  # month
 
 
 def rule_limits(definition: dict[str, Any]) -> dict[str, Any]:

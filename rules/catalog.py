@@ -11,10 +11,13 @@ A program declares its own triggers and fields with
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any, Final
 
 FIELD_TYPES: Final = ("string", "number", "integer", "boolean", "datetime", "list")
 PARTICIPANT_ROLES: Final = ("referred", "referrer", "parent")
+TRIGGER_RE: Final = re.compile(r"^[a-z][a-z0-9_]*$")  # as rules/schema.json's trigger
+FIELD_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)+$")
 
 _PARTICIPANT_FIELDS: Final = {
     "id": "string",
@@ -36,7 +39,11 @@ BUILTIN_TRIGGERS: Final[dict[str, dict[str, Any]]] = {
     },
     "referral_created": {
         "description": "a referral is recorded",
-        "fields": {"event.referral_code": "string", "event.channel": "string"},
+        "fields": {
+            "event.referrer": "string",
+            "event.referral_code": "string",
+            "event.channel": "string",
+        },
     },
     "subscription_started": {
         "description": "a subscription starts",
@@ -71,6 +78,62 @@ def _common_fields() -> dict[str, str]:
     return fields
 
 
+def custom_catalog_errors(custom: Any) -> list[str]:
+    """What is wrong with a program's custom catalog (empty when it is well formed)."""
+    if custom in (None, {}):
+        return []
+    if not isinstance(custom, dict) or set(custom) - {"triggers"}:
+        return ['the custom catalog is {"triggers": {name: {"description", "fields"}}}']
+    triggers = custom.get("triggers")
+    if not isinstance(triggers, dict):
+        return ['"triggers" must be an object of trigger name to definition']
+    errors = []
+    for name, spec in triggers.items():
+        if not TRIGGER_RE.match(name) or len(name) > 64:
+            errors.append(f"trigger {name!r}: a name matches ^[a-z][a-z0-9_]*$ (max 64)")
+        if not isinstance(spec, dict) or set(spec) - {"description", "fields"}:
+            errors.append(f"trigger {name!r}: an object with 'description' and 'fields'")
+            continue
+        if not isinstance(spec.get("description", ""), str):
+            errors.append(f"trigger {name!r}: the description must be a string")
+        fields = spec.get("fields", {})
+        if not isinstance(fields, dict):
+            errors.append(f"trigger {name!r}: 'fields' must be an object of path to type")
+            continue
+        for path, kind in fields.items():
+            if not FIELD_RE.match(path):
+                errors.append(f"trigger {name!r}: field {path!r} is not a dotted path")
+            if kind not in FIELD_TYPES:
+                errors.append(
+                    f"trigger {name!r}: field {path!r} has type {kind!r}; "
+                    f"known types: {', '.join(FIELD_TYPES)}"
+                )
+    return errors
+
+
+def _well_formed_triggers(custom: Any) -> dict[str, dict[str, Any]]:
+    """The parts of a custom catalog that are well formed; the rest is ignored, so one bad
+    entry saved before validation existed cannot break every request of the program."""
+    triggers = custom.get("triggers") if isinstance(custom, dict) else None
+    if not isinstance(triggers, dict):
+        return {}
+    out = {}
+    for name, spec in triggers.items():
+        if not TRIGGER_RE.match(name) or not isinstance(spec, dict):
+            continue
+        fields = spec.get("fields")
+        description = spec.get("description")
+        out[name] = {
+            "description": description if isinstance(description, str) else "",
+            "fields": {
+                path: kind
+                for path, kind in (fields.items() if isinstance(fields, dict) else ())
+                if FIELD_RE.match(path) and kind in FIELD_TYPES
+            },
+        }
+    return out
+
+
 def catalog_for(custom: dict[str, Any] | None = None) -> dict[str, Any]:
     """The full catalog: built-in triggers plus a program's custom triggers and fields.
 
@@ -82,13 +145,13 @@ def catalog_for(custom: dict[str, Any] | None = None) -> dict[str, Any]:
         name: {"description": spec["description"], "fields": {**common, **spec["fields"]}}
         for name, spec in BUILTIN_TRIGGERS.items()
     }
-    for name, spec in ((custom or {}).get("triggers") or {}).items():
+    for name, spec in _well_formed_triggers(custom).items():
         entry = triggers.setdefault(
             name, {"description": name.replace("_", " "), "fields": dict(common)}
         )
-        if spec.get("description"):
+        if spec["description"]:
             entry["description"] = spec["description"]
-        entry["fields"].update(spec.get("fields") or {})
+        entry["fields"].update(spec["fields"])
     return copy.deepcopy({"triggers": triggers})
 
 

@@ -9,25 +9,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Final
 
+from ledger.services.payouts import currency_exponent
 from rules.catalog import BUILTIN_TRIGGERS
 
 CURRENCY_SYMBOLS: Final = {"INR": "₹", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
-# ISO 4217 minor-unit exponents that differ from 2
-_EXPONENTS: Final = {
-    "JPY": 0,
-    "KRW": 0,
-    "VND": 0,
-    "CLP": 0,
-    "ISK": 0,
-    "UGX": 0,
-    "BHD": 3,
-    "KWD": 3,
-    "OMR": 3,
-    "JOD": 3,
-    "TND": 3,
-    "LYD": 3,
-    "IQD": 3,
-}
 _ROLES: Final = {
     "referrer": "the referrer",
     "referred": "the referred user",
@@ -68,7 +53,7 @@ _NEGATIONS: Final = {
 
 def format_money(amount: int, currency: str) -> str:
     """Minor units as major units with the currency: 50000 INR -> "₹500.00"."""
-    exponent = _EXPONENTS.get(currency, 2)
+    exponent = currency_exponent(currency)
     major = Decimal(amount).scaleb(-exponent)
     text = f"{major:,.{exponent}f}"
     symbol = CURRENCY_SYMBOLS.get(currency)

@@ -23,11 +23,13 @@ carrying a ``source_key`` of the form ``evt:{event}:rule:{version}:act:{index}``
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from ledger.models import Program, Reward
+from rules.catalog import custom_catalog_errors
 
 
 class RuleProgramConfig(models.Model):
@@ -55,6 +57,11 @@ class RuleProgramConfig(models.Model):
 
     def __str__(self) -> str:
         return f"Rules settings of {self.program.slug}"
+
+    def clean(self) -> None:
+        errors = custom_catalog_errors(self.custom_catalog)
+        if errors:
+            raise ValidationError({"custom_catalog": errors})
 
 
 class Participant(models.Model):

@@ -22,6 +22,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
+from ledger.services.payouts import currency_exponent
 from rules.validation import validate_definition
 
 SPEC_PRIORITY: Final = 10
@@ -207,7 +208,7 @@ class _Parser:
             code = self.default_currency
             if warn:
                 self.warnings.append(f"no currency given for {number}; assumed {code}")
-        return int(value * 100), code
+        return int(value.scaleb(currency_exponent(code))), code
 
     def trigger(self) -> str:
         for name, pattern in _TRIGGERS:

@@ -180,10 +180,6 @@ class PublishSerializer(StrictSerializer):
     version = StrictPositiveIntegerField(required=False, default=None, allow_null=True)
 
 
-class DefinitionSerializer(StrictSerializer):
-    definition = serializers.JSONField()
-
-
 class RuleTestSerializer(StrictSerializer):
     event = TestEventSerializer()
     version = StrictPositiveIntegerField(required=False, default=None, allow_null=True)

@@ -8,7 +8,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from rules.services.processing import event_process, events_requeue_stuck
+from rules.services.processing import event_handoff_mark, event_process, events_requeue_stuck
 
 logger = logging.getLogger(__name__)
 
@@ -17,12 +17,10 @@ logger = logging.getLogger(__name__)
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
 
 
-@shared_task(bind=True, name="rules.process_event", acks_late=True, max_retries=None)
-def process_event(self, event_pk: int) -> str:
-    outcome = event_process(event_pk=event_pk)
-    if outcome.retry_in is not None:
-        raise self.retry(countdown=outcome.retry_in)
-    return outcome.status
+@shared_task(name="rules.process_event", acks_late=True)
+def process_event(event_pk: int) -> str:
+    # A failed attempt stores its next_attempt_at; the sweeper is the one retry path.
+    return event_process(event_pk=event_pk).status
 
 
 def event_enqueue(event_pk: int) -> None:
@@ -30,9 +28,15 @@ def event_enqueue(event_pk: int) -> None:
     this runs after the event's commit, and a lost hand-off is recovered by the sweeper."""
     if settings.CELERY_BROKER_URL:
         try:
+            # Marked before publishing, so a worker's own retry time is never overwritten.
+            event_handoff_mark(event_pk=event_pk)
             process_event.apply_async((event_pk,), retry=True, retry_policy=PUBLISH_RETRY_POLICY)
         except Exception:
             logger.exception("Could not queue event %s; the sweeper will pick it up", event_pk)
+            try:
+                event_handoff_mark(event_pk=event_pk, lost=True)
+            except Exception:
+                logger.exception("Could not mark event %s as not handed off", event_pk)
         return
     try:
         event_process(event_pk=event_pk)

@@ -8,13 +8,15 @@ only on a definition whose shape passed the schema.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Final
 
 from jsonschema import Draft202012Validator
 
 from rules.catalog import field_type
-from rules.engine.operators import LIST_TYPES, is_number, parse_datetime
+from rules.engine import compile_rule
+from rules.engine.operators import LIST_TYPES, MAX_WITHIN_DAYS, is_number, parse_datetime
 
 SCHEMA: Final[dict[str, Any]] = json.loads(
     (Path(__file__).resolve().parent / "schema.json").read_text(encoding="utf-8")
@@ -45,6 +47,9 @@ OPERATORS_BY_TYPE: Final[dict[str, frozenset[str]]] = {
     "list": _ANY | {"contains", "not_contains"},
 }
 NUMERIC_TYPES: Final = frozenset({"number", "integer"})
+# Deeper nesting is no rule anyone writes, and the schema validator recurses per level.
+MAX_GROUP_DEPTH: Final = 32
+MAX_JSON_DEPTH: Final = 100
 
 Error = dict[str, str]
 
@@ -141,8 +146,10 @@ def _check_value(kind: str | None, operator: str, value: Any, path: str) -> list
     if operator in ("starts_with", "ends_with"):
         return [] if isinstance(value, str) else error(f"{operator} expects a string")
     if operator == "within_last_days":
-        if not is_number(value) or value <= 0:
-            return error("within_last_days expects a positive number of days")
+        if not is_number(value) or not 0 < value <= MAX_WITHIN_DAYS:
+            return error(
+                f"within_last_days expects a positive number of days (at most {MAX_WITHIN_DAYS})"
+            )
         return []
     return []
 
@@ -173,7 +180,11 @@ def _check_conditions(
 
 
 def _check_actions(
-    actions: list[dict[str, Any]], catalog: dict[str, Any], trigger: str
+    actions: list[dict[str, Any]],
+    catalog: dict[str, Any],
+    trigger: str,
+    currency: str | None,
+    operations: Collection[str] | None,
 ) -> list[Error]:
     errors: list[Error] = []
     for i, action in enumerate(actions):
@@ -182,6 +193,27 @@ def _check_actions(
         for key in ("amount", "cap", "rate_bps"):
             if key in params and not _is_int(params[key]):
                 errors.append({"path": f"{path}.{key}", "message": f"{key} must be an integer"})
+        # A foreign currency or an unknown operation would be skipped on every event.
+        if currency is not None and "currency" in params and params["currency"] != currency:
+            errors.append(
+                {
+                    "path": f"{path}.currency",
+                    "message": f"currency {params['currency']} differs from the program's "
+                    f"{currency}",
+                }
+            )
+        if (
+            operations is not None
+            and action["type"] == "award_credits"
+            and params["operation"] not in operations
+        ):
+            errors.append(
+                {
+                    "path": f"{path}.operation",
+                    "message": f"operation {params['operation']!r} is not in the program's "
+                    f"operation set ({', '.join(sorted(operations))})",
+                }
+            )
         if action["type"] == "percent_commission":
             of = params["of"]
             try:
@@ -218,8 +250,43 @@ def _message(error: Any) -> str:
     return error.message
 
 
-def validate_definition(definition: Any, *, catalog: dict[str, Any]) -> list[Error]:
-    """Schema and semantic errors of a rule definition (empty when valid)."""
+def _too_deep(definition: Any) -> list[Error]:
+    """Nesting beyond the limits, found without recursion (the input may be very deep)."""
+    stack: list[tuple[Any, str, int, int]] = [(definition, "$", 1, 0)]
+    while stack:
+        node, path, depth, groups = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return [{"path": path, "message": f"nested more than {MAX_JSON_DEPTH} levels deep"}]
+        if isinstance(node, dict):
+            if path.startswith("$.conditions") and "conditions" in node:
+                groups += 1
+                if groups > MAX_GROUP_DEPTH:
+                    return [
+                        {
+                            "path": path,
+                            "message": f"condition groups nest at most {MAX_GROUP_DEPTH} deep",
+                        }
+                    ]
+            stack.extend((v, f"{path}.{k}", depth + 1, groups) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{path}[{i}]", depth + 1, groups) for i, v in enumerate(node))
+    return []
+
+
+def validate_definition(
+    definition: Any,
+    *,
+    catalog: dict[str, Any],
+    currency: str | None = None,
+    operations: Collection[str] | None = None,
+) -> list[Error]:
+    """Schema and semantic errors of a rule definition (empty when valid).
+
+    With the program's ``currency`` and credit ``operations``, action params are checked
+    against them too."""
+    too_deep = _too_deep(definition)
+    if too_deep:
+        return too_deep
     schema_errors = sorted(
         _VALIDATOR.iter_errors(definition),
         key=lambda e: [(0, p, "") if isinstance(p, int) else (1, 0, p) for p in e.path],
@@ -237,6 +304,12 @@ def validate_definition(definition: Any, *, catalog: dict[str, Any]) -> list[Err
             {"path": "$.trigger", "message": f"unknown trigger {trigger!r} (known: {known})"},
         ]
     errors += _check_conditions(definition["conditions"], "$.conditions", catalog, trigger)
-    errors += _check_actions(definition["actions"], catalog, trigger)
+    errors += _check_actions(definition["actions"], catalog, trigger, currency, operations)
     errors += _check_limits(definition.get("limits") or {})
+    if not errors:
+        # Whatever passed the checks must also compile, or every event of the trigger fails.
+        try:
+            compile_rule(definition)
+        except Exception as exc:
+            errors.append({"path": "$.conditions", "message": f"does not compile: {exc}"})
     return errors

@@ -49,7 +49,7 @@ def _key_from(request: Request) -> str:
     key = request.headers.get("Idempotency-Key")
     if key is None or key == "":
         raise IdempotencyKeyRequired("This endpoint requires an Idempotency-Key header.")
-    if len(key) > 255 or not all(0x20 < ord(c) < 0x7F for c in key):
+    if len(key) > 255 or not all(0x20 <= ord(c) < 0x7F for c in key):
         raise ValidationFailed(
             "Idempotency-Key must be 1-255 printable ASCII characters.",
             errors=[{"field": "Idempotency-Key", "message": "1-255 printable ASCII characters"}],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -11,8 +10,8 @@ from rest_framework.response import Response
 
 from ledger.api.pagination import CursorPagination
 from ledger.api.views import ProgramAPIView
-from ledger.exceptions import ValidationFailed
 from ledger.models import AuditEntry
+from ledger.serializers import query_time
 
 
 class AuditPagination(CursorPagination):
@@ -61,20 +60,7 @@ class AuditLogApi(ProgramAPIView):
                 qs = qs.filter(**{name: params[name]})
         for name, lookup in (("since", "at__gte"), ("until", "at__lt")):
             if name in params:
-                qs = qs.filter(**{lookup: _time(name, params[name])})
+                qs = qs.filter(**{lookup: query_time(name, params[name])})
         paginator = AuditPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(AuditEntrySerializer(page, many=True).data)
-
-
-def _time(name: str, raw: str):
-    try:
-        value = parse_datetime(raw)
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise ValidationFailed(
-            f"{name} must be an RFC 3339 time with a timezone, e.g. 2026-01-31T00:00:00Z.",
-            errors=[{"field": name, "message": "invalid time"}],
-        )
-    return value

@@ -8,18 +8,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ledger.api.views import ProgramAPIView
-from ledger.apis.transactions import validated
 from ledger.models import CreditEntry
-from ledger.serializers import AmountField, StrictSerializer
+from ledger.serializers import AmountField, StrictSerializer, validated
 from ledger.services import credits as credit_services
+from ledger.services.transactions import PARTICIPANT_ID_RE
 
 OWNER_HELP = "The wallet owner's external id (letters, digits, _ . @ -)."
 
 
 class CreditApplySerializer(StrictSerializer):
-    owner_id = serializers.RegexField(
-        credit_services.OWNER_RE, max_length=200, help_text=OWNER_HELP
-    )
+    owner_id = serializers.RegexField(PARTICIPANT_ID_RE, max_length=200, help_text=OWNER_HELP)
     operation = serializers.CharField(
         max_length=100, help_text="An operation of the program's operation set, e.g. CREDIT_SPEND."
     )

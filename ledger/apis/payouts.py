@@ -12,11 +12,10 @@ from rest_framework.response import Response
 
 from ledger.api.pagination import CursorPagination
 from ledger.api.views import ProgramAPIView
-from ledger.apis.transactions import validated
 from ledger.models import PayoutBatch, PayoutItem
-from ledger.serializers import AmountField, ReasonSerializer, StrictSerializer
+from ledger.serializers import AmountField, ReasonSerializer, StrictSerializer, validated
 from ledger.services import payouts as payout_services
-from ledger.services.rewards import BENEFICIARY_RE
+from ledger.services.transactions import PARTICIPANT_ID_RE
 
 
 class PayoutBatchCreateSerializer(StrictSerializer):
@@ -27,7 +26,7 @@ class PayoutBatchCreateSerializer(StrictSerializer):
 
 class PayoutItemCreateSerializer(StrictSerializer):
     beneficiary = serializers.RegexField(
-        BENEFICIARY_RE, max_length=200, help_text="The participant's external id."
+        PARTICIPANT_ID_RE, max_length=200, help_text="The participant's external id."
     )
     amount = AmountField(
         required=False,

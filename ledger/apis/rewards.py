@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -14,41 +12,32 @@ from rest_framework.response import Response
 from ledger.api.idempotency import idempotent
 from ledger.api.pagination import CursorPagination
 from ledger.api.views import ProgramAPIView
-from ledger.apis.transactions import IDEMPOTENCY_HEADER, validated
+from ledger.apis.transactions import IDEMPOTENCY_HEADER
 from ledger.exceptions import ValidationFailed
 from ledger.models import Reward, RewardHistory
 from ledger.serializers import (
     AmountField,
     CurrencyField,
     JSONObjectField,
+    ReasonSerializer,
+    StrictCharField,
     StrictSerializer,
+    validated,
 )
 from ledger.services import rewards as reward_services
+from ledger.services.transactions import PARTICIPANT_ID_RE
 
 BENEFICIARY_HELP = "The participant's external id (letters, digits, _ . @ -)."
 
 
 class RewardCreateSerializer(StrictSerializer):
     beneficiary = serializers.RegexField(
-        reward_services.BENEFICIARY_RE, max_length=200, help_text=BENEFICIARY_HELP
+        PARTICIPANT_ID_RE, max_length=200, help_text=BENEFICIARY_HELP
     )
     amount = AmountField(help_text="Positive integer in minor units.")
     currency = CurrencyField(help_text="Must be the program's currency.")
     reward_type = serializers.ChoiceField(choices=Reward.RewardType.choices)
     metadata = JSONObjectField(required=False, default=dict)
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string only (DRF's CharField would turn 5 into "5")."""
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class RewardReasonSerializer(StrictSerializer):
-    reason = StrictCharField(max_length=2000, help_text="Why; kept in the history and audit log.")
 
 
 class RewardOptionalReasonSerializer(StrictSerializer):
@@ -124,11 +113,8 @@ class RewardListApi(ProgramAPIView):
         def effect() -> Response:
             data = validated(RewardCreateSerializer, request.data)
             actor = self.actor
-            reward, created = reward_services.reward_create(
-                program=self.program, actor=actor, **data
-            )
-            if not created:
-                return _render(self.program, reward, status.HTTP_201_CREATED)
+            # No source_key from the API, so every call creates a reward.
+            reward, _ = reward_services.reward_create(program=self.program, actor=actor, **data)
             return _render_created(reward, actor)
 
         return idempotent(request, self.program, effect)
@@ -185,14 +171,14 @@ class RewardConfirmApi(ProgramAPIView):
 
 class RewardReverseApi(ProgramAPIView):
     @extend_schema(
-        request=RewardReasonSerializer,
+        request=ReasonSerializer,
         responses=RewardSerializer,
         description="Void a pending reward or book a reversal of a confirmed one (reason "
         "required). Reversing a reversed reward returns it unchanged; a paid reward is 409 "
         "`invalid_transition` (use clawback).",
     )
     def post(self, request: Request, program: str, pk: str) -> Response:
-        data = validated(RewardReasonSerializer, request.data)
+        data = validated(ReasonSerializer, request.data)
         reward = reward_services.reward_get(program=self.program, reward_id=pk)
         reward = reward_services.reward_reverse(
             reward=reward, actor=self.actor, reason=data["reason"]
@@ -202,14 +188,14 @@ class RewardReverseApi(ProgramAPIView):
 
 class RewardClawbackApi(ProgramAPIView):
     @extend_schema(
-        request=RewardReasonSerializer,
+        request=ReasonSerializer,
         responses=RewardSerializer,
         description="For a paid reward only: books a transfer back out of "
         "user:{beneficiary}:rewards (its available balance may go negative; the next payout "
         "nets it). Any other state is 409 `invalid_transition`.",
     )
     def post(self, request: Request, program: str, pk: str) -> Response:
-        data = validated(RewardReasonSerializer, request.data)
+        data = validated(ReasonSerializer, request.data)
         reward = reward_services.reward_get(program=self.program, reward_id=pk)
         reward = reward_services.reward_clawback(
             reward=reward, actor=self.actor, reason=data["reason"]
@@ -219,13 +205,13 @@ class RewardClawbackApi(ProgramAPIView):
 
 class RewardReleaseApi(ProgramAPIView):
     @extend_schema(
-        request=RewardReasonSerializer,
+        request=ReasonSerializer,
         responses=RewardSerializer,
         description="End a fraud review hold (reason required); the reward stays pending and "
         "can then be confirmed. Releasing a reward that is not held returns it unchanged.",
     )
     def post(self, request: Request, program: str, pk: str) -> Response:
-        data = validated(RewardReasonSerializer, request.data)
+        data = validated(ReasonSerializer, request.data)
         reward = reward_services.reward_get(program=self.program, reward_id=pk)
         reward = reward_services.reward_release(
             reward=reward, actor=self.actor, reason=data["reason"]

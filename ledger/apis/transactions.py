@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -13,7 +12,6 @@ from ledger import selectors
 from ledger.api.idempotency import idempotent
 from ledger.api.pagination import CursorPagination
 from ledger.api.views import ProgramAPIView
-from ledger.exceptions import ValidationFailed
 from ledger.models import Posting
 from ledger.serializers import (
     AccountCreateSerializer,
@@ -22,6 +20,8 @@ from ledger.serializers import (
     ReasonSerializer,
     TransactionCreateSerializer,
     TransactionSerializer,
+    query_time,
+    validated,
 )
 from ledger.services import transactions as txn_services
 
@@ -33,12 +33,6 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     description="1-255 printable ASCII characters; a retry with the same key and body replays "
     "the first response (header Idempotent-Replayed: true).",
 )
-
-
-def validated(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class AccountListApi(ProgramAPIView):
@@ -67,12 +61,7 @@ class AccountDetailApi(ProgramAPIView):
         account = selectors.account_get(program=self.program, code=code)
         as_of = None
         if "as_of" in request.query_params:
-            as_of = parse_datetime(request.query_params["as_of"])
-            if as_of is None or as_of.tzinfo is None:
-                raise ValidationFailed(
-                    "as_of must be an RFC 3339 time with a timezone, e.g. 2026-01-31T00:00:00Z.",
-                    errors=[{"field": "as_of", "message": "invalid time"}],
-                )
+            as_of = query_time("as_of", request.query_params["as_of"])
         return Response(selectors.account_balance(account, as_of=as_of))
 
 

@@ -9,14 +9,13 @@ from rest_framework.response import Response
 
 from ledger.api.pagination import CursorPagination
 from ledger.api.views import ProgramAPIView
-from ledger.apis.transactions import validated
 from ledger.models.webhooks import (
     EVENT_TYPES,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookMessage,
 )
-from ledger.serializers import StrictBooleanField, StrictSerializer
+from ledger.serializers import StrictBooleanField, StrictSerializer, validated
 from ledger.services import webhooks as services
 
 EVENTS_HELP = "Event types to receive: " + ", ".join(EVENT_TYPES)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 
 from django.db import IntegrityError, transaction
 
@@ -20,10 +19,14 @@ from ledger.models import Account, CreditEntry, Program
 from ledger.operations import operation_get
 from ledger.selectors import account_balance
 from ledger.services.audit import audit_record
-from ledger.services.transactions import PostingLine, account_get_or_create, transaction_create
+from ledger.services.transactions import (
+    PARTICIPANT_ID_RE,
+    PostingLine,
+    account_get_or_create,
+    transaction_create,
+)
 
 ISSUED_ACCOUNT = "program:credits_issued"
-OWNER_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,200}$")
 
 
 def user_credits_account_code(owner_id: str) -> str:
@@ -63,7 +66,7 @@ def credit_apply(
 ) -> tuple[CreditEntry, bool]:
     """Apply one operation of the program's set to an owner's credits. Returns the entry and
     whether it was created (False: a replay of the same nonce and body)."""
-    if not isinstance(owner_id, str) or not OWNER_RE.match(owner_id):
+    if not isinstance(owner_id, str) or not PARTICIPANT_ID_RE.match(owner_id):
         raise ValidationFailed(
             "owner_id must be 1-200 characters: letters, digits, _ . @ -",
             errors=[{"field": "owner_id", "message": "letters, digits, _ . @ - (1-200)"}],

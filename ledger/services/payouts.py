@@ -44,8 +44,8 @@ from ledger.models import (
 )
 from ledger.selectors import account_balance
 from ledger.services.audit import audit_record
-from ledger.services.rewards import BENEFICIARY_RE, reward_transition, user_rewards_account_code
-from ledger.services.transactions import PostingLine, transaction_create
+from ledger.services.rewards import reward_transition, user_rewards_account_code
+from ledger.services.transactions import PARTICIPANT_ID_RE, PostingLine, transaction_create
 from ledger.services.webhooks import webhook_emit
 
 Status = PayoutBatch.Status
@@ -172,7 +172,7 @@ def payout_item_add(
     *, batch: PayoutBatch, beneficiary: str, amount: int | None = None, actor: str
 ) -> PayoutItem:
     """Add a beneficiary to a draft batch, by default with their whole available balance."""
-    if not isinstance(beneficiary, str) or not BENEFICIARY_RE.match(beneficiary):
+    if not isinstance(beneficiary, str) or not PARTICIPANT_ID_RE.match(beneficiary):
         raise ValidationFailed(
             "beneficiary: 1-200 characters: letters, digits, _ . @ -",
             errors=[{"field": "beneficiary", "message": "invalid external id"}],

@@ -17,13 +17,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from importlib import import_module
-from importlib.util import find_spec
 from typing import Any
 
 from django.db import connection
 
 from ledger.models import Program
+from ledger.selectors import POSTED_KINDS
 
 Finding = dict[str, Any]
 CheckFn = Callable[[Program | None], list[Finding]]
@@ -31,8 +30,6 @@ CheckFn = Callable[[Program | None], list[Finding]]
 Progress = Callable[[str, int, int], None]
 
 _CHECKS: dict[str, CheckFn] = {}
-
-POSTED_KINDS = ("posted", "post", "reversal")
 
 
 def register_check(name: str) -> Callable[[CheckFn], CheckFn]:
@@ -311,6 +308,5 @@ def check_no_overdraft(program: Program | None) -> list[Finding]:
     ]
 
 
-# Reward and payout checks (helper area "operator") register themselves on import.
-if find_spec("ledger.services.reconciliation_ops") is not None:
-    import_module("ledger.services.reconciliation_ops")
+# Reward and payout checks register themselves on import (that module imports this one).
+from ledger.services import reconciliation_ops  # noqa: E402, F401

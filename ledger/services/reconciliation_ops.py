@@ -35,10 +35,9 @@ from ledger.models import (
     Reward,
     Transaction,
 )
+from ledger.services.payouts import CLEARING_ACCOUNT
 from ledger.services.reconciliation import Finding, register_check
 
-CLEARING_ACCOUNT = "program:payouts_clearing"
-EXPENSE_ACCOUNT = "program:rewards_expense"
 Kind = Transaction.Kind
 
 

@@ -14,7 +14,6 @@ is a no-op. `reward_transition` is the one place a status changes (history + aud
 from __future__ import annotations
 
 import json
-import re
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +26,7 @@ from ledger.exceptions import CurrencyMismatch, InvalidTransition, NotFound, Val
 from ledger.models import Account, Program, Reward, RewardHistory, Transaction
 from ledger.services.audit import audit_record, audit_record_sql
 from ledger.services.transactions import (
+    PARTICIPANT_ID_RE,
     PostingLine,
     Rider,
     account_get_or_create,
@@ -39,8 +39,6 @@ from ledger.services.webhooks import webhook_dispatch_on_commit, webhook_emit, w
 
 Status = Reward.Status
 EXPENSE_ACCOUNT = "program:rewards_expense"
-# An external id becomes one segment of an account code (user:{id}:rewards).
-BENEFICIARY_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,200}$")
 AUTO_CONFIRM_ACTOR = "system:auto_confirm"
 
 # Which status each status may move to. Payouts move confirmed → paid via reward_transition.
@@ -95,7 +93,7 @@ def _validate_new(
     *, program: Program, beneficiary: str, amount: int, currency: str, reward_type: str
 ) -> None:
     errors = []
-    if not isinstance(beneficiary, str) or not BENEFICIARY_RE.match(beneficiary):
+    if not isinstance(beneficiary, str) or not PARTICIPANT_ID_RE.match(beneficiary):
         errors.append(
             {"field": "beneficiary", "message": "1-200 characters: letters, digits, _ . @ -"}
         )

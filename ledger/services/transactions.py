@@ -7,6 +7,7 @@ import json
 import random
 import re
 import sys
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -34,6 +35,11 @@ from ledger.models import CREDIT, DEBIT, Account, AccountBalance, Posting, Progr
 from ledger.services.audit import audit_record, audit_record_sql
 
 ACCOUNT_CODE_RE = re.compile(r"^[a-z][a-z0-9_]*(:[A-Za-z0-9_.@-]+)+$")
+# A participant's external id (reward beneficiary, credits owner): one segment of an account code.
+PARTICIPANT_ID_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,200}$")
+# Codes the system opens itself with a fixed kind and overdraft rule; a client opening one first
+# (say user:eve:credits without no_overdraft) could otherwise overdraw it.
+RESERVED_CODE_RE = re.compile(r"^(program:.+|user:[A-Za-z0-9_.@-]+:(rewards|credits))$")
 Kind = Transaction.Kind
 
 
@@ -108,6 +114,12 @@ def account_create(
     actor: str = "system",
 ) -> Account:
     _validate_code(code)
+    if RESERVED_CODE_RE.match(code):
+        raise ValidationFailed(
+            f"Account code {code!r} is reserved: the system opens program:* accounts and "
+            "user:<id>:rewards / user:<id>:credits itself.",
+            errors=[{"field": "code", "message": "reserved account code"}],
+        )
     if kind not in Account.Kind.values:
         raise ValidationFailed(f"Unknown account kind {kind!r}.")
     if currency != program.currency:
@@ -140,6 +152,7 @@ def account_create(
 # with fresh lookups.
 _ACCOUNTS: dict[tuple[str, int, str], Account] = {}
 _ACCOUNTS_MAX = 50_000
+_ACCOUNTS_LOCK = threading.Lock()  # gthread workers share the cache
 
 
 def _cache_key(program_id: int, code: str) -> tuple[str, int, str]:
@@ -149,7 +162,8 @@ def _cache_key(program_id: int, code: str) -> tuple[str, int, str]:
 def _cached(program: Program, code: str) -> Account | None:
     if connection.vendor != "postgresql":
         return None
-    return _ACCOUNTS.get(_cache_key(program.pk, code))
+    with _ACCOUNTS_LOCK:
+        return _ACCOUNTS.get(_cache_key(program.pk, code))
 
 
 def _remember(accounts: Iterable[Account]) -> None:
@@ -158,17 +172,20 @@ def _remember(accounts: Iterable[Account]) -> None:
     entries = [(_cache_key(a.program_id, a.code), a) for a in accounts]
 
     def keep() -> None:
-        for key, account in entries:
-            while len(_ACCOUNTS) >= _ACCOUNTS_MAX:  # oldest first: dicts keep insertion order
-                _ACCOUNTS.pop(next(iter(_ACCOUNTS)))
-            _ACCOUNTS[key] = account
+        with _ACCOUNTS_LOCK:
+            for key, account in entries:
+                while len(_ACCOUNTS) >= _ACCOUNTS_MAX:  # oldest first: dicts keep insertion order
+                    _ACCOUNTS.pop(next(iter(_ACCOUNTS)), None)
+                _ACCOUNTS[key] = account
 
-    transaction.on_commit(keep)
+    # robust: the effect is committed by now; a cache hiccup must not turn it into a 500.
+    transaction.on_commit(keep, robust=True)
 
 
 def _forget(program: Program) -> None:
-    for key in [k for k in _ACCOUNTS if k[1] == program.pk]:
-        _ACCOUNTS.pop(key, None)
+    with _ACCOUNTS_LOCK:
+        for key in [k for k in _ACCOUNTS if k[1] == program.pk]:
+            _ACCOUNTS.pop(key, None)
 
 
 def account_get_or_create(
@@ -196,6 +213,12 @@ def account_get_or_create(
                 account = None
         if account is None:  # opened concurrently
             account = Account.objects.get(program=program, code=code)
+    if account.kind != kind or account.no_overdraft != no_overdraft:
+        raise AlreadyExists(
+            f"Account {code} already exists as a {account.kind} account with "
+            f"no_overdraft={account.no_overdraft}; the system needs a {kind} account with "
+            f"no_overdraft={no_overdraft}."
+        )
     _remember([account])
     return account
 
@@ -717,7 +740,7 @@ def transaction_get(*, program: Program, transaction_id: Any) -> Transaction:
     except ValueError:
         raise NotFound(f"No transaction {transaction_id}.") from None
     txn = (
-        Transaction.objects.select_related("resolution", "reversal")
+        Transaction.objects.select_related("resolution", "reversal", "reverses")
         .prefetch_related("postings__account")
         .filter(program=program, pk=pk)
         .first()

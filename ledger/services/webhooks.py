@@ -2,7 +2,7 @@
 
 `webhook_emit` runs inside the caller's database transaction and only inserts rows, so the
 message exists exactly when the change does. Delivery happens after commit: on a Celery worker
-when a broker is configured, otherwise inline with a short timeout. A failed attempt schedules
+when a broker is configured, otherwise on a daemon thread with a short timeout. A failed attempt schedules
 the next one with exponential backoff; `webhook_deliver_due` (beat, or `manage.py
 deliver_webhooks`) sends whatever is due. Delivery is at least once: receivers deduplicate on
 the event id.

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from ledger.api.pagination import CursorPagination
 from ledger.api.views import ProgramAPIView
-from ledger.apis.transactions import validated
+from ledger.serializers import validated
 from rules.models import Event
 from rules.serializers import EventCreateSerializer, EventSerializer
 from rules.services.events import event_get, event_ingest

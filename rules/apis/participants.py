@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ledger.api.views import ProgramAPIView
-from ledger.apis.transactions import validated
+from ledger.serializers import validated
 from rules import selectors
 from rules.serializers import (
     ParticipantSerializer,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -14,8 +15,8 @@ from rest_framework.response import Response
 
 from ledger.api.pagination import CursorPagination
 from ledger.api.views import ProgramAPIView
-from ledger.apis.transactions import validated
 from ledger.exceptions import ValidationFailed
+from ledger.serializers import validated
 from rules.models import Rule, RuleVersion
 from rules.serializers import (
     DraftFromTextSerializer,
@@ -29,6 +30,7 @@ from rules.services import rules as rule_services
 from rules.services.simulate import rule_simulate, rule_test
 
 INVALID = {400: OpenApiTypes.OBJECT}
+_VERSION_RE = re.compile(r"[1-9][0-9]{0,8}")
 VERSION_PARAM = OpenApiParameter(
     "version", OpenApiTypes.INT, description="a version number (default: the active, else latest)"
 )
@@ -210,7 +212,8 @@ class RuleExplainApi(ProgramAPIView):
         rule = rule_services.rule_get(program=self.program, rule_id=pk)
         raw = request.query_params.get("version")
         if raw is not None:
-            if not raw.isdigit():
+            # str.isdigit() accepts "²" and other digits int() refuses; bounded to fit int4
+            if not _VERSION_RE.fullmatch(raw):
                 raise ValidationFailed(
                     "version is a positive integer.",
                     errors=[{"field": "version", "message": "must be a positive integer"}],

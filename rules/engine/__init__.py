@@ -2,13 +2,11 @@
 
 compile_rule(definition) -> CompiledRule (.matches(facts), .evaluate(facts) -> Evaluation)
 compile_ruleset(definitions) -> CompiledRuleset (.matching(facts) -> indices)
-order_rules(definitions) / select_rules(...): priority and stop_processing
 plan_actions(definition, facts, ...) in rules.engine.plan.
 """
 
 from .compile import CompiledRule, CompiledRuleset, compile_rule, compile_ruleset
 from .operators import LEAF_OPERATORS, MISSING, resolve
-from .order import order_rules, select_rules
 from .trace import Evaluation
 from .tree import GROUP_OPERATORS, RuleCompileError
 
@@ -22,7 +20,5 @@ __all__ = [
     "RuleCompileError",
     "compile_rule",
     "compile_ruleset",
-    "order_rules",
     "resolve",
-    "select_rules",
 ]

@@ -52,6 +52,7 @@ LEAF_OPERATORS: Final = (
     "within_last_days",
 )
 VALUELESS_OPERATORS: Final = frozenset({"exists", "not_exists"})
+MAX_WITHIN_DAYS: Final = 36_500  # a century; far larger spans overflow timedelta
 
 # Exact classes, not isinstance: the generated fast path tests `x.__class__ in NUMBER_TYPES`
 # and both paths must agree (bool subclasses int and must not count as a number).
@@ -250,7 +251,7 @@ def make_test(operator: str, value: Any) -> Test:
         return lambda actual, occurred_at: isinstance(actual, str) and actual.endswith(value)
 
     if operator == "within_last_days":
-        if not is_number(value) or value <= 0:
+        if not is_number(value) or not 0 < value <= MAX_WITHIN_DAYS:
             return _never
         span = timedelta(days=value)
 

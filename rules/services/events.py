@@ -21,7 +21,11 @@ from ledger.services.audit import audit_record
 from rules.models import Event
 from rules.services.participants import participant_get_or_create, participant_merge_attributes
 
-EVENT_TYPE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,99}$")
+# The rule trigger pattern (rules/schema.json): a type no trigger can name would never match.
+EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+# Ids the system gives its own events (e.g. referral_created:<referred>); clients cannot use
+# them, or a client event could take the id of a later referral's event and block it.
+SYSTEM_EVENT_ID_PREFIX = "referral_created:"
 
 
 def event_body_hash(
@@ -63,9 +67,11 @@ def event_ingest(
     attributes: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None,
     actor: str,
+    system: bool = False,
 ) -> tuple[Event, bool]:
     """Store an event once. The same id and body again returns the stored event
-    (created=False); the same id with another body is IdempotencyKeyReused."""
+    (created=False); the same id with another body is IdempotencyKeyReused. Only the
+    system (``system=True``) may use ids in the reserved namespace."""
     attributes = attributes or {}
     data = data or {}
     if not event_id or len(event_id) > 255:
@@ -73,9 +79,18 @@ def event_ingest(
             "An event id is 1-255 characters.",
             errors=[{"field": "id", "message": "1-255 characters"}],
         )
+    if event_id.startswith(SYSTEM_EVENT_ID_PREFIX) and not system:
+        raise ValidationFailed(
+            f"Event ids starting with {SYSTEM_EVENT_ID_PREFIX!r} are reserved for events the "
+            "system records itself; use another id.",
+            errors=[
+                {"field": "id", "message": f"the prefix {SYSTEM_EVENT_ID_PREFIX!r} is reserved"}
+            ],
+        )
     if not EVENT_TYPE_RE.match(type):
         raise ValidationFailed(
-            "An event type starts with a letter and has letters, digits, '_', '.', ':' or '-'.",
+            "An event type is a rule trigger name: a lowercase letter, then lowercase letters, "
+            "digits or '_' (at most 100 characters).",
             errors=[{"field": "type", "message": "invalid event type"}],
         )
     if occurred_at is not None and timezone.is_naive(occurred_at):

@@ -33,11 +33,11 @@ from django.utils import timezone
 from ledger.models import Reward
 from ledger.services.audit import audit_record
 from rules.actions import actions_run
-from rules.engine import CompiledRule, CompiledRuleset, compile_rule, compile_ruleset
+from rules.engine import compile_rule
 from rules.engine.plan import plan_actions
 from rules.exceptions import EventNotReady
 from rules.fraud import fraud_hold_reason
-from rules.models import Event, RewardLink, RuleVersion
+from rules.models import Event, RewardLink
 from rules.selectors import active_rule_versions, event_facts
 from rules.services.referrals import rules_config_get
 
@@ -47,6 +47,9 @@ MAX_ATTEMPTS = 5
 STUCK_AFTER = timedelta(minutes=5)
 # A freshly received event is normally handed off on commit; only older ones need the sweeper.
 HANDOFF_GRACE = timedelta(minutes=1)
+# An event handed to the broker waits this long for a worker before the sweeper hands it off
+# again (a lost message); sooner would queue a second copy behind a mere backlog.
+HANDOFF_LEASE = STUCK_AFTER
 REFUND_EVENT = "refund"
 ACTOR = "system:events"
 
@@ -100,43 +103,22 @@ def event_claim(*, event_pk: int) -> int | None:
 # --- work ---------------------------------------------------------------------------------
 
 
-# Compiled rules per set of active rule versions. Versions are immutable, so their ids are a
-# complete key, and a hit skips the canonical JSON that compile_rule needs to find its cache.
-_COMPILED_CACHE_SIZE = 256
-_compiled: dict[tuple[int, ...], tuple[CompiledRuleset, tuple[CompiledRule, ...]]] = {}
-
-
-def _compiled_for(
-    versions: list[RuleVersion],
-) -> tuple[CompiledRuleset, tuple[CompiledRule, ...]]:
-    key = tuple(version.pk for version in versions)
-    hit = _compiled.get(key)
-    if hit is None:
-        if len(_compiled) >= _COMPILED_CACHE_SIZE:
-            _compiled.clear()
-        definitions = [version.definition for version in versions]
-        hit = (compile_ruleset(definitions), tuple(compile_rule(d) for d in definitions))
-        _compiled[key] = hit
-    return hit
-
-
 def rules_evaluate_and_act(event: Event) -> list[dict[str, Any]]:
     """Evaluate the event's active rules and run the matched actions (no status change).
 
-    One call of the trigger's compiled rule set finds the matches; only the rules that decide
-    the outcome (in priority order, up to and including the first matched rule with
-    stop_processing) are then traced and recorded, matched or not."""
+    Rules run in priority order, up to and including the first matched rule with
+    stop_processing; each of those is evaluated once, with its trace, and recorded matched or
+    not. Compiled rules are cached by rules.engine (versions are immutable)."""
     program = event.program
     facts, roles = event_facts(event)
     active = active_rule_versions(program=program, trigger=event.type)
     if not active:
         return []
-    ruleset, compiled = _compiled_for([version for _, version in active])
-    matching = set(ruleset.matching(facts))
     hold_reason = fraud_hold_reason(config=rules_config_get(program=program), roles=roles)
     results: list[dict[str, Any]] = []
-    for index, (rule, version) in enumerate(active):
-        matched = index in matching
+    for rule, version in active:
+        evaluation = compile_rule(version.definition).evaluate(facts)
+        matched = evaluation.matched
         entry: dict[str, Any] = {
             "rule": rule.pk,
             "version": version.version,
@@ -145,7 +127,7 @@ def rules_evaluate_and_act(event: Event) -> list[dict[str, Any]]:
             "credits": [],
             "skipped": [],
             "limited": [],
-            "trace": compiled[index].evaluate(facts).trace,
+            "trace": evaluation.trace,
         }
         if matched:
             planned = plan_actions(
@@ -304,6 +286,16 @@ def event_process(*, event_pk: int) -> ProcessOutcome:
 
 
 # --- sweeping -----------------------------------------------------------------------------
+
+
+def event_handoff_mark(*, event_pk: int, lost: bool = False) -> None:
+    """Record a hand-off to the broker so the sweeper waits HANDOFF_LEASE before queueing the
+    event again; ``lost=True`` (publishing failed) makes it due for the sweeper now. Only a
+    received event is touched: a worker may already have taken it."""
+    now = timezone.now()
+    Event.objects.filter(pk=event_pk, status=Status.RECEIVED).update(
+        next_attempt_at=now if lost else now + HANDOFF_LEASE
+    )
 
 
 def events_requeue_stuck(*, now: datetime | None = None, limit: int = 500) -> list[int]:

@@ -9,7 +9,7 @@ from ledger.models import Program
 from ledger.services.audit import audit_record
 from rules.exceptions import AlreadyReferred, ReferralCycle, SelfReferral
 from rules.models import Participant, Referral, RuleProgramConfig
-from rules.services.events import event_ingest
+from rules.services.events import SYSTEM_EVENT_ID_PREFIX, event_ingest
 from rules.services.participants import participant_get_or_create
 
 REFERRAL_EVENT = "referral_created"
@@ -109,11 +109,12 @@ def referral_create(
         # Deterministic id: a participant is referred at most once.
         event_ingest(
             program=program,
-            event_id=f"{REFERRAL_EVENT}:{referred}",
+            event_id=f"{SYSTEM_EVENT_ID_PREFIX}{referred}",
             type=REFERRAL_EVENT,
             user=referred,
             occurred_at=referral.created_at,
             data={"referrer": referrer_p.external_id, "referral_code": referrer_p.referral_code},
             actor=actor,
+            system=True,
         )
     return referral

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from ledger.exceptions import InvalidTransition, NotFound, ValidationFailed
 from ledger.models import Program
+from ledger.operations import operation_set_get
 from ledger.services.audit import audit_record
 from rules.exceptions import RuleInvalid
 from rules.models import Rule, RuleVersion
@@ -31,7 +32,12 @@ def rule_definition_check(*, program: Program, definition: Any) -> None:
             "A rule definition is a JSON object.",
             errors=[{"path": "$", "message": "must be a JSON object"}],
         )
-    errors = validate_definition(definition, catalog=program_catalog(program=program))
+    errors = validate_definition(
+        definition,
+        catalog=program_catalog(program=program),
+        currency=program.currency,
+        operations=frozenset(operation_set_get(program.operation_set).__members__),
+    )
     if errors:
         raise RuleInvalid(
             f"The rule definition has {len(errors)} problem(s): "

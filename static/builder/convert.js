@@ -446,7 +446,9 @@ export function traceResults(graph, paths, response) {
   for (const step of trace) {
     const id = typeof step.path === "string" ? paths[step.path] : undefined;
     if (!id) continue;
-    out[id] = { result: step.result ? "true" : "false", actual: step.actual, step };
+    // null: short-circuiting skipped the leaf, so it is "not evaluated", not false
+    const result = step.result === true ? "true" : step.result === false ? "false" : "none";
+    out[id] = { result, actual: step.actual, step };
   }
   const kids = childrenOf(graph);
   const byId = new Map(graph.nodes.map((n) => [n.id, n]));

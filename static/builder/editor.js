@@ -395,8 +395,8 @@ async function runTest() {
     trace.append(
       el(
         "tr",
-        { class: step.result ? "ok" : "no" },
-        [step.field, step.operator, JSON.stringify(step.expected), step.actual === undefined ? "missing" : JSON.stringify(step.actual), step.result ? "true" : "false"].map(
+        { class: step.result === true ? "ok" : step.result === false ? "no" : "none" },
+        [step.field, step.operator, JSON.stringify(step.expected), step.actual == null ? "missing" : JSON.stringify(step.actual), step.result === true ? "true" : step.result === false ? "false" : "not evaluated"].map(
           (t) => el("td", { text: String(t) }),
         ),
       ),

@@ -147,7 +147,7 @@ export function nodeAttrs(data, { currency = "", problem = "", trace = null, sel
   else if (trace) {
     note = TRACE_STYLE[trace.result]?.label || "";
     if (trace.actual !== undefined && kind === "leaf") {
-      note += ` · actual ${truncate(JSON.stringify(trace.actual) ?? "missing", 22)}`;
+      note += ` · actual ${trace.actual === null ? "missing" : truncate(JSON.stringify(trace.actual), 22)}`;
     } else if (trace.result === "skipped") note += ` · ${truncate(String(trace.actual), 24)}`;
   }
   return {

@@ -206,6 +206,24 @@ test("trace results colour leaves, derive groups and mark actions", () => {
   assert.deepEqual([0, 1, 2, 3, 4].map((i) => ok[ids[i]].result), ["true", "true", "true", "true", "true"]);
 });
 
+test("a leaf that short-circuiting skipped (result null) is not evaluated, not false", () => {
+  const graph = load(EXAMPLE);
+  const { paths } = C.graphToRule(graph);
+  const ids = graph.nodes.map((n) => n.id);
+  const result = C.traceResults(graph, paths, {
+    matched: false,
+    trace: [
+      { path: "$.conditions.conditions[0]", actual: false, result: false },
+      { path: "$.conditions.conditions[1]", actual: null, result: null },
+    ],
+    actions: [],
+  });
+  assert.equal(result[ids[2]].result, "false");
+  assert.equal(result[ids[3]].result, "none");
+  assert.equal(result[ids[3]].actual, null);
+  assert.equal(result[ids[1]].result, "false");
+});
+
 test("canonical JSON ignores key order only", () => {
   assert.equal(C.canonical({ b: 1, a: [{ d: 1, c: 2 }] }), C.canonical({ a: [{ c: 2, d: 1 }], b: 1 }));
   assert.notEqual(C.canonical({ a: [1, 2] }), C.canonical({ a: [2, 1] }));

@@ -200,6 +200,19 @@ def test_idempotency_key_must_be_printable_ascii(api, url):
         url("transactions"), _transfer(), format="json", HTTP_IDEMPOTENCY_KEY="x" * 256
     )
     assert_problem(response, 400, "validation_error")
+    for bad in ("tab\tkey", "caf\u00e9"):
+        response = api.post(
+            url("transactions"), _transfer(), format="json", HTTP_IDEMPOTENCY_KEY=bad
+        )
+        assert_problem(response, 400, "validation_error")
+    assert Transaction.objects.count() == 0
+    # SPEC §1: printable ASCII is 0x20-0x7E, the space included.
+    for key in ("order 42", " ~"):
+        response = api.post(
+            url("transactions"), _transfer(), format="json", HTTP_IDEMPOTENCY_KEY=key
+        )
+        assert response.status_code == 201, response.json()
+    assert Transaction.objects.count() == 2
 
 
 def test_idempotency_key_reused_with_another_body_is_422(api, url):

@@ -222,3 +222,16 @@ def test_racing_duplicates_of_one_nonce_apply_once(program):
     assert sum(created for _, created in results) == 1
     assert len({entry.pk for entry, _ in results}) == 1
     assert credits_balance(program=program, owner_id="eve") == 0
+
+
+def test_a_credits_account_without_no_overdraft_is_never_spent_below_zero(api, url, program):
+    # Such a row can only predate the reserved-code check (POST accounts now refuses the code).
+    from ledger.services.transactions import _create_account
+
+    _create_account(
+        program=program, code="user:eve:credits", kind="liability", no_overdraft=False, shards=1
+    )
+    r = apply(api, url, "n1", "CREDIT_SPEND", owner="eve", amount=50)
+    assert r.status_code == 409 and r.json()["code"] == "already_exists"
+    assert credits_balance(program=program, owner_id="eve") == 0
+    assert not CreditEntry.objects.exists() and not Transaction.objects.exists()

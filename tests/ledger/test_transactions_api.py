@@ -216,3 +216,84 @@ def test_entries_newest_first_with_cursor_pagination(api, url, wallet):
         for e in api.get(url(f"accounts/{WALLET}/entries")).json()["results"]
     ]
     assert times == sorted(times, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "code", ["user:eve:credits", "user:eve:rewards", "program:rewards_expense", "program:mine"]
+)
+def test_system_managed_account_codes_are_reserved(api, url, code):
+    r = api.post(
+        url("accounts"),
+        {"code": code, "kind": "liability", "currency": "INR"},
+        format="json",
+    )
+    assert r.status_code == 400 and r.json()["code"] == "validation_error"
+    assert "reserved" in r.json()["detail"]
+    assert r.json()["errors"] == [{"field": "code", "message": "reserved account code"}]
+
+
+def test_get_or_create_refuses_an_account_of_another_shape(program, api, url, wallet):
+    from ledger.exceptions import AlreadyExists
+    from ledger.models import Account
+    from ledger.services.transactions import account_get_or_create
+
+    with pytest.raises(AlreadyExists, match="no_overdraft=True"):
+        account_get_or_create(program=program, code=WALLET, kind="liability")
+    with pytest.raises(AlreadyExists, match="asset"):
+        account_get_or_create(program=program, code=WALLET, kind="asset", no_overdraft=True)
+    same = account_get_or_create(program=program, code=WALLET, kind="liability", no_overdraft=True)
+    assert same == Account.objects.get(program=program, code=WALLET)
+
+
+def test_reversing_a_posted_two_phase_transfer_reports_the_id_reversed(api, url, wallet):
+    pending = _book(
+        api, url, "k1", _postings("program:rewards_expense", WALLET, 40), pending=True
+    ).json()
+    assert api.post(url(f"transactions/{pending['id']}/post")).status_code == 200
+    r = api.post(
+        url(f"transactions/{pending['id']}/reverse"),
+        {"reason": "refund"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k2",
+    )
+    assert r.status_code == 201, r.json()
+    assert r.json()["reverses"] == pending["id"]
+    assert api.get(url(f"transactions/{r.json()['id']}")).json()["reverses"] == pending["id"]
+    assert api.get(url(f"accounts/{WALLET}")).json()["posted"]["balance"] == 0
+
+
+@pytest.mark.parametrize("as_of", ["2026-02-30T00:00:00Z", "2026-01-31T00:00:00", "soon"])
+def test_balance_as_of_an_invalid_time_is_400(api, url, wallet, as_of):
+    r = api.get(url(f"accounts/{WALLET}"), {"as_of": as_of})
+    assert r.status_code == 400 and r.json()["code"] == "validation_error"
+    assert r.json()["errors"] == [{"field": "as_of", "message": "invalid time"}]
+
+
+@pytest.mark.parametrize("reason", [5, True, None, ["x"]])
+def test_reverse_reason_must_be_a_string(api, url, wallet, reason):
+    txn = _book(api, url, "k1", _postings("program:rewards_expense", WALLET, 5)).json()
+    r = api.post(
+        url(f"transactions/{txn['id']}/reverse"),
+        {"reason": reason},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="r",
+    )
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "reason"
+    assert Transaction.objects.count() == 1
+
+
+@pytest.mark.postgres
+def test_a_failing_account_cache_never_turns_a_committed_booking_into_an_error(
+    api, url, wallet, monkeypatch
+):
+    from ledger.services import transactions as txn_services
+
+    class Broken(dict):
+        def __setitem__(self, key, value):
+            raise MemoryError("cache hiccup")
+
+    monkeypatch.setattr(txn_services, "_ACCOUNTS", Broken())
+    r = _book(api, url, "k1", _postings("program:rewards_expense", WALLET, 9))
+    assert r.status_code == 201, r.json()
+    assert Transaction.objects.filter(pk=r.json()["id"]).exists()
+    assert api.get(url(f"accounts/{WALLET}")).json()["posted"]["balance"] == 9

@@ -63,7 +63,19 @@ def receiver():
     server.server_close()
 
 
+def wait_for_webhooks() -> None:
+    """Join the daemon threads that deliver webhooks when no broker is configured."""
+    from ledger.tasks import INLINE_DELIVERY_THREAD
+
+    for thread in threading.enumerate():
+        if thread.name == INLINE_DELIVERY_THREAD:
+            thread.join(timeout=60)
+            assert not thread.is_alive(), "a webhook delivery thread is stuck"
+
+
 @pytest.fixture
 def allow_local_webhooks(settings):
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
     settings.CELERY_BROKER_URL = ""
+    yield
+    wait_for_webhooks()  # none may touch the database once the test is torn down

@@ -11,6 +11,7 @@ from django.urls import reverse
 from ledger.models import AuditEntry
 from ledger.models.webhooks import WebhookEndpoint, WebhookMessage
 from ledger.services import webhooks as services
+from tests.production.conftest import wait_for_webhooks
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -53,6 +54,7 @@ def test_redeliver_action(admin_client, program, receiver):
         program=program, url=receiver.url, events=["reward.paid"], actor="t"
     )
     services.webhook_emit(program=program, event_type="reward.paid", payload={"id": 1})
+    wait_for_webhooks()
     message = WebhookMessage.objects.get()
     assert len(receiver.requests) == 1
     r = admin_client.post(
@@ -61,6 +63,7 @@ def test_redeliver_action(admin_client, program, receiver):
         follow=True,
     )
     assert r.status_code == 200
+    wait_for_webhooks()
     assert len(receiver.requests) == 2
     assert AuditEntry.objects.get(action="webhook_message.redelivered").actor == "user:root"
     page = admin_client.get(reverse("admin:ledger_webhookmessage_change", args=[message.pk]))

@@ -14,6 +14,7 @@ from django.utils import timezone
 from ledger.models import AuditEntry
 from ledger.models.webhooks import WebhookDelivery, WebhookMessage
 from ledger.services import webhooks as services
+from tests.production.conftest import wait_for_webhooks
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -42,6 +43,7 @@ def emit(program, event_type="reward.created", payload=None):
         services.webhook_emit(
             program=program, event_type=event_type, payload=payload or {"id": 1, "amount": 500}
         )
+    wait_for_webhooks()
 
 
 def test_outbox_row_exists_iff_the_change_commits(program, receiver):
@@ -55,7 +57,7 @@ def test_outbox_row_exists_iff_the_change_commits(program, receiver):
     emit(program, payload={"id": 2})
     message = WebhookMessage.objects.get()
     assert message.endpoint == endpoint and message.payload == {"id": 2}
-    # Inline mode (no broker) delivered it after commit.
+    # Without a broker a daemon thread delivered it after commit.
     assert len(receiver.requests) == 1
     message.refresh_from_db()
     assert message.status == "delivered" and message.attempts == 1
@@ -152,6 +154,7 @@ def test_gives_up_after_max_attempts_and_redeliver_sends_again(program, receiver
     assert services.webhook_deliver_due(now=timezone.now() + timedelta(days=30)) == 0
 
     services.webhook_redeliver(message=message, actor="user:ops", reason="receiver fixed")
+    wait_for_webhooks()
     message.refresh_from_db()
     assert message.status == "delivered" and message.attempts == 1
     assert len(receiver.requests) == 3
@@ -159,6 +162,21 @@ def test_gives_up_after_max_attempts_and_redeliver_sends_again(program, receiver
     assert WebhookDelivery.objects.filter(endpoint=endpoint).count() == 3
     entry = AuditEntry.objects.get(action="webhook_message.redelivered")
     assert entry.actor == "user:ops" and entry.before == {"status": "failed", "attempts": 2}
+
+
+def test_delivery_without_a_broker_does_not_hold_up_the_caller(program, receiver, settings):
+    settings.WEBHOOK_INLINE_TIMEOUT_SECONDS = 30
+    make_endpoint(program, receiver.url)
+    receiver.hold = True  # the receiver answers only once released
+    with transaction.atomic():
+        services.webhook_emit(program=program, event_type="reward.created", payload={"id": 1})
+    # The caller is back while the receiver still holds the request: nothing is logged yet.
+    assert not WebhookDelivery.objects.exists()
+    assert WebhookMessage.objects.get().status == "pending"
+    receiver.release.set()
+    wait_for_webhooks()
+    assert WebhookMessage.objects.get().status == "delivered"
+    assert len(receiver.requests) == 1
 
 
 def test_unreachable_endpoint_logs_the_error(program):
@@ -174,7 +192,7 @@ def test_slow_receiver_times_out_and_is_retried(program, receiver, settings):
     settings.WEBHOOK_INLINE_TIMEOUT_SECONDS = 0.5
     make_endpoint(program, receiver.url)
     receiver.hold = True
-    emit(program)
+    emit(program)  # returns once the delivery thread has given up
     receiver.release.set()
     delivery = WebhookDelivery.objects.get()
     assert "Timeout" in delivery.error
@@ -285,6 +303,7 @@ def test_endpoint_api_crud_and_delivery_log(api, url, program, receiver):
         url(f"webhook-endpoints/{pk}/messages/{messages[0]['id']}/redeliver"), {}, format="json"
     )
     assert r.status_code == 202
+    wait_for_webhooks()
     assert len(receiver.requests) == 2
 
     assert api.delete(url(f"webhook-endpoints/{pk}")).status_code == 204
@@ -331,8 +350,11 @@ def test_reward_lifecycle_emits_its_events_only_when_committed(program, receiver
         reward_type="cash",
         actor="test",
     )
+    wait_for_webhooks()  # one thread per commit: waiting keeps the events in order here
     reward_confirm(reward=reward, actor="test")
+    wait_for_webhooks()
     reward_reverse(reward=reward, reason="fraud", actor="test")
+    wait_for_webhooks()
     bodies = [receiver.json(i) for i in range(len(receiver.requests))]
     assert [b["type"] for b in bodies] == ["reward.created", "reward.confirmed", "reward.reversed"]
     assert {b["data"]["id"] for b in bodies} == {reward.pk}
@@ -348,4 +370,5 @@ def test_reward_lifecycle_emits_its_events_only_when_committed(program, receiver
             actor="test",
         )
         raise RuntimeError("the caller's transaction fails after the reward was created")
+    wait_for_webhooks()
     assert WebhookMessage.objects.count() == 3 and len(receiver.requests) == 3

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from rules.catalog import BUILTIN_TRIGGERS, FIELD_TYPES, catalog_for, field_type
+from rules.catalog import (
+    BUILTIN_TRIGGERS,
+    FIELD_TYPES,
+    catalog_for,
+    custom_catalog_errors,
+    field_type,
+)
 
 
 def test_builtin_triggers_and_common_fields():
@@ -57,3 +63,59 @@ def test_field_type():
         field_type(catalog, "purchase", "event.colour")
     with pytest.raises(KeyError):
         field_type(catalog, "purchase", "referrer")
+
+
+MALFORMED = [
+    [],
+    {"triggers": []},
+    {"triggers": {"Order.Paid": {"fields": {}}}},
+    {"triggers": {"app_installed": "yes"}},
+    {"triggers": {"app_installed": {"fields": ["event.store"]}}},
+    {"triggers": {"app_installed": {"fields": {"event.store": "text"}}}},
+    {"triggers": {"app_installed": {"fields": {"store": "string"}}}},
+    {"triggers": {"app_installed": {"description": 5}}},
+]
+
+
+@pytest.mark.parametrize("custom", MALFORMED)
+def test_malformed_custom_catalog_is_reported_and_ignored(custom):
+    """A bad entry saved earlier must not make every request of the program a 500."""
+    assert custom_catalog_errors(custom)
+    catalog = catalog_for(custom)
+    assert set(BUILTIN_TRIGGERS) <= set(catalog["triggers"])
+    assert all(
+        kind in FIELD_TYPES for t in catalog["triggers"].values() for kind in t["fields"].values()
+    )
+    assert "Order.Paid" not in catalog["triggers"]
+
+
+def test_well_formed_custom_catalog_has_no_errors():
+    custom = {"triggers": {"app_installed": {"description": "x", "fields": {"event.n": "integer"}}}}
+    assert custom_catalog_errors(custom) == [] and custom_catalog_errors({}) == []
+    assert catalog_for(custom)["triggers"]["app_installed"]["fields"]["event.n"] == "integer"
+
+
+@pytest.mark.django_db
+def test_rules_settings_clean_refuses_a_malformed_catalog(program):
+    from django.core.exceptions import ValidationError
+
+    from rules.models import RuleProgramConfig
+
+    config = RuleProgramConfig(program=program, custom_catalog=MALFORMED[5])
+    with pytest.raises(ValidationError) as excinfo:
+        config.full_clean()
+    assert "custom_catalog" in excinfo.value.message_dict
+    RuleProgramConfig(program=program, custom_catalog={}).full_clean()
+
+
+def test_referral_created_offers_the_referrer():
+    assert field_type(catalog_for(), "referral_created", "event.referrer") == "string"
+
+
+@pytest.mark.django_db
+def test_catalog_api_survives_a_malformed_saved_catalog(api, url, program):
+    from rules.models import RuleProgramConfig
+
+    RuleProgramConfig.objects.create(program=program, custom_catalog={"triggers": []})
+    response = api.get(url("rules/catalog"))
+    assert response.status_code == 200

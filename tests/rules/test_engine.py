@@ -11,9 +11,7 @@ from rules.engine import (
     RuleCompileError,
     compile_rule,
     compile_ruleset,
-    order_rules,
     resolve,
-    select_rules,
 )
 from rules.engine.trace import evaluate_traced
 
@@ -362,31 +360,3 @@ def test_ruleset_returns_indices_and_shares_identical_leaves():
     assert ruleset.matching({}) == []
     assert compile_ruleset([]).matching({}) == []
     assert len(ruleset) == 4
-
-
-def test_order_rules_by_descending_priority_stable():
-    rules = [
-        {"name": "a", "priority": 1},
-        {"name": "b", "priority": 10},
-        {"name": "c", "priority": 1},
-        {"name": "d", "priority": 5},
-    ]
-    assert [r["name"] for r in order_rules(rules)] == ["b", "d", "a", "c"]
-
-
-def test_select_rules_applies_priority_and_stop_processing():
-    amount = leaf("event.amount", "greater_than", 100)
-    definitions = [
-        rule(amount, priority=1),  # 0
-        rule(amount, priority=50, stop_processing=True),  # 1
-        rule(amount, priority=90),  # 2
-        rule(
-            leaf("event.amount", "less_than", 0),
-            priority=99,  # 3: never matches
-            stop_processing=True,
-        ),
-    ]
-    assert select_rules(definitions, {"event": {"amount": 500}}) == [2, 1]
-    assert select_rules(definitions, {"event": {"amount": 5}}) == []
-    definitions[1]["stop_processing"] = False
-    assert select_rules(definitions, {"event": {"amount": 500}}) == [2, 1, 0]

@@ -86,9 +86,24 @@ def test_bad_events_are_400(api, url, change, field):
     assert not Event.objects.exists()
 
 
-def test_event_type_must_look_like_a_name(api, url):
-    response = api.post(url("events"), {**EVENT, "type": "no spaces!"}, format="json")
+@pytest.mark.parametrize("type_", ["no spaces!", "Order.Paid", "order-paid", "Purchase"])
+def test_event_type_must_be_a_trigger_name(api, url, type_):
+    """A type no rule trigger (^[a-z][a-z0-9_]*$) can name would never match a rule."""
+    response = api.post(url("events"), {**EVENT, "type": type_}, format="json")
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "type"
+    assert not Event.objects.exists()
+
+
+def test_client_cannot_take_a_system_event_id(api, url):
+    """Otherwise a client event with the id of a future referral's event blocks the referral."""
+    squat = {**EVENT, "id": "referral_created:bob", "type": "referral_created"}
+    response = api.post(url("events"), squat, format="json")
+    assert response.status_code == 400 and response.json()["code"] == "validation_error"
+    assert response.json()["errors"][0]["field"] == "id"
+    assert "reserved" in response.json()["detail"]
+    referral = api.post(url("referrals"), {"referrer": "alice", "referred": "bob"}, format="json")
+    assert referral.status_code == 201, referral.content
+    assert Event.objects.get().event_id == "referral_created:bob"
 
 
 def test_occurred_at_defaults_to_now_and_replays_without_it(api, url):

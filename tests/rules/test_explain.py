@@ -24,6 +24,9 @@ def test_spec_example():
         (500, "JPY", "¥500"),
         (1234, "KWD", "KWD 1.234"),
         (1000, "CHF", "CHF 10.00"),
+        # the ledger's ISO 4217 table (payouts use it too), not a partial copy
+        (500, "XOF", "XOF 500"),
+        (12345, "CLF", "CLF 1.2345"),
     ],
 )
 def test_format_money(amount, currency, text):

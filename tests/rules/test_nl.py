@@ -168,3 +168,16 @@ def test_output_always_validates_or_carries_warnings(text):
 def test_offline_is_deterministic():
     text = "When a paid user refers someone who purchases, 5 percent commission"
     assert draft(text) == draft(text)
+
+
+def test_amounts_use_the_currency_minor_unit():
+    """JPY has no minor unit: 500 yen is 500, not 50000; KWD has three decimals."""
+    yen = parse_offline(
+        "When someone subscribes, reward the referrer 500 cash", catalog=CATALOG, currency="JPY"
+    )
+    assert yen["definition"]["actions"][0]["params"]["amount"] == 500
+    assert yen["definition"]["actions"][0]["params"]["currency"] == "JPY"
+    dinar = parse_offline(
+        "When someone subscribes, reward the referrer 1.5 cash", catalog=CATALOG, currency="KWD"
+    )
+    assert dinar["definition"]["actions"][0]["params"]["amount"] == 1500

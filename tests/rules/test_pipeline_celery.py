@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -28,6 +29,7 @@ def celery_on_redis(settings):
     if not _redis_reachable():
         pytest.skip(f"Redis is not reachable at {BROKER}")
     import redis
+    from kombu import pools
 
     from config.celery import app
 
@@ -42,6 +44,7 @@ def celery_on_redis(settings):
             app._pool.force_close_all()
             app._pool = None
         app.amqp._producer_pool = None
+        pools.reset()  # kombu's global producer pools still hold the closed connections
 
     use(BROKER)
     yield app
@@ -101,3 +104,60 @@ def test_broker_url_check(settings, url, errors):
 
     settings.CELERY_BROKER_URL = url
     assert [e.id for e in check_broker_url(None)] == errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sweeper_leaves_events_waiting_on_the_broker_alone(celery_on_redis, api, url):
+    """No worker runs: the event waits in the queue. The sweeper must not queue it again until
+    the hand-off lease runs out (a lost message), and must not retry it through a second path."""
+    import redis
+    from django.utils import timezone
+
+    from rules.services.processing import HANDOFF_LEASE, events_requeue_stuck
+
+    response = api.post(
+        url("events"), {"id": "q-1", "type": "purchase", "user": "bob"}, format="json"
+    )
+    assert response.status_code == 202
+    event = Event.objects.get(event_id="q-1")
+    assert event.status == "received" and event.next_attempt_at is not None
+    queued = redis.Redis.from_url(BROKER).llen("celery")
+    assert queued == 1
+    now = timezone.now()
+    assert event.pk not in events_requeue_stuck(now=now + timedelta(minutes=2))
+    assert event.pk in events_requeue_stuck(now=event.next_attempt_at)
+    assert event.next_attempt_at >= now + HANDOFF_LEASE - timedelta(minutes=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_publish_is_due_for_the_sweeper_at_once(settings, api, url, monkeypatch):
+    from django.utils import timezone
+    from kombu.exceptions import OperationalError
+
+    from rules.services import processing
+    from rules.services.processing import events_requeue_stuck
+    from rules.tasks import process_event
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
+
+    settings.CELERY_BROKER_URL = BROKER
+    monkeypatch.setattr(process_event, "apply_async", broker_down)
+    response = api.post(
+        url("events"), {"id": "q-2", "type": "purchase", "user": "bob"}, format="json"
+    )
+    assert response.status_code == 202
+    event = Event.objects.get(event_id="q-2")
+    assert event.status == "received" and event.next_attempt_at <= timezone.now()
+    assert event.pk in events_requeue_stuck()
+
+    # A failed attempt is retried through the stored time and the sweeper only: the task
+    # itself does not schedule a second copy.
+    def boom(event):
+        raise RuntimeError("downstream down")
+
+    monkeypatch.setattr(processing, "rules_evaluate_and_act", boom)
+    assert process_event(event.pk) == "retry"
+    event.refresh_from_db()
+    assert event.status == "received" and event.next_attempt_at > timezone.now()
+    assert event.pk not in events_requeue_stuck()

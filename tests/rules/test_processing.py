@@ -105,13 +105,23 @@ def test_a_newly_published_version_replaces_the_compiled_rules(program, publish,
 def test_rules_after_a_stop_are_neither_traced_nor_recorded(
     program, publish, refer, ingest, monkeypatch
 ):
-    from rules.engine import CompiledRule
+    from rules.engine import CompiledRule, CompiledRuleset
 
     traced = []
     real = CompiledRule.evaluate
     monkeypatch.setattr(
         CompiledRule, "evaluate", lambda self, facts: traced.append(self) or real(self, facts)
     )
+    untraced = []
+    for cls, name in ((CompiledRule, "matches"), (CompiledRuleset, "matching")):
+        real_check = getattr(cls, name)
+        monkeypatch.setattr(
+            cls,
+            name,
+            lambda self, facts, real_check=real_check: (
+                untraced.append(self) or real_check(self, facts)
+            ),
+        )
     refer("alice", "bob")
     never = {
         "operator": "AND",
@@ -126,4 +136,5 @@ def test_rules_after_a_stop_are_neither_traced_nor_recorded(
     assert event.results[0]["trace"][0]["field"] == "event.plan"
     assert event.results[1]["rule"] == stop.pk
     assert [c.definition["name"] for c in traced] == ["a", "b"]
+    assert untraced == []  # one traced evaluation per recorded rule, not a second pass
     assert Reward.objects.get().amount == 50000

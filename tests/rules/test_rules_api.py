@@ -8,7 +8,7 @@ import pytest
 
 from ledger.models import AuditEntry, Reward
 from rules.models import Event, Participant, Rule, RuleVersion
-from tests.rules.conftest import SPEC_RULE, rule_def
+from tests.rules.conftest import SPEC_RULE, reward_action, rule_def
 
 pytestmark = pytest.mark.django_db
 
@@ -232,3 +232,39 @@ def test_staff_session_may_use_rules_endpoints(client, url, program, django_user
 def test_unknown_rule_is_404(api, url):
     assert api.get(url("rules/999")).status_code == 404
     assert api.post(url("rules/999/publish"), {}, format="json").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("definition", "path"),
+    [
+        (rule_def(actions=[reward_action(500, currency="USD")]), "$.actions[0].params.currency"),
+        (
+            rule_def(actions=[{"type": "award_credits", "params": {"operation": "NOPE"}}]),
+            "$.actions[0].params.operation",
+        ),
+        (rule_def(priority=10**12), "$.priority"),
+    ],
+)
+def test_rules_that_could_never_run_are_400(api, url, definition, path):
+    """A foreign currency or unknown operation was skipped on every event; a huge priority
+    was a 500 on publish."""
+    response = api.post(url("rules"), definition, format="json")
+    assert response.status_code == 400 and response.json()["code"] == "rule_invalid"
+    assert path in [e["path"] for e in response.json()["errors"]]
+    assert not Rule.objects.exists()
+
+
+def test_deeply_nested_conditions_are_400_not_500(api, url):
+    node = {"field": "referred.country", "operator": "equals", "value": "IN"}
+    for _ in range(100):
+        node = {"operator": "AND", "conditions": [node]}
+    response = api.post(url("rules"), rule_def(conditions=node), format="json")
+    assert response.status_code == 400 and response.json()["code"] == "rule_invalid"
+    assert response.json()["errors"][0]["path"].startswith("$.conditions.conditions[0]")
+
+
+@pytest.mark.parametrize("raw", ["²", "\uff10", "0", "-1", "1.0", " 1", "99999999999999999999"])
+def test_explain_version_must_be_an_ascii_positive_integer(api, url, raw):
+    rule_id = create(api, url)["id"]
+    response = api.get(url(f"rules/{rule_id}/explain"), {"version": raw})
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "version"

@@ -35,3 +35,20 @@ def test_seed_demo_twice(capsys):
     assert {"alice", "bob"} <= paid_by  # direct and parent override
     call_command("seed_demo")
     assert counts() == first
+
+
+def test_demo_superuser_only_in_debug_or_on_request(settings, capsys):
+    """A known demo/demo login must not appear on a production deployment."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    settings.DEBUG = False
+    call_command("seed_demo")
+    assert not User.objects.filter(username="demo").exists()
+    assert "createsuperuser" in capsys.readouterr().out
+    call_command("seed_demo", "--demo-user")
+    assert User.objects.get(username="demo").is_superuser
+    User.objects.all().delete()
+    settings.DEBUG = True
+    call_command("seed_demo")
+    assert User.objects.filter(username="demo").exists()

@@ -383,3 +383,81 @@ def test_limit_errors(limits, path):
 
 def test_not_an_object():
     assert errors_of([1, 2])[0]["path"] == "$"
+
+
+@pytest.mark.parametrize(
+    ("definition", "path"),
+    [
+        ({**EXAMPLE, "priority": 10**12}, "$.priority"),
+        ({**EXAMPLE, "priority": -(10**12)}, "$.priority"),
+        (with_action("award_credits", operation="CREDIT_ADD", amount=2**63), ".amount"),
+        (
+            with_action("credit_reward", amount=10**15 + 1, currency="INR", reward_type="cash"),
+            ".amount",
+        ),
+        ({**EXAMPLE, "limits": {"budget": {"max_amount": 2**63}}}, "$.limits.budget.max_amount"),
+        (
+            {**EXAMPLE, "limits": {"per_beneficiary": {"max_rewards": 2**31}}},
+            "$.limits.per_beneficiary.max_rewards",
+        ),
+    ],
+)
+def test_values_beyond_what_storage_and_processing_take_are_invalid(definition, path):
+    """These passed validation, then broke publishing (int4 priority) or processing."""
+    paths = [e["path"] for e in errors_of(definition)]
+    assert any(p == path or p == "$.actions[0].params" + path for p in paths), paths
+
+
+def test_within_last_days_is_bounded_and_the_rule_compiles():
+    leaf = {"field": "referred.joined_at", "operator": "within_last_days", "value": 1e10}
+    errors = errors_of(with_conditions(leaf))
+    assert errors and "at most 36500" in errors[0]["message"], errors
+    assert errors_of(with_conditions({**leaf, "value": 36500})) == []
+
+
+def test_a_definition_that_does_not_compile_is_invalid(monkeypatch):
+    from rules import validation
+
+    def broken(definition):
+        raise OverflowError("date value out of range")
+
+    monkeypatch.setattr(validation, "compile_rule", broken)
+    errors = errors_of(EXAMPLE)
+    assert errors == [
+        {"path": "$.conditions", "message": "does not compile: date value out of range"}
+    ]
+
+
+def nested_groups(depth):
+    node = {"field": "referred.country", "operator": "equals", "value": "IN"}
+    for _ in range(depth):
+        node = {"operator": "AND", "conditions": [node]}
+    return {**EXAMPLE, "conditions": node}
+
+
+def test_deep_nesting_is_refused_before_the_schema_recurses():
+    errors = errors_of(nested_groups(1000))
+    assert len(errors) == 1 and "at most 32" in errors[0]["message"], errors
+    assert errors[0]["path"] == "$.conditions" + ".conditions[0]" * 32
+    assert errors_of(nested_groups(32)) == []
+    value = "x"
+    for _ in range(200):
+        value = [value]
+    errors = errors_of(
+        with_conditions({"field": "referred.country", "operator": "in", "value": value})
+    )
+    assert "nested more than 100 levels" in errors[0]["message"], errors
+
+
+def test_action_params_are_checked_against_the_program():
+    reward = with_action("credit_reward", amount=500, currency="USD", reward_type="cash")
+    errors = validate_definition(reward, catalog=CATALOG, currency="INR", operations=set())
+    assert [e["path"] for e in errors] == ["$.actions[0].params.currency"]
+    assert "INR" in errors[0]["message"]
+    credits = with_action("award_credits", operation="CONTENT_CREATION")
+    errors = validate_definition(
+        credits, catalog=CATALOG, currency="INR", operations={"CREDIT_ADD", "DAILY_REWARD"}
+    )
+    assert [e["path"] for e in errors] == ["$.actions[0].params.operation"]
+    # Without the program context (e.g. drafting from text) only the shape is checked.
+    assert errors_of(reward) == [] and errors_of(credits) == []

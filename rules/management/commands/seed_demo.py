@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
@@ -220,14 +221,28 @@ def seed_events(program: Program) -> list[Event]:
 class Command(BaseCommand):
     help = "Create a demo program with participants, referrals, rules, events and rewards."
 
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--demo-user",
+            action="store_true",
+            help="Also create the superuser demo / demo (always done when DEBUG is on).",
+        )
+
     def handle(self, *args, **opts):
         program, created = program_create(
             slug=DEMO_SLUG, name="Demo Referral Program", currency="INR", actor=ACTOR
         )
-        User = get_user_model()
-        if not User.objects.filter(username="demo").exists():
-            User.objects.create_superuser("demo", "demo@example.com", "demo")
-            self.stdout.write("Created staff user demo / password demo")
+        # A known password is only for a development machine or an explicit request.
+        if settings.DEBUG or opts["demo_user"]:
+            User = get_user_model()
+            if not User.objects.filter(username="demo").exists():
+                User.objects.create_superuser("demo", "demo@example.com", "demo")
+                self.stdout.write("Created staff user demo / password demo")
+        else:
+            self.stdout.write(
+                "No demo login created (DEBUG is off). Create a user with "
+                "'python manage.py createsuperuser', or run seed_demo --demo-user."
+            )
         # Rules first, so the events below are decided by them.
         rules = seed_rules(program)
         seed_graph(program)
