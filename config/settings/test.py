@@ -17,3 +17,11 @@ SECURE_HSTS_SECONDS = 0
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "100000/min"}}
 # Tests run scheduled work by calling it; config/inline_scheduler.py has its own tests.
 INLINE_SCHEDULER = False
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not Django's default shared in-memory test database: the live server, webhook
+    # delivery threads and Celery test workers then wait on SQLite's lock (WAL + busy timeout,
+    # as in a real deployment) instead of failing with "database table is locked".
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": f"{DATABASES['default']['NAME']}-test"  # noqa: F405
+    }
