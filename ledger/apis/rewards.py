@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -153,67 +155,57 @@ class RewardDetailApi(ProgramAPIView):
         return _render(self.program, reward)
 
 
-class RewardConfirmApi(ProgramAPIView):
-    @extend_schema(
-        request=RewardOptionalReasonSerializer,
-        responses=RewardSerializer,
-        description="Post the reward's pending transaction. Confirming a confirmed reward "
-        "returns it unchanged; a reversed, paid or held reward is 409 `invalid_transition`.",
-    )
+class RewardStepApi(ProgramAPIView):
+    """POST rewards/{id}/<step>: validate the body, run one reward service, render the reward.
+    Repeating a step that already happened returns the reward unchanged (the services decide)."""
+
+    input_serializer: type[serializers.Serializer] = ReasonSerializer
+    step: Callable[..., Reward]
+
     def post(self, request: Request, program: str, pk: str) -> Response:
-        data = validated(RewardOptionalReasonSerializer, request.data)
+        data = validated(self.input_serializer, request.data)
         reward = reward_services.reward_get(program=self.program, reward_id=pk)
-        reward = reward_services.reward_confirm(
-            reward=reward, actor=self.actor, reason=data["reason"]
-        )
+        reward = self.step(reward=reward, actor=self.actor, reason=data["reason"])
         return _render(self.program, reward)
 
 
-class RewardReverseApi(ProgramAPIView):
-    @extend_schema(
-        request=ReasonSerializer,
-        responses=RewardSerializer,
-        description="Void a pending reward or book a reversal of a confirmed one (reason "
-        "required). Reversing a reversed reward returns it unchanged; a paid reward is 409 "
-        "`invalid_transition` (use clawback).",
+def _step_schema(description: str, request: type[serializers.Serializer] = ReasonSerializer):
+    return extend_schema_view(
+        post=extend_schema(request=request, responses=RewardSerializer, description=description)
     )
-    def post(self, request: Request, program: str, pk: str) -> Response:
-        data = validated(ReasonSerializer, request.data)
-        reward = reward_services.reward_get(program=self.program, reward_id=pk)
-        reward = reward_services.reward_reverse(
-            reward=reward, actor=self.actor, reason=data["reason"]
-        )
-        return _render(self.program, reward)
 
 
-class RewardClawbackApi(ProgramAPIView):
-    @extend_schema(
-        request=ReasonSerializer,
-        responses=RewardSerializer,
-        description="For a paid reward only: books a transfer back out of "
-        "user:{beneficiary}:rewards (its available balance may go negative; the next payout "
-        "nets it). Any other state is 409 `invalid_transition`.",
-    )
-    def post(self, request: Request, program: str, pk: str) -> Response:
-        data = validated(ReasonSerializer, request.data)
-        reward = reward_services.reward_get(program=self.program, reward_id=pk)
-        reward = reward_services.reward_clawback(
-            reward=reward, actor=self.actor, reason=data["reason"]
-        )
-        return _render(self.program, reward)
+@_step_schema(
+    "Post the reward's pending transaction. Confirming a confirmed reward returns it "
+    "unchanged; a reversed, paid or held reward is 409 `invalid_transition`.",
+    request=RewardOptionalReasonSerializer,
+)
+class RewardConfirmApi(RewardStepApi):
+    input_serializer = RewardOptionalReasonSerializer
+    step = staticmethod(reward_services.reward_confirm)
 
 
-class RewardReleaseApi(ProgramAPIView):
-    @extend_schema(
-        request=ReasonSerializer,
-        responses=RewardSerializer,
-        description="End a fraud review hold (reason required); the reward stays pending and "
-        "can then be confirmed. Releasing a reward that is not held returns it unchanged.",
-    )
-    def post(self, request: Request, program: str, pk: str) -> Response:
-        data = validated(ReasonSerializer, request.data)
-        reward = reward_services.reward_get(program=self.program, reward_id=pk)
-        reward = reward_services.reward_release(
-            reward=reward, actor=self.actor, reason=data["reason"]
-        )
-        return _render(self.program, reward)
+@_step_schema(
+    "Void a pending reward or book a reversal of a confirmed one (reason required). Reversing "
+    "a reversed reward returns it unchanged; a paid reward is 409 `invalid_transition` (use "
+    "clawback)."
+)
+class RewardReverseApi(RewardStepApi):
+    step = staticmethod(reward_services.reward_reverse)
+
+
+@_step_schema(
+    "For a paid reward only: books a transfer back out of user:{beneficiary}:rewards (its "
+    "available balance may go negative; the next payout nets it). Any other state is 409 "
+    "`invalid_transition`."
+)
+class RewardClawbackApi(RewardStepApi):
+    step = staticmethod(reward_services.reward_clawback)
+
+
+@_step_schema(
+    "End a fraud review hold (reason required); the reward stays pending and can then be "
+    "confirmed. Releasing a reward that is not held returns it unchanged."
+)
+class RewardReleaseApi(RewardStepApi):
+    step = staticmethod(reward_services.reward_release)
