@@ -320,11 +320,14 @@ class DestinationRefused(Exception):
     pass
 
 
-def _check_destination(url: str) -> None:
+def _check_destination(url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
     """Refuse loopback, private and link-local destinations unless allowed: an endpoint URL is
-    user input, and the server must not become a way into its own network."""
+    user input, and the server must not become a way into its own network. Returns the URL to
+    send to, extra headers and httpx extensions: the URL names the checked address, because a
+    second lookup at connect time could answer differently (DNS rebinding), while the Host
+    header and TLS (SNI and certificate check) keep the real hostname."""
     if _setting("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False):
-        return
+        return url, {}, {}
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -332,13 +335,22 @@ def _check_destination(url: str) -> None:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except OSError as exc:
         raise DestinationRefused(f"cannot resolve {host}: {exc}") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not addresses:
+        raise DestinationRefused(f"cannot resolve {host}")
+    for address in addresses:
         if not address.is_global:
             raise DestinationRefused(
                 f"{host} resolves to the non-public address {address} "
                 "(set WEBHOOK_ALLOW_PRIVATE_NETWORKS=true to allow it)"
             )
+    userinfo, _, host_port = parts.netloc.rpartition("@")
+    literal = f"[{addresses[0]}]" if addresses[0].version == 6 else str(addresses[0])
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    if userinfo:
+        netloc = f"{userinfo}@{netloc}"
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return parts._replace(netloc=netloc).geturl(), {"Host": host_port}, extensions
 
 
 def _claim(message_id: uuid.UUID, *, now: datetime, timeout: float) -> bool:
@@ -371,23 +383,27 @@ def webhook_deliver(
     try:
         if not endpoint.active:
             raise DestinationRefused("endpoint is disabled")
-        _check_destination(endpoint.url)
+        target, pinned_headers, extensions = _check_destination(endpoint.url)
         timestamp = int(time.time())
-        response = httpx.post(
-            endpoint.url,
-            content=body.encode(),
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-                "Webhook-Id": str(message.event_id),
-                "Webhook-Event": message.event_type,
-                SIGNATURE_HEADER: webhook_signature(
-                    secret=endpoint.secret, body=body, timestamp=timestamp
-                ),
-            },
-            timeout=timeout,
-            follow_redirects=False,  # a redirect could lead anywhere, past the address check
-        )
+        # httpx.post takes no request extensions (the TLS hostname), a client's post does
+        with httpx.Client() as client:
+            response = client.post(
+                target,
+                content=body.encode(),
+                headers={
+                    **pinned_headers,
+                    "Content-Type": "application/json",
+                    "User-Agent": USER_AGENT,
+                    "Webhook-Id": str(message.event_id),
+                    "Webhook-Event": message.event_type,
+                    SIGNATURE_HEADER: webhook_signature(
+                        secret=endpoint.secret, body=body, timestamp=timestamp
+                    ),
+                },
+                timeout=timeout,
+                follow_redirects=False,  # a redirect could lead anywhere, past the address check
+                extensions=extensions,
+            )
         status_code = response.status_code
         excerpt = response.text[:EXCERPT_CHARS]
     except (httpx.HTTPError, DestinationRefused) as exc:

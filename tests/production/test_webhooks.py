@@ -4,9 +4,11 @@ on 127.0.0.1, retries with backoff, the delivery log and redelivery."""
 from __future__ import annotations
 
 import re
+import socket
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from django.db import transaction
 from django.utils import timezone
@@ -206,6 +208,41 @@ def test_private_addresses_are_refused_unless_allowed(program, receiver, setting
     assert receiver.requests == []
     delivery = WebhookDelivery.objects.get()
     assert "non-public address 127.0.0.1" in delivery.error
+
+
+def test_delivery_connects_to_the_checked_address_not_a_rebound_one(program, settings, monkeypatch):
+    # DNS rebinding: the name answers a public address to the check, then loopback to anyone
+    # resolving it again (as a connection would).
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
+    real_getaddrinfo = socket.getaddrinfo
+    answers = iter(["93.184.216.34"])
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "rebind.example":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        address = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(204)
+
+    real_client = httpx.Client
+    monkeypatch.setattr(services.socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(
+        services.httpx,
+        "Client",
+        lambda **kwargs: real_client(transport=httpx.MockTransport(handler), **kwargs),
+    )
+    make_endpoint(program, "https://rebind.example:8443/hooks")
+    emit(program)
+    assert WebhookDelivery.objects.get().success
+    [request] = sent
+    assert str(request.url) == "https://93.184.216.34:8443/hooks"
+    assert request.headers["Host"] == "rebind.example:8443"
+    assert request.extensions["sni_hostname"] == "rebind.example"
 
 
 def test_a_leased_message_is_not_sent_twice(program, receiver):
