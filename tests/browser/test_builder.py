@@ -287,7 +287,11 @@ def test_editor_screenshot(staff_page, live_server, program, api, url, tmp_path)
     page = staff_page
     open_editor(page, f"{live_server.url}/builder/acme/rules/{rule['id']}")
     page.locator("#test-section summary").click()
-    page.locator("#sample-event").fill(
+    sample = page.locator("#sample-event")
+    # Wait for the catalog prefill (it lands a moment after the section opens), or it may
+    # overwrite the event typed below.
+    expect(sample).to_have_value(re.compile(r'"type": "subscription_started"'))
+    sample.fill(
         '{"type": "subscription_started", "user": "bob", "attributes": {"subscription_plan": "basic"}}'
     )
     page.locator("#run-test").click()
