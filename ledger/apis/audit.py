@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from ledger.api.pagination import CursorPagination
 from ledger.api.views import ProgramAPIView
 from ledger.models import AuditEntry
-from ledger.serializers import query_time
+from ledger.serializers import query_time, rendered_many
 
 
 class AuditPagination(CursorPagination):
@@ -63,4 +63,4 @@ class AuditLogApi(ProgramAPIView):
                 qs = qs.filter(**{lookup: query_time(name, params[name])})
         paginator = AuditPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(AuditEntrySerializer(page, many=True).data)
+        return paginator.get_paginated_response(rendered_many(AuditEntrySerializer, page))

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from ledger.api.views import ProgramAPIView
 from ledger.models import CreditEntry
-from ledger.serializers import AmountField, StrictSerializer, validated
+from ledger.serializers import AmountField, StrictSerializer, rendered, validated
 from ledger.services import credits as credit_services
 from ledger.services.transactions import PARTICIPANT_ID_RE
 
@@ -67,7 +67,7 @@ class CreditListApi(ProgramAPIView):
             actor=self.actor,
         )
         return Response(
-            CreditEntrySerializer(entry).data,
+            rendered(CreditEntrySerializer, entry),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 

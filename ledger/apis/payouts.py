@@ -13,7 +13,14 @@ from rest_framework.response import Response
 from ledger.api.pagination import CursorPagination
 from ledger.api.views import ProgramAPIView
 from ledger.models import PayoutBatch, PayoutItem
-from ledger.serializers import AmountField, ReasonSerializer, StrictSerializer, validated
+from ledger.serializers import (
+    AmountField,
+    ReasonSerializer,
+    StrictSerializer,
+    rendered,
+    rendered_many,
+    validated,
+)
 from ledger.services import payouts as payout_services
 from ledger.services.transactions import PARTICIPANT_ID_RE
 
@@ -93,7 +100,9 @@ def _batches(program):
 
 
 def _render(program, batch: PayoutBatch, code: int = status.HTTP_200_OK) -> Response:
-    return Response(PayoutBatchSerializer(_batches(program).get(pk=batch.pk)).data, status=code)
+    return Response(
+        rendered(PayoutBatchSerializer, _batches(program).get(pk=batch.pk)), status=code
+    )
 
 
 class PayoutBatchListApi(ProgramAPIView):
@@ -113,7 +122,7 @@ class PayoutBatchListApi(ProgramAPIView):
     def get(self, request: Request, program: str) -> Response:
         paginator = CursorPagination()
         page = paginator.paginate_queryset(_batches(self.program), request, view=self)
-        return paginator.get_paginated_response(PayoutBatchSerializer(page, many=True).data)
+        return paginator.get_paginated_response(rendered_many(PayoutBatchSerializer, page))
 
 
 class PayoutBatchDetailApi(ProgramAPIView):

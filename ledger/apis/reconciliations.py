@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from ledger.api.views import ProgramAPIView
 from ledger.models import ReconciliationRun
+from ledger.serializers import rendered
 from ledger.services.reconciliation_runs import reconciliation_latest, reconciliation_record
 
 
@@ -35,7 +36,7 @@ class ReconciliationListApi(ProgramAPIView):
     )
     def post(self, request: Request, program: str) -> Response:
         run = reconciliation_record(program=self.program, actor=self.actor)
-        return Response(ReconciliationRunSerializer(run).data, status=status.HTTP_201_CREATED)
+        return Response(rendered(ReconciliationRunSerializer, run), status=status.HTTP_201_CREATED)
 
 
 class ReconciliationLatestApi(ProgramAPIView):
@@ -46,4 +47,4 @@ class ReconciliationLatestApi(ProgramAPIView):
     )
     def get(self, request: Request, program: str) -> Response:
         run = reconciliation_latest(program=self.program)
-        return Response(ReconciliationRunSerializer(run).data)
+        return Response(rendered(ReconciliationRunSerializer, run))

@@ -24,6 +24,8 @@ from ledger.serializers import (
     ReasonSerializer,
     StrictCharField,
     StrictSerializer,
+    rendered,
+    rendered_many,
     validated,
 )
 from ledger.services import rewards as reward_services
@@ -83,7 +85,7 @@ def _rewards(program) -> QuerySet[Reward]:
 
 
 def _render(program, reward: Reward, code: int = status.HTTP_200_OK) -> Response:
-    return Response(RewardSerializer(_rewards(program).get(pk=reward.pk)).data, status=code)
+    return Response(rendered(RewardSerializer, _rewards(program).get(pk=reward.pk)), status=code)
 
 
 def _render_created(reward: Reward, actor: str) -> Response:
@@ -99,7 +101,7 @@ def _render_created(reward: Reward, actor: str) -> Response:
     )
     # What prefetch_related("history") would have stored: the serializer reads it, not the db.
     reward._prefetched_objects_cache = {"history": [entry]}  # type: ignore[attr-defined]
-    return Response(RewardSerializer(reward).data, status=status.HTTP_201_CREATED)
+    return Response(rendered(RewardSerializer, reward), status=status.HTTP_201_CREATED)
 
 
 class RewardListApi(ProgramAPIView):
@@ -145,7 +147,7 @@ class RewardListApi(ProgramAPIView):
             qs = qs.filter(beneficiary=request.query_params["beneficiary"])
         paginator = CursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(RewardSerializer(page, many=True).data)
+        return paginator.get_paginated_response(rendered_many(RewardSerializer, page))
 
 
 class RewardDetailApi(ProgramAPIView):

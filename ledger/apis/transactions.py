@@ -21,6 +21,8 @@ from ledger.serializers import (
     TransactionCreateSerializer,
     TransactionSerializer,
     query_time,
+    rendered,
+    rendered_many,
     validated,
 )
 from ledger.services import transactions as txn_services
@@ -72,7 +74,7 @@ class AccountEntriesApi(ProgramAPIView):
         qs = Posting.objects.filter(account=account).select_related("account")
         paginator = CursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(EntrySerializer(page, many=True).data)
+        return paginator.get_paginated_response(rendered_many(EntrySerializer, page))
 
 
 class TransactionListApi(ProgramAPIView):
@@ -95,7 +97,7 @@ class TransactionListApi(ProgramAPIView):
                 actor=self.actor,
             )
             txn = txn_services.transaction_get(program=self.program, transaction_id=txn.pk)
-            return Response(TransactionSerializer(txn).data, status=status.HTTP_201_CREATED)
+            return Response(rendered(TransactionSerializer, txn), status=status.HTTP_201_CREATED)
 
         return idempotent(request, self.program, effect)
 
@@ -104,7 +106,7 @@ class TransactionDetailApi(ProgramAPIView):
     @extend_schema(responses=TransactionSerializer)
     def get(self, request: Request, program: str, pk: str) -> Response:
         txn = txn_services.transaction_get(program=self.program, transaction_id=pk)
-        return Response(TransactionSerializer(txn).data)
+        return Response(rendered(TransactionSerializer, txn))
 
 
 class TransactionPostApi(ProgramAPIView):
@@ -122,7 +124,7 @@ class TransactionPostApi(ProgramAPIView):
         else:
             txn_services.transaction_void(program=self.program, pending=pending, actor=self.actor)
         txn = txn_services.transaction_get(program=self.program, transaction_id=pk)
-        return Response(TransactionSerializer(txn).data)
+        return Response(rendered(TransactionSerializer, txn))
 
 
 class TransactionVoidApi(TransactionPostApi):
@@ -144,6 +146,6 @@ class TransactionReverseApi(ProgramAPIView):
                 program=self.program, original=original, reason=data["reason"], actor=self.actor
             )
             txn = txn_services.transaction_get(program=self.program, transaction_id=reversal.pk)
-            return Response(TransactionSerializer(txn).data, status=status.HTTP_201_CREATED)
+            return Response(rendered(TransactionSerializer, txn), status=status.HTTP_201_CREATED)
 
         return idempotent(request, self.program, effect)

@@ -12,6 +12,7 @@ from ledger import selectors
 from ledger.api.pagination import CursorPagination
 from ledger.api.views import ProgramAPIView
 from ledger.models import Account, Posting, Transaction
+from ledger.serializers import rendered, rendered_many
 
 
 class UserBalanceSerializer(serializers.Serializer):
@@ -72,7 +73,7 @@ class UserBalanceApi(ProgramAPIView):
     )
     def get(self, request: Request, program: str, external_id: str) -> Response:
         balance = selectors.user_balance(program=self.program, external_id=external_id)
-        return Response(UserBalanceSerializer(balance).data)
+        return Response(rendered(UserBalanceSerializer, balance))
 
 
 class UserLedgerApi(ProgramAPIView):
@@ -93,4 +94,4 @@ class UserLedgerApi(ProgramAPIView):
         )
         paginator = CursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(UserLedgerEntrySerializer(page, many=True).data)
+        return paginator.get_paginated_response(rendered_many(UserLedgerEntrySerializer, page))

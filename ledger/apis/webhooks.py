@@ -15,7 +15,13 @@ from ledger.models.webhooks import (
     WebhookEndpoint,
     WebhookMessage,
 )
-from ledger.serializers import StrictBooleanField, StrictSerializer, validated
+from ledger.serializers import (
+    StrictBooleanField,
+    StrictSerializer,
+    rendered,
+    rendered_many,
+    validated,
+)
 from ledger.services import webhooks as services
 
 EVENTS_HELP = "Event types to receive: " + ", ".join(EVENT_TYPES)
@@ -138,7 +144,7 @@ class WebhookEndpointListApi(ProgramAPIView):
         qs = WebhookEndpoint.objects.filter(program=self.program)
         paginator = CursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(EndpointSerializer(page, many=True).data)
+        return paginator.get_paginated_response(rendered_many(EndpointSerializer, page))
 
     @extend_schema(
         request=EndpointCreateSerializer,
@@ -149,14 +155,16 @@ class WebhookEndpointListApi(ProgramAPIView):
     def post(self, request: Request, program: str) -> Response:
         data = validated(EndpointCreateSerializer, request.data)
         endpoint = services.webhook_endpoint_create(program=self.program, actor=self.actor, **data)
-        return Response(EndpointWithSecretSerializer(endpoint).data, status=status.HTTP_201_CREATED)
+        return Response(
+            rendered(EndpointWithSecretSerializer, endpoint), status=status.HTTP_201_CREATED
+        )
 
 
 class WebhookEndpointDetailApi(ProgramAPIView):
     @extend_schema(responses=EndpointSerializer)
     def get(self, request: Request, program: str, pk: str) -> Response:
         endpoint = services.webhook_endpoint_get(program=self.program, endpoint_id=pk)
-        return Response(EndpointSerializer(endpoint).data)
+        return Response(rendered(EndpointSerializer, endpoint))
 
     @extend_schema(
         request=EndpointUpdateSerializer,
@@ -187,7 +195,7 @@ class WebhookDeliveryListApi(ProgramAPIView):
         qs = WebhookDelivery.objects.filter(endpoint=endpoint).select_related("message")
         paginator = DeliveryPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(DeliverySerializer(page, many=True).data)
+        return paginator.get_paginated_response(rendered_many(DeliverySerializer, page))
 
 
 class WebhookMessageListApi(ProgramAPIView):
@@ -197,7 +205,7 @@ class WebhookMessageListApi(ProgramAPIView):
         qs = WebhookMessage.objects.filter(endpoint=endpoint)
         paginator = CursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(MessageSerializer(page, many=True).data)
+        return paginator.get_paginated_response(rendered_many(MessageSerializer, page))
 
 
 class WebhookMessageRedeliverApi(ProgramAPIView):
@@ -213,4 +221,4 @@ class WebhookMessageRedeliverApi(ProgramAPIView):
         message = services.webhook_redeliver(
             message=message, actor=self.actor, reason=data["reason"]
         )
-        return Response(MessageSerializer(message).data, status=status.HTTP_202_ACCEPTED)
+        return Response(rendered(MessageSerializer, message), status=status.HTTP_202_ACCEPTED)

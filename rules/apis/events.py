@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from ledger.api.pagination import CursorPagination
 from ledger.api.views import ProgramAPIView
-from ledger.serializers import validated
+from ledger.serializers import rendered, rendered_many, validated
 from rules.models import Event
 from rules.serializers import EventCreateSerializer, EventSerializer
 from rules.services.events import event_get, event_ingest
@@ -34,7 +34,7 @@ class EventListApi(ProgramAPIView):
             qs = qs.filter(status=request.query_params["status"])
         paginator = CursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(EventSerializer(page, many=True).data)
+        return paginator.get_paginated_response(rendered_many(EventSerializer, page))
 
     @extend_schema(
         request=EventCreateSerializer,
@@ -59,7 +59,7 @@ class EventListApi(ProgramAPIView):
         # Inline processing may already have run on commit: show the stored state.
         event = event_get(program=self.program, event_id=event.event_id)
         return Response(
-            EventSerializer(event).data,
+            rendered(EventSerializer, event),
             status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
         )
 
@@ -67,4 +67,6 @@ class EventListApi(ProgramAPIView):
 class EventDetailApi(ProgramAPIView):
     @extend_schema(responses=EventSerializer)
     def get(self, request: Request, program: str, event_id: str) -> Response:
-        return Response(EventSerializer(event_get(program=self.program, event_id=event_id)).data)
+        return Response(
+            rendered(EventSerializer, event_get(program=self.program, event_id=event_id))
+        )

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ledger.api.views import ProgramAPIView
-from ledger.serializers import validated
+from ledger.serializers import rendered, validated
 from rules import selectors
 from rules.serializers import (
     ParticipantSerializer,
@@ -25,7 +25,7 @@ class ParticipantDetailApi(ProgramAPIView):
     @extend_schema(responses=ParticipantSerializer)
     def get(self, request: Request, program: str, external_id: str) -> Response:
         participant = participant_get(program=self.program, external_id=external_id)
-        return Response(ParticipantSerializer(participant).data)
+        return Response(rendered(ParticipantSerializer, participant))
 
     @extend_schema(
         request=ParticipantUpsertSerializer,
@@ -41,7 +41,7 @@ class ParticipantDetailApi(ProgramAPIView):
             actor=self.actor,
         )
         return Response(
-            ParticipantSerializer(participant).data,
+            rendered(ParticipantSerializer, participant),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -89,4 +89,4 @@ class ReferralListApi(ProgramAPIView):
     def post(self, request: Request, program: str) -> Response:
         data = validated(ReferralCreateSerializer, request.data)
         referral = referral_create(program=self.program, actor=self.actor, **data)
-        return Response(ReferralSerializer(referral).data, status=status.HTTP_201_CREATED)
+        return Response(rendered(ReferralSerializer, referral), status=status.HTTP_201_CREATED)

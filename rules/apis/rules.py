@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from ledger.api.pagination import CursorPagination
 from ledger.api.views import ProgramAPIView
 from ledger.exceptions import ValidationFailed
-from ledger.serializers import validated
+from ledger.serializers import rendered, rendered_many, validated
 from rules.models import Rule, RuleVersion
 from rules.serializers import (
     DraftFromTextSerializer,
@@ -44,7 +44,7 @@ def _definition_from(data: Any) -> Any:
 
 
 def _render(rule: Rule, **kwargs: Any) -> Response:
-    return Response(RuleSerializer(rule).data, **kwargs)
+    return Response(rendered(RuleSerializer, rule), **kwargs)
 
 
 class RuleListApi(ProgramAPIView):
@@ -108,7 +108,7 @@ class RuleVersionsApi(ProgramAPIView):
         versions = RuleVersion.objects.filter(rule=rule).select_related("rule")
         paginator = VersionPagination()
         page = paginator.paginate_queryset(versions, request, view=self)
-        return paginator.get_paginated_response(RuleVersionSerializer(page, many=True).data)
+        return paginator.get_paginated_response(rendered_many(RuleVersionSerializer, page))
 
 
 class RulePublishApi(ProgramAPIView):
