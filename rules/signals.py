@@ -16,4 +16,6 @@ def event_hand_off(sender, instance: Event, created: bool, **kwargs) -> None:
     if created:
         from rules.tasks import event_enqueue
 
-        transaction.on_commit(partial(event_enqueue, instance.pk))
+        # An event stored with a hand-off lease (event_ingest, with a broker) is already marked.
+        marked = instance.next_attempt_at is not None
+        transaction.on_commit(partial(event_enqueue, instance.pk, marked=marked))

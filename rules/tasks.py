@@ -23,13 +23,15 @@ def process_event(event_pk: int) -> str:
     return event_process(event_pk=event_pk).status
 
 
-def event_enqueue(event_pk: int) -> None:
+def event_enqueue(event_pk: int, *, marked: bool = False) -> None:
     """Hand an event to a worker, or process it here when there is no broker. Never raises:
-    this runs after the event's commit, and a lost hand-off is recovered by the sweeper."""
+    this runs after the event's commit, and a lost hand-off is recovered by the sweeper.
+    ``marked``: the row already carries its hand-off lease (a new event is stored with it)."""
     if settings.CELERY_BROKER_URL:
         try:
             # Marked before publishing, so a worker's own retry time is never overwritten.
-            event_handoff_mark(event_pk=event_pk)
+            if not marked:
+                event_handoff_mark(event_pk=event_pk)
             process_event.apply_async((event_pk,), retry=True, retry_policy=PUBLISH_RETRY_POLICY)
         except Exception:
             logger.exception("Could not queue event %s; the sweeper will pick it up", event_pk)

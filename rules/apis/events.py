@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -56,8 +57,10 @@ class EventListApi(ProgramAPIView):
             data=data["data"],
             actor=self.actor,
         )
-        # Inline processing may already have run on commit: show the stored state.
-        event = event_get(program=self.program, event_id=event.event_id)
+        if created and not settings.CELERY_BROKER_URL:
+            # Processed inline on commit: show the stored state. Otherwise the event is as
+            # stored (a repeat is read back by event_ingest; a new one is what it inserted).
+            event = event_get(program=self.program, event_id=event.event_id)
         return Response(
             rendered(EventSerializer, event),
             status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,

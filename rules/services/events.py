@@ -5,20 +5,24 @@ rules.services.processing for what happens then."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from ledger.exceptions import IdempotencyKeyReused, NotFound, ValidationFailed
 from ledger.models import Program
-from ledger.services.audit import audit_record
-from rules.models import Event
+from ledger.services.audit import audit_record, audit_record_sql
+from rules.models import Event, Participant
+from rules.services import rowsql
 from rules.services.participants import participant_get_or_create, participant_merge_attributes
 
 # The rule trigger pattern (rules/schema.json): a type no trigger can name would never match.
@@ -101,7 +105,22 @@ def event_ingest(
     body_hash = event_body_hash(
         type=type, user=user, occurred_at=occurred_at, attributes=attributes, data=data
     )
-    existing = Event.objects.filter(program=program, event_id=event_id).first()
+    fields: dict[str, Any] = {
+        "program": program,
+        "event_id": event_id,
+        "type": type,
+        "occurred_at": occurred_at or timezone.now(),
+        "attributes": attributes,
+        "data": data,
+        "body_hash": body_hash,
+        "next_attempt_at": _handoff_lease(),
+    }
+    db = router.db_for_write(Event)
+    if connections[db].vendor == "postgresql" and not attributes:
+        stored = _insert_pg(Event(**fields), user=user, actor=actor, db=db)
+        if stored is not None:
+            return stored
+    existing = _stored(program=program, event_id=event_id)
     if existing is not None:
         return _replay(existing, body_hash)
     try:
@@ -113,16 +132,7 @@ def event_ingest(
                 participant = participant_merge_attributes(
                     participant=participant, attributes=attributes, actor=actor
                 )
-            event = Event.objects.create(
-                program=program,
-                event_id=event_id,
-                type=type,
-                participant=participant,
-                occurred_at=occurred_at or timezone.now(),
-                attributes=attributes,
-                data=data,
-                body_hash=body_hash,
-            )
+            event = Event.objects.create(participant=participant, **fields)
             audit_record(
                 program=program,
                 actor=actor,
@@ -132,10 +142,86 @@ def event_ingest(
                 after={"type": type, "user": user},
             )
     except IntegrityError:
-        existing = Event.objects.filter(program=program, event_id=event_id).first()
+        existing = _stored(program=program, event_id=event_id)
         if existing is None:
             raise
         return _replay(existing, body_hash)  # the same id arrived concurrently
+    return event, True
+
+
+def _handoff_lease() -> datetime | None:
+    """With a broker, an event is stored already marked as handed off (the lease the
+    sweeper waits out, rules.services.processing.HANDOFF_LEASE): the mark used to be an UPDATE
+    of its own after commit. A failed publish still makes it due at once (event_enqueue)."""
+    if not settings.CELERY_BROKER_URL:
+        return None  # processed inline on commit
+    from rules.services.processing import HANDOFF_LEASE
+
+    return timezone.now() + HANDOFF_LEASE
+
+
+def _stored(*, program: Program, event_id: str) -> Event | None:
+    return (
+        Event.objects.filter(program=program, event_id=event_id)
+        .select_related("participant")
+        .first()
+    )
+
+
+@functools.cache
+def _insert_query(db: str) -> tuple[rowsql.Columns, list, str]:
+    participant = rowsql.columns(Participant, "p", db)
+    fields, column_list = rowsql.insert_columns(Event, db)
+    placeholders = ", ".join("part.id" if f.attname == "participant_id" else "%s" for f in fields)
+    sql = (
+        f"WITH part AS (SELECT {', '.join(participant.sql)} FROM {Participant._meta.db_table} p"
+        " WHERE p.program_id = %s AND p.external_id = %s),"
+        f" ev AS (INSERT INTO {Event._meta.db_table} ({column_list})"
+        f" SELECT {placeholders} FROM part"
+        " ON CONFLICT (program_id, event_id) DO NOTHING RETURNING id),"
+        " audit AS ({audit})"
+        f" SELECT (SELECT id FROM ev), {', '.join(c.replace('p.', 'part.', 1) for c in participant.sql)}"
+        " FROM part"
+    )
+    return participant, [f for f in fields if f.attname != "participant_id"], sql
+
+
+def _insert_pg(event: Event, *, user: str, actor: str, db: str) -> tuple[Event, bool] | None:
+    """PostgreSQL, the common case (a known user, no attributes to merge): the event row and
+    its audit entry in one statement, which is atomic on its own. A repeated id inserts
+    nothing (ON CONFLICT) and is answered from the stored event; an unknown user returns None
+    for the portable path, which creates the participant."""
+    participant_cols, fields, template = _insert_query(db)
+    audit_sql, audit_params = audit_record_sql(
+        source="ev",
+        program=event.program,
+        actor=actor,
+        action="event.received",
+        object_type="event",
+        object_id=event.event_id,
+        after={"type": event.type, "user": user},
+    )
+    params: list[Any] = [event.program.pk, user]
+    params += rowsql.insert_params(event, fields, db)
+    params += audit_params
+    with connections[db].cursor() as cursor:
+        cursor.execute(template.replace("{audit}", audit_sql), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None  # no such participant yet
+    if row[0] is None:  # the id is taken: a repeat, or the same id arriving concurrently
+        existing = _stored(program=event.program, event_id=event.event_id)
+        if existing is None:  # pragma: no cover - a conflicting row is never deleted
+            raise IntegrityError(f"event {event.event_id!r} conflicts but is not stored")
+        return _replay(existing, event.body_hash)
+    event.pk = row[0]
+    event.participant = cast(Participant, participant_cols.load(db, row[1:]))
+    event._state.adding = False
+    event._state.db = db
+    # What Model.save() would send: the hand-off receiver (rules.signals) queues it on commit.
+    post_save.send(
+        sender=Event, instance=event, created=True, update_fields=None, raw=False, using=db
+    )
     return event, True
 
 

@@ -19,7 +19,7 @@ def no_hand_off(monkeypatch):
     """Store events without processing them, so the test's threads do it together."""
     import rules.tasks
 
-    monkeypatch.setattr(rules.tasks, "event_enqueue", lambda pk: None)
+    monkeypatch.setattr(rules.tasks, "event_enqueue", lambda pk, **kwargs: None)
 
 
 def run_together(targets) -> list:
