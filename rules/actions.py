@@ -10,18 +10,20 @@ budget; a limit that stops an action is recorded in the result, never silent."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 
 from ledger.exceptions import DomainError
 from ledger.models import Program, Reward
 from rules.models import Event, RewardLink, Rule, RuleVersion
+from rules.services import rowsql
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +126,42 @@ def _has_limits(limits: dict[str, Any]) -> bool:
 # --- running ------------------------------------------------------------------------------
 
 
+@functools.cache
+def _reward_key_sql(db: str) -> str:
+    quote = connections[db].ops.quote_name
+    return (
+        f"SELECT {quote('id')} FROM {quote(Reward._meta.db_table)}"
+        f" WHERE {quote('program_id')} = %s AND {quote('source_key')} = %s"
+    )
+
+
+def _reward_with_key(*, program: Program, key: str) -> int | None:
+    """The id of the program's reward with this source key (unique), if there is one. Plain
+    SQL built once: compiling the ORM query cost more than running it, on every action."""
+    db = router.db_for_read(Reward)
+    with connections[db].cursor() as cursor:
+        cursor.execute(_reward_key_sql(db), [program.pk, key])
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+@functools.cache
+def _link_insert_sql(db: str) -> tuple[list, str]:
+    fields, column_list = rowsql.insert_columns(RewardLink, db)
+    placeholders = ", ".join("%s" for _ in fields)
+    table = connections[db].ops.quote_name(RewardLink._meta.db_table)
+    return fields, f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})"
+
+
+def _link_insert(link: RewardLink) -> None:
+    """`link.save(force_insert=True)` without compiling the INSERT on every action (the link's
+    id is not needed)."""
+    db = router.db_for_write(RewardLink)
+    fields, sql = _link_insert_sql(db)
+    with connections[db].cursor() as cursor:
+        cursor.execute(sql, rowsql.insert_params(link, fields, db))
+
+
 def actions_run(
     *,
     program: Program,
@@ -160,9 +198,9 @@ def actions_run(
         try:
             with transaction.atomic():
                 if kind in REWARD_ACTIONS:
-                    existing = Reward.objects.filter(program=program, source_key=key).first()
+                    existing = _reward_with_key(program=program, key=key)
                     if existing is not None:  # paid by an earlier attempt: record, pay nothing
-                        outcome.rewards.append(existing.pk)
+                        outcome.rewards.append(existing)
                         continue
                     amount = action["amount"]
                     if not amount or amount <= 0:
@@ -190,7 +228,7 @@ def actions_run(
                                 }
                             )
                             continue
-                    reward, _ = reward_create(
+                    reward, created = reward_create(
                         program=program,
                         beneficiary=beneficiary,
                         amount=amount,
@@ -201,19 +239,20 @@ def actions_run(
                         hold_reason=hold_reason,
                         actor=actor,
                     )
-                    RewardLink.objects.get_or_create(
-                        reward=reward,
-                        defaults={
-                            "program": program,
-                            "event": event,
-                            "rule": rule,
-                            "rule_version": rule_version,
-                            "action_index": index,
-                            "beneficiary": beneficiary,
-                            "amount": reward.amount,
-                            "occurred_at": event.occurred_at,
-                        },
-                    )
+                    link = {
+                        "program": program,
+                        "event": event,
+                        "rule": rule,
+                        "rule_version": rule_version,
+                        "action_index": index,
+                        "beneficiary": beneficiary,
+                        "amount": reward.amount,
+                        "occurred_at": event.occurred_at,
+                    }
+                    if created:  # a reward this transaction made has no link yet
+                        _link_insert(RewardLink(reward=reward, **link))
+                    else:  # created concurrently from the same key
+                        RewardLink.objects.get_or_create(reward=reward, defaults=link)
                     outcome.rewards.append(reward.pk)
                 elif kind in CREDIT_ACTIONS:
                     entry, _ = credit_apply(

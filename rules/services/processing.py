@@ -19,26 +19,28 @@ and also re-queues due retries and events whose hand-off never reached a broker.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ledger.models import Reward
+from ledger.models import Program, Reward
 from ledger.services.audit import audit_record
 from rules.actions import actions_run
 from rules.engine import compile_rule
 from rules.engine.plan import plan_actions
 from rules.exceptions import EventNotReady
 from rules.fraud import fraud_hold_reason
-from rules.models import Event, RewardLink
+from rules.models import Event, Participant, RewardLink
 from rules.selectors import active_rule_versions, event_facts
+from rules.services import rowsql
 from rules.services.referrals import rules_config_get
 
 logger = logging.getLogger(__name__)
@@ -74,24 +76,30 @@ def _jsonable(value: Any) -> Any:
 # --- claim --------------------------------------------------------------------------------
 
 
+@functools.cache
+def _claim_sql() -> str:
+    """PostgreSQL: take the row with SKIP LOCKED, so concurrent workers never wait on each
+    other, and claim it in the same statement."""
+    table = Event._meta.db_table
+    return (
+        f"UPDATE {table} SET status = '{Status.PROCESSING.value}', attempts = attempts + 1,"
+        f" claimed_at = %s WHERE id = (SELECT id FROM {table} WHERE id = %s"
+        f" AND status = '{Status.RECEIVED.value}' FOR UPDATE SKIP LOCKED) RETURNING attempts"
+    )
+
+
 def event_claim(*, event_pk: int) -> int | None:
     """Take a received event for processing; returns the attempt number, or None when it is
     not there to take (done, failed, or another worker has it)."""
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        # One statement, atomic (and committed) on its own: a worker that dies after it has
+        # spent an attempt, which is what makes MAX_ATTEMPTS stop a poison event.
+        with connection.cursor() as cursor:
+            cursor.execute(_claim_sql(), [now, event_pk])
+            row = cursor.fetchone()
+        return None if row is None else row[0]
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            event = (
-                Event.objects.select_for_update(skip_locked=True)
-                .filter(pk=event_pk, status=Status.RECEIVED)
-                .first()
-            )
-            if event is None:
-                return None
-            event.status = Status.PROCESSING
-            event.attempts += 1
-            event.claimed_at = now
-            event.save(update_fields=["status", "attempts", "claimed_at"])
-            return event.attempts
         claimed = Event.objects.filter(pk=event_pk, status=Status.RECEIVED).update(
             status=Status.PROCESSING, attempts=F("attempts") + 1, claimed_at=now
         )
@@ -114,7 +122,13 @@ def rules_evaluate_and_act(event: Event) -> list[dict[str, Any]]:
     active = active_rule_versions(program=program, trigger=event.type)
     if not active:
         return []
-    hold_reason = fraud_hold_reason(config=rules_config_get(program=program), roles=roles)
+    # Fraud signals compare a referrer with the referred: without a referrer there is nothing
+    # to hold (fraud_hold_reason says ""), so the settings need not be read.
+    hold_reason = (
+        fraud_hold_reason(config=rules_config_get(program=program), roles=roles)
+        if "referrer" in roles
+        else ""
+    )
     results: list[dict[str, Any]] = []
     for rule, version in active:
         evaluation = compile_rule(version.definition).evaluate(facts)
@@ -205,9 +219,21 @@ def event_mark_processed(
     event.error = ""
     event.processed_at = timezone.now()
     event.next_attempt_at = None
-    event.save(
-        update_fields=["status", "results", "refund", "error", "processed_at", "next_attempt_at"]
-    )
+    fields = ["status", "results", "refund", "error", "processed_at", "next_attempt_at"]
+    if connection.vendor != "postgresql":
+        event.save(update_fields=fields)
+        return
+    # The UPDATE event.save(update_fields=...) sends, without compiling it each time.
+    sql, prepared = _mark_sql(tuple(fields))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*rowsql.insert_params(event, prepared, connection.alias), event.pk])
+
+
+@functools.cache
+def _mark_sql(names: tuple[str, ...]) -> tuple[str, list]:
+    fields = [Event._meta.get_field(name) for name in names]
+    assignments = ", ".join(f'"{f.column}" = %s' for f in fields)  # type: ignore[union-attr]
+    return f"UPDATE {Event._meta.db_table} SET {assignments} WHERE id = %s", fields
 
 
 def event_mark_failed(*, event: Event, error: str) -> None:
@@ -258,6 +284,46 @@ def _record_failure(*, event_pk: int, attempt: int, exc: BaseException) -> Proce
     return ProcessOutcome("retry", retry_in=delay.total_seconds())
 
 
+@functools.cache
+def _event_locked_query(db: str) -> tuple[str, list[rowsql.Columns]]:
+    parts = [
+        rowsql.columns(Event, "e", db),
+        rowsql.columns(Program, "pr", db),
+        rowsql.columns(Participant, "p", db),
+    ]
+    sql = (
+        f"SELECT {', '.join(c for part in parts for c in part.sql)}"
+        f" FROM {Event._meta.db_table} e"
+        f" JOIN {Program._meta.db_table} pr ON pr.id = e.program_id"
+        f" JOIN {Participant._meta.db_table} p ON p.id = e.participant_id"
+        " WHERE e.id = %s FOR UPDATE OF e"
+    )
+    return sql, parts
+
+
+def _event_locked(event_pk: int) -> Event:
+    """The event under its row lock, with its program and participant (call in a
+    transaction). PostgreSQL: the ORM query's SQL, built once per process."""
+    if connection.vendor != "postgresql":
+        return (
+            Event.objects.select_for_update(of=("self",))
+            .select_related("program", "participant")
+            .get(pk=event_pk)
+        )
+    sql, parts = _event_locked_query(connection.alias)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [event_pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise Event.DoesNotExist(f"No event {event_pk}")
+    event, program, participant = rowsql.split(row, parts, connection.alias)
+    assert isinstance(event, Event) and isinstance(participant, Participant)
+    event.program = cast(Program, program)
+    participant.program = event.program
+    event.participant = participant
+    return event
+
+
 def event_process(*, event_pk: int) -> ProcessOutcome:
     """Process one event if it is there to take. Safe to call any number of times, from any
     number of workers: it pays each action at most once."""
@@ -266,11 +332,7 @@ def event_process(*, event_pk: int) -> ProcessOutcome:
         return ProcessOutcome("skipped")
     try:
         with transaction.atomic():
-            event = (
-                Event.objects.select_for_update(of=("self",))
-                .select_related("program", "participant")
-                .get(pk=event_pk)
-            )
+            event = _event_locked(event_pk)
             if event.status != Status.PROCESSING or event.attempts != attempt:
                 return ProcessOutcome("skipped")  # handed back and taken by another worker
             results = rules_evaluate_and_act(event)
