@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
 from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 
+from ledger.db import prepared_cursor
 from ledger.exceptions import NotFound
 from ledger.models import Account, AccountBalance, Posting, Program, Transaction
 
@@ -103,7 +103,7 @@ def user_balance(*, program: Program, external_id: str) -> dict[str, Any]:
         "available": 0,
         "paid": 0,
     }
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             USER_BALANCE_SQL,
             [f"{PAYOUT_REFERENCE_PREFIX}%", program.pk, f"user:{external_id}:rewards"],

@@ -6,13 +6,14 @@ import functools
 from dataclasses import dataclass
 from typing import cast
 
-from django.db import connections, router
+from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 from django.db.models.expressions import Col
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
+from ledger.db import prepared_cursor
 from ledger.models import ApiKey, Program, hash_api_key
 
 
@@ -66,7 +67,7 @@ def api_key_active(key_hash: str) -> ApiKey | None:
     db = router.db_for_read(ApiKey)
     sql, converters = _key_query(db)
     conn = connections[db]
-    with conn.cursor() as cursor:
+    with prepared_cursor() if db == DEFAULT_DB_ALIAS else conn.cursor() as cursor:
         cursor.execute(sql, [key_hash])
         row = cursor.fetchone()
     if row is None:

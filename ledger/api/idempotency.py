@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.utils import encoders
 
 from ledger.api.errors import PROBLEM, problem
+from ledger.db import prepared_cursor
 from ledger.exceptions import (
     DomainError,
     IdempotencyKeyRequired,
@@ -83,7 +84,7 @@ def _claim(
 ) -> int | None:
     """Insert the key's record; its id, or None if the key is taken (a concurrent holder makes
     the insert wait on the unique index until it commits or rolls back)."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {_TABLE} (program_id, key, request_hash, response_status, response_body,"
             " created_at) VALUES (%s, %s, %s, %s, %s, %s)"
@@ -102,7 +103,7 @@ def _claim(
 
 
 def _complete(record_id: int, response: Response) -> None:
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"UPDATE {_TABLE} SET response_status = %s, response_body = %s WHERE id = %s",
             [response.status_code, _stored_body(response), record_id],

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import random
 import re
-import sys
 import threading
 import uuid
 from collections import defaultdict
@@ -14,13 +12,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
+from ledger.db import prepared_cursor
 from ledger.exceptions import (
     AlreadyExists,
     AlreadyReversed,
@@ -408,51 +406,6 @@ def _book_orm(
     )
 
 
-@functools.cache
-def _prepared_cursor_class() -> type:
-    import psycopg
-    from psycopg.types.numeric import Int8
-
-    def typed(value: Any) -> Any:
-        if type(value) is int:
-            return Int8(value)
-        if type(value) is list:
-            return [typed(v) for v in value]
-        return value
-
-    class PreparedCursor(psycopg.Cursor):
-        """Runs its statements as server-side prepared ones: planning the booking statement
-        took longer than running it (1.5 ms against 1.3 ms measured), and a prepared statement
-        is planned once per connection. A prepared statement is kept per parameter types, and
-        psycopg types an int by its size (int2, int4, int8): every int goes as int8, so one
-        statement serves all amounts and ids."""
-
-        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            params = None if params is None else [typed(v) for v in params]
-            return super().execute(query, params, **{**kwargs, "prepare": True})
-
-    return PreparedCursor
-
-
-def _prepared_cursor() -> Any:
-    """A Django cursor (query logging, execute wrappers, error translation) over a psycopg
-    cursor with server-side binding whose statements are prepared. Django turns psycopg's
-    automatic preparing off (prepare_threshold None, for connection poolers); a threshold
-    nothing reaches keeps it off for every other cursor while this one asks explicitly.
-    LEDGER_PREPARED_STATEMENTS = False (for a pooler that cannot keep prepared statements, e.g.
-    PgBouncer before 1.21 in transaction mode) uses an ordinary cursor."""
-    connection.ensure_connection()
-    if not getattr(settings, "LEDGER_PREPARED_STATEMENTS", True):
-        return connection.cursor()
-    conn = connection.connection
-    if conn.prepare_threshold is None:
-        conn.prepare_threshold = sys.maxsize
-    raw = _prepared_cursor_class()(conn)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(raw)
-    return connection.make_cursor(raw)
-
-
 def _fingerprint(account: Account) -> str:
     """What the booking statement checks an account row against (see `_remember`)."""
     fields = ("program_id", "code", "kind", "no_overdraft", "balance_shards")
@@ -602,7 +555,7 @@ def _book_pg(
         + "".join(f", {o}" for o in outputs)
         + " FROM chk, go"
     )
-    with _prepared_cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         complete, ok, short, allowed, inserted, updated, posted, *results = cursor.fetchone()
     if not complete:

@@ -81,14 +81,22 @@ def test_api_key_active_refuses_unknown_and_revoked_keys_at_once(program, api_ke
 @pytest.mark.django_db(transaction=True)
 def test_a_reward_creation_costs_claim_booking_and_completion_only(api, url):
     _create(api, url, "warm-up")  # opens the user's account: later rewards skip that
-    with CaptureQueriesContext(connection) as queries:
+    sent = []
+
+    def record(execute, sql, params, many, context):
+        sent.append(sql.split()[0].upper())
+        return execute(sql, params, many, context)
+
+    with CaptureQueriesContext(connection) as queries, connection.execute_wrapper(record):
         assert _create(api, url, "measured").status_code == 201
-    statements = [q["sql"].split()[0].upper() for q in queries]
     # Key lookup, then one transaction: claim (INSERT ... ON CONFLICT), the booking statement
-    # (a prepared one, logged as QUERY), completion (UPDATE). No savepoint, no read of the
-    # record first, no re-read of the reward and its history.
-    assert statements[:3] == ["SELECT", "BEGIN", "INSERT"], statements
-    assert statements[-2:] == ["UPDATE", "COMMIT"] and len(statements) == 6, statements
+    # (one WITH ... statement), completion (UPDATE). No savepoint, no read of the record
+    # first, no re-read of the reward and its history. (Django logs prepared statements as
+    # QUERY, so the statements' text comes from an execute wrapper; BEGIN and COMMIT from
+    # the query log.)
+    assert sent == ["SELECT", "INSERT", "WITH", "UPDATE"], sent
+    logged = [q["sql"].split()[0].upper() for q in queries]
+    assert len(logged) == 6 and logged[1] == "BEGIN" and logged[-1] == "COMMIT", logged
     assert not [q for q in queries if "FROM ledger_idempotencyrecord" in q["sql"]]
     assert not [q for q in queries if "FROM ledger_rewardhistory" in q["sql"]]
 
@@ -186,3 +194,21 @@ def test_another_program_may_use_the_same_key(program, api, url):
     assert first.status_code == second.status_code == 201
     assert "Idempotent-Replayed" not in second
     assert first.json()["id"] != second.json()["id"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_statement_replaces_a_connection_that_died_between_requests(api_key):
+    """The key lookup is the first statement of a request and runs on a prepared cursor: it
+    must run Django's per-request health check first, as connection.cursor() does, or every
+    worker's first request after a database restart would fail."""
+    import psycopg
+
+    assert api_key_active(hash_api_key(api_key)) is not None
+    dead = connection.connection.info.backend_pid
+    admin = {**connection.get_connection_params(), "autocommit": True}
+    with psycopg.connect(**admin) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [dead])
+    connection.close_if_unusable_or_obsolete()  # what request_started does in a server
+    assert api_key_active(hash_api_key(api_key)) is not None
+    assert connection.connection.info.backend_pid != dead
