@@ -7,7 +7,7 @@
 Creates a scratch database (--db, dropped first), migrates it, creates a program, an API key and one
 published rule (every `purchase` event rewards its user) through the services, starts gunicorn
 on 127.0.0.1 (config/gunicorn.conf.py) and, unless --no-broker, a Celery worker on Redis that
-processes the events. A load generator in another process (asyncio + httpx) then runs:
+processes the events. A load generator in another process (asyncio + aiohttp) then runs:
 
 1. open loop: a fixed offered rate (requests start on schedule whether or not earlier ones
    finished; latency counts from the scheduled start, so a slow server cannot hide its queue),
@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._harness import (  # noqa: E402
+    PG_ADMIN_URL,
     PYTHON,
     CeleryWorker,
     Gunicorn,
@@ -81,20 +82,19 @@ def _request(op: str) -> tuple[str, str, dict[str, str], Any]:
 EXPECTED = {"reward_create": 201, "event_post": 202, "balance_read": 200}
 
 
-async def _one(client, op: str, started: float, results: dict[str, list]) -> None:
+async def _one(session, op: str, started: float, results: dict[str, list]) -> None:
     method, path, headers, body = _request(op)
     try:
         # The whole request (waiting for a connection included) gets 10 s.
-        response = await asyncio.wait_for(
-            client.request(method, path, headers=headers, json=body), TIMEOUT
-        )
-        status = response.status_code
+        async with session.request(method, path, headers=headers, json=body) as response:
+            await response.read()
+            status = response.status
     except Exception as exc:  # a refused or reset connection counts as an error, not a crash
         status = type(exc).__name__
     results[op].append((time.perf_counter() - started, status, status == EXPECTED[op]))
 
 
-async def _open_loop(client, rate: float, duration: float) -> tuple[dict[str, list], float]:
+async def _open_loop(session, rate: float, duration: float) -> tuple[dict[str, list], float]:
     results: dict[str, list] = {op: [] for op, _ in MIX}
     ops, weights = zip(*MIX, strict=True)
     tasks = []
@@ -105,34 +105,42 @@ async def _open_loop(client, rate: float, duration: float) -> tuple[dict[str, li
         if delay > 0:
             await asyncio.sleep(delay)
         op = random.choices(ops, weights)[0]
-        tasks.append(asyncio.create_task(_one(client, op, scheduled, results)))
+        tasks.append(asyncio.create_task(_one(session, op, scheduled, results)))
     await asyncio.gather(*tasks)
     return results, time.perf_counter() - t0
 
 
-async def _closed_loop(client, op: str, concurrency: int, duration: float):
+async def _closed_loop(session, op: str, concurrency: int, duration: float):
     results: dict[str, list] = {op: []}
     end = time.perf_counter() + duration
 
     async def user() -> None:
         while time.perf_counter() < end:
-            await _one(client, op, time.perf_counter(), results)
+            await _one(session, op, time.perf_counter(), results)
 
     t0 = time.perf_counter()
     await asyncio.gather(*(user() for _ in range(concurrency)))
     return results, time.perf_counter() - t0
 
 
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of one process (0 if it is gone), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _worker_cpu(spec: dict[str, Any]) -> float:
+    """CPU of the Celery worker (main process and its pool)."""
+    pid = spec["worker_pid"]
+    return _process_cpu(pid) + _cpu_seconds(pid) if pid else 0.0
+
+
 def _cpu_seconds(master: int) -> float:
-    """User + system CPU of the gunicorn workers (children of the master), from /proc."""
-    total = 0
-    for pid in children_of(master):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    """CPU of the gunicorn workers (children of the master)."""
+    return sum(_process_cpu(pid) for pid in children_of(master))
 
 
 def _summary(samples: list, elapsed: float) -> dict[str, Any]:
@@ -159,34 +167,92 @@ def _summary(samples: list, elapsed: float) -> dict[str, Any]:
     }
 
 
-async def _generate(spec: dict[str, Any]) -> dict[str, Any]:
-    import httpx
+async def _postgres_cpu(conn, dbname: str) -> float:
+    """User + system CPU of the PostgreSQL backends serving `dbname` (from /proc)."""
+    cursor = await conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        [dbname],
+    )
+    return sum(_process_cpu(pid) for (pid,) in await cursor.fetchall())
 
-    # At most 256 requests in flight; one that takes more than TIMEOUT counts as an error, so
-    # an overloaded server ends the run instead of stretching it.
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    headers = {"Authorization": f"Bearer {spec['key']}"}
+
+async def _drain(spec: dict[str, Any], limit: float = 120) -> float:
+    """Wait until every event posted so far is processed and the web workers are idle, so one
+    phase's backlog (the Celery worker still busy with its events) does not run into the next
+    phase's measurement; returns the seconds waited."""
+    import psycopg
+
+    t0 = time.perf_counter()
+    async with await psycopg.AsyncConnection.connect(spec["database"], autocommit=True) as conn:
+        while time.perf_counter() - t0 < limit:
+            cpu = _cpu_seconds(spec["server_pid"])
+            cursor = await conn.execute(
+                "SELECT count(*) FROM rules_event WHERE status IN ('received', 'processing')"
+            )
+            (waiting,) = await cursor.fetchone()
+            await asyncio.sleep(0.5)
+            if not waiting and _cpu_seconds(spec["server_pid"]) - cpu < 0.05:
+                break
+    return round(time.perf_counter() - t0, 1)
+
+
+async def _generate(spec: dict[str, Any]) -> dict[str, Any]:
+    import aiohttp
+    import psycopg
+
+    # At most 256 connections (so requests) in flight; one that takes more than TIMEOUT counts
+    # as an error, so an overloaded server ends the run instead of stretching it. aiohttp (its
+    # HTTP parser is C) costs this process a fraction of the CPU httpx did, on the same cores
+    # as the server.
+    connector = aiohttp.TCPConnector(limit=256)
+    session = aiohttp.ClientSession(
+        base_url=spec["url"],
+        headers={"Authorization": f"Bearer {spec['key']}"},
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=TIMEOUT),
+    )
     out: dict[str, Any] = {}
-    async with httpx.AsyncClient(
-        base_url=spec["url"], headers=headers, limits=limits, timeout=TIMEOUT
-    ) as client:
+    async with session:
         # Warm-up: every worker imports lazily-loaded code and opens its connection.
-        await _closed_loop(client, "reward_create", 8, 2)
-        await _closed_loop(client, "event_post", 8, 1)
-        results, elapsed = await _open_loop(client, spec["rate"], spec["duration"])
+        await _closed_loop(session, "reward_create", 8, 2)
+        await _closed_loop(session, "event_post", 8, 1)
+        out["drained_s"] = [await _drain(spec)]
+        cpu = time.process_time()
+        results, elapsed = await _open_loop(session, spec["rate"], spec["duration"])
         out["open_loop"] = {op: _summary(results[op], elapsed) for op in results}
         out["open_loop"]["all"] = _summary([s for v in results.values() for s in v], elapsed)
+        out["open_loop"]["generator_cpu_ms"] = round(
+            1000 * (time.process_time() - cpu) / max(out["open_loop"]["all"]["requests"], 1), 2
+        )
+        out["drained_s"].append(await _drain(spec))
         out["saturation"] = {}
+        dbname = spec["database"].rsplit("/", 1)[1]
+        conn = await psycopg.AsyncConnection.connect(spec["admin_database"], autocommit=True)
         for op, _ in MIX:
             cpu = _cpu_seconds(spec["server_pid"])
+            worker = _worker_cpu(spec)
+            pg = await _postgres_cpu(conn, dbname)
+            own = time.process_time()
             samples, elapsed = await _closed_loop(
-                client, op, spec["concurrency"], spec["saturation_seconds"]
+                session, op, spec["concurrency"], spec["saturation_seconds"]
             )
             out["saturation"][op] = summary = _summary(samples[op], elapsed)
-            # CPU the web workers spent per successful request: unlike throughput, it hardly
-            # depends on what else the machine is running.
-            cpu = _cpu_seconds(spec["server_pid"]) - cpu
-            summary["server_cpu_ms"] = round(1000 * cpu / max(summary["ok"], 1), 1)
+            # The CPU each successful request cost, including the processing of the events
+            # posted in this phase (the wait for their backlog ends the phase): unlike
+            # throughput, it depends little on what else the machine is running.
+            out["drained_s"].append(await _drain(spec))
+            ok = max(summary["ok"], 1)
+            summary["server_cpu_ms"] = round(
+                1000 * (_cpu_seconds(spec["server_pid"]) - cpu) / ok, 2
+            )
+            summary["worker_cpu_ms"] = round(1000 * (_worker_cpu(spec) - worker) / ok, 2)
+            summary["postgres_cpu_ms"] = round(
+                1000 * (await _postgres_cpu(conn, dbname) - pg) / ok, 2
+            )
+            summary["generator_cpu_ms"] = round(
+                1000 * (time.process_time() - own) / max(summary["requests"], 1), 2
+            )
+        await conn.close()
     return out
 
 
@@ -326,6 +392,9 @@ def main() -> int:
             spec = {
                 "url": server.url,
                 "server_pid": server.proc.pid,
+                "database": database,
+                "admin_database": PG_ADMIN_URL,
+                "worker_pid": worker.proc.pid if broker else None,
                 "key": key,
                 "rate": args.rate,
                 "duration": args.duration,
@@ -359,16 +428,23 @@ def main() -> int:
     header += f" {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
     print(f"\nopen loop: {args.rate:g} requests/s offered for {args.duration:g} s")
     print(header)
+    generator_cpu = result["open_loop"].pop("generator_cpu_ms")
     for name, s in result["open_loop"].items():
         print(_row(name, s))
+    print(f"  (load generator CPU {generator_cpu} ms/request)")
     print(
         f"\nsaturation: closed loop, {args.concurrency} clients, "
         f"{args.saturation_seconds:g} s per operation"
     )
     print(header)
     for name, s in result["saturation"].items():
-        print(_row(name, s) + f"   (web worker CPU {s['server_cpu_ms']} ms/request)")
+        print(
+            _row(name, s) + f"   (CPU ms/request: web {s['server_cpu_ms']}, Celery worker"
+            f" {s['worker_cpu_ms']}, PostgreSQL {s['postgres_cpu_ms']},"
+            f" load generator {s['generator_cpu_ms']})"
+        )
     print(f"\nevents after the run: {result['events']}")
+    print(f"waited for the event backlog after each phase (s): {result['drained_s']}")
     rewards = result["saturation"]["reward_create"]["throughput"]
     print(f"\npgbench TPC-B (-c 8 -j 2 -T 10, scale 10): {tps:.0f} tps")
     print(f"reward creations/s at saturation / pgbench tps = {rewards / tps:.3f}")
