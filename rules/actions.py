@@ -20,6 +20,7 @@ from django.db import connections, router, transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 
+from ledger.db import prepared_cursor
 from ledger.exceptions import DomainError
 from ledger.models import Program, Reward
 from rules.models import Event, RewardLink, Rule, RuleVersion
@@ -139,7 +140,7 @@ def _reward_with_key(*, program: Program, key: str) -> int | None:
     """The id of the program's reward with this source key (unique), if there is one. Plain
     SQL built once: compiling the ORM query cost more than running it, on every action."""
     db = router.db_for_read(Reward)
-    with connections[db].cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_reward_key_sql(db), [program.pk, key])
         row = cursor.fetchone()
     return None if row is None else row[0]
@@ -158,7 +159,7 @@ def _link_insert(link: RewardLink) -> None:
     id is not needed)."""
     db = router.db_for_write(RewardLink)
     fields, sql = _link_insert_sql(db)
-    with connections[db].cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, rowsql.insert_params(link, fields, db))
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import connections, router
 
+from ledger.db import prepared_cursor
 from ledger.models import Program
 from rules.models import Event, Participant, Referral, Rule, RuleVersion
 from rules.services import rowsql
@@ -97,7 +98,7 @@ def active_rule_versions(*, program: Program, trigger: str) -> list[tuple[Rule, 
     process: the event pipeline runs it for every event."""
     db = router.db_for_read(Rule)
     sql, parts = _active_rules_query(db)
-    with connections[db].cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [program.pk, Rule.Status.ACTIVE.value, trigger])
         rows = cursor.fetchall()
     out = []

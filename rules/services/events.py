@@ -18,6 +18,7 @@ from django.db import IntegrityError, connections, router, transaction
 from django.db.models.signals import post_save
 from django.utils import timezone
 
+from ledger.db import prepared_cursor
 from ledger.exceptions import IdempotencyKeyReused, NotFound, ValidationFailed
 from ledger.models import Program
 from ledger.services.audit import audit_record, audit_record_sql
@@ -204,7 +205,7 @@ def _insert_pg(event: Event, *, user: str, actor: str, db: str) -> tuple[Event, 
     params: list[Any] = [event.program.pk, user]
     params += rowsql.insert_params(event, fields, db)
     params += audit_params
-    with connections[db].cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(template.replace("{audit}", audit_sql), params)
         row = cursor.fetchone()
     if row is None:

@@ -31,6 +31,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from ledger.db import prepared_cursor
 from ledger.models import Program, Reward
 from ledger.services.audit import audit_record
 from rules.actions import actions_run
@@ -95,7 +96,7 @@ def event_claim(*, event_pk: int) -> int | None:
     if connection.vendor == "postgresql":
         # One statement, atomic (and committed) on its own: a worker that dies after it has
         # spent an attempt, which is what makes MAX_ATTEMPTS stop a poison event.
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(_claim_sql(), [now, event_pk])
             row = cursor.fetchone()
         return None if row is None else row[0]
@@ -225,7 +226,7 @@ def event_mark_processed(
         return
     # The UPDATE event.save(update_fields=...) sends, without compiling it each time.
     sql, prepared = _mark_sql(tuple(fields))
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [*rowsql.insert_params(event, prepared, connection.alias), event.pk])
 
 
@@ -311,7 +312,7 @@ def _event_locked(event_pk: int) -> Event:
             .get(pk=event_pk)
         )
     sql, parts = _event_locked_query(connection.alias)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [event_pk])
         row = cursor.fetchone()
     if row is None:
