@@ -181,6 +181,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's Django fixup closes the database connection before and after every task unless this
+# is set: a new PostgreSQL backend per event (about 25 ms of PostgreSQL CPU, bench/load.py) and
+# every prepared statement planned again. Workers keep their connection like web processes do
+# (config/celery.py applies CONN_MAX_AGE and the health check per task); the fixup still
+# recycles it every this many tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict = {}
 # Rewards past their program's hold_days are confirmed by this sweep (without a broker: the
