@@ -20,11 +20,11 @@ from django.db import connections, router, transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 
+from ledger import rowsql
 from ledger.db import prepared_cursor
 from ledger.exceptions import DomainError
 from ledger.models import Program, Reward
 from rules.models import Event, RewardLink, Rule, RuleVersion
-from rules.services import rowsql
 
 logger = logging.getLogger(__name__)
 

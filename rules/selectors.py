@@ -8,10 +8,10 @@ from typing import Any
 
 from django.db import connections, router
 
+from ledger import rowsql
 from ledger.db import prepared_cursor
 from ledger.models import Program
 from rules.models import Event, Participant, Referral, Rule, RuleVersion
-from rules.services import rowsql
 
 
 def referrer_of(participant: Participant) -> Participant | None:

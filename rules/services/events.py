@@ -18,12 +18,12 @@ from django.db import IntegrityError, connections, router, transaction
 from django.db.models.signals import post_save
 from django.utils import timezone
 
+from ledger import rowsql
 from ledger.db import prepared_cursor
 from ledger.exceptions import IdempotencyKeyReused, NotFound, ValidationFailed
 from ledger.models import Program
 from ledger.services.audit import audit_record, audit_record_sql
 from rules.models import Event, Participant
-from rules.services import rowsql
 from rules.services.participants import participant_get_or_create, participant_merge_attributes
 
 # The rule trigger pattern (rules/schema.json): a type no trigger can name would never match.

@@ -31,6 +31,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from ledger import rowsql
 from ledger.db import prepared_cursor
 from ledger.models import Program, Reward
 from ledger.services.audit import audit_record
@@ -41,7 +42,6 @@ from rules.exceptions import EventNotReady
 from rules.fraud import fraud_hold_reason
 from rules.models import Event, Participant, RewardLink
 from rules.selectors import active_rule_versions, event_facts
-from rules.services import rowsql
 from rules.services.referrals import rules_config_get
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """Hot-path SQL written once per process, read back into model instances with the ORM's own
-converters (as ledger.api.auth `_key_query` does).
+converters (the API key lookup in ledger.api.auth, the event pipeline in rules).
 
 Compiling an ORM query costs more CPU than PostgreSQL spends running it (about 0.3-0.5 ms
 each); the event pipeline runs a handful per event. These helpers keep the column lists, the
