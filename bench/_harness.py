@@ -24,6 +24,25 @@ from psycopg import sql
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
+# The workload's one published rule (bench/load.py, tests/chaos): every purchase rewards its user.
+EVERY_PURCHASE_RULE = {
+    "name": "Every purchase rewards its user",
+    "trigger": "purchase",
+    "priority": 10,
+    "stop_processing": False,
+    "conditions": {"operator": "AND", "conditions": []},
+    "actions": [
+        {
+            "type": "credit_reward",
+            "params": {
+                "beneficiary": "referred",
+                "amount": 100,
+                "currency": "INR",
+                "reward_type": "points",
+            },
+        }
+    ],
+}
 PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
 

@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._harness import (  # noqa: E402
+    EVERY_PURCHASE_RULE,
     PG_ADMIN_URL,
     PYTHON,
     CeleryWorker,
@@ -280,25 +281,10 @@ def _setup(database: str, broker: str) -> str:
     call_command("migrate", verbosity=0)
     program, _ = program_create(slug=SLUG, name="Bench", currency="INR")
     key = api_key_create(program=program, name="bench")[1]
-    rule = {
-        "name": "Every purchase rewards its user",
-        "trigger": "purchase",
-        "priority": 10,
-        "stop_processing": False,
-        "conditions": {"operator": "AND", "conditions": []},
-        "actions": [
-            {
-                "type": "credit_reward",
-                "params": {
-                    "beneficiary": "referred",
-                    "amount": 100,
-                    "currency": "INR",
-                    "reward_type": "points",
-                },
-            }
-        ],
-    }
-    rule_publish(rule=rule_create(program=program, definition=rule, actor="bench"), actor="bench")
+    rule_publish(
+        rule=rule_create(program=program, definition=EVERY_PURCHASE_RULE, actor="bench"),
+        actor="bench",
+    )
     connections.close_all()
     return key
 

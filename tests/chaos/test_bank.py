@@ -37,7 +37,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from bench._harness import PYTHON, ROOT, backends_terminate
+from bench._harness import EVERY_PURCHASE_RULE, PYTHON, ROOT, backends_terminate
 
 pytestmark = [pytest.mark.chaos, pytest.mark.postgres]
 
@@ -295,25 +295,10 @@ def bank(transactional_db):
 
     program, _ = program_create(slug=SLUG, name="Chaos", currency="INR")
     key = api_key_create(program=program, name="chaos")[1]
-    rule = {
-        "name": "Every purchase rewards its user",
-        "trigger": "purchase",
-        "priority": 10,
-        "stop_processing": False,
-        "conditions": {"operator": "AND", "conditions": []},
-        "actions": [
-            {
-                "type": "credit_reward",
-                "params": {
-                    "beneficiary": "referred",
-                    "amount": 100,
-                    "currency": "INR",
-                    "reward_type": "points",
-                },
-            }
-        ],
-    }
-    rule_publish(rule=rule_create(program=program, definition=rule, actor="test"), actor="test")
+    rule_publish(
+        rule=rule_create(program=program, definition=EVERY_PURCHASE_RULE, actor="test"),
+        actor="test",
+    )
     account_create(program=program, code="bank:reserve", kind="equity", currency="INR")
     for code in BANK:
         account_create(
