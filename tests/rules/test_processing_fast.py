@@ -1,8 +1,10 @@
 """The worker's per-event statements (processing `_claim_sql`, `_event_locked`, `_mark_sql`;
-actions `_reward_with_key`, `_link_insert`; selectors.active_rule_versions) read and write what
-the ORM queries they replace did, and keep the pipeline's guarantees."""
+actions `_reward_with_key`, `_link_insert`; selectors.active_rule_versions and upline) read and
+write what the ORM queries they replace did, and keep the pipeline's guarantees."""
 
 from __future__ import annotations
+
+import itertools
 
 import django
 import pytest
@@ -10,8 +12,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from ledger.models import Reward
-from rules.models import Event, RewardLink, Rule
-from rules.selectors import active_rule_versions
+from rules.models import Event, Participant, Referral, RewardLink, Rule
+from rules.selectors import active_rule_versions, facts_build, upline
 from rules.services import processing
 from rules.services.processing import event_process
 from tests.rules.conftest import ALWAYS, reward_action, rule_def
@@ -123,9 +125,10 @@ def test_a_claimed_event_is_not_claimed_again(program, ingest, held):
 @READS_DJANGO6_QUERY_LOG
 @pytest.mark.postgres
 def test_statements_per_event(program, publish, ingest, held):
-    """A one-rule event of a user without a referrer: claim, lock and read, referral count and
-    referrer, active rules, the key check, the booking (ledger, with its savepoint), the link
-    and the result; 22-23 statements before these changes."""
+    """A one-rule event of a user without a referrer: claim, lock and read, the upline (referral
+    count and referrer), active rules, the key check, the booking (ledger, with its savepoint),
+    the link and the result; 22-23 statements before these changes, 15 before the upline was
+    one statement."""
     publish(
         rule_def(trigger="purchase", conditions=ALWAYS, actions=[reward_action(700, "referred")])
     )
@@ -134,4 +137,48 @@ def test_statements_per_event(program, publish, ingest, held):
     event = ingest("e-1", "purchase", "bob")
     with CaptureQueriesContext(connection) as queries:
         assert event_process(event_pk=event.pk).status == "processed"
-    assert len(queries) <= 15, "\n".join(q["sql"][:120] for q in queries)
+    assert len(queries) <= 14, "\n".join(q["sql"][:120] for q in queries)
+
+
+def _orm_profile(person: Participant) -> tuple[Participant, int]:
+    return person, Referral.objects.filter(referrer=person).count()
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 3])
+def test_upline_is_what_the_orm_reads(program, refer, depth):
+    """The referred, its referrer and the referrer's referrer (never further), each with its
+    referrals count, as the ORM queries it replaces read them; one statement."""
+    names = ["top", "mid", "low", "leaf"][3 - depth :]
+    for referrer, referred in itertools.pairwise(names):
+        refer(referrer, referred)
+    refer(names[0], "sibling")  # counts, and is nobody's upline
+    leaf = Participant.objects.get(program=program, external_id=names[-1])
+    expected, person = [], leaf
+    while person is not None and len(expected) < 3:
+        expected.append(_orm_profile(person))
+        referral = Referral.objects.filter(referred=person).first()
+        person = referral.referrer if referral else None
+    with CaptureQueriesContext(connection) as queries:
+        chain = upline(leaf)
+    assert len(queries) == 1
+    assert [(p.pk, n) for p, n in chain] == [(p.pk, n) for p, n in expected]
+    for (got, _), (orm, _) in zip(chain, expected, strict=True):
+        for field in Participant._meta.concrete_fields:
+            assert getattr(got, field.attname) == getattr(orm, field.attname)
+    facts, roles = facts_build(
+        participant=leaf,
+        user=leaf.external_id,
+        type="purchase",
+        occurred_at=leaf.created_at,
+        data={},
+        extra_attributes={"plan": "pro"},
+    )
+    assert list(roles) == ["referred", "referrer", "parent"][: len(expected)]
+    assert facts["referred"]["plan"] == "pro"
+    for role, (person, count) in zip(roles, expected, strict=True):
+        assert roles[role].pk == person.pk
+        assert facts[role]["id"] == person.external_id
+        assert facts[role]["referrals_count"] == count
+        assert facts[role]["joined_at"] == person.created_at
+        if role != "referred":
+            assert "plan" not in facts[role]
