@@ -12,11 +12,15 @@ processes the events. A load generator in another process (asyncio + aiohttp) th
 1. open loop: a fixed offered rate (requests start on schedule whether or not earlier ones
    finished; latency counts from the scheduled start, so a slow server cannot hide its queue),
    a mix of 50% reward creations, 25% events, 25% balance reads;
-2. saturation: closed loop, N concurrent clients per operation, as fast as the server answers.
+2. saturation: closed loop, N concurrent clients per operation, as fast as the server answers,
+   then the same for /healthz (gunicorn and Django with no view work: the HTTP floor).
 
-It prints throughput and p50/p95/p99 latency per operation, then pgbench TPC-B
-(-c 8 -j 2 -T 10) on a scratch database of the same PostgreSQL, and the ratio. Everything it
-started is stopped on exit, Ctrl-C included; traffic goes to 127.0.0.1 only.
+It prints throughput and p50/p95/p99 latency per operation with the CPU each request cost every
+process (web, Celery worker, PostgreSQL, load generator), then pgbench TPC-B (-c 8 -j 2 -T 10)
+on a scratch database of the same PostgreSQL and the ratio, and finally the CPU budget: the
+throughput those CPU costs allow on this machine's cores, PostgreSQL's share alone and with the
+HTTP floor. Everything it started is stopped on exit, Ctrl-C included; traffic goes to
+127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -77,10 +81,15 @@ def _request(op: str) -> tuple[str, str, dict[str, str], Any]:
     if op == "event_post":
         body = {"id": uuid.uuid4().hex, "type": "purchase", "user": user, "data": {"amount": 499}}
         return "POST", f"{base}/events", {}, body
+    if op == "healthz":
+        return "GET", "/healthz", {}, None
     return "GET", f"{base}/users/{user}/balance", {}, None
 
 
-EXPECTED = {"reward_create": 201, "event_post": 202, "balance_read": 200}
+EXPECTED = {"reward_create": 201, "event_post": 202, "balance_read": 200, "healthz": 200}
+# Saturation also runs /healthz: gunicorn and Django's middleware with no view work and no
+# database, the floor under every API request's CPU.
+SATURATION = [*(op for op, _ in MIX), "healthz"]
 
 
 async def _one(session, op: str, started: float, results: dict[str, list]) -> None:
@@ -231,7 +240,7 @@ async def _generate(spec: dict[str, Any]) -> dict[str, Any]:
         out["drained_s"].append(await _drain(spec))
         out["saturation"] = {}
         conn = await psycopg.AsyncConnection.connect(spec["admin_database"], autocommit=True)
-        for op, _ in MIX:
+        for op in SATURATION:
             cpu = _cpu_seconds(spec["server_pid"])
             worker = _worker_cpu(spec)
             pg = await _postgres_cpu(conn)
@@ -435,7 +444,37 @@ def main() -> int:
     rewards = result["saturation"]["reward_create"]["throughput"]
     print(f"\npgbench TPC-B (-c 8 -j 2 -T 10, scale 10): {tps:.0f} tps")
     print(f"reward creations/s at saturation / pgbench tps = {rewards / tps:.3f}")
+    _print_budget(result["saturation"], cores or 1, args.rate)
     return 0
+
+
+def _all_in(s: dict[str, Any]) -> float:
+    """CPU ms one request cost every process on the machine (the load generator included)."""
+    return s["server_cpu_ms"] + s["worker_cpu_ms"] + s["postgres_cpu_ms"] + s["generator_cpu_ms"]
+
+
+def _print_budget(saturation: dict[str, Any], cores: int, rate: float) -> None:
+    """What the measured CPU per request allows on this machine: the server, PostgreSQL and
+    the load generator share its cores, so CPU per request bounds the throughput."""
+    budget = 1000.0 * cores  # CPU ms per second
+    reward, floor = saturation["reward_create"], saturation["healthz"]
+    postgres = reward["postgres_cpu_ms"]
+    print(f"\nCPU budget: {cores} cores = {budget:.0f} CPU ms per second")
+    print(
+        f"  reward creation, all in {_all_in(reward):.1f} ms: at most"
+        f" {budget / _all_in(reward):.0f}/s; its PostgreSQL share ({postgres} ms) alone caps"
+        f" it at {budget / postgres:.0f}/s"
+    )
+    print(
+        f"  HTTP floor (/healthz: gunicorn, Django middleware, load generator; no database):"
+        f" {_all_in(floor):.2f} ms; PostgreSQL's share plus that floor, with no application"
+        f" code at all: {budget / (postgres + _all_in(floor)):.0f}/s"
+    )
+    needed = sum(weight * _all_in(saturation[op]) for op, weight in MIX) * rate
+    print(
+        f"  the open-loop mix at {rate:g} req/s needs {needed:.0f} CPU ms per second"
+        f" ({needed / budget:.0%} of the machine)"
+    )
 
 
 if __name__ == "__main__":
