@@ -65,7 +65,9 @@ class RuleProgramConfig(models.Model):
 
 
 class Participant(models.Model):
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="participants")
+    program = models.ForeignKey(
+        Program, on_delete=models.PROTECT, related_name="participants", db_index=False
+    )
     external_id = models.CharField(max_length=255)
     attributes = models.JSONField(default=dict, blank=True)
     referral_code = models.CharField(max_length=32)
@@ -90,7 +92,7 @@ class Participant(models.Model):
 class Referral(models.Model):
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="referrals")
     referrer = models.ForeignKey(
-        Participant, on_delete=models.PROTECT, related_name="referrals_made"
+        Participant, on_delete=models.PROTECT, related_name="referrals_made", db_index=False
     )
     # One referrer per participant: the database refuses a second referral of the same person.
     referred = models.OneToOneField(
@@ -118,7 +120,9 @@ class Event(models.Model):
         PROCESSED = "processed"
         FAILED = "failed"
 
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="events")
+    program = models.ForeignKey(
+        Program, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
     event_id = models.CharField(max_length=255, help_text="The sender's id: the idempotency key")
     type = models.CharField(max_length=100)
     participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="events")
@@ -139,7 +143,13 @@ class Event(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["status", "next_attempt_at"], name="event_status_due"),
+            # The queue (received, processing) and the failures: a processed event, which
+            # nearly every event becomes, leaves it, so marking one processed adds no entry.
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                name="event_status_due",
+                condition=Q(status__in=["received", "processing", "failed"]),
+            ),
             models.Index(fields=["program", "type", "occurred_at"], name="event_type_time"),
         ]
         constraints = [
@@ -156,7 +166,9 @@ class Rule(models.Model):
         ACTIVE = "active"
         ARCHIVED = "archived"
 
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="rules")
+    program = models.ForeignKey(
+        Program, on_delete=models.PROTECT, related_name="rules", db_index=False
+    )
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     latest_version = models.PositiveIntegerField(default=1)
@@ -188,7 +200,9 @@ class Rule(models.Model):
 class RuleVersion(models.Model):
     """Immutable: a change is a new version (services never update these rows)."""
 
-    rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="versions")
+    rule = models.ForeignKey(
+        Rule, on_delete=models.PROTECT, related_name="versions", db_index=False
+    )
     version = models.PositiveIntegerField()
     definition = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
@@ -209,7 +223,9 @@ class RewardLink(models.Model):
 
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
     event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="reward_links")
-    rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="reward_links")
+    rule = models.ForeignKey(
+        Rule, on_delete=models.PROTECT, related_name="reward_links", db_index=False
+    )
     rule_version = models.ForeignKey(RuleVersion, on_delete=models.PROTECT, related_name="+")
     action_index = models.PositiveSmallIntegerField()
     reward = models.OneToOneField(Reward, on_delete=models.PROTECT, related_name="rule_link")

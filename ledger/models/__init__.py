@@ -110,7 +110,9 @@ class Account(models.Model):
 
     DEBIT_NORMAL = {Kind.ASSET, Kind.EXPENSE}
 
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="accounts")
+    program = models.ForeignKey(
+        Program, on_delete=models.PROTECT, related_name="accounts", db_index=False
+    )
     code = models.CharField(max_length=255)
     kind = models.CharField(max_length=10, choices=Kind.choices)
     currency = models.CharField(max_length=3)
@@ -138,7 +140,9 @@ class Account(models.Model):
 class AccountBalance(models.Model):
     """Running totals of an account's postings (one or more shard rows per account)."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="balances")
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="balances", db_index=False
+    )
     shard = models.PositiveSmallIntegerField(default=0)
     posted_debits = models.BigIntegerField(default=0)
     posted_credits = models.BigIntegerField(default=0)
@@ -235,7 +239,8 @@ class IdempotencyRecord(models.Model):
     """A stored response for an Idempotency-Key, written in the same database transaction as
     the request's effect. Keys are scoped to the program and kept, not expired."""
 
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: idempotency_key_unique (program, key) serves lookups by program.
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+", db_index=False)
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField(null=True)
@@ -329,7 +334,9 @@ class CreditEntry(models.Model):
     amount moves between ``user:{owner}:credits`` and ``program:credits_issued`` in
     ``transaction`` (none for a zero operation); ``balance`` is the owner's balance after it."""
 
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="credit_entries")
+    program = models.ForeignKey(
+        Program, on_delete=models.PROTECT, related_name="credit_entries", db_index=False
+    )
     owner_id = models.CharField(max_length=200)
     operation = models.CharField(max_length=100)
     amount = models.BigIntegerField(help_text="Signed: positive adds credits, negative spends")

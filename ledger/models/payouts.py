@@ -68,7 +68,9 @@ class PayoutBatch(models.Model):
 
 
 class PayoutItem(models.Model):
-    batch = models.ForeignKey(PayoutBatch, on_delete=models.PROTECT, related_name="items")
+    batch = models.ForeignKey(
+        PayoutBatch, on_delete=models.PROTECT, related_name="items", db_index=False
+    )
     beneficiary = models.CharField(max_length=255)
     amount = models.BigIntegerField()
     # The transfer booked at execution; unique, so an item is booked once.
