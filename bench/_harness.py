@@ -169,15 +169,18 @@ class Gunicorn:
 class CeleryWorker:
     """`celery -A config worker` in its own process group; kill() SIGKILLs the whole group."""
 
-    def __init__(self, env: dict[str, str], *, concurrency: int = 2, log=None):
+    def __init__(
+        self, env: dict[str, str], *, concurrency: int = 2, pool: str = "prefork", log=None
+    ):
         self.env = env
         self.concurrency = concurrency
+        self.pool = pool
         self.log = log
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> CeleryWorker:
         cmd = [PYTHON, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING"]
-        cmd += [f"--concurrency={self.concurrency}", "--pool=prefork", "--without-heartbeat"]
+        cmd += [f"--concurrency={self.concurrency}", f"--pool={self.pool}", "--without-heartbeat"]
         cmd += ["--without-gossip", "--without-mingle"]
         self.proc = subprocess.Popen(
             cmd,

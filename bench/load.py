@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/load.py [--rate 200] [--duration 20] [--concurrency 32]
                                    [--workers 4] [--threads 2] [--no-broker]
+                                   [--worker-pool prefork] [--worker-concurrency 1]
                                    [--db bench_load] [--broker redis://127.0.0.1:6379/12]
 
 Creates a scratch database (--db, dropped first), migrates it, creates a program, an API key and one
@@ -352,6 +353,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="threads per worker (gthread)")
     parser.add_argument("--db", default="bench_load", help="scratch database (dropped first)")
     parser.add_argument("--no-broker", action="store_true", help="process events inline")
+    parser.add_argument("--worker-pool", default="prefork", help="Celery pool (prefork, threads)")
+    parser.add_argument("--worker-concurrency", type=int, default=1)
     parser.add_argument("--broker", default=BROKER, help="Redis URL for Celery (flushed first)")
     parser.add_argument("--log", default="/tmp/bench_load.log", help="server logs go here")
     parser.add_argument("--generate", help=argparse.SUPPRESS)
@@ -378,7 +381,7 @@ def main() -> int:
     )
     log = open(args.log, "w")  # noqa: SIM115  (closed at the end; servers write to it)
     server = Gunicorn(env, workers=args.workers, threads=args.threads, log=log)
-    worker = CeleryWorker(env, concurrency=1, log=log)
+    worker = CeleryWorker(env, concurrency=args.worker_concurrency, pool=args.worker_pool, log=log)
     generator: subprocess.Popen | None = None
     try:
         with stopping(server, worker):
@@ -418,7 +421,12 @@ def main() -> int:
     mode = "gthread" if args.threads > 1 else "sync"
     print(
         f"gunicorn: {args.workers} {mode} workers x {args.threads} thread(s), {cores} cores, "
-        f"events {'on a Celery worker (Redis)' if broker else 'inline'}"
+        "events "
+        + (
+            f"on a Celery worker (Redis, {args.worker_pool} pool x {args.worker_concurrency})"
+            if broker
+            else "inline"
+        )
     )
     header = f"  {'operation':<15} {'requests':>7} {'errors':>6} {'req/s':>9}"
     header += f" {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
