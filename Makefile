@@ -64,6 +64,7 @@ bench: setup
 	$(PY) bench/rules.py
 	$(PY) bench/ledger.py
 	$(PY) bench/events.py
+	$(PY) bench/facts.py
 	$(PY) bench/load.py
 
 browser-deps:
