@@ -44,7 +44,7 @@ from ledger.models import (
 )
 from ledger.selectors import account_balance
 from ledger.services.audit import audit_record
-from ledger.services.rewards import reward_transition, user_rewards_account_code
+from ledger.services.rewards import reward_transition_locked, user_rewards_account_code
 from ledger.services.transactions import PARTICIPANT_ID_RE, PostingLine, transaction_create
 from ledger.services.webhooks import webhook_emit
 
@@ -265,7 +265,7 @@ def _mark_paid(item: PayoutItem, rewards: list[Reward], *, available_after: int,
         if reward.amount > budget:
             break
         budget -= reward.amount
-        reward_transition(
+        reward_transition_locked(
             reward=reward, to_status=Reward.Status.PAID, actor=actor, reason=item.reference
         )
         PayoutCoverage.objects.create(item=item, reward=reward)
@@ -288,7 +288,8 @@ def payout_batch_execute(*, batch: PayoutBatch, actor: str) -> PayoutBatch:
         }
         rewards: dict[str, list[Reward]] = {i.beneficiary: [] for i in items}
         for reward in (
-            Reward.objects.select_for_update()
+            Reward.objects.select_for_update(of=("self",))
+            .select_related("program")
             .filter(program=program, beneficiary__in=rewards.keys(), status=Reward.Status.CONFIRMED)
             .order_by("pk")
         ):

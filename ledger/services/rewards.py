@@ -312,31 +312,35 @@ def _create_in_one_statement(reward: Reward, *, actor: str) -> Reward:
 def reward_transition(*, reward: Reward, to_status: str, actor: str, reason: str = "") -> Reward:
     """The single place a reward's status changes: status and timestamps, then `_record_status`
     (history row, audit entry, outbox event), in the caller's database transaction. No ledger
-    work (callers book it). Payouts call it to mark rewards paid."""
+    work (callers book it)."""
     with transaction.atomic():
-        locked = (
-            Reward.objects.select_for_update(of=("self",))
-            .select_related("program")
-            .get(pk=reward.pk)
+        return reward_transition_locked(
+            reward=_lock(reward), to_status=to_status, actor=actor, reason=reason
         )
-        before = locked.status
-        if to_status not in TRANSITIONS[before]:
-            raise InvalidTransition(
-                f"Reward {locked.pk} is {before}; it cannot become {to_status}."
-            )
-        now = timezone.now()
-        locked.status = to_status
-        locked.updated_at = now
-        fields = ["status", "updated_at"]
-        if to_status == Status.CONFIRMED:
-            locked.confirmed_at = now
-            fields.append("confirmed_at")
-        elif to_status == Status.PAID:
-            locked.paid_at = now
-            fields.append("paid_at")
-        locked.save(update_fields=fields)
-        _record_status(locked, before=before, at=now, actor=actor, reason=reason)
-    return locked
+
+
+def reward_transition_locked(
+    *, reward: Reward, to_status: str, actor: str, reason: str = ""
+) -> Reward:
+    """reward_transition for a reward whose row the caller has locked in its open transaction
+    (select_for_update), as the other reward services and payout execution have: the row is
+    not read and locked a second time. Payouts call it to mark rewards paid."""
+    before = reward.status
+    if to_status not in TRANSITIONS[before]:
+        raise InvalidTransition(f"Reward {reward.pk} is {before}; it cannot become {to_status}.")
+    now = timezone.now()
+    reward.status = to_status
+    reward.updated_at = now
+    fields = ["status", "updated_at"]
+    if to_status == Status.CONFIRMED:
+        reward.confirmed_at = now
+        fields.append("confirmed_at")
+    elif to_status == Status.PAID:
+        reward.paid_at = now
+        fields.append("paid_at")
+    reward.save(update_fields=fields)
+    _record_status(reward, before=before, at=now, actor=actor, reason=reason)
+    return reward
 
 
 def _record_status(
@@ -394,7 +398,7 @@ def _confirm(*, reward: Reward, actor: str, reason: str) -> tuple[Reward, bool]:
                 f"Reward {locked.pk} is held for review ({locked.hold_reason}); release it first."
             )
         transaction_post(program=locked.program, pending=_booking(locked), actor=actor, audit=False)
-        confirmed = reward_transition(
+        confirmed = reward_transition_locked(
             reward=locked, to_status=Status.CONFIRMED, actor=actor, reason=reason
         )
         return confirmed, True
@@ -439,7 +443,7 @@ def reward_reverse(*, reward: Reward, reason: str, actor: str) -> Reward:
                 f"Reward {locked.pk} is {locked.status}; it cannot be reversed"
                 + (" (claw it back instead)." if locked.status == Status.PAID else ".")
             )
-        return reward_transition(
+        return reward_transition_locked(
             reward=locked, to_status=Status.REVERSED, actor=actor, reason=reason
         )
 
@@ -474,7 +478,7 @@ def reward_clawback(*, reward: Reward, reason: str, actor: str) -> Reward:
         )
         locked.clawback_transaction = txn
         locked.save(update_fields=["clawback_transaction"])
-        return reward_transition(
+        return reward_transition_locked(
             reward=locked, to_status=Status.CLAWED_BACK, actor=actor, reason=reason
         )
 

@@ -242,3 +242,20 @@ def test_clawback_only_from_paid(program):
     with pytest.raises(ValidationFailed):
         reward_reverse(reward=reward, reason=" ", actor="test")
     assert Transaction.objects.count() == 1
+
+
+@pytest.mark.postgres  # SQLite has no row locks: Django drops FOR UPDATE there
+@pytest.mark.parametrize("step", ["confirm", "reverse"])
+def test_a_step_locks_the_reward_once(program, step):
+    from django.test.utils import CaptureQueriesContext
+
+    reward = new_reward(program)
+    with CaptureQueriesContext(connection) as queries:
+        if step == "confirm":
+            reward_confirm(reward=reward, actor="test")
+        else:
+            reward_reverse(reward=reward, actor="test", reason="fraud")
+    locks = [
+        q["sql"] for q in queries if "FOR UPDATE" in q["sql"] and '"ledger_reward"' in q["sql"]
+    ]
+    assert len(locks) == 1, locks
