@@ -85,6 +85,15 @@ def backends_terminate(dbname: str, *, spare: tuple[int, ...] = ()) -> int:
     return sum(1 for (ok,) in rows if ok)
 
 
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of one process (0 if it is gone), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def children_of(pid: int) -> list[int]:
     """Direct children of a process (from /proc; no psutil needed)."""
     out = []

@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._harness import database_drop, database_recreate  # noqa: E402
+from bench._harness import database_drop, database_recreate, process_cpu  # noqa: E402
 
 DB = "bench_facts"
 
@@ -84,8 +84,7 @@ def _backend_cpu() -> float:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         (pid,) = cursor.fetchone()
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return process_cpu(pid)
 
 
 def _seed(people: int) -> dict[int, list]:

@@ -53,6 +53,7 @@ from bench._harness import (  # noqa: E402
     children_of,
     database_drop,
     database_recreate,
+    process_cpu,
     server_env,
     stopping,
 )
@@ -134,24 +135,15 @@ async def _closed_loop(session, op: str, concurrency: int, duration: float):
     return results, time.perf_counter() - t0
 
 
-def _process_cpu(pid: int) -> float:
-    """User + system CPU seconds of one process (0 if it is gone), from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _worker_cpu(spec: dict[str, Any]) -> float:
     """CPU of the Celery worker (main process and its pool)."""
     pid = spec["worker_pid"]
-    return _process_cpu(pid) + _cpu_seconds(pid) if pid else 0.0
+    return process_cpu(pid) + _cpu_seconds(pid) if pid else 0.0
 
 
 def _cpu_seconds(master: int) -> float:
     """CPU of the gunicorn workers (children of the master)."""
-    return sum(_process_cpu(pid) for pid in children_of(master))
+    return sum(process_cpu(pid) for pid in children_of(master))
 
 
 def _summary(samples: list, elapsed: float) -> dict[str, Any]:
@@ -187,7 +179,7 @@ async def _postgres_cpu(conn) -> float:
     postmaster = int(Path(datadir, "postmaster.pid").read_text().split()[0])
     fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
     reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
-    return reaped + _process_cpu(postmaster) + _cpu_seconds(postmaster)
+    return reaped + process_cpu(postmaster) + _cpu_seconds(postmaster)
 
 
 async def _drain(spec: dict[str, Any], limit: float = 120) -> float:
