@@ -36,16 +36,17 @@ def _prepared_cursor_class() -> type:
     return PreparedCursor
 
 
-def prepared_cursor() -> Any:
-    """On PostgreSQL, a Django cursor (query logging, execute wrappers, error translation, the
-    per-request health check) over a psycopg cursor with server-side binding whose statements
-    are prepared; elsewhere an ordinary cursor. Django turns psycopg's automatic preparing off
+def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> Any:
+    """On a PostgreSQL database (`using`: the default one, or the alias a router chose), a
+    Django cursor (query logging, execute wrappers, error translation, the per-request health
+    check) over a psycopg cursor with server-side binding whose statements are prepared;
+    elsewhere an ordinary cursor. Django turns psycopg's automatic preparing off
     (prepare_threshold None, for connection poolers); a threshold nothing reaches keeps it off
     for every other cursor while this one asks explicitly. LEDGER_PREPARED_STATEMENTS = False
     (for a pooler that cannot keep prepared statements, e.g. PgBouncer before 1.21 in
     transaction mode) uses an ordinary cursor. Parameters are sent typed (server-side
     binding), so a statement may need a cast where the type is not evident from its column."""
-    db = connections[DEFAULT_DB_ALIAS]  # once: each `connection.x` is a thread-local lookup
+    db = connections[using]  # once: each `connection.x` is a thread-local lookup
     if db.vendor != "postgresql" or not getattr(settings, "LEDGER_PREPARED_STATEMENTS", True):
         return db.cursor()
     # What connection.cursor() does before creating a cursor: a connection that died since

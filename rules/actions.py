@@ -140,7 +140,7 @@ def _reward_with_key(*, program: Program, key: str) -> int | None:
     """The id of the program's reward with this source key (unique), if there is one. Plain
     SQL built once: compiling the ORM query cost more than running it, on every action."""
     db = router.db_for_read(Reward)
-    with prepared_cursor() as cursor:
+    with prepared_cursor(db) as cursor:
         cursor.execute(_reward_key_sql(db), [program.pk, key])
         row = cursor.fetchone()
     return None if row is None else row[0]
@@ -159,7 +159,7 @@ def _link_insert(link: RewardLink) -> None:
     id is not needed)."""
     db = router.db_for_write(RewardLink)
     fields, sql = _link_insert_sql(db)
-    with prepared_cursor() as cursor:
+    with prepared_cursor(db) as cursor:
         cursor.execute(sql, rowsql.insert_params(link, fields, db))
 
 

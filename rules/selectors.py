@@ -49,7 +49,7 @@ def upline(participant: Participant) -> list[tuple[Participant, int]]:
     ...)], as far up as the chain goes (two levels at most)."""
     db = router.db_for_read(Participant)
     sql, parts = _upline_query(db)
-    with prepared_cursor() as cursor:
+    with prepared_cursor(db) as cursor:
         cursor.execute(sql, [participant.pk, participant.pk])
         row = cursor.fetchone()
     program_field = Participant._meta.get_field("program")
@@ -139,7 +139,7 @@ def active_rule_versions(*, program: Program, trigger: str) -> list[tuple[Rule, 
     process: the event pipeline runs it for every event."""
     db = router.db_for_read(Rule)
     sql, parts = _active_rules_query(db)
-    with prepared_cursor() as cursor:
+    with prepared_cursor(db) as cursor:
         cursor.execute(sql, [program.pk, Rule.Status.ACTIVE.value, trigger])
         rows = cursor.fetchall()
     out = []

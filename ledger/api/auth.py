@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from django.db import DEFAULT_DB_ALIAS, connections, router
+from django.db import router
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
@@ -50,7 +50,7 @@ def api_key_active(key_hash: str) -> ApiKey | None:
     """The unrevoked key with this hash and its program (one statement), or None."""
     db = router.db_for_read(ApiKey)
     sql, parts = _key_query(db)
-    with prepared_cursor() if db == DEFAULT_DB_ALIAS else connections[db].cursor() as cursor:
+    with prepared_cursor(db) as cursor:
         cursor.execute(sql, [key_hash])
         row = cursor.fetchone()
     if row is None:

@@ -172,6 +172,7 @@ def _stored(*, program: Program, event_id: str) -> Event | None:
 @functools.cache
 def _insert_query(db: str) -> tuple[rowsql.Columns, list, str]:
     participant = rowsql.columns(Participant, "p", db)
+    found = rowsql.columns(Participant, "part", db)  # the same columns, read back from `part`
     fields, column_list = rowsql.insert_columns(Event, db)
     placeholders = ", ".join("part.id" if f.attname == "participant_id" else "%s" for f in fields)
     sql = (
@@ -181,10 +182,9 @@ def _insert_query(db: str) -> tuple[rowsql.Columns, list, str]:
         f" SELECT {placeholders} FROM part"
         " ON CONFLICT (program_id, event_id) DO NOTHING RETURNING id),"
         " audit AS ({audit})"
-        f" SELECT (SELECT id FROM ev), {', '.join(c.replace('p.', 'part.', 1) for c in participant.sql)}"
-        " FROM part"
+        f" SELECT (SELECT id FROM ev), {', '.join(found.sql)} FROM part"
     )
-    return participant, [f for f in fields if f.attname != "participant_id"], sql
+    return found, [f for f in fields if f.attname != "participant_id"], sql
 
 
 def _insert_pg(event: Event, *, user: str, actor: str, db: str) -> tuple[Event, bool] | None:
@@ -205,7 +205,7 @@ def _insert_pg(event: Event, *, user: str, actor: str, db: str) -> tuple[Event, 
     params: list[Any] = [event.program.pk, user]
     params += rowsql.insert_params(event, fields, db)
     params += audit_params
-    with prepared_cursor() as cursor:
+    with prepared_cursor(db) as cursor:
         cursor.execute(template.replace("{audit}", audit_sql), params)
         row = cursor.fetchone()
     if row is None:
