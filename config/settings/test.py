@@ -18,10 +18,14 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "10000
 # Tests run scheduled work by calling it; config/inline_scheduler.py has its own tests.
 INLINE_SCHEDULER = False
 
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+# Two test runs on one machine never share a test database: the name carries the run's process
+# id (inherited through TEST_RUN_ID by the servers and workers a test starts).
+RUN_ID = os.environ.setdefault("TEST_RUN_ID", str(os.getpid()))
+_db = DATABASES["default"]  # noqa: F405
+if _db["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not Django's default shared in-memory test database: the live server, webhook
     # delivery threads and Celery test workers then wait on SQLite's lock (WAL + busy timeout,
     # as in a real deployment) instead of failing with "database table is locked".
-    DATABASES["default"]["TEST"] = {  # noqa: F405
-        "NAME": f"{DATABASES['default']['NAME']}-test"  # noqa: F405
-    }
+    _db["TEST"] = {"NAME": f"{_db['NAME']}-test-{RUN_ID}"}
+else:
+    _db["TEST"] = {"NAME": f"test_{_db['NAME']}_{RUN_ID}"}
