@@ -24,12 +24,19 @@ from ledger.admin_common import (
 )
 from ledger.models import HeldReward, Reward, RewardHistory, Transaction
 from ledger.services.rewards import (
+    reward_can_become,
     reward_clawback,
     reward_confirm,
     reward_release,
     reward_reverse,
 )
 
+# The status each admin action moves a reward to.
+ACTION_STATUSES = {
+    "confirm": Reward.Status.CONFIRMED,
+    "reverse": Reward.Status.REVERSED,
+    "clawback": Reward.Status.CLAWED_BACK,
+}
 # action name → (page title, button/verb, service call, reason required)
 REWARD_ACTIONS: dict[str, tuple[str, str, Any, bool]] = {
     "confirm": (
@@ -273,11 +280,10 @@ class RewardAdmin(RewardActionsMixin, ReadOnlyAdmin):
         reward = self.get_object(request, object_id)
         buttons = []
         if reward is not None and self.has_operate_permission(request):
-            allowed = {
-                "pending": ["confirm", "reverse"],
-                "confirmed": ["reverse"],
-                "paid": ["clawback"],
-            }.get(reward.status, [])
+            # The buttons of the steps TRANSITIONS allows from the reward's status.
+            allowed = [
+                a for a, to in ACTION_STATUSES.items() if reward_can_become(reward.status, to)
+            ]
             if reward.hold_reason:
                 allowed = [a for a in allowed if a != "confirm"]
             buttons = [

@@ -44,12 +44,26 @@ from ledger.models import (
 )
 from ledger.selectors import account_balance
 from ledger.services.audit import audit_record
-from ledger.services.rewards import reward_transition_locked, user_rewards_account_code
+from ledger.services.rewards import (
+    reward_statuses_that_can_become,
+    reward_transition_locked,
+    user_rewards_account_code,
+)
 from ledger.services.transactions import PARTICIPANT_ID_RE, PostingLine, transaction_create
 from ledger.services.webhooks import webhook_emit
 
 Status = PayoutBatch.Status
 CLEARING_ACCOUNT = "program:payouts_clearing"
+
+# Which status each batch status may move to (the diagram above): the only status guard of the
+# batch steps. Items are added while the batch can still be submitted (a draft).
+BATCH_TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.DRAFT: frozenset({Status.PENDING_APPROVAL, Status.REJECTED}),
+    Status.PENDING_APPROVAL: frozenset({Status.APPROVED, Status.REJECTED}),
+    Status.APPROVED: frozenset({Status.EXECUTED, Status.REJECTED}),
+    Status.EXECUTED: frozenset(),
+    Status.REJECTED: frozenset(),
+}
 
 # ISO 4217 minor-unit exponents that are not 2 (the CSV shows major units for the bank).
 _EXPONENTS = {
@@ -107,8 +121,9 @@ def _lock(batch: PayoutBatch) -> PayoutBatch:
     return PayoutBatch.objects.select_for_update().select_related("program").get(pk=batch.pk)
 
 
-def _require(batch: PayoutBatch, *allowed: str, step: str) -> None:
-    if batch.status not in allowed:
+def _require_move(batch: PayoutBatch, to_status: str, *, step: str) -> None:
+    """Refuse (409 invalid_transition) a step whose move BATCH_TRANSITIONS does not allow."""
+    if to_status not in BATCH_TRANSITIONS[batch.status]:
         raise InvalidTransition(f"Payout batch {batch.pk} is {batch.status}; it cannot be {step}.")
 
 
@@ -184,7 +199,9 @@ def payout_item_add(
         )
     with transaction.atomic():
         batch = _lock(batch)
-        _require(batch, Status.DRAFT, step="changed (items are added to drafts only)")
+        _require_move(
+            batch, Status.PENDING_APPROVAL, step="changed (items are added to drafts only)"
+        )
         if batch.items.filter(beneficiary=beneficiary).exists():
             raise AlreadyExists(f"{beneficiary} is already in payout batch {batch.pk}.")
         program = batch.program
@@ -210,7 +227,7 @@ def payout_item_add(
 def payout_batch_submit(*, batch: PayoutBatch, actor: str) -> PayoutBatch:
     with transaction.atomic():
         batch = _lock(batch)
-        _require(batch, Status.DRAFT, step="submitted")
+        _require_move(batch, Status.PENDING_APPROVAL, step="submitted")
         if not batch.items.exists():
             raise InvalidTransition(f"Payout batch {batch.pk} has no items to submit.")
         before = batch.status
@@ -229,7 +246,7 @@ def payout_batch_approve(*, batch: PayoutBatch, actor: str) -> PayoutBatch:
             raise FourEyesViolation(
                 f"{actor} created payout batch {batch.pk}; another person must approve it."
             )
-        _require(batch, Status.PENDING_APPROVAL, step="approved")
+        _require_move(batch, Status.APPROVED, step="approved")
         before = batch.status
         batch.status = Status.APPROVED
         batch.approved_by, batch.approved_at = actor, timezone.now()
@@ -246,7 +263,7 @@ def payout_batch_reject(*, batch: PayoutBatch, actor: str, reason: str) -> Payou
         )
     with transaction.atomic():
         batch = _lock(batch)
-        _require(batch, Status.DRAFT, Status.PENDING_APPROVAL, Status.APPROVED, step="rejected")
+        _require_move(batch, Status.REJECTED, step="rejected")
         before = batch.status
         batch.status = Status.REJECTED
         batch.rejected_by, batch.rejected_at = actor, timezone.now()
@@ -278,7 +295,7 @@ def payout_batch_execute(*, batch: PayoutBatch, actor: str) -> PayoutBatch:
         batch = _lock(batch)
         if batch.status == Status.EXECUTED:
             return batch
-        _require(batch, Status.APPROVED, step="executed")
+        _require_move(batch, Status.EXECUTED, step="executed")
         program = batch.program
         items = list(batch.items.order_by("beneficiary"))
         codes = {user_rewards_account_code(i.beneficiary): i for i in items}
@@ -290,7 +307,11 @@ def payout_batch_execute(*, batch: PayoutBatch, actor: str) -> PayoutBatch:
         for reward in (
             Reward.objects.select_for_update(of=("self",))
             .select_related("program")
-            .filter(program=program, beneficiary__in=rewards.keys(), status=Reward.Status.CONFIRMED)
+            .filter(
+                program=program,
+                beneficiary__in=rewards.keys(),
+                status__in=reward_statuses_that_can_become(Reward.Status.PAID),
+            )
             .order_by("pk")
         ):
             rewards[reward.beneficiary].append(reward)

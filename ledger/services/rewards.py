@@ -8,12 +8,15 @@ user:{beneficiary}:rewards; confirming posts it; reversing a pending reward void
 confirmed one gets a reversal; a clawback books a posted transfer back out of the user's account
 (which may go negative: the next payout nets it). Every step locks the reward row first, so two
 racing confirm/reverse calls produce exactly one effect; repeating a step that already happened
-is a no-op. `reward_transition` is the one place a status changes (history + audit).
+is a no-op. `reward_transition` is the one place a status changes (history + audit), and
+TRANSITIONS is the one status guard: every service, the admin's buttons, payouts and refunds ask
+it (reward_can_become, reward_statuses_that_can_become) rather than naming statuses themselves.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,7 +44,8 @@ Status = Reward.Status
 EXPENSE_ACCOUNT = "program:rewards_expense"
 AUTO_CONFIRM_ACTOR = "system:auto_confirm"
 
-# Which status each status may move to. Payouts move confirmed → paid via reward_transition.
+# Which status each status may move to (SPEC §4), the only status guard of the reward services.
+# Payouts move confirmed → paid via reward_transition; BOOKINGS says what the others book.
 TRANSITIONS: dict[str, frozenset[str]] = {
     Status.PENDING: frozenset({Status.CONFIRMED, Status.REVERSED}),
     Status.CONFIRMED: frozenset({Status.PAID, Status.REVERSED}),
@@ -57,6 +61,41 @@ REWARD_EVENTS: dict[str, str] = {
     Status.REVERSED: "reward.reversed",
     Status.CLAWED_BACK: "reward.clawed_back",
 }
+
+
+# How the services and messages name the step into each status.
+STEP_NAMES: dict[str, str] = {
+    Status.PENDING: "made pending",
+    Status.CONFIRMED: "confirmed",
+    Status.PAID: "paid",
+    Status.REVERSED: "reversed",
+    Status.CLAWED_BACK: "clawed back",
+}
+
+
+def reward_can_become(status: str, to_status: str) -> bool:
+    """Whether TRANSITIONS lets a reward in `status` move to `to_status`."""
+    return to_status in TRANSITIONS[status]
+
+
+def reward_statuses_that_can_become(to_status: str) -> list[str]:
+    """The statuses TRANSITIONS lets move to `to_status` (in Status order, for queries)."""
+    return [status for status in Status.values if reward_can_become(status, to_status)]
+
+
+def _require_transition(reward: Reward, to_status: str) -> None:
+    """Refuse (409 invalid_transition) a move TRANSITIONS does not allow."""
+    if reward_can_become(reward.status, to_status):
+        return
+    sources = " or ".join(reward_statuses_that_can_become(to_status)) or "no"
+    message = (
+        f"Reward {reward.pk} is {reward.status}; only a {sources} reward can be "
+        f"{STEP_NAMES[to_status]}."
+    )
+    nexts = [STEP_NAMES[s] for s in Status.values if reward_can_become(reward.status, s)]
+    if nexts:
+        message += f" It can be {' or '.join(nexts)}."
+    raise InvalidTransition(message)
 
 
 def user_rewards_account_code(beneficiary: str) -> str:
@@ -326,8 +365,7 @@ def reward_transition_locked(
     (select_for_update), as the other reward services and payout execution have: the row is
     not read and locked a second time. Payouts call it to mark rewards paid."""
     before = reward.status
-    if to_status not in TRANSITIONS[before]:
-        raise InvalidTransition(f"Reward {reward.pk} is {before}; it cannot become {to_status}.")
+    _require_transition(reward, to_status)
     now = timezone.now()
     reward.status = to_status
     reward.updated_at = now
@@ -384,24 +422,96 @@ def _booking(reward: Reward) -> Transaction:
     return reward.transaction
 
 
-def _confirm(*, reward: Reward, actor: str, reason: str) -> tuple[Reward, bool]:
+def _book_post(reward: Reward, *, actor: str, reason: str) -> None:
+    transaction_post(program=reward.program, pending=_booking(reward), actor=actor, audit=False)
+
+
+def _book_void(reward: Reward, *, actor: str, reason: str) -> None:
+    transaction_void(
+        program=reward.program, pending=_booking(reward), actor=actor, reason=reason, audit=False
+    )
+
+
+def _book_reversal(reward: Reward, *, actor: str, reason: str) -> None:
+    transaction_reverse(
+        program=reward.program, original=_booking(reward), reason=reason, actor=actor, audit=False
+    )
+
+
+def _book_clawback(reward: Reward, *, actor: str, reason: str) -> None:
+    """A posted transfer user:{beneficiary}:rewards → program:rewards_expense."""
+    reward.clawback_transaction = transaction_create(
+        program=reward.program,
+        postings=[
+            PostingLine(user_rewards_account_code(reward.beneficiary), "debit", reward.amount),
+            PostingLine(EXPENSE_ACCOUNT, "credit", reward.amount),
+        ],
+        description=f"Clawback of reward {reward.pk}: {reason}",
+        metadata={"reward": reward.pk, "reason": reason},
+        reference=f"clawback:reward:{reward.pk}",
+        actor=actor,
+        audit=False,
+    )
+    reward.save(update_fields=["clawback_transaction"])
+
+
+# What each move of TRANSITIONS books on the ledger, except confirmed → paid (payout execution
+# books the transfer). A move the table allows with nothing here is a programming error (500),
+# never a silent refusal: tests/ledger/test_transitions.py walks every pair.
+BOOKINGS: dict[tuple[str, str], Callable[..., None]] = {
+    (Status.PENDING, Status.CONFIRMED): _book_post,
+    (Status.PENDING, Status.REVERSED): _book_void,
+    (Status.CONFIRMED, Status.REVERSED): _book_reversal,
+    (Status.PAID, Status.CLAWED_BACK): _book_clawback,
+}
+
+
+def _step(
+    *,
+    reward: Reward,
+    to_status: str,
+    actor: str,
+    reason: str,
+    precondition: Callable[[Reward], None] | None = None,
+) -> tuple[Reward, bool]:
+    """Move the reward to `to_status` with its booking, under the reward's row lock. A reward
+    already there is returned unchanged (changed=False: SPEC §4's repeat, no second effect);
+    TRANSITIONS decides every other case."""
     with transaction.atomic():
         locked = _lock(reward)
-        if locked.status == Status.CONFIRMED:
+        if locked.status == to_status:
             return locked, False
-        if locked.status != Status.PENDING:
-            raise InvalidTransition(
-                f"Reward {locked.pk} is {locked.status}; it cannot be confirmed."
+        _require_transition(locked, to_status)
+        if precondition is not None:
+            precondition(locked)
+        book = BOOKINGS.get((locked.status, to_status))
+        if book is None:
+            raise LookupError(
+                f"TRANSITIONS allows {locked.status} → {to_status} but BOOKINGS has no booking "
+                "for it."
             )
-        if locked.hold_reason:
-            raise InvalidTransition(
-                f"Reward {locked.pk} is held for review ({locked.hold_reason}); release it first."
-            )
-        transaction_post(program=locked.program, pending=_booking(locked), actor=actor, audit=False)
-        confirmed = reward_transition_locked(
-            reward=locked, to_status=Status.CONFIRMED, actor=actor, reason=reason
+        book(locked, actor=actor, reason=reason)
+        moved = reward_transition_locked(
+            reward=locked, to_status=to_status, actor=actor, reason=reason
         )
-        return confirmed, True
+        return moved, True
+
+
+def _not_held(reward: Reward) -> None:
+    if reward.hold_reason:
+        raise InvalidTransition(
+            f"Reward {reward.pk} is held for review ({reward.hold_reason}); release it first."
+        )
+
+
+def _confirm(*, reward: Reward, actor: str, reason: str) -> tuple[Reward, bool]:
+    return _step(
+        reward=reward,
+        to_status=Status.CONFIRMED,
+        actor=actor,
+        reason=reason,
+        precondition=_not_held,
+    )
 
 
 def reward_confirm(*, reward: Reward, actor: str, reason: str = "") -> Reward:
@@ -410,77 +520,26 @@ def reward_confirm(*, reward: Reward, actor: str, reason: str = "") -> Reward:
     return _confirm(reward=reward, actor=actor, reason=reason)[0]
 
 
+def _require_reason(reason: str, step: str) -> None:
+    if not reason or not reason.strip():
+        raise ValidationFailed(
+            f"A reason is required to {step} a reward.",
+            errors=[{"field": "reason", "message": "This field is required."}],
+        )
+
+
 def reward_reverse(*, reward: Reward, reason: str, actor: str) -> Reward:
     """Void a pending reward's transaction, or book a reversal of a confirmed one. Reversing a
     reversed reward changes nothing; a paid reward is clawed back instead."""
-    if not reason or not reason.strip():
-        raise ValidationFailed(
-            "A reason is required to reverse a reward.",
-            errors=[{"field": "reason", "message": "This field is required."}],
-        )
-    with transaction.atomic():
-        locked = _lock(reward)
-        if locked.status == Status.REVERSED:
-            return locked
-        if locked.status == Status.PENDING:
-            transaction_void(
-                program=locked.program,
-                pending=_booking(locked),
-                actor=actor,
-                reason=reason,
-                audit=False,
-            )
-        elif locked.status == Status.CONFIRMED:
-            transaction_reverse(
-                program=locked.program,
-                original=_booking(locked),
-                reason=reason,
-                actor=actor,
-                audit=False,
-            )
-        else:
-            raise InvalidTransition(
-                f"Reward {locked.pk} is {locked.status}; it cannot be reversed"
-                + (" (claw it back instead)." if locked.status == Status.PAID else ".")
-            )
-        return reward_transition_locked(
-            reward=locked, to_status=Status.REVERSED, actor=actor, reason=reason
-        )
+    _require_reason(reason, "reverse")
+    return _step(reward=reward, to_status=Status.REVERSED, actor=actor, reason=reason)[0]
 
 
 def reward_clawback(*, reward: Reward, reason: str, actor: str) -> Reward:
     """Take a paid reward back: a posted transfer user:{beneficiary}:rewards →
     program:rewards_expense. The user's balance may go negative; the next payout nets it."""
-    if not reason or not reason.strip():
-        raise ValidationFailed(
-            "A reason is required to claw back a reward.",
-            errors=[{"field": "reason", "message": "This field is required."}],
-        )
-    with transaction.atomic():
-        locked = _lock(reward)
-        if locked.status == Status.CLAWED_BACK:
-            return locked
-        if locked.status != Status.PAID:
-            raise InvalidTransition(
-                f"Reward {locked.pk} is {locked.status}; only a paid reward can be clawed back."
-            )
-        txn = transaction_create(
-            program=locked.program,
-            postings=[
-                PostingLine(user_rewards_account_code(locked.beneficiary), "debit", locked.amount),
-                PostingLine(EXPENSE_ACCOUNT, "credit", locked.amount),
-            ],
-            description=f"Clawback of reward {locked.pk}: {reason}",
-            metadata={"reward": locked.pk, "reason": reason},
-            reference=f"clawback:reward:{locked.pk}",
-            actor=actor,
-            audit=False,
-        )
-        locked.clawback_transaction = txn
-        locked.save(update_fields=["clawback_transaction"])
-        return reward_transition_locked(
-            reward=locked, to_status=Status.CLAWED_BACK, actor=actor, reason=reason
-        )
+    _require_reason(reason, "claw back")
+    return _step(reward=reward, to_status=Status.CLAWED_BACK, actor=actor, reason=reason)[0]
 
 
 def reward_release(*, reward: Reward, reason: str, actor: str) -> Reward:
@@ -515,7 +574,7 @@ def rewards_confirm_due(*, now: datetime | None = None) -> int:
     for program in Program.objects.filter(hold_days__gt=0):
         due = Reward.objects.filter(
             program=program,
-            status=Status.PENDING,
+            status__in=reward_statuses_that_can_become(Status.CONFIRMED),
             hold_reason="",
             created_at__lte=now - timedelta(days=program.hold_days),
         ).order_by("created_at", "pk")

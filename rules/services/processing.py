@@ -177,7 +177,7 @@ def rules_evaluate_and_act(event: Event) -> list[dict[str, Any]]:
 def refund_apply(event: Event) -> dict[str, Any]:
     """Reverse the unpaid rewards that the refunded event's rules created. Paid ones are left
     for the operator's clawback and listed as such."""
-    from ledger.services.rewards import reward_reverse
+    from ledger.services.rewards import reward_can_become, reward_reverse
 
     # The catalog names the field `original_event`; `original_event_id` is accepted too.
     original_id = event.data.get("original_event_id") or event.data.get("original_event")
@@ -201,11 +201,11 @@ def refund_apply(event: Event) -> dict[str, Any]:
     links = RewardLink.objects.filter(event=original).select_related("reward").order_by("id")
     for link in links:
         reward = link.reward
-        if reward.status in (Reward.Status.PENDING, Reward.Status.CONFIRMED):
+        if reward.status == Reward.Status.REVERSED:
+            out["already_reversed"].append(reward.pk)
+        elif reward_can_become(reward.status, Reward.Status.REVERSED):
             reward_reverse(reward=reward, reason=reason, actor=f"event:{event.event_id}")
             out["reversed"].append(reward.pk)
-        elif reward.status == Reward.Status.REVERSED:
-            out["already_reversed"].append(reward.pk)
         else:
             out["left_for_clawback"].append(reward.pk)
     return out
