@@ -3,7 +3,7 @@ for a reason on an intermediate page before calling a service."""
 
 from __future__ import annotations
 
-import csv
+import re
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
@@ -17,16 +17,131 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from ledger import csvsafe
 from ledger.exceptions import DomainError
 from ledger.services.payouts import currency_exponent
 
 
+def major_units(amount: int, currency: str) -> str:
+    """Minor units as the digits an operator types, without the currency: 150000 INR →
+    "1,500.00", 1500 JPY → "1,500", 1500 KWD → "1.500". Exact (Decimal), never a float."""
+    exponent = currency_exponent(currency)
+    return f"{Decimal(amount).scaleb(-exponent):,.{exponent}f}"
+
+
 def money(amount: int | None, currency: str) -> str:
-    """Minor units as an operator reads them: 123456 INR → "1,234.56 INR"."""
+    """Minor units as an operator reads them: 123456 INR → "1,234.56 INR". The one formatter of
+    the console: lists, pages, breadcrumbs, confirmations and audit details all use it."""
     if amount is None:
         return "—"
+    return f"{major_units(amount, currency)} {currency}"
+
+
+# Keys of audit before/after values that are money (minor units), per SPEC §8's entries:
+# rewards' and payout items' `amount`, batches' `total`, programs' amount settings.
+AUDIT_MONEY_KEYS = frozenset({"amount", "total", "min_payout", "fraud_amount_threshold"})
+# Object types whose `amount` is not money (credits are a points wallet).
+AUDIT_NOT_MONEY = frozenset({"credit_entry"})
+
+
+def audit_value(key: str, value: Any, *, object_type: str, currency: str | None) -> Any:
+    """An audit entry's before/after value as the console shows it: money in major units with
+    the currency (the stored entry keeps minor units, as the API returns them)."""
+    if (
+        currency
+        and key in AUDIT_MONEY_KEYS
+        and object_type not in AUDIT_NOT_MONEY
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+    ):
+        return money(value, currency)
+    return "—" if value is None else value
+
+
+# "1500", "1,500", "1,500.00", "1500.5": digits with optional thousands commas (in groups of
+# three) and an optional fraction. No sign, no exponent, no spaces inside.
+_MAJOR = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?$")
+# The largest amount the ledger stores (bigint minor units).
+MAX_MINOR = 2**63 - 1
+
+
+def parse_major(text: str, currency: str) -> int:
+    """An amount as an operator types it, in major units, to exact minor units: "1,500.00" INR
+    → 150000; "1500" JPY → 1500; "1.5" KWD → 1500. Raises ValueError with a sentence for the
+    operator when it is not an amount or has more decimals than the currency has."""
+    value = text.strip()
+    if value.upper().endswith(currency.upper()) and currency:
+        value = value[: -len(currency)].strip()  # "1,500.00 INR", as the console shows it
+    match = _MAJOR.match(value)
+    if not match:
+        raise ValueError(f"Enter an amount in {currency}, e.g. {major_units(150000, currency)}.")
     exponent = currency_exponent(currency)
-    return f"{Decimal(amount).scaleb(-exponent):,.{exponent}f} {currency}"
+    fraction = match.group(1) or ""
+    if len(fraction.rstrip("0")) > exponent:
+        places = f"{exponent} decimal place{'s' if exponent != 1 else ''}"
+        raise ValueError(f"{currency} has {places}: {text.strip()} is not an exact amount.")
+    minor = int(Decimal(value.replace(",", "")).scaleb(exponent))
+    if minor > MAX_MINOR:
+        raise ValueError(f"{text.strip()} {currency} is more than the ledger can hold.")
+    return minor
+
+
+class MoneyInput(forms.TextInput):
+    """A text box for major units (no spinner that steps by 1, which reads as minor units)."""
+
+    input_type = "text"
+
+    def __init__(self, attrs: dict[str, Any] | None = None):
+        super().__init__({"inputmode": "decimal", "autocomplete": "off", **(attrs or {})})
+
+
+class MoneyField(forms.Field):
+    """The console's one money input: the operator types major units ("1500", "1,500.00",
+    "1,500.00 INR"), the form cleans to exact minor units (150000). More decimals than the
+    currency has (15.005 INR, 1.5 JPY) is an error, never a rounding. `currency` is the
+    program's; a form that learns it later (a new program) sets `field.currency` before
+    validation."""
+
+    widget = MoneyInput
+
+    def __init__(
+        self, *, currency: str = "", min_minor: int | None = None, allow_zero: bool = False, **kw
+    ):
+        self.currency = currency
+        self.min_minor = min_minor
+        self.allow_zero = allow_zero
+        super().__init__(**kw)
+
+    def prepare_value(self, value: Any) -> Any:
+        # Stored minor units (an int from the model or `initial`) shown as major units; what
+        # the operator typed is shown back as typed.
+        if isinstance(value, int) and not isinstance(value, bool) and self.currency:
+            return major_units(value, self.currency)
+        return value
+
+    def to_python(self, value: Any) -> int | None:
+        if value in self.empty_values:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value  # already minor units (initial data)
+        try:
+            minor = parse_major(str(value), self.currency)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None
+        if minor == 0 and not self.allow_zero:
+            raise forms.ValidationError("Enter an amount above zero.", code="min_value")
+        if self.min_minor is not None and minor < self.min_minor:
+            raise forms.ValidationError(
+                f"Enter at least {money(self.min_minor, self.currency)}.", code="min_value"
+            )
+        return minor
+
+    def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
+        attrs = super().widget_attrs(widget)
+        if self.currency:
+            attrs["placeholder"] = f"e.g. {major_units(150000, self.currency)}"
+            attrs["data-currency"] = self.currency
+        return attrs
 
 
 # How each status reads at a glance (a colour per tone in static/admin_dashboard/console.css).
@@ -120,7 +235,7 @@ def export_csv(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Que
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     name = modeladmin.model._meta.model_name
     response["Content-Disposition"] = f'attachment; filename="{name}s.csv"'
-    writer = csv.writer(response)
+    writer = csvsafe.writer(response)
     writer.writerow(fields)
     for obj in queryset.iterator(chunk_size=2000):
         writer.writerow([_cell(obj, f) for f in fields])
@@ -157,6 +272,17 @@ def run_for_each(
     return succeeded
 
 
+def amounts_of(objects: Iterable[Any]) -> str:
+    """The total of objects that carry an amount and a currency (rewards), per currency:
+    "4,500.00 INR" (or "" when none do), for a page that says what an action will move."""
+    totals: dict[str, int] = {}
+    for obj in objects:
+        amount, currency = getattr(obj, "amount", None), getattr(obj, "currency", None)
+        if isinstance(amount, int) and isinstance(currency, str):
+            totals[currency] = totals.get(currency, 0) + amount
+    return " + ".join(money(total, currency) for currency, total in sorted(totals.items()))
+
+
 def reason_page(
     modeladmin: admin.ModelAdmin,
     request: HttpRequest,
@@ -180,11 +306,13 @@ def reason_page(
         form = ReasonForm()
         form.fields["reason"].required = reason_required
     opts = modeladmin.model._meta
+    objects = list(queryset)
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": title,
         "subtitle": None,
-        "objects": list(queryset),
+        "objects": objects,
+        "amounts": amounts_of(objects),
         "form": form,
         "action": request.POST.get("action", ""),
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,

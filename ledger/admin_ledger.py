@@ -7,6 +7,7 @@ import re
 import uuid
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import HttpRequest, HttpResponseRedirect
@@ -17,10 +18,12 @@ from django.utils.text import Truncator
 
 from ledger import selectors
 from ledger.admin_common import (
+    MoneyField,
     ProgramColumnMixin,
     ReadOnlyAdmin,
     ReadOnlyInline,
     actor_of,
+    audit_value,
     export_csv,
     money,
     reason_page,
@@ -48,6 +51,9 @@ PROGRAM_SETTINGS = [
 ]
 
 
+# Settings that are amounts: typed and shown in major units of the program's currency.
+PROGRAM_MONEY = ("min_payout", "fraud_amount_threshold")
+
 PROGRAM_LABELS = {
     "slug": "Slug",
     "name": "Name",
@@ -56,8 +62,8 @@ PROGRAM_LABELS = {
     "direct_rate_bps": "Direct commission (basis points)",
     "override_rate_bps": "Second-level commission (basis points)",
     "hold_days": "Auto-confirm after (days)",
-    "min_payout": "Minimum payout (minor units)",
-    "fraud_amount_threshold": "Hold rewards above (minor units)",
+    "min_payout": "Minimum payout",
+    "fraud_amount_threshold": "Hold rewards above",
 }
 
 PROGRAM_HELP = {
@@ -74,11 +80,11 @@ PROGRAM_HELP = {
     "points: 200 = 2%.",
     "hold_days": "Pending rewards confirm automatically after this many days (the refund "
     "window). 0 = never automatically: operators confirm them.",
-    "min_payout": "The smallest amount one payout item may pay, in minor units of the "
-    "currency (for INR, 50000 = 500.00 INR). 0 = no minimum.",
+    "min_payout": "The smallest amount one payout item may pay, in the program's currency as "
+    "you would write it (for INR, 500 or 500.00 means 500.00 INR). Empty or 0 = no minimum.",
     "fraud_amount_threshold": "Rewards above this amount are held for review instead of "
-    "confirming automatically, in minor units (for INR, 100000 = 1,000.00 INR). Empty = no "
-    "threshold.",
+    "confirming automatically, in the program's currency (for INR, 1,000.00 means 1,000.00 "
+    "INR). Empty = no threshold.",
 }
 
 
@@ -86,8 +92,43 @@ def _percent(bps: int) -> str:
     return f"{bps / 100:g}%"
 
 
+class ProgramForm(forms.ModelForm):
+    """Amounts in major units of the program's currency (MoneyField), stored as minor units. A
+    new program's currency is typed in the same form: the money fields take it from there."""
+
+    min_payout = MoneyField(required=False, allow_zero=True)
+    fraud_amount_threshold = MoneyField(required=False, allow_zero=True)
+
+    class Meta:
+        model = Program
+        fields = ["slug", "currency", "operation_set", *PROGRAM_SETTINGS]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            currency = self.instance.currency
+        else:
+            currency = str(self.data.get("currency", "")).strip().upper()
+        for name in PROGRAM_MONEY:
+            if name not in self.fields:
+                continue
+            # Declared fields take no Meta labels: name the currency in the label, and say
+            # what is set now, as the console shows money everywhere.
+            field = self.fields[name]
+            field.currency = currency  # type: ignore[attr-defined]
+            field.label = PROGRAM_LABELS[name] + (f" ({currency})" if currency else "")
+            field.help_text = PROGRAM_HELP[name]
+            value = getattr(self.instance, name) if self.instance.pk else None
+            if value:
+                field.help_text += f" Now: {money(value, currency)}."
+
+    def clean_min_payout(self) -> int:
+        return self.cleaned_data.get("min_payout") or 0
+
+
 @admin.register(Program)
 class ProgramAdmin(admin.ModelAdmin):
+    form = ProgramForm
     list_display = [
         "slug",
         "name",
@@ -144,14 +185,7 @@ class ProgramAdmin(admin.ModelAdmin):
         ]
 
     def get_form(self, request: HttpRequest, obj: Program | None = None, change=False, **kwargs):
-        help_texts = dict(PROGRAM_HELP)
-        if obj is not None:
-            # Say what the stored minor units mean in this program's currency.
-            for field in ("min_payout", "fraud_amount_threshold"):
-                value = getattr(obj, field)
-                if value:
-                    help_texts[field] += f" Now: {money(value, obj.currency)}."
-        kwargs.setdefault("help_texts", help_texts)
+        kwargs.setdefault("help_texts", PROGRAM_HELP)
         kwargs.setdefault("labels", PROGRAM_LABELS)
         return super().get_form(request, obj, change=change, **kwargs)
 
@@ -537,11 +571,26 @@ class AuditEntryAdmin(ProgramColumnMixin, ReadOnlyAdmin):
 
     @admin.display(description="Before → after")
     def changes(self, entry: AuditEntry) -> str:
-        keys = sorted(set(entry.before or {}) | set(entry.after or {}))
+        before, after = entry.before or {}, entry.after or {}
+        keys = sorted(set(before) | set(after))
         if not keys:
             return "—"
+        # Money in major units with the currency, like every other page of the console.
+        currency = after.get("currency") or before.get("currency")
+        if not isinstance(currency, str):
+            currency = entry.program.currency if entry.program else None
+        kind = entry.object_type
         rows = (
-            (k, (entry.before or {}).get(k, "—"), (entry.after or {}).get(k, "—")) for k in keys
+            (
+                k,
+                audit_value(k, before[k], object_type=kind, currency=currency)
+                if k in before
+                else "—",
+                audit_value(k, after[k], object_type=kind, currency=currency)
+                if k in after
+                else "—",
+            )
+            for k in keys
         )
         return format_html(
             "<table class='console-table'><tr><th>Field</th><th>Before</th><th>After</th></tr>"

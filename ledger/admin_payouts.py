@@ -12,22 +12,27 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from ledger.admin_common import (
+    MoneyField,
     ProgramColumnMixin,
     ReadOnlyAdmin,
     actor_of,
+    major_units,
     money,
     status_badge,
 )
-from ledger.exceptions import DomainError
-from ledger.models import PayoutBatch, Program, ReconciliationRun
+from ledger.exceptions import DomainError, InsufficientFunds, ValidationFailed
+from ledger.models import Account, PayoutBatch, Program, ReconciliationRun
+from ledger.selectors import account_balance
 from ledger.services import payouts
 from ledger.services.reconciliation_runs import reconciliation_record
+from ledger.services.rewards import user_rewards_account_code
 
 Status = PayoutBatch.Status
 
@@ -45,16 +50,86 @@ class NewBatchForm(forms.Form):
 
 class ItemForm(forms.Form):
     beneficiary = forms.CharField(max_length=200, help_text="The participant's external id.")
-    amount = forms.IntegerField(
-        required=False,
-        min_value=1,
-        help_text="In minor units (for INR, 150000 = 1,500.00 INR). Leave empty to pay the "
-        "participant's whole available balance.",
-    )
+    amount = MoneyField(required=False)
+
+    def __init__(self, *args: Any, currency: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        field = self.fields["amount"]
+        field.currency = currency
+        field.label = f"Amount ({currency})"
+        field.help_text = (
+            f"In {currency}, as you would write it: {major_units(150000, currency)} means "
+            f"{money(150000, currency)}. Leave empty to pay the participant's whole available "
+            "balance."
+        )
+        field.widget.attrs.update(field.widget_attrs(field.widget))
 
 
 class RejectForm(forms.Form):
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+# Steps that move (or stop) money ask once more on a page that says what will move.
+CONFIRMED_STEPS = frozenset({"approve", "execute", "reject"})
+# step → (verb, what happens), {total} being the batch's total with its currency.
+CONFIRMATIONS = {
+    "approve": (
+        "Approve",
+        "Once approved, an operator can execute the batch: {total} will then move out of the "
+        "partners' reward balances into payouts clearing.",
+    ),
+    "execute": (
+        "Execute",
+        "Executing moves {total} now: each item's amount leaves the partner's reward balance "
+        "for payouts clearing and the rewards it covers become paid. This cannot be undone "
+        "(a paid reward can only be clawed back).",
+    ),
+    "reject": (
+        "Reject",
+        "Nothing will be paid: the {total} stays in the partners' balances and the batch "
+        "cannot be reopened. The reason is recorded in the audit log.",
+    ),
+}
+
+
+def batch_summary(batch: PayoutBatch, items: list[Any] | None = None) -> str:
+    """What a batch moves, in one phrase: "3 items, 4,500.00 INR to 3 partners"."""
+    rows = items if items is not None else list(batch.items.all())
+    partners = len({i.beneficiary for i in rows})
+    total = money(sum(i.amount for i in rows), batch.currency)
+    return (
+        f"{len(rows)} item{pluralize(len(rows))}, {total} to {partners} "
+        f"partner{pluralize(partners)}"
+    )
+
+
+def batch_label(batch: PayoutBatch, items: list[Any]) -> str:
+    """The batch in breadcrumbs and titles: "Payout batch #12: 4,500.00 INR (approved)"."""
+    total = money(sum(i.amount for i in items), batch.currency)
+    return f"Payout batch #{batch.pk}: {total} ({batch.get_status_display().lower()})"
+
+
+def item_refusal(batch: PayoutBatch, beneficiary: str, exc: DomainError) -> str:
+    """Why an item was refused, in major units: the service's own sentence is the API's, in
+    minor units ("100 INR available (minor units)"), which an operator would misread."""
+    program, currency = batch.program, batch.currency
+    account = Account.objects.filter(
+        program=program, code=user_rewards_account_code(beneficiary)
+    ).first()
+    available = account_balance(account)["available"] if account else 0
+    if isinstance(exc, InsufficientFunds):
+        return (
+            f"Item not added: {beneficiary} has {money(max(available, 0), currency)} available "
+            "to pay."
+        )
+    if isinstance(exc, ValidationFailed) and any(
+        e.get("field") == "amount" for e in exc.errors or []
+    ):
+        return (
+            f"Item not added: below the program's minimum payout of "
+            f"{money(program.min_payout, currency)}."
+        )
+    return exc.detail
 
 
 def next_step(batch: PayoutBatch) -> str:
@@ -194,13 +269,14 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "title": f"Payout batch {batch.pk}",
             "subtitle": None,
+            "batch_label": batch_label(batch, items),
             "opts": self.model._meta,
             "original": batch,
             "batch": batch,
             "items": items,
             "total": sum(i.amount for i in items),
             "steps": steps,
-            "item_form": ItemForm(),
+            "item_form": ItemForm(currency=batch.currency),
             "reject_form": RejectForm(),
             "is_creator": actor_of(request) == batch.created_by,
             "exportable": batch.status in (Status.APPROVED, Status.EXECUTED),
@@ -210,18 +286,23 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/ledger/payoutbatch/detail.html", context)
 
     def step_view(self, request: HttpRequest, pk: int, step: str):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+        confirm = step in CONFIRMED_STEPS
+        if request.method != "POST" and not (confirm and request.method == "GET"):
+            return HttpResponseNotAllowed(["GET", "POST"] if confirm else ["POST"])
         batch = get_object_or_404(PayoutBatch, pk=pk)
         if not self._may(request, step, batch):
             if step == "approve" and actor_of(request) == batch.created_by:
                 messages.error(request, "You created this batch; another person must approve it.")
                 return self._back(batch)
             raise PermissionDenied
+        if confirm and request.POST.get("confirmed") != "yes":
+            # Like Django's delete confirmation: say what will move, then ask once more.
+            initial = {"reason": request.POST.get("reason", "")}
+            return self.confirm_page(request, batch, step, RejectForm(initial=initial))
         actor = actor_of(request)
         try:
             if step == "add_item":
-                form = ItemForm(request.POST)
+                form = ItemForm(request.POST, currency=batch.currency)
                 if not form.is_valid():
                     messages.error(request, f"Item not added: {form.errors.as_text()}")
                     return self._back(batch)
@@ -238,11 +319,13 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
                 form = RejectForm(request.POST)
                 if not form.is_valid():
                     messages.error(request, "A reason is required to reject a batch.")
-                    return self._back(batch)
+                    return self.confirm_page(request, batch, step, form)
                 payouts.payout_batch_reject(
                     batch=batch, actor=actor, reason=form.cleaned_data["reason"]
                 )
-                messages.success(request, f"Payout batch {batch.pk} rejected.")
+                messages.success(
+                    request, f"Rejected payout batch #{batch.pk}: {batch_summary(batch)}."
+                )
             else:
                 service = {
                     "submit": payouts.payout_batch_submit,
@@ -251,11 +334,42 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
                 }[step]
                 done = service(batch=batch, actor=actor)
                 messages.success(
-                    request, f"Payout batch {batch.pk} is now {done.get_status_display()}."
+                    request,
+                    f"Payout batch #{batch.pk} ({batch_summary(done)}) is now "
+                    f"{done.get_status_display()}.",
                 )
         except DomainError as exc:
-            messages.error(request, exc.detail)
+            detail = exc.detail
+            if step == "add_item":
+                detail = item_refusal(batch, request.POST.get("beneficiary", ""), exc)
+            messages.error(request, detail)
         return self._back(batch)
+
+    def confirm_page(
+        self, request: HttpRequest, batch: PayoutBatch, step: str, form: forms.Form
+    ) -> TemplateResponse:
+        items = list(batch.items.order_by("beneficiary", "pk"))
+        verb, consequence = CONFIRMATIONS[step]
+        summary = batch_summary(batch, items)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{verb} payout batch #{batch.pk}",
+            "subtitle": None,
+            "opts": self.model._meta,
+            "original": batch,
+            "batch": batch,
+            "batch_label": batch_label(batch, items),
+            "step": step,
+            "verb": verb,
+            "headline": f"{verb} batch #{batch.pk}: {summary}",
+            "consequence": consequence.format(
+                total=money(sum(i.amount for i in items), batch.currency)
+            ),
+            "items": items,
+            "form": form if step == "reject" else None,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/ledger/payoutbatch/confirm.html", context)
 
     def export_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         batch = get_object_or_404(PayoutBatch, pk=pk)

@@ -257,8 +257,9 @@ def test_program_created_and_changed_through_services(root):
             "direct_rate_bps": 1000,
             "override_rate_bps": 200,
             "hold_days": 0,
-            "min_payout": 500,
-            "fraud_amount_threshold": 100000,
+            # Major units of the new program's currency, as an operator types them.
+            "min_payout": "5",
+            "fraud_amount_threshold": "1,000.00",
         },
     )
     assert r.status_code == 302, r.context and r.context["adminform"].form.errors
@@ -274,8 +275,8 @@ def test_program_created_and_changed_through_services(root):
             "direct_rate_bps": 1000,
             "override_rate_bps": 200,
             "hold_days": 7,
-            "min_payout": 500,
-            "fraud_amount_threshold": 100000,
+            "min_payout": "5.00",
+            "fraud_amount_threshold": "1000",
         },
     )
     assert r.status_code == 302

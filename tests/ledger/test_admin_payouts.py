@@ -23,6 +23,8 @@ def bob(staff):
 
 
 def _step(client, batch_id: int, step: str, **data):
+    # Approve, execute and reject ask once more on a confirmation page: answer it.
+    data.setdefault("confirmed", "yes")
     return client.post(
         reverse("admin:ledger_payoutbatch_step", args=[batch_id, step]), data, follow=True
     )
@@ -111,8 +113,8 @@ def test_a_superuser_creator_still_cannot_approve(staff, program, confirmed_rewa
 def test_item_errors_are_shown_and_nothing_changes(alice, program, confirmed_reward):
     confirmed_reward("carol", 100)
     batch = _new_batch(alice, program)
-    r = _step(alice, batch.pk, "add_item", beneficiary="carol", amount="101")
-    assert "100 INR available" in _messages(r)
+    r = _step(alice, batch.pk, "add_item", beneficiary="carol", amount="1.01")
+    assert "carol has 1.00 INR available" in _messages(r)
     r = _step(alice, batch.pk, "add_item", beneficiary="", amount="")
     assert "Item not added" in _messages(r)
     r = _step(alice, batch.pk, "submit")
@@ -127,6 +129,7 @@ def test_reject_needs_a_reason(alice, bob, program, confirmed_reward):
     _step(alice, batch.pk, "submit")
     r = _step(bob, batch.pk, "reject", reason="")
     assert "reason is required" in _messages(r)
+    assert 'id="confirm-headline"' in r.content.decode()  # the page asks again
     _step(bob, batch.pk, "reject", reason="wrong amounts")
     batch.refresh_from_db()
     assert (batch.status, batch.rejection_reason) == ("rejected", "wrong amounts")
