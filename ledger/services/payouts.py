@@ -16,7 +16,6 @@ book an item twice; executing an executed batch returns it unchanged.
 
 from __future__ import annotations
 
-import csv
 import io
 from decimal import Decimal
 from typing import Any
@@ -25,6 +24,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from ledger import csvsafe
 from ledger.exceptions import (
     AlreadyExists,
     FourEyesViolation,
@@ -378,7 +378,7 @@ def payout_batch_csv(*, batch: PayoutBatch) -> str:
         )
     exponent = currency_exponent(batch.currency)
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csvsafe.writer(out)
     writer.writerow(["beneficiary", "amount_minor", "amount", "currency", "reference"])
     for item in batch.items.order_by("beneficiary"):
         major = Decimal(item.amount).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
