@@ -235,17 +235,26 @@ class ApiKeyStatusFilter(admin.SimpleListFilter):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(ProgramColumnMixin, admin.ModelAdmin):
-    list_display = ["key_prefix", "name", "program_slug", "status_display", "created_at"]
+    list_display = [
+        "key_prefix",
+        "name",
+        "owner",
+        "program_slug",
+        "status_display",
+        "created_at",
+    ]
     list_display_links = ["key_prefix", "name"]
     list_filter = [ApiKeyStatusFilter, "program"]
-    list_select_related = ["program"]
-    search_fields = ["prefix", "name"]
-    search_help_text = "The key's first characters or its name"
+    list_select_related = ["program", "owner"]
+    search_fields = ["prefix", "name", "owner__username"]
+    search_help_text = "The key's first characters, its name or its owner"
     fields = ["program", "name"]
     actions = ["revoke"]
     changelist_hint = (
-        "Keys that let a system call the API for one program. The full key is shown once, "
-        "right after it is created; only its first characters are kept to recognise it."
+        "Keys that let a system call the API for one program. A key acts as its owner (the "
+        "same person, with the same permissions): yours, or a service identity's when a "
+        "superuser creates it. The full key is shown once, right after it is created; only "
+        "its first characters are kept to recognise it."
     )
     empty_state = (
         "No API keys yet. Use “Add API key” for each system that calls the API (a shop, a "
@@ -265,15 +274,33 @@ class ApiKeyAdmin(ProgramColumnMixin, admin.ModelAdmin):
     def get_form(self, request: HttpRequest, obj: ApiKey | None = None, change=False, **kwargs):
         kwargs.setdefault(
             "help_texts",
-            {"name": "Who uses the key, e.g. “checkout backend”, so you know which to revoke."},
+            {
+                "name": "Who uses the key, e.g. “checkout backend”, so you know which to revoke.",
+                "owner": "The key acts as this user. Yourself, or (superusers) a service "
+                "identity: a user that cannot log in, e.g. one made by "
+                "`manage.py create_api_key <slug> --service NAME`.",
+            },
         )
-        return super().get_form(request, obj, change=change, **kwargs)
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None and "owner" in form.base_fields:
+            from django.contrib.auth import get_user_model
+
+            # Never a key that acts as another person: yourself or a service identity.
+            form.base_fields["owner"].queryset = get_user_model().objects.filter(  # type: ignore[attr-defined]
+                Q(pk=request.user.pk)
+                | Q(is_staff=False, is_superuser=False, is_active=True, password__startswith="!")
+            )
+            form.base_fields["owner"].initial = request.user.pk
+        return form
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None):
-        return ["program", "name", "prefix", "created_at", "revoked_at"] if obj else []
+        return ["program", "name", "owner", "prefix", "created_at", "revoked_at"] if obj else []
 
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None):
-        return self.get_readonly_fields(request, obj) if obj else ["program", "name"]
+        if obj is not None:
+            return self.get_readonly_fields(request, obj)
+        # A key manager's keys are their own; a superuser may name a service identity.
+        return ["program", "owner", "name"] if request.user.is_superuser else ["program", "name"]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -285,14 +312,21 @@ class ApiKeyAdmin(ProgramColumnMixin, admin.ModelAdmin):
         return request.user.has_perm("ledger.add_apikey")
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
-        key, raw = api_key_create(program=obj.program, name=obj.name, actor=actor_of(request))
+        owner = form.cleaned_data.get("owner") or request.user
+        key, raw = api_key_create(
+            program=obj.program,
+            owner=owner,
+            name=obj.name,
+            created_by=request.user,  # type: ignore[arg-type]
+        )
         obj.pk = key.pk
         messages.warning(
             request,
             format_html(
-                "New API key for {}: <code class='raw-api-key'>{}</code> — copy it now; it is "
-                "shown only once (only a hash is stored).",
+                "New API key for {}, acting as {}: <code class='raw-api-key'>{}</code> — copy it "
+                "now; it is shown only once (only a hash is stored).",
                 obj.program.slug,
+                owner.get_username(),
                 raw,
             ),
         )

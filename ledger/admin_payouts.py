@@ -207,11 +207,12 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
     def _may(self, request: HttpRequest, step: str, batch: PayoutBatch) -> bool:
         user = request.user
         if step == "approve":
-            # The creator does not even see "approve" (the service refuses it anyway).
+            # Whoever created, submitted or filled the batch does not even see "approve" (the
+            # service and the database refuse it anyway).
             return (
                 user.has_perm("ledger.approve_payoutbatch")
-                and actor_of(request) != batch.created_by
                 and batch.status == Status.PENDING_APPROVAL
+                and actor_of(request) not in payouts.payout_batch_makers(batch)
             )
         if step == "execute":
             return user.has_perm("ledger.execute_payoutbatch") and batch.status == Status.APPROVED
@@ -278,7 +279,7 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
             "steps": steps,
             "item_form": ItemForm(currency=batch.currency),
             "reject_form": RejectForm(),
-            "is_creator": actor_of(request) == batch.created_by,
+            "is_creator": actor_of(request) in payouts.payout_batch_makers(batch),
             "exportable": batch.status in (Status.APPROVED, Status.EXECUTED),
             "next_step": next_step(batch),
             "has_view_permission": True,
@@ -291,8 +292,9 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
             return HttpResponseNotAllowed(["GET", "POST"] if confirm else ["POST"])
         batch = get_object_or_404(PayoutBatch, pk=pk)
         if not self._may(request, step, batch):
-            if step == "approve" and actor_of(request) == batch.created_by:
-                messages.error(request, "You created this batch; another person must approve it.")
+            role = payouts.payout_batch_makers(batch).get(actor_of(request))
+            if step == "approve" and role is not None:
+                messages.error(request, f"You {role} this batch; another person must approve it.")
                 return self._back(batch)
             raise PermissionDenied
         if confirm and request.POST.get("confirmed") != "yes":

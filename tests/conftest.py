@@ -26,16 +26,18 @@ def _patch_flush_for_append_only_tables() -> None:
             )
 
     else:
-        import sqlparse
-
-        forward = (MIGRATIONS / "0002_immutability.sqlite.sql").read_text()
-        reverse = (MIGRATIONS / "0002_immutability.sqlite.reverse.sql").read_text()
-        drop = [s for s in sqlparse.split(reverse) if s.strip()]
-        create = [s for s in sqlparse.split(forward) if "CREATE TRIGGER" in s]
+        # Every trigger the migrations made (0002, 0009, 0010 and the rules app's), read from
+        # the schema at flush time: dropped before the flush, re-created as they were after it.
 
         def sql_flush(self, style, tables, **kwargs):
             statements = original(self, style, tables, **kwargs)
-            return [*drop, *statements, *create] if statements else []
+            if not statements:
+                return []
+            with self.connection.cursor() as cursor:
+                cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+                triggers = cursor.fetchall()
+            drop = [f'DROP TRIGGER IF EXISTS "{name}"' for name, _ in triggers]
+            return [*drop, *statements, *(sql for _, sql in triggers)]
 
     ops_class.sql_flush = sql_flush
 
@@ -55,15 +57,50 @@ def pytest_collection_modifyitems(config, items):
 def program(db):
     from ledger.services.programs import program_create
 
+    ensure_groups()  # keys made for it act as service identities in these groups
     program, _ = program_create(slug="acme", name="Acme", currency="INR")
     return program
 
 
+def ensure_groups() -> None:
+    """The groups and their permissions as the migrations leave them (ledger 0006, rules 0002,
+    ledger 0009, in that order): a transactional test's flush deletes them, and a key's owner
+    has its permissions through them. Cheap when they are there."""
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    if Group.objects.filter(name__in=["api clients", "key managers", "rule authors"]).count() == 3:
+        return
+    importlib.import_module("ledger.migrations.0006_operator_groups").create_groups(apps, None)
+    importlib.import_module("rules.migrations.0002_group_permissions").grant(apps, None)
+    importlib.import_module("ledger.migrations.0009_api_key_owner").apply_groups(apps, None)
+
+
 @pytest.fixture
 def api_key(program):
+    """A key of the program's service identity `api-acme` (what `manage.py create_api_key acme`
+    makes): the "api clients" group's permissions, which do not include approving payouts."""
     from ledger.services.programs import api_key_create
 
+    ensure_groups()
     return api_key_create(program=program, name="tests")[1]
+
+
+@pytest.fixture
+def approver_api(program) -> APIClient:
+    """A client whose key belongs to another service identity, `approver-acme`, in the
+    "approvers" group: a second person for payout batches."""
+    from ledger.services.programs import api_key_create, service_identity_get_or_create
+
+    ensure_groups()
+    owner, _ = service_identity_get_or_create(username="approver-acme", groups=("approvers",))
+    client = APIClient()
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {api_key_create(program=program, owner=owner)[1]}"
+    )
+    return client
 
 
 @pytest.fixture

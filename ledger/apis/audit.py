@@ -39,6 +39,8 @@ EXACT_FILTERS = ("action", "object_type", "object_id", "actor")
 
 
 class AuditLogApi(ProgramAPIView):
+    required_permissions = {"GET": "ledger.view_auditentry"}
+
     @extend_schema(
         parameters=[
             *(

@@ -48,6 +48,8 @@ class CreditBalanceSerializer(serializers.Serializer):
 
 
 class CreditListApi(ProgramAPIView):
+    required_permissions = {"POST": "ledger.add_creditentry"}
+
     @extend_schema(
         request=CreditApplySerializer,
         responses={201: CreditEntrySerializer, 200: CreditEntrySerializer},
@@ -73,6 +75,8 @@ class CreditListApi(ProgramAPIView):
 
 
 class CreditBalanceApi(ProgramAPIView):
+    required_permissions = {"GET": "ledger.view_creditentry"}
+
     @extend_schema(responses=CreditBalanceSerializer)
     def get(self, request: Request, program: str, owner_id: str) -> Response:
         balance = credit_services.credits_balance(program=self.program, owner_id=owner_id)

@@ -106,10 +106,13 @@ def _render(program, batch: PayoutBatch, code: int = status.HTTP_200_OK) -> Resp
 
 
 class PayoutBatchListApi(ProgramAPIView):
+    required_permissions = {"GET": "ledger.view_payoutbatch", "POST": "ledger.add_payoutbatch"}
+
     @extend_schema(
         request=PayoutBatchCreateSerializer,
         responses={201: PayoutBatchSerializer},
-        description="Create a draft batch. Its creator can never approve it.",
+        description="Create a draft batch. Its creator (and whoever submits it or adds its "
+        "items) can never approve it.",
     )
     def post(self, request: Request, program: str) -> Response:
         data = validated(PayoutBatchCreateSerializer, request.data)
@@ -126,6 +129,8 @@ class PayoutBatchListApi(ProgramAPIView):
 
 
 class PayoutBatchDetailApi(ProgramAPIView):
+    required_permissions = {"GET": "ledger.view_payoutbatch"}
+
     @extend_schema(responses=PayoutBatchSerializer)
     def get(self, request: Request, program: str, pk: str) -> Response:
         batch = payout_services.payout_batch_get(program=self.program, batch_id=pk)
@@ -133,6 +138,8 @@ class PayoutBatchDetailApi(ProgramAPIView):
 
 
 class PayoutItemListApi(ProgramAPIView):
+    required_permissions = {"POST": "ledger.change_payoutbatch"}
+
     @extend_schema(
         request=PayoutItemCreateSerializer,
         responses={201: PayoutBatchSerializer},
@@ -153,6 +160,8 @@ class PayoutItemListApi(ProgramAPIView):
 
 
 class PayoutBatchSubmitApi(ProgramAPIView):
+    required_permissions = {"POST": "ledger.change_payoutbatch"}
+
     @extend_schema(
         request=None,
         responses=PayoutBatchSerializer,
@@ -165,11 +174,15 @@ class PayoutBatchSubmitApi(ProgramAPIView):
 
 
 class PayoutBatchApproveApi(ProgramAPIView):
+    required_permissions = {"POST": "ledger.approve_payoutbatch"}
+
     @extend_schema(
         request=None,
         responses=PayoutBatchSerializer,
-        description="pending_approval → approved, by anyone but the batch's creator (403 "
-        "`four_eyes_violation`). Staff users and API keys are each their own identity.",
+        description="pending_approval → approved, by a holder of `approve_payoutbatch` (else "
+        "403 `permission_denied`) who is none of the batch's creator, its submitter and the "
+        "people who added its items (403 `four_eyes_violation`). An API key acts as its owner: "
+        "a person's keys and their session are one identity.",
     )
     def post(self, request: Request, program: str, pk: str) -> Response:
         batch = payout_services.payout_batch_get(program=self.program, batch_id=pk)
@@ -178,6 +191,8 @@ class PayoutBatchApproveApi(ProgramAPIView):
 
 
 class PayoutBatchRejectApi(ProgramAPIView):
+    required_permissions = {"POST": ("ledger.change_payoutbatch", "ledger.approve_payoutbatch")}
+
     @extend_schema(
         request=ReasonSerializer,
         responses=PayoutBatchSerializer,
@@ -193,6 +208,8 @@ class PayoutBatchRejectApi(ProgramAPIView):
 
 
 class PayoutBatchExecuteApi(ProgramAPIView):
+    required_permissions = {"POST": "ledger.execute_payoutbatch"}
+
     @extend_schema(
         request=None,
         responses=PayoutBatchSerializer,
@@ -209,6 +226,8 @@ class PayoutBatchExecuteApi(ProgramAPIView):
 
 
 class PayoutBatchExportApi(ProgramAPIView):
+    required_permissions = {"GET": "ledger.view_payoutbatch"}
+
     @extend_schema(
         responses={
             (200, "text/csv"): OpenApiResponse(

@@ -27,6 +27,8 @@ class ReconciliationRunSerializer(serializers.ModelSerializer):
 
 
 class ReconciliationListApi(ProgramAPIView):
+    required_permissions = {"POST": "ledger.add_reconciliationrun"}
+
     @extend_schema(
         request=None,
         responses={201: ReconciliationRunSerializer},
@@ -40,6 +42,8 @@ class ReconciliationListApi(ProgramAPIView):
 
 
 class ReconciliationLatestApi(ProgramAPIView):
+    required_permissions = {"GET": "ledger.view_reconciliationrun"}
+
     @extend_schema(
         responses=ReconciliationRunSerializer,
         description="The program's most recent run (API, admin, command or nightly); 404 "

@@ -105,6 +105,8 @@ def _render_created(reward: Reward, actor: str) -> Response:
 
 
 class RewardListApi(ProgramAPIView):
+    required_permissions = {"GET": "ledger.view_reward", "POST": "ledger.add_reward"}
+
     @extend_schema(
         request=RewardCreateSerializer,
         responses={201: RewardSerializer},
@@ -151,6 +153,8 @@ class RewardListApi(ProgramAPIView):
 
 
 class RewardDetailApi(ProgramAPIView):
+    required_permissions = {"GET": "ledger.view_reward"}
+
     @extend_schema(responses=RewardSerializer, operation_id="rewards_get")
     def get(self, request: Request, program: str, pk: str) -> Response:
         reward = reward_services.reward_get(program=self.program, reward_id=pk)
@@ -183,6 +187,8 @@ def _step_schema(description: str, request: type[serializers.Serializer] = Reaso
     request=RewardOptionalReasonSerializer,
 )
 class RewardConfirmApi(RewardStepApi):
+    required_permissions = {"POST": "ledger.change_reward"}
+
     input_serializer = RewardOptionalReasonSerializer
     step = staticmethod(reward_services.reward_confirm)
 
@@ -193,6 +199,8 @@ class RewardConfirmApi(RewardStepApi):
     "clawback)."
 )
 class RewardReverseApi(RewardStepApi):
+    required_permissions = {"POST": "ledger.change_reward"}
+
     step = staticmethod(reward_services.reward_reverse)
 
 
@@ -202,6 +210,8 @@ class RewardReverseApi(RewardStepApi):
     "`invalid_transition`."
 )
 class RewardClawbackApi(RewardStepApi):
+    required_permissions = {"POST": "ledger.change_reward"}
+
     step = staticmethod(reward_services.reward_clawback)
 
 
@@ -210,4 +220,6 @@ class RewardClawbackApi(RewardStepApi):
     "confirmed. Releasing a reward that is not held returns it unchanged."
 )
 class RewardReleaseApi(RewardStepApi):
+    required_permissions = {"POST": "ledger.review_reward"}
+
     step = staticmethod(reward_services.reward_release)

@@ -38,6 +38,8 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 
 
 class AccountListApi(ProgramAPIView):
+    required_permissions = {"POST": "ledger.add_account"}
+
     @extend_schema(
         request=AccountCreateSerializer,
         responses={201: AccountSerializer},
@@ -51,6 +53,8 @@ class AccountListApi(ProgramAPIView):
 
 
 class AccountDetailApi(ProgramAPIView):
+    required_permissions = {"GET": "ledger.view_account"}
+
     @extend_schema(
         parameters=[
             OpenApiParameter(
@@ -68,6 +72,8 @@ class AccountDetailApi(ProgramAPIView):
 
 
 class AccountEntriesApi(ProgramAPIView):
+    required_permissions = {"GET": "ledger.view_posting"}
+
     @extend_schema(responses=EntrySerializer(many=True))
     def get(self, request: Request, program: str, code: str) -> Response:
         account = selectors.account_get(program=self.program, code=code)
@@ -78,6 +84,8 @@ class AccountEntriesApi(ProgramAPIView):
 
 
 class TransactionListApi(ProgramAPIView):
+    required_permissions = {"POST": "ledger.add_transaction"}
+
     @extend_schema(
         request=TransactionCreateSerializer,
         responses={201: TransactionSerializer},
@@ -103,6 +111,8 @@ class TransactionListApi(ProgramAPIView):
 
 
 class TransactionDetailApi(ProgramAPIView):
+    required_permissions = {"GET": "ledger.view_transaction"}
+
     @extend_schema(responses=TransactionSerializer)
     def get(self, request: Request, program: str, pk: str) -> Response:
         txn = txn_services.transaction_get(program=self.program, transaction_id=pk)
@@ -110,6 +120,8 @@ class TransactionDetailApi(ProgramAPIView):
 
 
 class TransactionPostApi(ProgramAPIView):
+    required_permissions = {"POST": "ledger.add_transaction"}
+
     action = "post"
 
     @extend_schema(
@@ -132,6 +144,8 @@ class TransactionVoidApi(TransactionPostApi):
 
 
 class TransactionReverseApi(ProgramAPIView):
+    required_permissions = {"POST": "ledger.add_transaction"}
+
     @extend_schema(
         request=ReasonSerializer,
         responses={201: TransactionSerializer},

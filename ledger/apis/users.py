@@ -67,6 +67,8 @@ class UserLedgerPageSerializer(serializers.Serializer):
 
 
 class UserBalanceApi(ProgramAPIView):
+    required_permissions = {"GET": "ledger.view_account"}
+
     @extend_schema(
         responses=UserBalanceSerializer,
         description="A user's rewards in minor units. An unknown user has zero everywhere.",
@@ -77,6 +79,8 @@ class UserBalanceApi(ProgramAPIView):
 
 
 class UserLedgerApi(ProgramAPIView):
+    required_permissions = {"GET": "ledger.view_posting"}
+
     @extend_schema(
         parameters=[OpenApiParameter("limit", OpenApiTypes.INT, description="page size")],
         responses=UserLedgerPageSerializer,

@@ -135,6 +135,11 @@ class DeliveryPagination(CursorPagination):
 
 
 class WebhookEndpointListApi(ProgramAPIView):
+    required_permissions = {
+        "GET": "ledger.view_webhookendpoint",
+        "POST": "ledger.add_webhookendpoint",
+    }
+
     @extend_schema(
         operation_id="webhook_endpoints_list",
         responses=EndpointPageSerializer,
@@ -161,6 +166,12 @@ class WebhookEndpointListApi(ProgramAPIView):
 
 
 class WebhookEndpointDetailApi(ProgramAPIView):
+    required_permissions = {
+        "GET": "ledger.view_webhookendpoint",
+        "PATCH": "ledger.change_webhookendpoint",
+        "DELETE": "ledger.delete_webhookendpoint",
+    }
+
     @extend_schema(responses=EndpointSerializer)
     def get(self, request: Request, program: str, pk: str) -> Response:
         endpoint = services.webhook_endpoint_get(program=self.program, endpoint_id=pk)
@@ -187,6 +198,8 @@ class WebhookEndpointDetailApi(ProgramAPIView):
 
 
 class WebhookDeliveryListApi(ProgramAPIView):
+    required_permissions = {"GET": "ledger.view_webhookdelivery"}
+
     @extend_schema(
         responses=DeliveryPageSerializer, description="The endpoint's delivery log, newest first."
     )
@@ -199,6 +212,8 @@ class WebhookDeliveryListApi(ProgramAPIView):
 
 
 class WebhookMessageListApi(ProgramAPIView):
+    required_permissions = {"GET": "ledger.view_webhookmessage"}
+
     @extend_schema(responses=MessagePageSerializer, description="Messages queued for the endpoint.")
     def get(self, request: Request, program: str, pk: str) -> Response:
         endpoint = services.webhook_endpoint_get(program=self.program, endpoint_id=pk)
@@ -209,6 +224,8 @@ class WebhookMessageListApi(ProgramAPIView):
 
 
 class WebhookMessageRedeliverApi(ProgramAPIView):
+    required_permissions = {"POST": "ledger.change_webhookmessage"}
+
     @extend_schema(
         request=RedeliverSerializer,
         responses={202: MessageSerializer},

@@ -42,13 +42,21 @@ def restore_sqlite_triggers(sender, using: str = "default", **kwargs) -> None:
     connection = connections[using]
     if connection.vendor != "sqlite":
         return
-    sql = (HERE / "0002_immutability.sqlite.sql").read_text()
     with connection.cursor() as cursor:
         tables = {
             row[0] for row in cursor.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
         if "ledger_posting" not in tables:  # migrated backwards past the ledger
             return
-        for statement in sqlparse.split(sql):
-            if "CREATE TRIGGER" in statement:
-                cursor.execute(statement)
+        names = ["0002_immutability"]
+        # 0009's four-eyes triggers, once the column they read exists (not below 0009).
+        if "added_by" in {row[1] for row in cursor.execute("PRAGMA table_info(ledger_payoutitem)")}:
+            names.append("0009_api_key_owner")
+        # 0010's gap-closing triggers, unless migrated back below 0010.
+        applied = "SELECT 1 FROM django_migrations WHERE app = 'ledger' AND name = %s"
+        if cursor.execute(applied, ["0010_integrity_gaps"]).fetchone():
+            names.append("0010_integrity_gaps")
+        for name in names:
+            for statement in sqlparse.split((HERE / f"{name}.sqlite.sql").read_text()):
+                if "CREATE TRIGGER" in statement:
+                    cursor.execute(statement)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -76,9 +77,21 @@ def hash_api_key(raw: str) -> str:
 
 
 class ApiKey(models.Model):
-    """A program-scoped API key. Only a SHA-256 hash is stored; the key is shown once."""
+    """A program-scoped API key. Only a SHA-256 hash is stored; the key is shown once.
+
+    A key acts as its **owner**, a user: the staff user who created it for themself, or a
+    service identity (a non-staff user with no password, e.g. ``api-acme``) a superuser named.
+    Its actor is the owner's (``user:<username>``) and its permissions are the owner's, so a
+    person and their key are one identity for two-person control, and a key can never do more
+    than its owner. A deactivated owner's keys stop working."""
 
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="api_keys")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="api_keys",
+        help_text="The person or service identity the key acts as",
+    )
     name = models.CharField(max_length=100, blank=True)
     prefix = models.CharField(max_length=16, help_text="First characters, to recognise the key")
     key_hash = models.CharField(max_length=64, unique=True)
@@ -97,7 +110,8 @@ class ApiKey(models.Model):
 
     @property
     def actor(self) -> str:
-        return f"api_key:{self.prefix}"
+        """The owner's identity: a key and its owner's session are one person."""
+        return f"user:{self.owner.get_username()}"
 
 
 class Account(models.Model):

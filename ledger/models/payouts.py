@@ -1,8 +1,12 @@
 """Payout batches (SPEC §7): paying affiliates in batches that a second person approves.
 
 A **PayoutBatch** moves ``draft → pending_approval → approved → executed`` (or ``rejected``).
-Actors are strings (``user:<username>`` for staff, ``api_key:<prefix>`` for keys); the database
-refuses a batch approved by its creator (check constraint), whatever code path tries it.
+Actors are strings, ``user:<username>``: a staff user's session and every API key they own (a
+key acts as its owner) are one identity. The approver must be none of the batch's creator, its
+submitter and the people who added its items; the database refuses it too, whatever code path
+tries it: a check constraint for the creator, and a trigger (migration 0009 and its ``.sql``
+files, PostgreSQL and SQLite alike) for the submitter and the items' ``added_by``, checked on
+every new approval (batches approved before 0009 are history and stay as they are).
 
 A **PayoutItem** pays one beneficiary. Executing the batch books one posted transfer per item,
 ``user:{beneficiary}:rewards`` → ``program:payouts_clearing``, and links it to the item
@@ -73,6 +77,8 @@ class PayoutItem(models.Model):
     )
     beneficiary = models.CharField(max_length=255)
     amount = models.BigIntegerField()
+    # Who put the item in the batch: never its approver (service and database trigger).
+    added_by = models.CharField(max_length=255, blank=True)
     # The transfer booked at execution; unique, so an item is booked once.
     transaction = models.OneToOneField(
         "ledger.Transaction",

@@ -212,7 +212,9 @@ def payout_item_add(
             )
         amount = available if amount is None else amount
         _check_amount(program, beneficiary, amount, available)
-        item = PayoutItem.objects.create(batch=batch, beneficiary=beneficiary, amount=amount)
+        item = PayoutItem.objects.create(
+            batch=batch, beneficiary=beneficiary, amount=amount, added_by=actor
+        )
         audit_record(
             program=program,
             actor=actor,
@@ -238,13 +240,28 @@ def payout_batch_submit(*, batch: PayoutBatch, actor: str) -> PayoutBatch:
     return batch
 
 
+def payout_batch_makers(batch: PayoutBatch) -> dict[str, str]:
+    """Who made the batch what it is, and how: its creator, its submitter and everyone who
+    added an item. None of them may approve it (the admin hides the button from them too)."""
+    roles = {batch.created_by: "created"}
+    if batch.submitted_by:
+        roles.setdefault(batch.submitted_by, "submitted")
+    for added_by in batch.items.values_list("added_by", flat=True).distinct():
+        if added_by:
+            roles.setdefault(added_by, "added items to")
+    return roles
+
+
 def payout_batch_approve(*, batch: PayoutBatch, actor: str) -> PayoutBatch:
-    """A second person approves: the creator never can (also refused by the database)."""
+    """A second person approves: never one who created, submitted or filled the batch (also
+    refused by the database). A key acts as its owner, so a person's keys and their session
+    are the same actor here."""
     with transaction.atomic():
         batch = _lock(batch)
-        if actor == batch.created_by:
+        role = payout_batch_makers(batch).get(actor)
+        if role is not None:
             raise FourEyesViolation(
-                f"{actor} created payout batch {batch.pk}; another person must approve it."
+                f"{actor} {role} payout batch {batch.pk}; another person must approve it."
             )
         _require_move(batch, Status.APPROVED, step="approved")
         before = batch.status

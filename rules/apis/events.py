@@ -18,6 +18,8 @@ from rules.services.events import event_get, event_ingest
 
 
 class EventListApi(ProgramAPIView):
+    required_permissions = {"GET": "rules.view_event", "POST": "rules.add_event"}
+
     @extend_schema(
         parameters=[
             OpenApiParameter("type", OpenApiTypes.STR, description="only events of this type"),
@@ -68,6 +70,8 @@ class EventListApi(ProgramAPIView):
 
 
 class EventDetailApi(ProgramAPIView):
+    required_permissions = {"GET": "rules.view_event"}
+
     @extend_schema(responses=EventSerializer)
     def get(self, request: Request, program: str, event_id: str) -> Response:
         return Response(

@@ -22,6 +22,8 @@ from rules.services.referrals import referral_create
 
 
 class ParticipantDetailApi(ProgramAPIView):
+    required_permissions = {"GET": "rules.view_participant", "PUT": "rules.change_participant"}
+
     @extend_schema(responses=ParticipantSerializer)
     def get(self, request: Request, program: str, external_id: str) -> Response:
         participant = participant_get(program=self.program, external_id=external_id)
@@ -47,6 +49,8 @@ class ParticipantDetailApi(ProgramAPIView):
 
 
 class ParticipantTreeApi(ProgramAPIView):
+    required_permissions = {"GET": "rules.view_referral"}
+
     @extend_schema(responses=OpenApiTypes.OBJECT, description="The downline, two levels deep.")
     def get(self, request: Request, program: str, external_id: str) -> Response:
         participant = participant_get(program=self.program, external_id=external_id)
@@ -54,6 +58,8 @@ class ParticipantTreeApi(ProgramAPIView):
 
 
 class ParticipantStatsApi(ProgramAPIView):
+    required_permissions = {"GET": "rules.view_participant"}
+
     @extend_schema(
         responses=OpenApiTypes.OBJECT,
         description="Referral counts (direct, indirect = second level) and rewards in minor "
@@ -79,6 +85,8 @@ class ParticipantStatsApi(ProgramAPIView):
 
 
 class ReferralListApi(ProgramAPIView):
+    required_permissions = {"POST": "rules.add_referral"}
+
     @extend_schema(
         request=ReferralCreateSerializer,
         responses={201: ReferralSerializer},

@@ -48,6 +48,8 @@ def _render(rule: Rule, **kwargs: Any) -> Response:
 
 
 class RuleListApi(ProgramAPIView):
+    required_permissions = {"GET": "rules.view_rule", "POST": "rules.add_rule"}
+
     @extend_schema(
         parameters=[OpenApiParameter("status", OpenApiTypes.STR)],
         responses=RuleSerializer(many=True),
@@ -79,6 +81,8 @@ class RuleListApi(ProgramAPIView):
 
 
 class RuleDetailApi(ProgramAPIView):
+    required_permissions = {"GET": "rules.view_rule", "PUT": "rules.change_rule"}
+
     @extend_schema(responses=RuleSerializer)
     def get(self, request: Request, program: str, pk: str) -> Response:
         return _render(rule_services.rule_get(program=self.program, rule_id=pk))
@@ -102,6 +106,8 @@ class VersionPagination(CursorPagination):
 
 
 class RuleVersionsApi(ProgramAPIView):
+    required_permissions = {"GET": "rules.view_ruleversion"}
+
     @extend_schema(responses=RuleVersionSerializer(many=True))
     def get(self, request: Request, program: str, pk: str) -> Response:
         rule = rule_services.rule_get(program=self.program, rule_id=pk)
@@ -112,6 +118,8 @@ class RuleVersionsApi(ProgramAPIView):
 
 
 class RulePublishApi(ProgramAPIView):
+    required_permissions = {"POST": "rules.change_rule"}
+
     @extend_schema(
         request=PublishSerializer,
         responses=RuleSerializer,
@@ -127,6 +135,8 @@ class RulePublishApi(ProgramAPIView):
 
 
 class RuleArchiveApi(ProgramAPIView):
+    required_permissions = {"POST": "rules.change_rule"}
+
     @extend_schema(request=None, responses=RuleSerializer)
     def post(self, request: Request, program: str, pk: str) -> Response:
         rule = rule_services.rule_get(program=self.program, rule_id=pk)
@@ -134,6 +144,8 @@ class RuleArchiveApi(ProgramAPIView):
 
 
 class RuleValidateApi(ProgramAPIView):
+    required_permissions = {"POST": "rules.view_rule"}
+
     @extend_schema(
         request=OpenApiTypes.OBJECT,
         responses={200: OpenApiTypes.OBJECT, **INVALID},
@@ -147,6 +159,8 @@ class RuleValidateApi(ProgramAPIView):
 
 
 class RuleTestApi(ProgramAPIView):
+    required_permissions = {"POST": "rules.view_rule"}
+
     @extend_schema(
         request=RuleTestSerializer,
         responses=OpenApiTypes.OBJECT,
@@ -162,6 +176,8 @@ class RuleTestApi(ProgramAPIView):
 
 
 class RuleSimulateApi(ProgramAPIView):
+    required_permissions = {"POST": "rules.view_rule"}
+
     @extend_schema(
         request=SimulateSerializer,
         responses=OpenApiTypes.OBJECT,
@@ -183,6 +199,8 @@ class RuleSimulateApi(ProgramAPIView):
 
 
 class RuleDraftFromTextApi(ProgramAPIView):
+    required_permissions = {"POST": "rules.add_rule"}
+
     @extend_schema(
         request=DraftFromTextSerializer,
         responses=OpenApiTypes.OBJECT,
@@ -205,6 +223,8 @@ class RuleDraftFromTextApi(ProgramAPIView):
 
 
 class RuleExplainApi(ProgramAPIView):
+    required_permissions = {"GET": "rules.view_rule"}
+
     @extend_schema(parameters=[VERSION_PARAM], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, program: str, pk: str) -> Response:
         from rules.explain import explain
@@ -226,6 +246,8 @@ class RuleExplainApi(ProgramAPIView):
 
 
 class RuleCatalogApi(ProgramAPIView):
+    required_permissions = {"GET": "rules.view_rule"}
+
     @extend_schema(
         responses=OpenApiTypes.OBJECT,
         description="Triggers (built-in and the program's custom ones) and the typed fields "
@@ -236,6 +258,8 @@ class RuleCatalogApi(ProgramAPIView):
 
 
 class RuleSchemaApi(ProgramAPIView):
+    required_permissions = {"GET": "rules.view_rule"}
+
     @extend_schema(responses=OpenApiTypes.OBJECT, description="The rule format's JSON Schema.")
     def get(self, request: Request, program: str) -> Response:
         from rules.validation import SCHEMA

@@ -54,13 +54,11 @@ def approved_batch(program):
 
 @pytest.fixture
 def groups(db):
-    """The console's groups, as migration 0006 creates them (re-applied here because a
+    """The console's groups, as the migrations create them (re-applied here because a
     transactional test elsewhere in the session may have flushed them)."""
-    import importlib
+    from tests.conftest import ensure_groups
 
-    from django.apps import apps
-
-    importlib.import_module("ledger.migrations.0006_operator_groups").create_groups(apps, None)
+    ensure_groups()
 
 
 @pytest.fixture
