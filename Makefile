@@ -14,12 +14,13 @@ PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_DATABASE_URL = $(or $(DATABASE_URL),$(shell pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && echo $(PG_TEST_URL)))
 DEV_ENV := DJANGO_DEBUG=true
 
-.PHONY: help setup run test lint format check-migrations bench browser-deps clean
+.PHONY: help setup run test lint format check-migrations bench mutation browser-deps clean
 
 help:
 	@echo "make run    set up (Python venv, npm packages, database, demo data) and serve on :8000"
 	@echo "make test   lint, type-check and run the whole test suite"
 	@echo "make bench  run the benchmarks in bench/ (see docs/PERFORMANCE.md)"
+	@echo "make mutation  mutation testing of the ledger services and rule engine (docs/TESTING.md)"
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON_BOOT)" || { echo "No Python 3 found"; exit 1; }
@@ -66,6 +67,29 @@ bench: setup
 	$(PY) bench/events.py
 	$(PY) bench/facts.py
 	$(PY) bench/load.py
+
+# Mutation testing (docs/TESTING.md; configured in pyproject.toml's [tool.mutmut]): an hour or
+# more, so neither `make test` nor CI runs it. MUTANTS narrows it by mutant name, e.g.
+# `make mutation MUTANTS='rules.fraud.*'`. Results stay in mutants/, so a second run tries only
+# what changed. One child at a time: the children share one test database name (on SQLite, in a
+# temporary folder).
+MUTANTS ?=
+define MUTATION_SCORE
+import collections, json, pathlib
+from mutmut.stats import status_by_exit_code
+for meta in sorted(pathlib.Path("mutants").rglob("*.py.meta")):
+    n = collections.Counter(status_by_exit_code[c] for c in json.loads(meta.read_text())["exit_code_by_key"].values())
+    tried = sum(n.values()) - n["not checked"]
+    if tried:
+        print(f"{str(meta)[8:-5]:34} tried {tried:4}  killed {n['killed']:4}  timeout {n['timeout']:3}  survived {n['survived']:3}  no tests {n['no tests']:3}  score {(n['killed'] + n['timeout']) / tried:.1%}")
+endef
+export MUTATION_SCORE
+
+mutation: setup
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	DATABASE_URL=sqlite:///$$tmp/mutation.sqlite3 nice $(VENV)/bin/mutmut run --max-children 1 $(MUTANTS)
+	$(VENV)/bin/mutmut results
+	@$(PY) -c "$$MUTATION_SCORE"
 
 browser-deps:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
