@@ -3,7 +3,8 @@ module is what Django's autodiscovery imports."""
 
 from django.contrib import admin
 
-from ledger import admin_ledger, admin_payouts, admin_rewards  # noqa: F401
+# admin_users: users and groups, their changes audited as the signed-in operator.
+from ledger import admin_ledger, admin_payouts, admin_rewards, admin_users  # noqa: F401
 
 admin.site.site_header = "Referral Ledger"
 admin.site.site_title = "Referral Ledger"

@@ -60,7 +60,7 @@ def audit_value(key: str, value: Any, *, object_type: str, currency: str | None)
 
 # "1500", "1,500", "1,500.00", "1500.5": digits with optional thousands commas (in groups of
 # three) and an optional fraction. No sign, no exponent, no spaces inside.
-_MAJOR = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?$")
+_MAJOR = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?$", re.ASCII)
 # The largest amount the ledger stores (bigint minor units).
 MAX_MINOR = 2**63 - 1
 

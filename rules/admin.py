@@ -1,11 +1,57 @@
 """Basic admin for the rules app. Changes to rules go through the API / builder (versions are
-immutable), so versions and events are read-only here."""
+immutable), so versions and events are read-only here; publishing a rule asks for confirmation
+on a page that says what the rule will pay, and the rules settings change through their audited
+service."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
+from django import forms
+from django.contrib import admin
+from django.contrib.admin import helpers
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+
+from ledger.admin_common import actor_of, money, run_for_each
 from rules.models import Event, Participant, Referral, Rule, RuleProgramConfig, RuleVersion
+from rules.services.program_config import rules_config_errors, rules_config_update
+from rules.services.rules import rule_publish
+
+_ROLES = {"referrer": "the referrer", "referred": "the referred user", "parent": "their referrer"}
+
+
+def rule_pays(definition: dict[str, Any], currency: str) -> list[str]:
+    """What a rule version will pay, one line per action and limit, money in major units with
+    the currency (the console's one format): "the referrer: 500.00 INR (voucher)"."""
+    lines = []
+    for action in definition.get("actions") or ():
+        params = action.get("params") or {}
+        who = _ROLES.get(params.get("beneficiary") or "referrer", params.get("beneficiary"))
+        kind = action.get("type")
+        if kind == "credit_reward":
+            amount = money(params.get("amount"), params.get("currency") or currency)
+            lines.append(f"{who}: {amount} ({params.get('reward_type', 'cash')}) per event")
+        elif kind == "percent_commission":
+            rate = params.get("rate_bps")
+            share = f"{rate / 100:g}%" if rate else "the program's commission rate"
+            line = f"{who}: {share} of {params.get('of', 'the amount')}"
+            if params.get("cap"):
+                line += f", at most {money(params['cap'], currency)} per event"
+            lines.append(line)
+        elif kind == "award_credits":
+            lines.append(f"{who}: {params.get('amount') or 'some'} credits (not money)")
+        else:
+            lines.append(f"{who}: {kind}")
+    limits = definition.get("limits") or {}
+    per = (limits.get("per_beneficiary") or {}).get("max_amount")
+    if per:
+        lines.append(f"limit: at most {money(per, currency)} per beneficiary")
+    budget = (limits.get("budget") or {}).get("max_amount")
+    if budget:
+        lines.append(f"budget: at most {money(budget, currency)} in all")
+    return lines
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -60,6 +106,48 @@ class RuleAdmin(ReadOnlyAdmin):
     list_filter = ["program", "status", "trigger"]
     search_fields = ["name"]
     inlines = [RuleVersionInline]
+    actions = ["publish"]
+
+    def has_publish_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("rules.change_rule")
+
+    @admin.action(
+        description="Publish the latest version of selected rules…", permissions=["publish"]
+    )
+    def publish(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+        """Like Django's delete confirmation: a page that says what each rule will pay from
+        now on, then publishing (through the audited service) once confirmed."""
+        rules = list(queryset.select_related("program", "active_version"))
+        if request.POST.get("confirmed") == "yes":
+            actor = actor_of(request)
+            run_for_each(
+                request, rules, lambda rule: rule_publish(rule=rule, actor=actor), done="Published"
+            )
+            return None
+        rows = []
+        for rule in rules:
+            latest = rule.versions.filter(version=rule.latest_version).first()
+            definition = latest.definition if latest else {}
+            rows.append(
+                {
+                    "rule": rule,
+                    "version": rule.latest_version,
+                    "active": rule.active_version.version if rule.active_version else None,
+                    "trigger": definition.get("trigger", ""),
+                    "pays": rule_pays(definition, rule.program.currency),
+                }
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Publish rules",
+            "subtitle": None,
+            "opts": self.model._meta,
+            "rows": rows,
+            "action": request.POST.get("action", "publish"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/rules/rule/publish_confirmation.html", context)
 
 
 @admin.register(RuleVersion)
@@ -68,6 +156,44 @@ class RuleVersionAdmin(ReadOnlyAdmin):
     list_filter = ["rule__program"]
 
 
+CONFIG_FIELDS = ("fraud_max_referrals_per_hour", "fraud_match_attributes", "custom_catalog")
+
+
+class RuleProgramConfigForm(forms.ModelForm):
+    class Meta:
+        model = RuleProgramConfig
+        fields = ["program", *CONFIG_FIELDS]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        changes = {f: data[f] for f in CONFIG_FIELDS if f in data}
+        for error in rules_config_errors(changes):
+            if error["field"] in self.fields:
+                self.add_error(error["field"], error["message"])
+        return data
+
+
 @admin.register(RuleProgramConfig)
 class RuleProgramConfigAdmin(admin.ModelAdmin):
-    list_display = ["program", "fraud_max_referrals_per_hour"]
+    """Saved through `rules_config_update`, so every change of the fraud velocity, the match
+    attributes or the custom triggers reaches the audit log (who, before, after)."""
+
+    form = RuleProgramConfigForm
+    list_display = ["program", "fraud_max_referrals_per_hour", "match_attributes"]
+    fields = ["program", *CONFIG_FIELDS]
+
+    @admin.display(description="Match attributes")
+    def match_attributes(self, config: RuleProgramConfig) -> str:
+        return ", ".join(config.fraud_match_attributes or []) or "default (email, device_id, ip)"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["program"] if obj else []
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # deleting would reset the fraud settings without a trace
+
+    def save_model(self, request: HttpRequest, obj: RuleProgramConfig, form, change: bool) -> None:
+        changes = {f: form.cleaned_data[f] for f in CONFIG_FIELDS if f in form.cleaned_data}
+        # The form ran the service's checks (clean), so this does not refuse them.
+        saved = rules_config_update(program=obj.program, changes=changes, actor=actor_of(request))
+        obj.pk = saved.pk

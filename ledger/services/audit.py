@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import contextvars
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -8,6 +11,25 @@ from django.utils import timezone
 
 from ledger.context import current_request_id
 from ledger.models import AuditEntry, Program
+
+# Who is changing things when the change itself cannot say: signal receivers (user, group and
+# permission changes) read it. The admin sets it around its views; anything else (a shell, a
+# management command, a data fix) is "system".
+_actor_var: contextvars.ContextVar[str] = contextvars.ContextVar("audit_actor", default="system")
+
+
+def current_actor() -> str:
+    return _actor_var.get()
+
+
+@contextmanager
+def acting_as(actor: str) -> Iterator[None]:
+    """Changes made inside the block are audited as made by `actor`."""
+    token = _actor_var.set(actor)
+    try:
+        yield
+    finally:
+        _actor_var.reset(token)
 
 
 def _jsonable(value: Any) -> Any:

@@ -549,9 +549,20 @@ def reward_release(*, reward: Reward, reason: str, actor: str) -> Reward:
         if not locked.hold_reason:
             return locked
         before = locked.hold_reason
+        now = timezone.now()
         locked.hold_reason = ""
-        locked.updated_at = timezone.now()
+        locked.updated_at = now
         locked.save(update_fields=["hold_reason", "updated_at"])
+        # The reward's history is where people look for why it moved on: the release and its
+        # reason go there too (the status stays pending; the hold is what ended).
+        released = f"Hold released ({before})"
+        RewardHistory.objects.create(
+            reward=locked,
+            status=locked.status,
+            at=now,
+            actor=actor,
+            reason=f"{released}: {reason}" if reason and reason.strip() else released,
+        )
         audit_record(
             program=locked.program,
             actor=actor,
