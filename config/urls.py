@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from ledger.api.errors import problem_not_found
+from ledger.api.errors import api_not_found, problem_not_found
 from ledger.health import healthz, readyz
 
 urlpatterns = [
@@ -11,6 +11,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/", include("config.api_urls")),
+    # Anything else under /api/ is a problem+json 404 (a slashless docs/schema URL still
+    # redirects to its slash).
+    re_path(r"^api/(?!docs$|schema$)", api_not_found),
     path("admin/", admin.site.urls),
     path("builder/", include("builder.urls")),
 ]

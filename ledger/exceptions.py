@@ -85,3 +85,7 @@ class IdempotencyKeyReused(DomainError):
 
 class IdempotencyRequestInProgress(Conflict):
     code, title = "idempotency_request_in_progress", "A request with this key is in progress"
+
+
+class PayloadTooLarge(DomainError):
+    code, status, title = "payload_too_large", 413, "Request body too large"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.utils.dateparse import parse_datetime
@@ -15,17 +15,40 @@ from rest_framework import serializers
 from ledger.exceptions import ValidationFailed
 from ledger.models import Account, Posting, Transaction
 from ledger.services.programs import CURRENCY_RE
+from ledger.services.transactions import PARTICIPANT_ID_RE
 
 S = TypeVar("S", bound=serializers.Serializer)
 
 
-def query_time(name: str, raw: str) -> datetime:
-    """A query parameter that must be an RFC 3339 time with a timezone."""
+# PostgreSQL's timestamptz takes UTC offsets up to 15:59:59; Python's up to 23:59:59.
+MAX_UTC_OFFSET = timedelta(hours=16)
+
+
+def aware_time(raw: Any) -> datetime | None:
+    """An RFC 3339 time with a timezone, in UTC; None for anything else: not a string, no
+    timezone, an impossible date (2026-02-30), an offset of 16 hours or more (-19:47), or a time
+    that leaves Python's years 1-9999 once in UTC (each of these was a 500 at the database)."""
+    if not isinstance(raw, str):
+        return None
     try:
         value = parse_datetime(raw)
     except ValueError:  # well-formed but impossible, e.g. 2026-02-30
-        value = None
+        return None
     if value is None or value.tzinfo is None:
+        return None
+    offset = value.utcoffset()
+    if offset is None or abs(offset) >= MAX_UTC_OFFSET:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+def query_time(name: str, raw: str) -> datetime:
+    """A query parameter that must be an RFC 3339 time with a timezone."""
+    value = aware_time(raw)
+    if value is None:
         raise ValidationFailed(
             f"{name} must be an RFC 3339 time with a timezone, e.g. 2026-01-31T00:00:00Z.",
             errors=[{"field": name, "message": "invalid time"}],
@@ -75,6 +98,28 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class ParticipantIdField(serializers.CharField):
+    """A participant's external id, as the ledger can pay it: one segment of an account code
+    (`user:{id}:rewards`, SPEC §3), so 1-200 of letters, digits and _ . @ - (no ':', spaces or
+    accents). Taken as sent: surrounding spaces are refused, not trimmed."""
+
+    default_error_messages = {
+        "participant_id": "1-200 characters: letters, digits, _ . @ - (it names the ledger "
+        "account user:{id}:rewards)."
+    }
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("max_length", 200)
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if not PARTICIPANT_ID_RE.fullmatch(value):
+            self.fail("participant_id")
+        return value
+
+
 class StrictBooleanField(serializers.BooleanField):
     def to_internal_value(self, data: Any) -> bool:
         if type(data) is not bool:
@@ -90,14 +135,39 @@ class JSONObjectField(serializers.JSONField):
 
 
 class StrictSerializer(serializers.Serializer):
-    """Rejects unknown fields, so a typo ("ammount") is an error rather than silently ignored."""
+    """Rejects unknown fields, so a typo ("ammount") is an error rather than silently ignored
+    (the OpenAPI schema says `additionalProperties: false`, ledger.api.schema). A string field
+    takes a JSON string only: DRF's CharField would read `"beneficiary": 123` as "123"."""
+
+    refuses_unknown_fields = True
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
             unknown = set(data) - set(self.fields)
             if unknown:
                 raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
+            not_strings = {
+                name: ["Must be a string."]
+                for name, field in self.fields.items()
+                if name in data and data[name] is not None and _wants_string(field, data[name])
+            }
+            if not_strings:
+                try:
+                    super().to_internal_value(data)
+                except serializers.ValidationError as exc:  # report every field's error
+                    if isinstance(exc.detail, dict):
+                        not_strings = {**exc.detail, **not_strings}
+                raise serializers.ValidationError(not_strings)
         return super().to_internal_value(data)
+
+
+def _wants_string(field: serializers.Field, value: Any) -> bool:
+    """Whether `value` is not the JSON string (or list of strings) that `field` reads."""
+    if isinstance(field, serializers.CharField):
+        return not isinstance(value, str)
+    if isinstance(field, serializers.ListField) and isinstance(field.child, serializers.CharField):
+        return isinstance(value, list) and any(not isinstance(v, str) for v in value)
+    return False
 
 
 _prototypes = threading.local()

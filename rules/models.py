@@ -64,6 +64,10 @@ class RuleProgramConfig(models.Model):
             raise ValidationError({"custom_catalog": errors})
 
 
+# \A and \Z mean the same in PostgreSQL's and Python's (SQLite's REGEXP) regular expressions.
+PARTICIPANT_ID_CHECK = r"\A[A-Za-z0-9_.@-]{1,200}\Z"
+
+
 class Participant(models.Model):
     program = models.ForeignKey(
         Program, on_delete=models.PROTECT, related_name="participants", db_index=False
@@ -82,6 +86,12 @@ class Participant(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["program", "referral_code"], name="participant_referral_code_unique"
+            ),
+            # The ledger pays into user:{external_id}:rewards: the id must be one segment of an
+            # account code (ledger.services.transactions.PARTICIPANT_ID_RE), or it is never paid.
+            models.CheckConstraint(
+                condition=Q(external_id__regex=PARTICIPANT_ID_CHECK),
+                name="participant_external_id_payable",
             ),
         ]
 

@@ -10,7 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ledger.serializers import JSONObjectField, StrictSerializer
+from ledger.serializers import JSONObjectField, ParticipantIdField, StrictSerializer, aware_time
 from rules.models import Event, Participant, Rule, RuleVersion
 
 
@@ -26,13 +26,23 @@ class StrictPositiveIntegerField(serializers.IntegerField):
 
 
 class AwareDateTimeField(serializers.DateTimeField):
-    default_error_messages = {"naive": "Give a timezone (RFC 3339), e.g. 2026-01-31T10:00:00Z."}
+    """An RFC 3339 time with a timezone (`ledger.serializers.aware_time`), in UTC."""
+
+    default_error_messages = {
+        "naive": "Give a timezone (RFC 3339), e.g. 2026-01-31T10:00:00Z.",
+        "invalid": "Must be an RFC 3339 time with a timezone (a real date, a UTC offset of at "
+        "most ±15:59), e.g. 2026-01-31T10:00:00Z.",
+    }
 
     def to_internal_value(self, value: Any):
-        parsed = parse_datetime(value) if isinstance(value, str) else None
-        if parsed is not None and parsed.tzinfo is None:
-            self.fail("naive")
-        return super().to_internal_value(value)
+        parsed = aware_time(value)
+        if parsed is None:
+            try:
+                loose = parse_datetime(value) if isinstance(value, str) else None
+            except ValueError:  # an impossible date
+                loose = None
+            self.fail("naive" if loose is not None and loose.tzinfo is None else "invalid")
+        return parsed
 
 
 # --- participants and referrals -----------------------------------------------------------
@@ -56,9 +66,9 @@ class ParticipantSerializer(serializers.ModelSerializer):
 
 
 class ReferralCreateSerializer(StrictSerializer):
-    referrer = serializers.CharField(max_length=255, required=False)
+    referrer = ParticipantIdField(required=False)
     referral_code = serializers.CharField(max_length=32, required=False)
-    referred = serializers.CharField(max_length=255)
+    referred = ParticipantIdField()
 
 
 class ReferralSerializer(serializers.Serializer):
@@ -75,7 +85,7 @@ class ReferralSerializer(serializers.Serializer):
 class EventCreateSerializer(StrictSerializer):
     id = serializers.CharField(max_length=255)
     type = serializers.CharField(max_length=100)
-    user = serializers.CharField(max_length=255)
+    user = ParticipantIdField()
     occurred_at = AwareDateTimeField(required=False, default=None)
     attributes = JSONObjectField(required=False, default=dict)
     # DRF moves declared fields off the class, so `data` does not shadow Serializer.data.
@@ -114,7 +124,7 @@ class TestEventSerializer(StrictSerializer):
 
     id = serializers.CharField(max_length=255, required=False)
     type = serializers.CharField(max_length=100)
-    user = serializers.CharField(max_length=255)
+    user = ParticipantIdField()
     occurred_at = AwareDateTimeField(required=False, default=None)
     attributes = JSONObjectField(required=False, default=dict)
     # DRF moves declared fields off the class, so `data` does not shadow Serializer.data.

@@ -50,6 +50,9 @@ NUMERIC_TYPES: Final = frozenset({"number", "integer"})
 # Deeper nesting is no rule anyone writes, and the schema validator recurses per level.
 MAX_GROUP_DEPTH: Final = 32
 MAX_JSON_DEPTH: Final = 100
+# A request body holding a definition: the body, the definition, two levels per condition group,
+# the leaf and its list value (`in`, `between`). The API's JSON limit (64) is raised to this.
+MAX_DEFINITION_BODY_DEPTH: Final = 2 * MAX_GROUP_DEPTH + 4
 
 Error = dict[str, str]
 
@@ -294,6 +297,8 @@ def validate_definition(
     if schema_errors:
         return [{"path": error.json_path, "message": _message(error)} for error in schema_errors]
     errors: list[Error] = []
+    if not definition["name"].strip():  # the schema's minLength lets "   " through
+        errors.append({"path": "$.name", "message": "name must not be blank"})
     if not _is_int(definition.get("priority", 0)):
         errors.append({"path": "$.priority", "message": "priority must be an integer"})
     trigger = definition["trigger"]

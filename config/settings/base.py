@@ -40,6 +40,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "ledger.context.RequestIdMiddleware",
+    # NUL in a path or query, a UTC offset PostgreSQL refuses, a body over the limit: refused
+    # before any view or query runs (ledger/api/guard.py).
+    "ledger.api.guard.InputGuardMiddleware",
     # Without a broker: runs the periodic work in server processes (config/inline_scheduler.py).
     "config.inline_scheduler.InlineSchedulerMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -120,15 +123,20 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["ledger.api.auth.IsProgramMember"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["ledger.api.parsers.GuardedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "ledger.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "ledger.api.errors.problem_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["ledger.api.auth.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env.str("API_RATE_LIMIT", default="6000/min")},
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "ledger.api.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
+
+# The documented limit of a request body (413 `payload_too_large` above it under /api/); Django's
+# own limit for form bodies (the admin) is the same.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Referral Ledger API",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -72,6 +73,13 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         )
     elif isinstance(exc, Http404):
         body = problem(status=404, code="not_found", title="Not found", detail="Not found.")
+    elif isinstance(exc, RequestDataTooBig):
+        body = problem(
+            status=413,
+            code="payload_too_large",
+            title="Request body too large",
+            detail="The request body is over the documented limit.",
+        )
     elif isinstance(exc, drf.APIException):
         code, title = "error", "Error"
         for cls, c, t in _DRF_CODES:
@@ -106,6 +114,13 @@ def problem_response(exc: DomainError) -> JsonResponse:
         status=exc.status, code=exc.code, title=exc.title, detail=exc.detail, errors=exc.errors
     )
     return JsonResponse(body, status=exc.status, content_type=PROBLEM)
+
+
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """The last route under /api/: an unknown API path is a problem+json 404, in DEBUG too
+    (where Django's handler404 gives way to its technical HTML page)."""
+    body = problem(status=404, code="not_found", title="Not found", detail="No such resource.")
+    return JsonResponse(body, status=404, content_type=PROBLEM)
 
 
 def problem_not_found(request: HttpRequest, exception: Exception | None = None):

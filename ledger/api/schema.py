@@ -1,5 +1,6 @@
 """OpenAPI descriptions of the API's authentication classes (drf-spectacular extensions)."""
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -68,6 +69,13 @@ WRITE_ERRORS = {
 PROBLEM_MEDIA = "application/problem+json"
 
 
+def _body_errors() -> dict[str, str]:
+    return {
+        "413": f"The body is over {settings.API_MAX_BODY_BYTES} bytes (`payload_too_large`); "
+        "a body nested deeper than 64 levels is 400 `validation_error`",
+    }
+
+
 def problem_responses_hook(result, generator, request, public):
     result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     ref = {"schema": {"$ref": "#/components/schemas/Problem"}}
@@ -83,7 +91,12 @@ def problem_responses_hook(result, generator, request, public):
             errors = dict(COMMON_ERRORS)
             if method in ("post", "put", "patch", "delete"):
                 errors |= WRITE_ERRORS
+            if method in ("post", "put", "patch"):
+                errors |= _body_errors()
             for status, description in errors.items():
                 responses.setdefault(status, {"description": description, "content": {}})
-                responses[status].setdefault("content", {}).setdefault(PROBLEM_MEDIA, ref)
+            for status, response in responses.items():
+                # Every error answer, including those a view declares without a body, is a problem.
+                if status[0] in "45":
+                    response.setdefault("content", {}).setdefault(PROBLEM_MEDIA, ref)
     return result

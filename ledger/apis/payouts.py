@@ -234,7 +234,10 @@ class PayoutBatchExportApi(ProgramAPIView):
                 OpenApiTypes.STR,
                 description="beneficiary, amount_minor, amount (major units), currency, "
                 "reference — one row per item, for a bank or PayPal mass payout.",
-            )
+            ),
+            409: OpenApiResponse(
+                description="The batch is not approved or executed yet (`invalid_transition`)"
+            ),
         },
         description="CSV of an approved or executed batch (else 409 `invalid_transition`).",
     )

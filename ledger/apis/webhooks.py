@@ -70,6 +70,19 @@ class EndpointWithSecretSerializer(EndpointSerializer):
         fields = [*EndpointSerializer.Meta.fields, "secret"]
 
 
+class EndpointUpdatedSerializer(EndpointSerializer):
+    """PATCH's answer: the endpoint, with `secret` only when the call rotated it."""
+
+    secret = serializers.CharField(
+        required=False,
+        help_text="The new signing secret, only when `rotate_secret` was true (shown once: "
+        "store it now)",
+    )
+
+    class Meta(EndpointSerializer.Meta):
+        fields = [*EndpointSerializer.Meta.fields, "secret"]
+
+
 class EndpointPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
@@ -179,7 +192,7 @@ class WebhookEndpointDetailApi(ProgramAPIView):
 
     @extend_schema(
         request=EndpointUpdateSerializer,
-        responses=EndpointWithSecretSerializer,
+        responses=EndpointUpdatedSerializer,
         description="Change the given fields. `secret` is in the response only when "
         "`rotate_secret` is true.",
     )

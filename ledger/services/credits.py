@@ -4,7 +4,9 @@ An owner's credits live in `user:{owner}:credits` (a no_overdraft liability) aga
 `program:credits_issued`. The operation's default amount gives the sign (and the amount when
 none is given). The nonce is the idempotency key: the entry row is unique per (program, nonce)
 and is written in the same database transaction as the booking, so a retry or a racing
-duplicate finds the first entry instead of moving credits twice.
+duplicate finds the first entry instead of moving credits twice. A request refused for
+insufficient credits writes no entry; its request is kept as an idempotency record instead, so
+the nonce stays bound to that body (another body: 422; the same body may be retried).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 from django.db import IntegrityError, transaction
 
 from ledger.exceptions import IdempotencyKeyReused, InsufficientFunds, ValidationFailed
-from ledger.models import Account, CreditEntry, Program
+from ledger.models import Account, CreditEntry, IdempotencyRecord, Program
 from ledger.operations import operation_get
 from ledger.selectors import account_balance
 from ledger.services.audit import audit_record
@@ -46,6 +48,35 @@ def _replay(entry: CreditEntry, fingerprint: str) -> tuple[CreditEntry, bool]:
             f"Nonce {entry.nonce!r} was already used with a different request; use a new nonce."
         )
     return entry, False
+
+
+def _refusal_key(nonce: str) -> str:
+    # An Idempotency-Key record of its own namespace (hashed: a nonce may be 255 characters).
+    return "credits-nonce:" + hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def _replay_refusal(program: Program, nonce: str, fingerprint: str) -> None:
+    """A nonce whose request was refused (409, nothing moved) stays bound to that request's body
+    (SPEC §5: another body is 422). The same body may be retried, e.g. once funds arrive."""
+    record = IdempotencyRecord.objects.filter(program=program, key=_refusal_key(nonce)).first()
+    if record is not None and record.request_hash != fingerprint:
+        raise IdempotencyKeyReused(
+            f"Nonce {nonce!r} was already used with a different request; use a new nonce."
+        )
+
+
+def _record_refusal(program: Program, nonce: str, fingerprint: str, exc: InsufficientFunds) -> None:
+    try:
+        with transaction.atomic():
+            IdempotencyRecord.objects.create(
+                program=program,
+                key=_refusal_key(nonce),
+                request_hash=fingerprint,
+                response_status=exc.status,
+                response_body={"code": exc.code, "detail": exc.detail},
+            )
+    except IntegrityError:  # a concurrent refusal of the same nonce was stored first
+        pass
 
 
 def credits_balance(*, program: Program, owner_id: str) -> int:
@@ -85,6 +116,7 @@ def credit_apply(
     existing = CreditEntry.objects.filter(program=program, nonce=nonce).first()
     if existing is not None:
         return _replay(existing, fingerprint)
+    _replay_refusal(program, nonce, fingerprint)
     op = operation_get(program.operation_set, operation)
     signed = op.sign * (amount if amount is not None else abs(op.default_amount))  # type: ignore[attr-defined]
     code = user_credits_account_code(owner_id)
@@ -133,11 +165,14 @@ def credit_apply(
                     "nonce": nonce,
                 },
             )
-    except (IntegrityError, InsufficientFunds):
+    except (IntegrityError, InsufficientFunds) as exc:
         # A racing request with the same nonce may have committed while we waited on its rows:
         # then this is a replay, not an error.
         existing = CreditEntry.objects.filter(program=program, nonce=nonce).first()
         if existing is not None:
             return _replay(existing, fingerprint)
+        if isinstance(exc, InsufficientFunds):
+            _record_refusal(program, nonce, fingerprint, exc)
+            _replay_refusal(program, nonce, fingerprint)  # 422 if another body's refusal won
         raise
     return entry, True

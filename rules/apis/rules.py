@@ -28,6 +28,7 @@ from rules.serializers import (
 )
 from rules.services import rules as rule_services
 from rules.services.simulate import rule_simulate, rule_test
+from rules.validation import MAX_DEFINITION_BODY_DEPTH
 
 INVALID = {400: OpenApiTypes.OBJECT}
 _VERSION_RE = re.compile(r"[1-9][0-9]{0,8}")
@@ -48,6 +49,7 @@ def _render(rule: Rule, **kwargs: Any) -> Response:
 
 
 class RuleListApi(ProgramAPIView):
+    max_json_depth = MAX_DEFINITION_BODY_DEPTH  # a definition may nest 32 condition groups
     required_permissions = {"GET": "rules.view_rule", "POST": "rules.add_rule"}
 
     @extend_schema(
@@ -81,6 +83,7 @@ class RuleListApi(ProgramAPIView):
 
 
 class RuleDetailApi(ProgramAPIView):
+    max_json_depth = MAX_DEFINITION_BODY_DEPTH  # a definition may nest 32 condition groups
     required_permissions = {"GET": "rules.view_rule", "PUT": "rules.change_rule"}
 
     @extend_schema(responses=RuleSerializer)
@@ -144,6 +147,7 @@ class RuleArchiveApi(ProgramAPIView):
 
 
 class RuleValidateApi(ProgramAPIView):
+    max_json_depth = MAX_DEFINITION_BODY_DEPTH  # a definition may nest 32 condition groups
     required_permissions = {"POST": "rules.view_rule"}
 
     @extend_schema(
@@ -176,6 +180,7 @@ class RuleTestApi(ProgramAPIView):
 
 
 class RuleSimulateApi(ProgramAPIView):
+    max_json_depth = MAX_DEFINITION_BODY_DEPTH  # a definition may nest 32 condition groups
     required_permissions = {"POST": "rules.view_rule"}
 
     @extend_schema(

@@ -11,6 +11,7 @@ from django.utils import timezone
 from ledger.exceptions import NotFound, ValidationFailed
 from ledger.models import Program
 from ledger.services.audit import audit_record
+from ledger.services.transactions import PARTICIPANT_ID_RE
 from rules.models import Participant
 
 # No 0/O/1/I: codes are read aloud and typed from screenshots.
@@ -53,8 +54,14 @@ def participant_get_or_create(
     existing = Participant.objects.filter(program=program, external_id=external_id).first()
     if existing is not None:
         return existing, False
-    if not external_id or len(external_id) > 255:
-        raise ValidationFailed("A participant id is 1-255 characters.")
+    if not isinstance(external_id, str) or not PARTICIPANT_ID_RE.fullmatch(external_id):
+        # The ledger pays a participant into user:{id}:rewards: an id that cannot be a segment
+        # of an account code (a:b, "a b", üref) would be a participant who can never be paid.
+        raise ValidationFailed(
+            f"A participant id is 1-200 characters: letters, digits, _ . @ - (not "
+            f"{external_id!r}).",
+            errors=[{"field": "external_id", "message": "letters, digits, _ . @ - (1-200)"}],
+        )
     for _ in range(5):
         try:
             with transaction.atomic():

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from ledger.currencies import is_iso_4217
 from ledger.exceptions import DomainError
 from ledger.services.programs import program_create
 
@@ -20,6 +21,12 @@ class Command(BaseCommand):
         parser.add_argument("--min-payout", type=int, default=0)
 
     def handle(self, *args, **opts):
+        currency = opts["currency"]
+        if not is_iso_4217(currency.upper()):
+            raise CommandError(
+                f"--currency {currency!r} is not an ISO 4217 currency code: give three capital "
+                "letters naming a currency, e.g. INR, USD, EUR, GBP, JPY."
+            )
         try:
             program, created = program_create(
                 slug=opts["slug"],
