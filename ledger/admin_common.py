@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 
 from ledger import csvsafe
 from ledger.exceptions import DomainError
+from ledger.models import Reward
 from ledger.services.payouts import currency_exponent
 
 
@@ -250,6 +251,18 @@ class ReasonForm(forms.Form):
     )
 
 
+def describe(obj: Any) -> str:
+    """An object as the console names it: a reward with its amount in major units and readable
+    status ("Reward 7: carol, 1,500.00 INR (confirmed)"; its str() has minor units), anything
+    else as itself."""
+    if isinstance(obj, Reward):
+        return (
+            f"Reward {obj.pk}: {obj.beneficiary}, {money(obj.amount, obj.currency)} "
+            f"({obj.get_status_display().lower()})"
+        )
+    return str(obj)
+
+
 def run_for_each(
     request: HttpRequest,
     objects: Iterable[Model],
@@ -264,7 +277,7 @@ def run_for_each(
         try:
             call(obj)
         except DomainError as exc:
-            messages.error(request, f"{obj}: {exc.detail}")
+            messages.error(request, f"{describe(obj)}: {exc.detail}")
         else:
             succeeded += 1
     if succeeded:

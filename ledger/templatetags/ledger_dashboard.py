@@ -17,9 +17,10 @@ from django.template.defaultfilters import pluralize
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from ledger.admin_common import describe as admin_describe
 from ledger.admin_common import money as admin_money
 from ledger.admin_dashboard import dashboard_data
-from ledger.models import HeldReward, PayoutBatch, Program, ReconciliationRun, Reward
+from ledger.models import HeldReward, PayoutBatch, Program, ReconciliationRun
 
 register = template.Library()
 
@@ -35,14 +36,9 @@ def money(amount: int | None, currency: str) -> str:
 
 @register.filter
 def describe(obj: Any) -> str:
-    """How a reason page lists what an action will touch: rewards with their amount in major
+    """How a reason page or breadcrumb names an object: rewards with their amount in major
     units and readable status, anything else as itself."""
-    if isinstance(obj, Reward):
-        return (
-            f"Reward {obj.pk}: {obj.beneficiary}, {admin_money(obj.amount, obj.currency)} "
-            f"({obj.get_status_display().lower()})"
-        )
-    return str(obj)
+    return admin_describe(obj)
 
 
 @register.simple_tag(takes_context=True)

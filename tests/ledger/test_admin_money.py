@@ -414,3 +414,19 @@ def test_audit_details_show_major_units(root, alice, program):
     # The stored entry keeps minor units, as the API returns them (SPEC §1).
     entry = AuditEntry.objects.filter(action="program.updated").latest("pk")
     assert entry.after == {"min_payout": 500, "fraud_amount_threshold": 200000}
+
+
+def test_refused_actions_name_the_reward_in_major_units(alice, program):
+    reward = _confirmed(program, "carol", 1500)
+    r = alice.post(
+        reverse("admin:ledger_reward_changelist"),
+        {
+            "action": "clawback",  # a confirmed reward cannot be clawed back
+            ACTION_CHECKBOX_NAME: [str(reward.pk)],
+            "confirmed": "yes",
+            "reason": "refund",
+        },
+    )
+    text = _messages(r)
+    assert f"Reward {reward.pk}: carol, 15.00 INR (confirmed):" in text
+    assert "1500" not in text
