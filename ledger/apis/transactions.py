@@ -127,14 +127,15 @@ class TransactionPostApi(ProgramAPIView):
     @extend_schema(
         request=None,
         responses=TransactionSerializer,
-        description="Resolve a pending transaction; a second post/void is 409 `invalid_transition`.",
+        description="Resolve a pending transaction; a second post/void is 409 "
+        "`invalid_transition`, and so is a transaction that belongs to a reward, a payout, a "
+        "clawback or credits (it moves only through its owner).",
     )
     def post(self, request: Request, program: str, pk: str) -> Response:
         pending = txn_services.transaction_get(program=self.program, transaction_id=pk)
-        if self.action == "post":
-            txn_services.transaction_post(program=self.program, pending=pending, actor=self.actor)
-        else:
-            txn_services.transaction_void(program=self.program, pending=pending, actor=self.actor)
+        txn_services.transaction_move(
+            program=self.program, txn=pending, step=self.action, actor=self.actor
+        )
         txn = txn_services.transaction_get(program=self.program, transaction_id=pk)
         return Response(rendered(TransactionSerializer, txn))
 
@@ -150,14 +151,20 @@ class TransactionReverseApi(ProgramAPIView):
         request=ReasonSerializer,
         responses={201: TransactionSerializer},
         parameters=[IDEMPOTENCY_HEADER],
-        description="[idem] Book a mirror transaction. A second reversal: 409 `already_reversed`.",
+        description="[idem] Book a mirror transaction. A second reversal: 409 `already_reversed`. "
+        "A transaction that belongs to a reward, a payout, a clawback or credits: 409 "
+        "`invalid_transition` (it moves only through its owner).",
     )
     def post(self, request: Request, program: str, pk: str) -> Response:
         def effect() -> Response:
             data = validated(ReasonSerializer, request.data)
             original = txn_services.transaction_get(program=self.program, transaction_id=pk)
-            reversal = txn_services.transaction_reverse(
-                program=self.program, original=original, reason=data["reason"], actor=self.actor
+            reversal = txn_services.transaction_move(
+                program=self.program,
+                txn=original,
+                step="reverse",
+                reason=data["reason"],
+                actor=self.actor,
             )
             txn = txn_services.transaction_get(program=self.program, transaction_id=reversal.pk)
             return Response(rendered(TransactionSerializer, txn), status=status.HTTP_201_CREATED)

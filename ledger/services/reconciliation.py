@@ -13,16 +13,21 @@ The ledger checks live here; reward and payout checks are registered by
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
 
 from ledger.models import Program
 from ledger.selectors import POSTED_KINDS
+
+logger = logging.getLogger(__name__)
 
 Finding = dict[str, Any]
 CheckFn = Callable[[Program | None], list[Finding]]
@@ -66,7 +71,7 @@ def reconciliation_run(
     report = ReconciliationReport()
     total = len(_CHECKS)
     for done, (name, check) in enumerate(list(_CHECKS.items()), start=1):
-        findings = [{"check": name, **f} for f in check(program)]
+        findings = [_storable({"check": name, **f}) for f in _checked(name, check, program)]
         report.checks.append(
             {
                 "name": name,
@@ -78,6 +83,40 @@ def reconciliation_run(
         if progress is not None:
             progress(name, done, total)
     return report
+
+
+def _checked(name: str, check: CheckFn, program: Program | None) -> list[Finding]:
+    """A check's findings. A check that fails (say, on data too corrupt for its query) is a
+    finding itself: the run still completes, is stored and says which check could not run."""
+    try:
+        with transaction.atomic():  # a savepoint: a failed query must not end the run's work
+            return check(program)
+    except Exception as exc:
+        logger.exception("reconciliation check %s failed", name)
+        return [
+            {
+                "object_type": "check",
+                "object_id": name,
+                "message": f"the check could not run: {type(exc).__name__}: {exc}",
+                "expected": "the check runs",
+                "actual": "error",
+            }
+        ]
+
+
+def _storable(finding: Finding) -> Finding:
+    """A finding as plain JSON (ids, times and decimals become strings or numbers), so every
+    finding of every check can be stored in the run's JSON column and shown by the API, the
+    admin and the command."""
+    return json.loads(json.dumps(finding, cls=_FindingEncoder))
+
+
+class _FindingEncoder(DjangoJSONEncoder):
+    def default(self, o: Any) -> Any:
+        try:
+            return super().default(o)
+        except TypeError:
+            return str(o)  # anything else a check may return: shown as text, never a crash
 
 
 def _rows(sql: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -303,6 +342,34 @@ def check_no_overdraft(program: Program | None) -> list[Finding]:
             f"{r['available']}",
             "expected": ">= 0",
             "actual": r["available"],
+        }
+        for r in rows
+    ]
+
+
+@register_check("posting_currency_matches_account")
+def check_posting_currency(program: Program | None) -> list[Finding]:
+    """Every posting is in its account's currency (the database refuses any other since
+    migration 0010; older rows, or rows written with triggers off, are caught here)."""
+    where, params = _program_filter(program, "a.program_id")
+    rows = _rows(
+        f"""
+        SELECT p.id AS posting, p.transaction_id AS txn, p.currency AS currency,
+               a.code AS code, a.currency AS account_currency
+          FROM ledger_posting p JOIN ledger_account a ON a.id = p.account_id
+         WHERE p.currency <> a.currency {where}
+         ORDER BY p.id
+        """,
+        params,
+    )
+    return [
+        {
+            "object_type": "posting",
+            "object_id": str(r["posting"]),
+            "message": f"posting of transaction {_uuid(r['txn'])} is in {r['currency']} but "
+            f"account {r['code']} is in {r['account_currency']}",
+            "expected": r["account_currency"],
+            "actual": r["currency"],
         }
         for r in rows
     ]

@@ -29,7 +29,18 @@ from ledger.exceptions import (
     UnbalancedTransaction,
     ValidationFailed,
 )
-from ledger.models import CREDIT, DEBIT, Account, AccountBalance, Posting, Program, Transaction
+from ledger.models import (
+    CREDIT,
+    DEBIT,
+    Account,
+    AccountBalance,
+    CreditEntry,
+    PayoutItem,
+    Posting,
+    Program,
+    Reward,
+    Transaction,
+)
 from ledger.services.audit import audit_record, audit_record_sql
 
 ACCOUNT_CODE_RE = re.compile(r"^[a-z][a-z0-9_]*(:[A-Za-z0-9_.@-]+)+$")
@@ -39,6 +50,20 @@ PARTICIPANT_ID_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,200}$")
 # (say user:eve:credits without no_overdraft) could otherwise overdraw it.
 RESERVED_CODE_RE = re.compile(r"^(program:.+|user:[A-Za-z0-9_.@-]+:(rewards|credits))$")
 Kind = Transaction.Kind
+
+# The money limit: the largest amount one posting (and one reward, item or credits operation)
+# may carry, in minor units: 10^15 is ten trillion rupees or dollars. Stored totals are bigints
+# (up to 9.2 * 10^18), so an account takes at least 9,223 maximal postings before its totals
+# would overflow; a booking that would overflow them is refused (BalanceOverflow), never a 500.
+MAX_AMOUNT = 10**15
+# The most postings one transaction may have (the commit-time balance check reads them all
+# while the accounts' balance rows stay locked). The database refuses more too (0010).
+MAX_POSTINGS = 500
+_BIGINT_MAX = 2**63 - 1
+# Transactions that belong to a lifecycle (reward, payout, clawback, credits) carry a reference
+# naming their owner; only the owner's service moves them (post, void, reverse). The generic
+# endpoints refuse them (transaction_move), and so does the database at commit (0010).
+OWNED_REFERENCE_RE = re.compile(r"^(reward|reward:.*|payout:.*|clawback:.*|credits:.*)$", re.S)
 
 
 @dataclass(frozen=True)
@@ -66,6 +91,10 @@ class Rider:
     guard_params: list[Any] = field(default_factory=list)
     refusal: Exception | None = None
     result: tuple[Any, ...] = ()
+
+
+class BalanceOverflow(ValidationFailed):
+    """The booking would take an account's stored totals past what a bigint holds."""
 
 
 class StaleAccount(RuntimeError):
@@ -300,12 +329,22 @@ def _check_lines(lines: Sequence[PostingLine], accounts: dict[str, Account]) -> 
             "A transaction needs at least two postings.",
             errors=[{"field": "postings", "message": "at least two postings are required"}],
         )
+    if len(lines) > MAX_POSTINGS:
+        raise ValidationFailed(
+            f"A transaction has at most {MAX_POSTINGS} postings ({len(lines)} given).",
+            errors=[{"field": "postings", "message": f"at most {MAX_POSTINGS} postings"}],
+        )
     sums: dict[str, int] = defaultdict(int)
     for i, ln in enumerate(lines):
         if type(ln.amount) is not int or ln.amount <= 0:
             raise ValidationFailed(
                 "Amounts are positive integers in minor units.",
                 errors=[{"field": f"postings.{i}.amount", "message": "must be a positive integer"}],
+            )
+        if ln.amount > MAX_AMOUNT:
+            raise ValidationFailed(
+                f"An amount is at most {MAX_AMOUNT} minor units (the money limit).",
+                errors=[{"field": f"postings.{i}.amount", "message": f"at most {MAX_AMOUNT}"}],
             )
         if ln.direction not in (DEBIT, CREDIT):
             raise ValidationFailed(
@@ -355,6 +394,17 @@ def _insufficient(account: Account) -> InsufficientFunds:
     )
 
 
+_TOTAL_COLUMNS = ("posted_debits", "posted_credits", "pending_debits", "pending_credits")
+
+
+def _overflow(account: Account) -> BalanceOverflow:
+    return BalanceOverflow(
+        f"This move would take account {account.code}'s stored totals past the largest amount "
+        f"the ledger holds ({_BIGINT_MAX} minor units); nothing was written.",
+        errors=[{"field": "postings", "message": f"{account.code}: balance limit exceeded"}],
+    )
+
+
 def _conflict(resolves: Transaction | None, reverses: Transaction | None) -> Exception:
     if reverses is not None:
         return AlreadyReversed(f"Transaction {reverses.pk} already has a reversal.")
@@ -371,12 +421,25 @@ def _book_orm(
         with transaction.atomic():
             txn.save(force_insert=True)
     except IntegrityError:
+        rival = (Q(resolves_id=txn.resolves_id) if txn.resolves_id else Q(pk__in=[])) | (
+            Q(reverses_id=txn.reverses_id) if txn.reverses_id else Q(pk__in=[])
+        )
+        if not Transaction.objects.filter(rival).exists():
+            raise  # not a second post/void/reversal: another rule of the database refused it
         raise _conflict(txn.resolves, txn.reverses) from None
     # A fixed order (account id) so concurrent writers cannot deadlock.
     for account_id in sorted(deltas):
         account, (pd, pc, qd, qc) = deltas[account_id]
         shard = 0 if account.balance_shards == 1 else random.randrange(account.balance_shards)
         qs = AccountBalance.objects.filter(account_id=account_id, shard=shard)
+        # Totals that grow stay within a bigint (SQLite would silently turn them into floats).
+        room = {
+            f"{column}__lte": _BIGINT_MAX - delta
+            for column, delta in zip(_TOTAL_COLUMNS, (pd, pc, qd, qc), strict=True)
+            if delta > 0
+        }
+        if room and not qs.filter(**room).exists():
+            raise _overflow(account)
         need = _need(account, pd, pc, qd, qc)
         if need:
             if account.debit_normal:
@@ -416,6 +479,8 @@ def _fingerprint(account: Account) -> str:
 # have no_overdraft (the lines travel as arrays), so a few prepared statements serve every
 # booking. It stays within 4,096 characters and 50 parameters with reward_create's riders:
 # psycopg caches its conversion of such a query, which otherwise costs 0.3 ms per call.
+# The locked balance row's totals, read for the overflow check.
+_TOTALS = "b.posted_debits xd, b.posted_credits xc, b.pending_debits yd, b.pending_credits yc"
 _IS_ACCOUNT = (
     "jsonb_build_array(a.program_id, a.code, a.kind, a.no_overdraft, a.balance_shards) = %s::jsonb"
 )
@@ -458,7 +523,7 @@ def _book_pg(
             available = "b.posted_credits - b.posted_debits - b.pending_debits"
         if account.balance_shards == 1:
             ctes.append(
-                f"l{i} AS MATERIALIZED (SELECT b.id, {available} AS available"
+                f"l{i} AS MATERIALIZED (SELECT b.id, {available} AS available, {_TOTALS}"
                 " FROM ledger_accountbalance b JOIN ledger_account a ON a.id = b.account_id"
                 f" WHERE b.account_id = %s AND b.shard = 0 AND {_IS_ACCOUNT}{after_previous}"
                 " FOR UPDATE OF b)"
@@ -476,7 +541,7 @@ def _book_pg(
                 f" WHERE TRUE{after_previous})"
             )
             ctes.append(
-                f"l{i} AS MATERIALIZED (SELECT b.id, {available} AS available"
+                f"l{i} AS MATERIALIZED (SELECT b.id, {available} AS available, {_TOTALS}"
                 f" FROM ledger_accountbalance b JOIN p{i} ON b.id = p{i}.id"
                 f" JOIN ledger_account a ON a.id = b.account_id WHERE {_IS_ACCOUNT}"
                 " FOR UPDATE OF b)"
@@ -484,9 +549,7 @@ def _book_pg(
         params += [account_id, _fingerprint(account)]
     n = len(ordered)
     ctes.append(
-        "locked AS ("
-        + " UNION ALL ".join(f"SELECT id, available, {i} AS n FROM l{i}" for i in range(n))
-        + ")"
+        "locked AS (" + " UNION ALL ".join(f"SELECT *, {i} AS n FROM l{i}" for i in range(n)) + ")"
     )
     rows = [(*d, _need(a, *d)) for a, d in (deltas[account_id] for account_id in ordered)]
     ctes.append(
@@ -495,11 +558,15 @@ def _book_pg(
         " WITH ORDINALITY AS x (pd, pc, qd, qc, need, n))"
     )
     params += [[row[c] for row in rows] for c in range(5)]
+    # `fits`: the new totals stay within a bigint (numeric sums, so the test cannot overflow).
     ctes.append(
         f"chk AS (SELECT count(*) = {n} AS complete, count(*) = {n}"
-        " AND COALESCE(bool_and(l.available >= v.need OR v.need = 0), TRUE) AS ok,"
-        " min(v.n) FILTER (WHERE l.available < v.need) AS short"
-        " FROM locked l JOIN v USING (n))"
+        " AND COALESCE(bool_and((l.available >= v.need OR v.need = 0) AND fits), TRUE) AS ok,"
+        " min(v.n) FILTER (WHERE l.available < v.need) AS short,"
+        " min(v.n) FILTER (WHERE NOT fits) AS big"
+        " FROM locked l JOIN v USING (n), LATERAL (SELECT GREATEST(l.xd::numeric + v.pd,"
+        " l.xc::numeric + v.pc, l.yd::numeric + v.qd, l.yc::numeric + v.qc)"
+        f" <= {_BIGINT_MAX} AS fits) f)"
     )
     guard = " AND ".join(f"({r.guard})" for r in riders) or "TRUE"
     ctes.append(f"go AS (SELECT ok AND g AS ok, g AS allowed FROM chk, (SELECT {guard} AS g) q)")
@@ -550,14 +617,14 @@ def _book_pg(
         params += r.params
         outputs += r.outputs
     sql = (
-        f"WITH {', '.join(ctes)} SELECT complete, chk.ok, short, allowed,"
+        f"WITH {', '.join(ctes)} SELECT complete, chk.ok, short, big, allowed,"
         " (SELECT count(*) FROM txn), (SELECT count(*) FROM upd), (SELECT count(*) FROM ins)"
         + "".join(f", {o}" for o in outputs)
         + " FROM chk, go"
     )
     with prepared_cursor() as cursor:
         cursor.execute(sql, params)
-        complete, ok, short, allowed, inserted, updated, posted, *results = cursor.fetchone()
+        complete, ok, short, big, allowed, inserted, updated, posted, *results = cursor.fetchone()
     if not complete:
         raise StaleAccount(f"account rows changed or missing for accounts {ordered}")
     if not ok:
@@ -569,6 +636,8 @@ def _book_pg(
             return _conflict(txn.resolves, txn.reverses)
         if short is not None:
             return _insufficient(deltas[ordered[short]][0])
+        if big is not None:
+            return _overflow(deltas[ordered[big]][0])
     if not allowed:
         refusal = next((r.refusal for r in riders if r.refusal is not None), None)
         return refusal or IntegrityError("a rider's guard refused the booking")
@@ -754,7 +823,8 @@ def _resolve(
 def transaction_post(
     *, program: Program, pending: Transaction, actor: str = "system", audit: bool = True
 ) -> Transaction:
-    """Post a pending transaction: its reserved amounts become posted."""
+    """Post a pending transaction: its reserved amounts become posted. Owners (the reward
+    services) call this directly; clients go through transaction_move."""
     return _resolve(program=program, pending=pending, kind=Kind.POST, actor=actor, audit=audit)
 
 
@@ -813,3 +883,55 @@ def transaction_reverse(
         if audit
         else None,
     )
+
+
+# --- the generic endpoints ----------------------------------------------------------------
+
+_DONE = {"post": "posted", "void": "voided", "reverse": "reversed"}
+_OWNER_STEPS = {
+    "reward": "confirm or reverse the reward (POST P/rewards/{id}/confirm | reverse)",
+    "clawback": "a clawback is final; book a new transaction to correct it",
+    "payout": "a payout transfer moves only with its payout batch",
+    "credits": "apply a credits operation (POST P/credits) to correct a balance",
+}
+
+
+def transaction_owner(txn: Transaction) -> str | None:
+    """The lifecycle a transaction belongs to (reward, clawback, payout, credits), or None for a
+    transaction booked through POST P/transactions. Known from its reference (owners set it;
+    the generic endpoint never does) and, as a second witness, from the owner rows linking it."""
+    match = OWNED_REFERENCE_RE.match(txn.reference or "")
+    if match:
+        return txn.reference.split(":", 1)[0]
+    ids = [pk for pk in (txn.pk, txn.resolves_id) if pk is not None]
+    if Reward.objects.filter(transaction_id__in=ids).exists():
+        return "reward"
+    if Reward.objects.filter(clawback_transaction_id__in=ids).exists():
+        return "clawback"
+    if PayoutItem.objects.filter(transaction_id__in=ids).exists():
+        return "payout"
+    if CreditEntry.objects.filter(transaction_id__in=ids).exists():
+        return "credits"
+    return None
+
+
+def transaction_move(
+    *, program: Program, txn: Transaction, step: str, actor: str, reason: str = ""
+) -> Transaction:
+    """Post, void or reverse a transaction for POST P/transactions/{id}/post|void|reverse and
+    the admin. A transaction that belongs to a reward, a payout, a clawback or credits moves
+    only through its owner, which keeps the owner's state and the money in step: 409
+    invalid_transition here, and the database refuses it at commit too (migration 0010)."""
+    owner = transaction_owner(txn)
+    if owner is not None:
+        raise InvalidTransition(
+            f"Transaction {txn.pk} belongs to a {owner}; it cannot be {_DONE[step]} on its own "
+            f"({_OWNER_STEPS[owner]})."
+        )
+    if step == "post":
+        return transaction_post(program=program, pending=txn, actor=actor)
+    if step == "void":
+        return transaction_void(program=program, pending=txn, actor=actor, reason=reason)
+    if step == "reverse":
+        return transaction_reverse(program=program, original=txn, reason=reason, actor=actor)
+    raise ValueError(f"unknown step {step!r}")

@@ -161,7 +161,8 @@ def test_transaction_with_fewer_than_two_postings_is_refused_at_commit(program, 
 def test_posting_added_later_to_a_committed_transaction_is_refused(program):
     txn = _transfer(program)
     expense, _ = _accounts(program)
-    with pytest.raises(IntegrityError, match="unbalanced transaction"):
+    # Refused as soon as it is inserted (0010), balanced or not.
+    with pytest.raises(IntegrityError, match="committed earlier"):
         with transaction.atomic():
             _raw_posting(txn.pk, expense, "debit", 1)
     assert Posting.objects.filter(transaction=txn).count() == 2

@@ -1,0 +1,24 @@
+-- Back to 0009: drop 0010's triggers.
+DROP TRIGGER IF EXISTS ledger_posting_currency;
+DROP TRIGGER IF EXISTS ledger_posting_at_most_500;
+DROP TRIGGER IF EXISTS ledger_transaction_owner_moves;
+DROP TRIGGER IF EXISTS ledger_idempotencyrecord_no_delete;
+DROP TRIGGER IF EXISTS ledger_idempotencyrecord_update;
+DROP TRIGGER IF EXISTS ledger_creditentry_no_delete;
+DROP TRIGGER IF EXISTS ledger_creditentry_no_update;
+DROP TRIGGER IF EXISTS ledger_payoutcoverage_no_delete;
+DROP TRIGGER IF EXISTS ledger_payoutcoverage_no_update;
+DROP TRIGGER IF EXISTS ledger_reconciliationrun_no_delete;
+DROP TRIGGER IF EXISTS ledger_reconciliationrun_no_update;
+DROP TRIGGER IF EXISTS ledger_accountbalance_no_delete;
+DROP TRIGGER IF EXISTS ledger_accountbalance_update;
+DROP TRIGGER IF EXISTS ledger_account_no_delete;
+DROP TRIGGER IF EXISTS ledger_account_update;
+DROP TRIGGER IF EXISTS ledger_reward_no_delete;
+DROP TRIGGER IF EXISTS ledger_reward_update;
+DROP TRIGGER IF EXISTS ledger_payoutbatch_no_delete;
+DROP TRIGGER IF EXISTS ledger_payoutbatch_update;
+DROP TRIGGER IF EXISTS ledger_payoutitem_no_delete;
+DROP TRIGGER IF EXISTS ledger_payoutitem_update;
+DROP TRIGGER IF EXISTS ledger_webhookmessage_no_delete;
+DROP TRIGGER IF EXISTS ledger_webhookmessage_update;
