@@ -12,7 +12,8 @@ DEFAULT_MATCH_ATTRIBUTES = ("email", "device_id", "ip")
 
 
 def _norm(value: Any) -> str:
-    return str(value).strip().lower()
+    """An attribute as compared: text, trimmed, case-folded; missing is ""."""
+    return "" if value is None else str(value).strip().lower()
 
 
 def fraud_hold_reason(*, config: RuleProgramConfig, roles: dict[str, Participant]) -> str:
@@ -28,8 +29,9 @@ def fraud_hold_reason(*, config: RuleProgramConfig, roles: dict[str, Participant
         return ""
     reasons = []
     for attr in config.fraud_match_attributes or DEFAULT_MATCH_ATTRIBUTES:
-        mine, theirs = referred.attributes.get(attr), referrer.attributes.get(attr)
-        if mine not in (None, "") and theirs not in (None, "") and _norm(mine) == _norm(theirs):
+        mine = _norm(referred.attributes.get(attr))
+        # Empty or blank is no evidence: two people who both left a field blank share nothing.
+        if mine and mine == _norm(referrer.attributes.get(attr)):
             reasons.append(f"self-referral suspected: referrer and referred share {attr}")
     limit = config.fraud_max_referrals_per_hour
     if limit:

@@ -154,6 +154,9 @@ def test_velocity_window_edges(config, person, referral, offset, counted):
         (" A@X.com ", "a@x.COM", True),  # case and surrounding spaces do not hide a match
         ("a@x.com", "b@x.com", False),
         ("", "", False),  # empty is no evidence
+        ("  ", "  ", False),  # nor is blank
+        ("", "  ", False),
+        ("  ", "", False),
         (None, None, False),
         ("a@x.com", None, False),
         (None, "a@x.com", False),
