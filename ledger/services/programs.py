@@ -96,7 +96,7 @@ def is_service_identity(user: AbstractUser) -> bool:
 
 
 def service_identity_get_or_create(
-    *, username: str, groups: tuple[str, ...] = (), actor: str = "system"
+    *, username: str, groups: tuple[str, ...] = ()
 ) -> tuple[AbstractUser, bool]:
     """The named service identity, created (non-staff, unusable password) in `groups` (default:
     "api clients") when it does not exist; an existing one keeps its groups and is added to
@@ -118,14 +118,6 @@ def service_identity_get_or_create(
             raise ValidationFailed(f"No group named {sorted(missing)[0]!r}.")
         if user is None:
             user = User.objects.create_user(username=username, password=None)
-            audit_record(
-                program=None,
-                actor=actor,
-                action="service_identity.created",
-                object_type="user",
-                object_id=user.pk,
-                after={"username": username, "groups": sorted(groups)},
-            )
         elif not is_service_identity(user):
             raise ValidationFailed(
                 f"{username!r} is a person's account (staff or with a password), not a service "

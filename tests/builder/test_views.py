@@ -27,7 +27,13 @@ EVIL = '</script><script>alert("x")</script><img src=x onerror=alert(1)>'
 
 @pytest.fixture
 def staff_client(client, db):
+    from django.contrib.auth.models import Group
+
+    from tests.conftest import ensure_groups
+
+    ensure_groups()
     user = get_user_model().objects.create_user("author", password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name="rule authors"))  # the API needs their permissions
     client.force_login(user)
     return client
 

@@ -13,7 +13,12 @@ from ledger.exceptions import FourEyesViolation, InsufficientFunds
 from ledger.models import AuditEntry
 from ledger.services import payouts
 from ledger.services.credits import credit_apply
-from ledger.services.programs import api_key_create, api_key_revoke, program_create
+from ledger.services.programs import (
+    api_key_create,
+    api_key_revoke,
+    program_create,
+    service_identity_get_or_create,
+)
 from ledger.services.reconciliation_runs import reconciliation_record
 from ledger.services.rewards import (
     reward_clawback,
@@ -69,8 +74,9 @@ SERVICES = {
         "program.created",
     ),
     "api_key_create": (
-        lambda p, b: None,
-        lambda p, s: api_key_create(program=p),
+        # The owner exists first (creating a user is audited on its own).
+        lambda p, b: service_identity_get_or_create(username="svc-audit")[0],
+        lambda p, s: api_key_create(program=p, owner=s),
         "api_key.created",
     ),
     "api_key_revoke": (

@@ -85,12 +85,21 @@ def test_database_refuses_an_approval_by_the_creator(program):
         PayoutBatch.objects.filter(pk=batch.pk).update(status="approved")  # no approver
 
 
-def test_api_key_and_staff_user_are_different_identities(program, confirmed_reward):
+def test_an_api_key_and_its_owners_session_are_one_identity(program, confirmed_reward):
+    from django.contrib.auth import get_user_model
+
+    from ledger.services.programs import api_key_create
+
+    alice = get_user_model().objects.create_user("alice", password="pw", is_staff=True)
+    key, _ = api_key_create(program=program, owner=alice)
+    assert key.actor == "user:alice"  # what her session's actor is too
     confirmed_reward("carol", 1000)
-    batch = payouts.payout_batch_create(program=program, actor="api_key:rl_abcdefg")
-    payouts.payout_item_add(batch=batch, beneficiary="carol", actor="api_key:rl_abcdefg")
-    payouts.payout_batch_submit(batch=batch, actor="api_key:rl_abcdefg")
-    assert payouts.payout_batch_approve(batch=batch, actor="user:alice").status == "approved"
+    batch = payouts.payout_batch_create(program=program, actor=key.actor)
+    payouts.payout_item_add(batch=batch, beneficiary="carol", actor=key.actor)
+    payouts.payout_batch_submit(batch=batch, actor=key.actor)
+    with pytest.raises(FourEyesViolation):
+        payouts.payout_batch_approve(batch=batch, actor="user:alice")
+    assert payouts.payout_batch_approve(batch=batch, actor="user:bob").status == "approved"
 
 
 @pytest.mark.parametrize(

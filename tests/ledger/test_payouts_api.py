@@ -5,16 +5,32 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from ledger.services.programs import api_key_create, program_create
+from ledger.services.programs import (
+    api_key_create,
+    program_create,
+    service_identity_get_or_create,
+)
 from tests.ledger.operator_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def second_api(program) -> APIClient:
+def second_api(approver_api) -> APIClient:
+    """Another person's key (the approver-acme service identity, in "approvers")."""
+    return approver_api
+
+
+@pytest.fixture
+def maker_approver_api(program) -> APIClient:
+    """A key whose owner may both make and approve batches (api clients and approvers)."""
+    owner, _ = service_identity_get_or_create(
+        username="both-acme", groups=("api clients", "approvers")
+    )
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(program=program)[1]}")
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {api_key_create(program=program, owner=owner)[1]}"
+    )
     return client
 
 
@@ -22,12 +38,14 @@ def _post(client, path, body=None):
     return client.post(path, body or {}, format="json")
 
 
-def test_batch_walkthrough(api, second_api, url, confirmed_reward, api_key):
+def test_batch_walkthrough(maker_approver_api, second_api, url, confirmed_reward):
+    api = maker_approver_api
     confirmed_reward("carol", 1500)
     r = _post(api, url("payout-batches"), {"description": "weekly"})
     assert r.status_code == 201, r.json()
     batch = r.json()
-    assert batch["status"] == "draft" and batch["created_by"].startswith("api_key:rl_")
+    # A key acts as its owner.
+    assert batch["status"] == "draft" and batch["created_by"] == "user:both-acme"
     base = url(f"payout-batches/{batch['id']}")
 
     r = _post(api, f"{base}/items", {"beneficiary": "carol"})
@@ -71,8 +89,8 @@ def test_problem_codes(api, second_api, url, confirmed_reward, program):
     assert (r.status_code, r.json()["code"]) == (400, "validation_error")
     r = _post(api, f"{base}/items", {"beneficiary": "carol", "ammount": 100})
     assert (r.status_code, r.json()["code"]) == (400, "validation_error")
-    r = _post(api, f"{base}/approve")
-    assert (r.status_code, r.json()["code"]) == (403, "four_eyes_violation")
+    r = _post(api, f"{base}/approve")  # the api clients group may not approve at all
+    assert (r.status_code, r.json()["code"]) == (403, "permission_denied")
     r = _post(second_api, f"{base}/approve")
     assert (r.status_code, r.json()["code"]) == (409, "invalid_transition")
     r = _post(api, f"{base}/execute")

@@ -44,7 +44,7 @@ def test_create_returns_the_spec_shape_and_books_a_pending_transaction(api, url,
     assert body["metadata"] == {"campaign": "spring"}
     assert body["created_at"].endswith("Z")
     [entry] = body["history"]
-    assert entry["status"] == "pending" and entry["actor"].startswith("api_key:")
+    assert entry["status"] == "pending" and entry["actor"] == "user:api-acme"  # the key's owner
     assert set(entry) == {"status", "at", "actor", "reason"}
     user = balance(program, "user:alice:rewards")
     assert user["pending"]["credits"] == 5000 and user["posted"]["balance"] == 0

@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from ledger.models import Reward
-from ledger.services.programs import api_key_create, program_create
+from ledger.services.programs import (
+    api_key_create,
+    program_create,
+    service_identity_get_or_create,
+)
+from tests.conftest import ensure_groups
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "API.md"
 
@@ -33,9 +38,12 @@ def example_blocks() -> list[str]:
 
 
 def test_api_examples_run_against_a_live_server(live_server, tmp_path):
+    ensure_groups()
     program, _ = program_create(slug="acme", name="Acme", currency="INR")
-    key = api_key_create(program=program, name="docs")[1]
-    key2 = api_key_create(program=program, name="approver")[1]
+    key = api_key_create(program=program, name="docs")[1]  # acts as api-acme (api clients)
+    # What `create_api_key acme --service acme-approver --group approvers` makes.
+    approver, _ = service_identity_get_or_create(username="acme-approver", groups=("approvers",))
+    key2 = api_key_create(program=program, name="approver", owner=approver)[1]
     statuses = tmp_path / "statuses"
     # Every curl also appends "<status> <method> <url>" to a file the test reads afterwards.
     prelude = f"""

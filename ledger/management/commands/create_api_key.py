@@ -64,7 +64,7 @@ class Command(BaseCommand):
             else:
                 username = opts["service"] or service_identity_name(program)
                 owner, created = service_identity_get_or_create(
-                    username=username, groups=tuple(opts["group"]), actor="command:create_api_key"
+                    username=username, groups=tuple(opts["group"])
                 )
                 if created:
                     groups = ", ".join(opts["group"]) or API_CLIENTS_GROUP
