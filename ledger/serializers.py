@@ -105,7 +105,7 @@ class ParticipantIdField(serializers.CharField):
 
     default_error_messages = {
         "participant_id": "1-200 characters: letters, digits, _ . @ - (it names the ledger "
-        "account user:{id}:rewards)."
+        "account user:{{id}}:rewards)."
     }
 
     def __init__(self, **kwargs: Any):

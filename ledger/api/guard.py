@@ -29,17 +29,24 @@ def max_body_bytes() -> int:
     return settings.API_MAX_BODY_BYTES
 
 
-def _query_problem(request: HttpRequest) -> str | None:
+def _query_problem(request: HttpRequest) -> ValidationFailed | None:
     if UNSTORABLE.search(request.path):
-        return "The path may not contain NUL (%00)."
+        return ValidationFailed(
+            "The path may not contain NUL (%00).",
+            errors=[{"field": "path", "message": "contains NUL"}],
+        )
     for key, values in request.GET.lists():
         for value in [key, *values]:
             if UNSTORABLE.search(value):
-                return f"Query parameter {key!r} may not contain NUL (%00)."
+                return ValidationFailed(
+                    f"Query parameter {key!r} may not contain NUL (%00).",
+                    errors=[{"field": key, "message": "contains NUL"}],
+                )
             if _FAR_OFFSET.search(value):
-                return (
+                return ValidationFailed(
                     f"Query parameter {key!r}: a UTC offset is at most ±15:59 "
-                    "(RFC 3339 time, e.g. 2026-01-31T10:00:00+05:30)."
+                    "(RFC 3339 time, e.g. 2026-01-31T10:00:00+05:30).",
+                    errors=[{"field": key, "message": "UTC offset beyond ±15:59"}],
                 )
     return None
 
@@ -50,11 +57,13 @@ class InputGuardMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         api = request.path.startswith(API_PREFIX)
-        detail = _query_problem(request)
-        if detail is not None:
+        refused = _query_problem(request)
+        if refused is not None:
             if not api:
-                return HttpResponseBadRequest(detail, content_type="text/plain; charset=utf-8")
-            return _problem(ValidationFailed(detail))
+                return HttpResponseBadRequest(
+                    refused.detail, content_type="text/plain; charset=utf-8"
+                )
+            return _problem(refused)
         if api and _declared_length(request) > max_body_bytes():
             return _problem(
                 PayloadTooLarge(f"Request bodies are at most {max_body_bytes()} bytes.")
@@ -70,5 +79,7 @@ def _declared_length(request: HttpRequest) -> int:
 
 
 def _problem(exc: ValidationFailed | PayloadTooLarge) -> JsonResponse:
-    body = problem(status=exc.status, code=exc.code, title=exc.title, detail=exc.detail)
+    body = problem(
+        status=exc.status, code=exc.code, title=exc.title, detail=exc.detail, errors=exc.errors
+    )
     return JsonResponse(body, status=exc.status, content_type=PROBLEM)
