@@ -164,10 +164,10 @@ def test_every_list_route_answers_an_altered_cursor_with_400(superuser_api, prog
     ]
     forged = [
         "zzz",  # not base64
-        base64.b64encode("p=2026-02-30T10:00:00Z".encode()).decode(),  # impossible position
-        base64.b64encode("p=2026-01-01T00:00:00-19:47".encode()).decode(),  # offset PG refuses
-        base64.b64encode("p=x\x00".encode()).decode(),
-        base64.b64encode("o=abc".encode()).decode(),
+        base64.b64encode(b"p=2026-02-30T10:00:00Z").decode(),  # impossible position
+        base64.b64encode(b"p=2026-01-01T00:00:00-19:47").decode(),  # offset PG refuses
+        base64.b64encode(b"p=x\x00").decode(),
+        base64.b64encode(b"o=abc").decode(),
     ]
     paged = 0
     for route in lists:
