@@ -14,6 +14,9 @@ from ledger.services import access_audit
 
 
 def _before_save(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+    update_fields = kwargs.get("update_fields")
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return  # a login: not audited, so not read either
     if not raw and instance.pk is not None:
         access_audit.access_before_save(instance)
 

@@ -5,8 +5,6 @@ once more on a page that says what will move."""
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 from django import forms
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -17,9 +15,7 @@ from ledger.models import AuditEntry, PayoutBatch, PayoutItem, Program, Reward, 
 from ledger.services import payouts
 from ledger.services.programs import program_create
 from ledger.services.rewards import reward_confirm, reward_create
-from rules.models import Rule
 from tests.ledger.operator_fixtures import *  # noqa: F403
-from tests.spec_examples import SPEC_EXAMPLE_RULE
 
 pytestmark = pytest.mark.django_db
 
@@ -330,41 +326,6 @@ def test_confirmation_pages_still_check_permissions(alice, pending_batch):
     assert r.status_code == 302
     pending_batch.refresh_from_db()
     assert pending_batch.status == "pending_approval"
-
-
-def test_rule_publish_asks_first_and_says_what_it_pays(staff, program):
-    from rules.services.rules import rule_create
-
-    author = staff("rita", "rule authors")
-    definition = copy.deepcopy(SPEC_EXAMPLE_RULE)
-    definition["limits"] = {"budget": {"max_amount": 10000000}}
-    rule = rule_create(program=program, definition=definition, actor="test")
-    url = reverse("admin:rules_rule_changelist")
-    picked = {"action": "publish", ACTION_CHECKBOX_NAME: [str(rule.pk)]}
-
-    html = author.post(url, picked).content.decode()
-    assert "the referrer: 500.00 INR (voucher) per event" in html
-    assert "budget: at most 100,000.00 INR in all" in html
-    assert 'name="confirmed" value="yes"' in html
-    rule.refresh_from_db()
-    assert rule.status == "draft"
-
-    r = author.post(url, {**picked, "confirmed": "yes"})
-    assert r.status_code == 302
-    rule.refresh_from_db()
-    assert rule.status == "active"
-    assert AuditEntry.objects.filter(action="rule.published", actor="user:rita").exists()
-
-
-def test_only_rule_authors_may_publish(alice, program):
-    from rules.services.rules import rule_create
-
-    rule = rule_create(program=program, definition=copy.deepcopy(SPEC_EXAMPLE_RULE), actor="t")
-    alice.post(
-        reverse("admin:rules_rule_changelist"),
-        {"action": "publish", ACTION_CHECKBOX_NAME: [str(rule.pk)], "confirmed": "yes"},
-    )
-    assert Rule.objects.get(pk=rule.pk).status == "draft"
 
 
 # --- breadcrumbs and audit details --------------------------------------------------------------

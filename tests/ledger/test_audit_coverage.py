@@ -16,8 +16,6 @@ from django.urls import reverse
 
 from ledger.models import AuditEntry, Reward, RewardHistory
 from ledger.services.rewards import reward_create, reward_release
-from rules.models import RuleProgramConfig
-from rules.services.program_config import rules_config_update
 from tests.ledger.operator_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db
@@ -36,73 +34,6 @@ def _entries(**filters) -> list[AuditEntry]:
 def _no_secrets(entries: list[AuditEntry]) -> None:
     text = json.dumps([[e.before, e.after] for e in entries])
     assert "pbkdf2" not in text and "argon2" not in text and "$" not in text
-
-
-# --- rules settings -----------------------------------------------------------------------------
-
-
-def test_fraud_settings_changed_in_the_admin_are_audited(root, program):
-    config = RuleProgramConfig.objects.create(program=program)
-    url = reverse("admin:rules_ruleprogramconfig_change", args=[config.pk])
-    r = root.post(
-        url,
-        {
-            "fraud_max_referrals_per_hour": "5",
-            "fraud_match_attributes": '["email", "phone"]',
-            "custom_catalog": "{}",
-        },
-    )
-    assert r.status_code == 302, r.content.decode()[:2000]
-    config.refresh_from_db()
-    assert config.fraud_max_referrals_per_hour == 5
-    (entry,) = _entries(action="rules_config.updated")
-    assert (entry.actor, entry.object_type, entry.object_id) == (
-        "user:root",
-        "rules_config",
-        "acme",
-    )
-    assert entry.program_id == program.pk
-    assert entry.before == {"fraud_max_referrals_per_hour": 0, "fraud_match_attributes": []}
-    assert entry.after == {
-        "fraud_max_referrals_per_hour": 5,
-        "fraud_match_attributes": ["email", "phone"],
-    }
-
-
-def test_bad_fraud_settings_change_nothing(root, program):
-    config = RuleProgramConfig.objects.create(program=program)
-    url = reverse("admin:rules_ruleprogramconfig_change", args=[config.pk])
-    r = root.post(
-        url,
-        {
-            "fraud_max_referrals_per_hour": "5",
-            "fraud_match_attributes": '["email", 7]',
-            "custom_catalog": "{}",
-        },
-    )
-    assert r.status_code == 200
-    config.refresh_from_db()
-    assert config.fraud_max_referrals_per_hour == 0
-    assert not _entries(action="rules_config.updated")
-
-
-def test_rules_settings_service_audits_only_what_changed(program):
-    rules_config_update(
-        program=program, changes={"fraud_max_referrals_per_hour": 3}, actor="user:ops"
-    )
-    rules_config_update(  # the same value again: nothing changes, nothing is recorded
-        program=program, changes={"fraud_max_referrals_per_hour": 3}, actor="user:ops"
-    )
-    rules_config_update(
-        program=program,
-        changes={"fraud_match_attributes": ["device_id"]},
-        actor="user:ops",
-        reason="devices are shared in this market",
-    )
-    first, second = _entries(action="rules_config.updated")
-    assert first.after == {"fraud_max_referrals_per_hour": 3}
-    assert second.before == {"fraud_match_attributes": []}
-    assert second.reason == "devices are shared in this market"
 
 
 # --- users, groups, memberships, permissions: the ORM -------------------------------------------
