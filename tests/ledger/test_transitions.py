@@ -208,3 +208,103 @@ def test_confirm_due_and_payouts_pick_the_statuses_the_table_names():
         "confirmed",
     ]
     assert reward_services.reward_statuses_that_can_become("pending") == []
+
+
+# --- payout batches (SPEC §7): BATCH_TRANSITIONS, step by step through the services ------------
+
+BATCH_EXPECTED = {
+    "draft": {"pending_approval", "rejected"},
+    "pending_approval": {"approved", "rejected"},
+    "approved": {"executed", "rejected"},
+    "executed": set(),
+    "rejected": set(),
+}
+MAKER, CHECKER = "user:maker", "user:checker"
+# How each batch status is reached from a draft with one item.
+BATCH_PATHS = {
+    "draft": [],
+    "pending_approval": ["submit"],
+    "approved": ["submit", "approve"],
+    "executed": ["submit", "approve", "execute"],
+    "rejected": ["reject"],
+}
+# The status each batch step moves to ("add_item" keeps a draft a draft: allowed while the batch
+# can still be submitted).
+BATCH_STEPS = {
+    "submit": "pending_approval",
+    "approve": "approved",
+    "reject": "rejected",
+    "execute": "executed",
+    "add_item": "pending_approval",
+}
+
+
+def _batch_step(batch, step: str):
+    from ledger.services import payouts
+
+    if step == "submit":
+        return payouts.payout_batch_submit(batch=batch, actor=MAKER)
+    if step == "approve":
+        return payouts.payout_batch_approve(batch=batch, actor=CHECKER)
+    if step == "reject":
+        return payouts.payout_batch_reject(batch=batch, actor=CHECKER, reason="no")
+    if step == "execute":
+        return payouts.payout_batch_execute(batch=batch, actor=CHECKER)
+    return payouts.payout_item_add(batch=batch, beneficiary="dave", amount=100, actor=MAKER)
+
+
+def _batch_in(program, status: str):
+    from ledger.services import payouts
+
+    for beneficiary in ("carol", "dave"):
+        reward, _ = reward_services.reward_create(
+            program=program,
+            beneficiary=beneficiary,
+            amount=AMOUNT,
+            currency="INR",
+            reward_type="cash",
+            actor="test",
+        )
+        reward_services.reward_confirm(reward=reward, actor="test")
+    batch = payouts.payout_batch_create(program=program, actor=MAKER)
+    payouts.payout_item_add(batch=batch, beneficiary="carol", amount=1000, actor=MAKER)
+    for step in BATCH_PATHS[status]:
+        _batch_step(batch, step)
+    batch.refresh_from_db()
+    assert batch.status == status
+    return batch
+
+
+def _batch_audit() -> int:
+    return AuditEntry.objects.filter(object_type="payout_batch").count()
+
+
+def test_the_batch_table_is_spec_7():
+    from ledger.services.payouts import BATCH_TRANSITIONS
+
+    assert {s: set(targets) for s, targets in BATCH_TRANSITIONS.items()} == BATCH_EXPECTED
+
+
+@pytest.mark.parametrize(("source", "step"), list(itertools.product(BATCH_EXPECTED, BATCH_STEPS)))
+def test_batch_step(program, source, step):
+    batch = _batch_in(program, source)
+    items, audit = batch.items.count(), _batch_audit()
+    target = BATCH_STEPS[step]
+    if step == "execute" and source == "executed":  # SPEC §7: executing twice changes nothing
+        assert _batch_step(batch, step).status == "executed"
+        assert _batch_audit() == audit
+        assert Transaction.objects.filter(reference__startswith="payout:").count() == 1
+    elif target in BATCH_EXPECTED[source]:
+        _batch_step(batch, step)
+        batch.refresh_from_db()
+        if step == "add_item":
+            assert batch.status == source and batch.items.count() == items + 1
+        else:
+            assert batch.status == target
+        assert _batch_audit() == audit + 1
+    else:
+        with pytest.raises(InvalidTransition, match=f"is {source}"):
+            _batch_step(batch, step)
+        batch.refresh_from_db()
+        assert batch.status == source and batch.items.count() == items
+        assert _batch_audit() == audit
