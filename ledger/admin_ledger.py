@@ -291,6 +291,7 @@ class ApiKeyAdmin(ProgramColumnMixin, admin.ModelAdmin):
                 | Q(is_staff=False, is_superuser=False, is_active=True, password__startswith="!")
             )
             form.base_fields["owner"].initial = request.user.pk
+            form.base_fields["owner"].required = False  # empty: yourself
         return form
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None):
