@@ -58,11 +58,12 @@ PROBLEM_SCHEMA = {
 COMMON_ERRORS = {
     "400": "Invalid request (`validation_error` and other 400 codes)",
     "401": "Missing, unknown or revoked API key (`authentication_failed`)",
+    "403": "The caller (a key's owner) lacks the route's permission (`permission_denied`; "
+    "payout approval also `four_eyes_violation`)",
     "404": "Unknown resource, or another program's (`not_found`)",
     "429": "Throttled (`rate_limited`); see the Retry-After header",
 }
 WRITE_ERRORS = {
-    "403": "Not allowed (`permission_denied`, `four_eyes_violation`)",
     "409": "Conflicts with the current state (`invalid_transition`, `insufficient_funds`, ...)",
     "422": "Idempotency-Key reused with a different request (`idempotency_key_reused`)",
 }
