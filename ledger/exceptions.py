@@ -30,7 +30,7 @@ class PermissionDenied(DomainError):
 
 
 class FourEyesViolation(PermissionDenied):
-    code, title = "four_eyes_violation", "The creator of a payout batch cannot approve it"
+    code, title = "four_eyes_violation", "Who made a payout batch cannot approve it"
 
 
 class Conflict(DomainError):
