@@ -59,7 +59,7 @@ BEGIN
      WHERE n.currency <> a.currency
      LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'posting of transaction % is in % but account % is in %',
+        RAISE EXCEPTION 'posting of transaction % has currency %, but account % has currency %',
             bad.transaction_id, bad.currency, bad.code, bad.account_currency
             USING ERRCODE = 'check_violation';
     END IF;
