@@ -14,7 +14,7 @@ PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_DATABASE_URL = $(or $(DATABASE_URL),$(shell pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && echo $(PG_TEST_URL)))
 DEV_ENV := DJANGO_DEBUG=true
 
-.PHONY: help setup run test lint format check-migrations bench mutation browser-deps clean
+.PHONY: help setup run test lint format check-migrations bench mutation system-deps browser-deps clean
 
 help:
 	@echo "make run    set up (Python venv, npm packages, database, demo data) and serve on :8000"
@@ -37,11 +37,13 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(VENV)/.installed node_modules/.installed
 
+# Loopback only: the DEBUG pages and the demo/demo superuser must not be reachable from the network.
 run: setup
 	$(DEV_ENV) $(PY) manage.py migrate --noinput
 	$(DEV_ENV) $(PY) manage.py seed_demo
 	@echo "==> Admin: http://127.0.0.1:8000/admin/  Builder: http://127.0.0.1:8000/builder/  (user demo / password demo)"
-	$(DEV_ENV) $(PY) manage.py runserver 0.0.0.0:8000
+	@echo "==> Other terminals: export $(DEV_ENV) before manage.py commands (README, Using the API)"
+	$(DEV_ENV) $(PY) manage.py runserver 127.0.0.1:8000
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -91,8 +93,14 @@ mutation: setup
 	$(VENV)/bin/mutmut results
 	@$(PY) -c "$$MUTATION_SCORE"
 
-browser-deps:
-	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+# Debian packages the tests drive: Chromium (tests/browser) and nginx, the buffering proxy in
+# front of gunicorn (config/nginx.conf, tests/production/test_proxy.py).
+system-deps:
+	@command -v chromium >/dev/null && command -v nginx >/dev/null || apt-get update -qq
+	@command -v chromium >/dev/null || apt-get install -y -qq chromium
+	@command -v nginx >/dev/null || apt-get install -y -qq nginx
+
+browser-deps: system-deps
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles db.sqlite3*

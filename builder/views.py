@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Prefetch, Subquery
@@ -13,6 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.csp import CSP
+from django.views.decorators.csp import csp_override
 
 from ledger.models import Program
 from rules.models import Rule, RuleVersion
@@ -45,6 +48,12 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "builder/index.html", {"programs": programs})
 
 
+# The canvas library (X6) inserts its own stylesheet as a <style> element, which carries no nonce:
+# this page allows inline styles. Scripts keep the strict policy (settings.SECURE_CSP).
+EDITOR_CSP = {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE]}
+
+
+@csp_override(EDITOR_CSP)
 @staff_required
 def editor(request: HttpRequest, program: str, rule_id: int | None = None) -> HttpResponse:
     program_obj = get_object_or_404(Program, slug=program)

@@ -1,8 +1,8 @@
 """Background work of the ledger app.
 
 With CELERY_BROKER_URL set, workers run these tasks and Celery beat runs the periodic ones
-(settings.CELERY_BEAT_SCHEDULE). Without a broker, webhook messages are handed to a daemon thread
-after commit and the web process runs the periodic tasks itself (config/inline_scheduler.py); the
+(settings.CELERY_BEAT_SCHEDULE). Without a broker, webhook messages are handed to a small pool of
+threads after commit (WEBHOOK_INLINE_WORKERS) and the web process runs the periodic tasks itself (config/inline_scheduler.py); the
 management commands that call the same functions (e.g. `manage.py confirm_due_rewards`) serve
 cron setups.
 """
@@ -10,9 +10,12 @@ cron setups.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 
 from celery import shared_task
 from django.conf import settings
@@ -58,19 +61,71 @@ def webhook_deliver_messages(message_ids: list[str]) -> int:
     return webhooks.webhook_deliver_many([uuid.UUID(m) for m in message_ids])
 
 
+# Without a broker, deliveries run on one small pool per process: a burst of changes (120 quick
+# rewards) queues jobs for a few threads instead of starting a thread, and opening a database
+# connection, per change. Jobs past the queue limit are left to the sweep (the messages stay due).
+_inline_lock = threading.Lock()
+_inline_pool: ThreadPoolExecutor | None = None
+_inline_jobs: set[Future] = set()
+
+
+def _inline_reset() -> None:
+    """In a forked child (gunicorn workers of a preloaded master) the parent's threads do not
+    exist: start a fresh pool there on first use."""
+    global _inline_pool, _inline_lock
+    _inline_lock = threading.Lock()
+    _inline_pool = None
+    _inline_jobs.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_inline_reset)
+
+
+def _inline_submit(message_ids: list[uuid.UUID]) -> bool:
+    """Queue one delivery job on the process's pool; False when the queue is full."""
+    global _inline_pool
+    with _inline_lock:
+        if len(_inline_jobs) >= settings.WEBHOOK_INLINE_QUEUE:
+            return False
+        if _inline_pool is None:
+            _inline_pool = ThreadPoolExecutor(
+                max_workers=max(1, settings.WEBHOOK_INLINE_WORKERS),
+                thread_name_prefix=INLINE_DELIVERY_THREAD,
+            )
+        future = _inline_pool.submit(_deliver_inline, message_ids)
+        _inline_jobs.add(future)
+    future.add_done_callback(_inline_done)
+    return True
+
+
+def _inline_done(future: Future) -> None:
+    with _inline_lock:
+        _inline_jobs.discard(future)
+
+
+def webhook_inline_wait(timeout: float | None = None) -> bool:
+    """Wait until every queued inline delivery has finished (tests, a graceful shutdown).
+    Returns False if some are still running after `timeout` seconds."""
+    with _inline_lock:
+        jobs = set(_inline_jobs)
+    return not futures_wait(jobs, timeout=timeout).not_done
+
+
 def webhook_messages_dispatch(message_ids: Iterable[uuid.UUID]) -> None:
-    """Hand freshly committed messages to a worker, or, without a broker, to a daemon thread
-    that sends them with a short timeout, so a slow receiver never holds up the request that
-    caused the event. Whatever fails (or dies with the process) stays due for the sweep."""
+    """Hand freshly committed messages to a worker, or, without a broker, to the process's
+    delivery pool, which sends them with a short timeout, so a slow receiver never holds up the
+    request that caused the event. Whatever fails, waits past a full queue or dies with the
+    process stays due for the sweep."""
     ids = list(message_ids)
     if not ids:
         return
     if settings.CELERY_BROKER_URL:
         webhook_deliver_messages.delay([str(m) for m in ids])
-    else:
-        threading.Thread(
-            target=_deliver_inline, args=(ids,), name=INLINE_DELIVERY_THREAD, daemon=True
-        ).start()
+    elif not _inline_submit(ids):
+        logger.warning(
+            "Inline webhook delivery queue is full; %d message(s) left to the sweep", len(ids)
+        )
 
 
 def _deliver_inline(message_ids: list[uuid.UUID]) -> None:
@@ -79,4 +134,5 @@ def _deliver_inline(message_ids: list[uuid.UUID]) -> None:
     except Exception:
         logger.exception("Inline webhook delivery failed; the sweep will retry")
     finally:
-        connections.close_all()  # this thread's own connections; nothing else would close them
+        # This pool thread's own connections, after every job: an idle pool holds none.
+        connections.close_all()

@@ -2,7 +2,8 @@
 
 `webhook_emit` runs inside the caller's database transaction and only inserts rows, so the
 message exists exactly when the change does. Delivery happens after commit: on a Celery worker
-when a broker is configured, otherwise on a daemon thread with a short timeout. A failed attempt schedules
+when a broker is configured, otherwise on the web process's small delivery pool with a short
+timeout. A failed attempt schedules
 the next one with exponential backoff; `webhook_deliver_due` (beat, or `manage.py
 deliver_webhooks`) sends whatever is due. Delivery is at least once: receivers deduplicate on
 the event id.
@@ -124,9 +125,19 @@ def _clean_events(events: Any) -> list[str]:
     return [e for e in EVENT_TYPES if e in events]  # canonical order, no duplicates
 
 
+def webhook_url_masked(url: str) -> str:
+    """The URL as logs and the audit log show it: credentials in it (`https://user:pass@host/`)
+    become `***`, so a receiver's password never reaches a log line."""
+    parts = urlsplit(url)
+    _userinfo, at, host_port = parts.netloc.rpartition("@")
+    if not at:
+        return url
+    return parts._replace(netloc=f"***@{host_port}").geturl()
+
+
 def _endpoint_view(endpoint: WebhookEndpoint) -> dict[str, Any]:
     return {
-        "url": endpoint.url,
+        "url": webhook_url_masked(endpoint.url),
         "events": endpoint.events,
         "description": endpoint.description,
         "active": endpoint.active,
@@ -318,7 +329,42 @@ def _dispatch(message_ids: list[uuid.UUID]) -> None:
 
 
 class DestinationRefused(Exception):
-    pass
+    """The address check refused the URL. `public` is what API clients see in the delivery log:
+    a name that does not resolve and one that resolves to a private address look the same, so
+    the log cannot be used to map the server's internal network."""
+
+    def __init__(self, detail: str, *, public: str = "") -> None:
+        super().__init__(detail)
+        self.public = public or detail
+
+
+UNREACHABLE = "could not connect (the host name does not resolve to a public address)"
+
+
+def _public_error(exc: Exception, *, timeout: float) -> str:
+    """The delivery log's text for a failed attempt, shown to API clients: the kind of failure,
+    never the server's name resolution, addresses or the URL's credentials (those go to the
+    server log only)."""
+    if isinstance(exc, DestinationRefused):
+        return f"DestinationRefused: {exc.public}"
+    name = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return f"{name}: no answer within {timeout:g} s"
+    if isinstance(exc, httpx.ConnectError):
+        return f"{name}: could not connect"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return f"{name}: the connection failed"
+    return f"{name}: the request failed"
+
+
+def _scrub(text: str, url: str) -> str:
+    """`text` without the URL's credentials, for the server log."""
+    userinfo = urlsplit(url).netloc.rpartition("@")[0]
+    password = userinfo.partition(":")[2]
+    for secret in (userinfo, password):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _check_destination(url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
@@ -335,15 +381,16 @@ def _check_destination(url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except OSError as exc:
-        raise DestinationRefused(f"cannot resolve {host}: {exc}") from None
+        raise DestinationRefused(f"cannot resolve {host}: {exc}", public=UNREACHABLE) from None
     addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     if not addresses:
-        raise DestinationRefused(f"cannot resolve {host}")
+        raise DestinationRefused(f"cannot resolve {host}", public=UNREACHABLE)
     for address in addresses:
         if not address.is_global:
             raise DestinationRefused(
                 f"{host} resolves to the non-public address {address} "
-                "(set WEBHOOK_ALLOW_PRIVATE_NETWORKS=true to allow it)"
+                "(set WEBHOOK_ALLOW_PRIVATE_NETWORKS=true to allow it)",
+                public=UNREACHABLE,
             )
     userinfo, _, host_port = parts.netloc.rpartition("@")
     literal = f"[{addresses[0]}]" if addresses[0].version == 6 else str(addresses[0])
@@ -379,7 +426,7 @@ def webhook_deliver(
     endpoint = message.endpoint
     body = webhook_body(message)
     status_code: int | None = None
-    excerpt = error = ""
+    excerpt = error = detail = ""
     started = time.monotonic()
     try:
         if not endpoint.active:
@@ -408,7 +455,8 @@ def webhook_deliver(
         status_code = response.status_code
         excerpt = response.text[:EXCERPT_CHARS]
     except (httpx.HTTPError, DestinationRefused) as exc:
-        error = f"{type(exc).__name__}: {exc}"[:1000]
+        error = _public_error(exc, timeout=timeout)[:1000]
+        detail = _scrub(f"{type(exc).__name__}: {exc}", endpoint.url)
     duration_ms = int((time.monotonic() - started) * 1000)
     success = status_code is not None and 200 <= status_code < 300
     attempts = message.attempts + 1
@@ -442,8 +490,8 @@ def webhook_deliver(
         "webhook %s %s to %s: %s",
         message.event_type,
         message.event_id,
-        endpoint.url,
-        status_code or error,
+        webhook_url_masked(endpoint.url),
+        status_code or detail,
         extra={"webhook_message": str(message.pk), "attempt": delivery.attempt},
     )
     return delivery

@@ -3,6 +3,11 @@
 // The data stays in minor units (as the ledger stores it); axes and tooltips show major units
 // with the currency, formatted like the rest of the console ("1,646.00 INR").
 
+// Picking another program shows its dashboard (a listener, not an inline handler: the
+// Content-Security-Policy allows no inline script).
+const picker = document.getElementById("dashboard-program");
+picker.addEventListener("change", () => picker.form.submit());
+
 const data = JSON.parse(document.getElementById("dashboard-data").textContent);
 const Chart = window.Chart;
 const scale = 10 ** data.exponent;

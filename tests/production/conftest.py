@@ -64,13 +64,10 @@ def receiver():
 
 
 def wait_for_webhooks() -> None:
-    """Join the daemon threads that deliver webhooks when no broker is configured."""
-    from ledger.tasks import INLINE_DELIVERY_THREAD
+    """Wait for the pool that delivers webhooks when no broker is configured to finish its jobs."""
+    from ledger.tasks import webhook_inline_wait
 
-    for thread in threading.enumerate():
-        if thread.name == INLINE_DELIVERY_THREAD:
-            thread.join(timeout=60)
-            assert not thread.is_alive(), "a webhook delivery thread is stuck"
+    assert webhook_inline_wait(timeout=60), "a webhook delivery job is stuck"
 
 
 @pytest.fixture
