@@ -15,7 +15,7 @@ from rest_framework import serializers
 from ledger.exceptions import ValidationFailed
 from ledger.models import Account, Posting, Transaction
 from ledger.services.programs import CURRENCY_RE
-from ledger.services.transactions import PARTICIPANT_ID_RE
+from ledger.services.transactions import MAX_AMOUNT, PARTICIPANT_ID_RE
 
 S = TypeVar("S", bound=serializers.Serializer)
 
@@ -70,9 +70,18 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 class AmountField(StrictIntegerField):
+    """A positive amount in minor units, at most the money limit (MAX_AMOUNT, 10^15: the schema
+    shows it as `maximum`). A booking that would take an account's stored totals past what the
+    ledger holds (a bigint) is refused too: 400 `validation_error`, nothing written."""
+
     def __init__(self, **kwargs: Any):
         kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", 10**15)
+        kwargs.setdefault("max_value", MAX_AMOUNT)
+        kwargs.setdefault(
+            "help_text",
+            f"Minor units, 1 to {MAX_AMOUNT} (the money limit). A posting that would take an "
+            "account's totals past 9223372036854775807 is refused: 400 validation_error.",
+        )
         super().__init__(**kwargs)
 
 
