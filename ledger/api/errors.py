@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -116,6 +117,7 @@ def problem_response(exc: DomainError) -> JsonResponse:
     return JsonResponse(body, status=exc.status, content_type=PROBLEM)
 
 
+@csrf_exempt  # a 404 either way: CSRF's 403 page would answer an unknown POST path in HTML
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """The last route under /api/: an unknown API path is a problem+json 404, in DEBUG too
     (where Django's handler404 gives way to its technical HTML page)."""
