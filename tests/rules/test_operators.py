@@ -1,0 +1,71 @@
+"""rules/engine/operators.py where mutation testing found it unchecked: path steps through a
+mapping that is not a plain dict (the generated fast path hands those to `step`), and through
+values that are not mappings at all. All three evaluators must agree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+import pytest
+
+from rules.engine import MISSING, compile_rule, compile_ruleset, resolve
+from rules.engine.operators import step
+from rules.engine.trace import evaluate_traced
+
+OCCURRED = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
+
+
+def _matches(referred, operator: str, value=None) -> bool:
+    node = {"field": "referred.profile.plan", "operator": operator}
+    if operator not in ("exists", "not_exists"):
+        node["value"] = value
+    definition = {
+        "name": "t",
+        "trigger": "purchase",
+        "priority": 0,
+        "conditions": {"operator": "AND", "conditions": [node]},
+        "actions": [],
+    }
+    facts = {"event": {"occurred_at": OCCURRED}, "referred": referred}
+    compiled = compile_rule(definition)
+    fast = compile_ruleset([definition]).matching(facts) == [0]
+    traced = compiled.evaluate(facts)
+    assert compiled.matches(facts) is fast is traced.matched
+    assert evaluate_traced(compiled.tree, facts) == traced
+    return fast
+
+
+PROXY = MappingProxyType
+
+
+@pytest.mark.parametrize(
+    ("referred", "operator", "value", "expected"),
+    [
+        (PROXY({"profile": PROXY({"plan": "gold"})}), "equals", "gold", True),
+        (PROXY({"profile": PROXY({"plan": "gold"})}), "equals", "basic", False),
+        (PROXY({"profile": PROXY({"plan": "gold"})}), "exists", None, True),
+        (PROXY({"profile": PROXY({"plan": None})}), "exists", None, True),  # null is a value
+        (PROXY({"profile": PROXY({})}), "exists", None, False),
+        (PROXY({"profile": PROXY({})}), "not_exists", None, True),
+        (PROXY({"profile": PROXY({"tier": "gold"})}), "equals", "gold", False),
+        (PROXY({}), "not_exists", None, True),
+        ({"profile": ["plan"]}, "exists", None, False),  # a list has no keys
+        ({"profile": "plan"}, "not_exists", None, True),  # nor has a string
+        ({"profile": None}, "not_exists", None, True),
+    ],
+)
+def test_paths_through_other_mappings_and_non_mappings(referred, operator, value, expected):
+    assert _matches(referred, operator, value) is expected
+
+
+def test_step_and_resolve_tell_missing_from_null():
+    proxy = PROXY({"plan": None, "tier": "gold"})
+    assert step(proxy, "plan") is None
+    assert step(proxy, "tier") == "gold"
+    assert step(proxy, "absent") is MISSING
+    assert step(["plan"], "plan") is MISSING
+    assert step(None, "plan") is MISSING
+    assert resolve({"a": proxy}, "a.plan") is None
+    assert resolve({"a": proxy}, "a.absent") is MISSING
+    assert resolve({"a": proxy}, "a.tier.deeper") is MISSING
