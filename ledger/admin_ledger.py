@@ -313,7 +313,7 @@ class ApiKeyAdmin(ProgramColumnMixin, admin.ModelAdmin):
         return request.user.has_perm("ledger.add_apikey")
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
-        owner = form.cleaned_data.get("owner") or request.user
+        owner: Any = form.cleaned_data.get("owner") or request.user  # empty: yourself
         key, raw = api_key_create(
             program=obj.program,
             owner=owner,

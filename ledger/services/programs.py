@@ -4,7 +4,7 @@ import re
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser, Group
+from django.contrib.auth.models import Group, User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -85,7 +85,7 @@ def service_identity_name(program: Program) -> str:
     return f"api-{program.slug}"
 
 
-def is_service_identity(user: AbstractUser) -> bool:
+def is_service_identity(user: User) -> bool:
     """A user that is not a person: not staff, not superuser, no usable password (it cannot
     log in anywhere; it exists to own API keys)."""
     return not (
@@ -97,18 +97,18 @@ def is_service_identity(user: AbstractUser) -> bool:
 
 def service_identity_get_or_create(
     *, username: str, groups: tuple[str, ...] = ()
-) -> tuple[AbstractUser, bool]:
+) -> tuple[User, bool]:
     """The named service identity, created (non-staff, unusable password) in `groups` (default:
     "api clients") when it does not exist; an existing one keeps its groups and is added to
     those named. A name that belongs to a person is refused: a key made this way must never act
     as someone who can log in."""
-    User = get_user_model()
+    UserModel = get_user_model()
     if not username or len(username) > 150 or not SERVICE_NAME_RE.match(username):
         raise ValidationFailed(
             f"Service identity names are 1-150 letters, digits and @ . + - _, not {username!r}."
         )
     with transaction.atomic():
-        user = User.objects.filter(**{User.USERNAME_FIELD: username}).first()
+        user = UserModel.objects.filter(**{UserModel.USERNAME_FIELD: username}).first()
         created = user is None
         if created and not groups:
             groups = (API_CLIENTS_GROUP,)
@@ -117,7 +117,7 @@ def service_identity_get_or_create(
         if missing:
             raise ValidationFailed(f"No group named {sorted(missing)[0]!r}.")
         if user is None:
-            user = User.objects.create_user(username=username, password=None)
+            user = UserModel.objects.create_user(username=username, password=None)
         elif not is_service_identity(user):
             raise ValidationFailed(
                 f"{username!r} is a person's account (staff or with a password), not a service "
@@ -130,10 +130,10 @@ def service_identity_get_or_create(
 def api_key_create(
     *,
     program: Program,
-    owner: AbstractUser | None = None,
+    owner: User | None = None,
     name: str = "",
     actor: str = "system",
-    created_by: AbstractUser | None = None,
+    created_by: User | None = None,
 ) -> tuple[ApiKey, str]:
     """Make a key that acts as `owner` and return it with its raw value, which is never stored
     or shown again.

@@ -57,10 +57,13 @@ class Command(BaseCommand):
                     raise CommandError(
                         "--group is for service identities: change a person's groups in the admin."
                     )
-                User = get_user_model()
-                owner = User.objects.filter(**{User.USERNAME_FIELD: opts["owner"]}).first()
-                if owner is None:
+                UserModel = get_user_model()
+                person = UserModel.objects.filter(
+                    **{UserModel.USERNAME_FIELD: opts["owner"]}
+                ).first()
+                if person is None:
                     raise CommandError(f"No user {opts['owner']!r}.")
+                owner = person
             else:
                 username = opts["service"] or service_identity_name(program)
                 owner, created = service_identity_get_or_create(
