@@ -155,7 +155,7 @@ class StrictSerializer(serializers.Serializer):
             unknown = set(data) - set(self.fields)
             if unknown:
                 raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
-            not_strings = {
+            not_strings: dict[str, Any] = {
                 name: ["Must be a string."]
                 for name, field in self.fields.items()
                 if name in data and data[name] is not None and _wants_string(field, data[name])

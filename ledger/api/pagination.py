@@ -42,7 +42,8 @@ class CursorPagination(_CursorPagination):
             self._check_position(cursor.position)
         return cursor
 
-    def _check_position(self, position: str) -> None:
+    def _check_position(self, raw: object) -> None:
+        position = str(raw)
         if "\x00" in position:
             raise _invalid_cursor()
         model = getattr(self, "_model", None)
