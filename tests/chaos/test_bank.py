@@ -292,7 +292,9 @@ def bank(transactional_db):
     from ledger.services.programs import api_key_create, program_create
     from ledger.services.transactions import PostingLine, account_create, transaction_create
     from rules.services.rules import rule_create, rule_publish
+    from tests.conftest import ensure_groups
 
+    ensure_groups()  # the key acts as the api-acme service identity, an "api clients" member
     program, _ = program_create(slug=SLUG, name="Chaos", currency="INR")
     key = api_key_create(program=program, name="chaos")[1]
     rule_publish(
