@@ -69,3 +69,21 @@ def test_step_and_resolve_tell_missing_from_null():
     assert resolve({"a": proxy}, "a.plan") is None
     assert resolve({"a": proxy}, "a.absent") is MISSING
     assert resolve({"a": proxy}, "a.tier.deeper") is MISSING
+
+
+@pytest.mark.parametrize(
+    ("value", "actual", "expected"),
+    [
+        ([1, 2], [1, 2], True),
+        ([1, 2.0], [1.0, 2], True),  # int and float compare, inside lists too
+        ([1, True], [1, 1], False),  # but a bool is not a number, however deep
+        ([[True]], [[1]], False),
+        ([1, 2], [1, 2, 3], False),
+        ({"a": True}, {"a": 1}, False),
+        ({"a": [1]}, {"a": [1.0]}, True),
+        ({"a": 1}, {"b": 1}, False),
+    ],
+)
+def test_equality_of_lists_and_objects_is_strict_at_every_depth(value, actual, expected):
+    referred = {"profile": {"plan": actual}}
+    assert _matches(referred, "equals", value) is expected
