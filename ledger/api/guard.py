@@ -3,7 +3,8 @@ checks are in ledger.api.parsers.
 
 PostgreSQL refuses NUL in text, so a NUL (%00) in a path or a query parameter used to end in a
 500 at the first query that touched it; an offset of 16 hours or more is valid Python but not a
-PostgreSQL timestamptz. Each is 400 `validation_error` here (problem+json under /api/, a plain 400
+PostgreSQL timestamptz; a year lookup beyond 1-9999 (the admin's date filters) breaks Python's
+dates. Each is 400 `validation_error` here (problem+json under /api/, a plain 400
 elsewhere, e.g. the admin's change-list filters), and an API body over the documented limit
 (`API_MAX_BODY_BYTES`) is 413 `payload_too_large`, before anything is read or changed.
 """
@@ -22,6 +23,9 @@ from ledger.exceptions import PayloadTooLarge, ValidationFailed
 
 API_PREFIX = "/api/"
 # A time with a UTC offset of 16 hours or more: PostgreSQL's limit is 15:59:59.
+# A year lookup (`?created_at__year=2026`, also `__iso_year`, `__year__gte`) and its valid values.
+_YEAR_LOOKUP = re.compile(r"__(?:iso_)?year(?:__|$)")
+_YEAR = re.compile(r"0{0,3}[1-9]\d{0,3}")
 _FAR_OFFSET = re.compile(r"\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*[+-](?:1[6-9]|2\d)(?::?\d\d)?\b")
 
 
@@ -36,6 +40,13 @@ def _query_problem(request: HttpRequest) -> ValidationFailed | None:
             errors=[{"field": "path", "message": "contains NUL"}],
         )
     for key, values in request.GET.lists():
+        if _YEAR_LOOKUP.search(key) and not all(_YEAR.fullmatch(v) for v in values):
+            # The admin's `created_at__year=10000` filter: Django builds the year's bounds
+            # from it while rendering the page, outside the range Python's dates cover.
+            return ValidationFailed(
+                f"Query parameter {key!r}: a year is 1-9999.",
+                errors=[{"field": key, "message": "a year is 1-9999"}],
+            )
         for value in [key, *values]:
             if UNSTORABLE.search(value):
                 return ValidationFailed(

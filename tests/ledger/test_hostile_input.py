@@ -262,9 +262,17 @@ def test_admin_filters_with_a_far_offset_or_nul_are_400_not_500(admin_client):
         "at__gte=2026-01-01T00:00:00-19:47",
         "at__gte=2026-01-01 00:00:00%2B20:00",
         "q=%00",
+        "at__year=10000",
+        "at__year=0",
+        "at__year=-5",
+        "at__year=99999999999999999999",
     ):
         r = admin_client.get(f"/admin/ledger/auditentry/?{query}")
         assert r.status_code == 400, (query, r.status_code)
+    for query in ("created_at__year=10000", "paid_at__year__gte=0", "created_at__iso_year=10000"):
+        r = admin_client.get(f"/admin/ledger/reward/?{query}")
+        assert r.status_code == 400, (query, r.status_code)
+    assert admin_client.get("/admin/ledger/reward/?created_at__year=2026").status_code == 200
     r = admin_client.get("/admin/ledger/auditentry/?at__gte=2026-02-30")
     assert r.status_code in (200, 302), r.status_code  # Django's own "?e=1" for a bad filter
 
