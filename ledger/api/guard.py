@@ -22,10 +22,10 @@ from ledger.api.parsers import UNSTORABLE
 from ledger.exceptions import PayloadTooLarge, ValidationFailed
 
 API_PREFIX = "/api/"
-# A time with a UTC offset of 16 hours or more: PostgreSQL's limit is 15:59:59.
 # A year lookup (`?created_at__year=2026`, also `__iso_year`, `__year__gte`) and its valid values.
 _YEAR_LOOKUP = re.compile(r"__(?:iso_)?year(?:__|$)")
 _YEAR = re.compile(r"0{0,3}[1-9]\d{0,3}")
+# A time with a UTC offset of 16 hours or more: PostgreSQL's limit is 15:59:59.
 _FAR_OFFSET = re.compile(r"\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*[+-](?:1[6-9]|2\d)(?::?\d\d)?\b")
 
 
