@@ -109,6 +109,26 @@ def _balance(status: str) -> dict:
     return {"user": "alice", "currency": "INR", **BALANCES[status]}
 
 
+def _assert_booking(reward: Reward, source: str, target: str) -> None:
+    """The ledger transaction the move booked says what it is (SPEC §3: corrections are new
+    transactions that explain themselves)."""
+    booking = reward.transaction
+    if target == "confirmed":
+        assert booking.resolution.kind == "post"
+    elif target == "reversed" and source == "pending":
+        assert booking.resolution.kind == "void"
+    elif target == "reversed":
+        posting = booking.resolution  # a posted two-phase transfer is reversed by its post
+        reversal = posting.reversal
+        assert reversal.description == f"Reversal of {posting.pk}: pair test"
+        assert reversal.metadata == {"reason": "pair test"}
+    else:
+        clawback = reward.clawback_transaction
+        assert clawback.description == f"Clawback of reward {reward.pk}: pair test"
+        assert clawback.metadata == {"reward": reward.pk, "reason": "pair test"}
+        assert clawback.reference == f"clawback:reward:{reward.pk}"
+
+
 def test_the_table_is_spec_4():
     assert {source: set(targets) for source, targets in TRANSITIONS.items()} == EXPECTED
 
@@ -140,7 +160,10 @@ def test_api_step(api, url, program, source, target):
         assert after["balance"] == _balance(target)
         assert after["transactions"] == before["transactions"] + 1
         assert after["history"] == before["history"] + 1
-        assert AuditEntry.objects.filter(action=f"reward.{target}", object_id=str(reward.pk))
+        # One audit entry, the reward's (its booking is not audited a second time).
+        assert after["audit"] == before["audit"] + 1
+        assert AuditEntry.objects.get(action=f"reward.{target}", object_id=str(reward.pk))
+        _assert_booking(Reward.objects.get(pk=reward.pk), source, target)
     else:
         assert r.status_code == 409, r.json()
         assert r.json()["code"] == "invalid_transition"
@@ -308,3 +331,26 @@ def test_batch_step(program, source, step):
         batch.refresh_from_db()
         assert batch.status == source and batch.items.count() == items
         assert _batch_audit() == audit
+
+
+def test_confirm_due_goes_on_after_a_reward_that_moved_meanwhile(program, monkeypatch):
+    """A reward reversed between the query and its confirmation (a race) is skipped; the
+    others are still confirmed."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    program.hold_days = 1
+    program.save(update_fields=["hold_days"])
+    first, second = _reward_in(program, "pending"), _reward_in(program, "pending")
+    real_confirm = reward_services._confirm
+
+    def racing_confirm(*, reward, actor, reason):
+        if reward.pk == first.pk:
+            reward_services.reward_reverse(reward=first, reason="meanwhile", actor="test")
+        return real_confirm(reward=reward, actor=actor, reason=reason)
+
+    monkeypatch.setattr(reward_services, "_confirm", racing_confirm)
+    assert reward_services.rewards_confirm_due(now=timezone.now() + timedelta(days=2)) == 1
+    assert Reward.objects.get(pk=first.pk).status == "reversed"
+    assert Reward.objects.get(pk=second.pk).status == "confirmed"
