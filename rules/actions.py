@@ -24,6 +24,7 @@ from ledger import rowsql
 from ledger.db import prepared_cursor
 from ledger.exceptions import DomainError
 from ledger.models import Program, Reward
+from rules.engine.plan import MAX_AMOUNT
 from rules.models import Event, RewardLink, Rule, RuleVersion
 
 logger = logging.getLogger(__name__)
@@ -207,6 +208,15 @@ def actions_run(
                     if not amount or amount <= 0:
                         outcome.skipped.append(
                             {"index": index, "type": kind, "reason": "amount is zero"}
+                        )
+                        continue
+                    if amount > MAX_AMOUNT:  # the plan skips these; never book one regardless
+                        outcome.skipped.append(
+                            {
+                                "index": index,
+                                "type": kind,
+                                "reason": f"amount is above the money limit {MAX_AMOUNT}",
+                            }
                         )
                         continue
                     if _has_limits(limits):

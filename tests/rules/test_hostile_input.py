@@ -168,3 +168,33 @@ def test_the_pipeline_skips_such_a_commission_with_a_note_and_no_retry(
     assert result["matched"] is True and result["rewards"] == []
     assert result["skipped"] and result["skipped"][0]["type"] == "percent_commission"
     assert not Reward.objects.exists()
+
+
+@pytest.mark.django_db
+def test_actions_never_book_an_amount_above_the_money_limit(program, publish, refer, ingest):
+    from rules.actions import actions_run
+
+    rule = publish(commission_rule())
+    refer("alice", "bob")
+    event = ingest("buy-1", "purchase", "bob", data={"amount": 10})
+    planned = [
+        {
+            "index": 0,
+            "type": "percent_commission",
+            "beneficiary": "referrer",
+            "beneficiary_id": "alice",
+            "amount": MAX_AMOUNT + 1,
+            "currency": "INR",
+            "reward_type": "cash",
+            "skipped": None,
+        }
+    ]
+    outcome = actions_run(
+        program=program,
+        event=event,
+        rule=rule,
+        rule_version=rule.active_version,
+        planned=planned,
+    )
+    assert outcome.rewards == [] and "money limit" in outcome.skipped[0]["reason"]
+    assert not Reward.objects.filter(amount__gt=MAX_AMOUNT).exists()
