@@ -199,7 +199,6 @@ CREATE TRIGGER ledger_reward_update BEFORE UPDATE ON ledger_reward
         OR NEW.reward_type IS DISTINCT FROM OLD.reward_type
         OR NEW.transaction_id IS DISTINCT FROM OLD.transaction_id
         OR NEW.source_key IS DISTINCT FROM OLD.source_key
-        OR NEW.created_at IS DISTINCT FROM OLD.created_at
         OR (OLD.clawback_transaction_id IS NOT NULL
             AND NEW.clawback_transaction_id IS DISTINCT FROM OLD.clawback_transaction_id)
     ) EXECUTE FUNCTION ledger_refuse_update('a reward changes only its status, times and hold');

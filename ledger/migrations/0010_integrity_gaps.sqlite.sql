@@ -124,7 +124,6 @@ WHEN NEW.id IS NOT OLD.id
     OR NEW.reward_type IS NOT OLD.reward_type
     OR NEW.transaction_id IS NOT OLD.transaction_id
     OR NEW.source_key IS NOT OLD.source_key
-    OR NEW.created_at IS NOT OLD.created_at
     OR (OLD.clawback_transaction_id IS NOT NULL AND NEW.clawback_transaction_id IS NOT OLD.clawback_transaction_id)
 BEGIN
     SELECT RAISE(ABORT, 'UPDATE on ledger_reward is not allowed here: a reward changes only its status, times and hold');

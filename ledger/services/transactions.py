@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
@@ -397,11 +397,12 @@ def _insufficient(account: Account) -> InsufficientFunds:
 _TOTAL_COLUMNS = ("posted_debits", "posted_credits", "pending_debits", "pending_credits")
 
 
-def _overflow(account: Account) -> BalanceOverflow:
+def _overflow(*accounts: Account) -> BalanceOverflow:
+    codes = ", ".join(a.code for a in accounts)
     return BalanceOverflow(
-        f"This move would take account {account.code}'s stored totals past the largest amount "
-        f"the ledger holds ({_BIGINT_MAX} minor units); nothing was written.",
-        errors=[{"field": "postings", "message": f"{account.code}: balance limit exceeded"}],
+        f"This move would take the stored totals of {codes} past the largest amount the ledger "
+        f"holds ({_BIGINT_MAX} minor units); nothing was written.",
+        errors=[{"field": "postings", "message": f"{codes}: balance limit exceeded"}],
     )
 
 
@@ -479,8 +480,6 @@ def _fingerprint(account: Account) -> str:
 # have no_overdraft (the lines travel as arrays), so a few prepared statements serve every
 # booking. It stays within 4,096 characters and 50 parameters with reward_create's riders:
 # psycopg caches its conversion of such a query, which otherwise costs 0.3 ms per call.
-# The locked balance row's totals, read for the overflow check.
-_TOTALS = "b.posted_debits xd, b.posted_credits xc, b.pending_debits yd, b.pending_credits yc"
 _IS_ACCOUNT = (
     "jsonb_build_array(a.program_id, a.code, a.kind, a.no_overdraft, a.balance_shards) = %s::jsonb"
 )
@@ -523,7 +522,7 @@ def _book_pg(
             available = "b.posted_credits - b.posted_debits - b.pending_debits"
         if account.balance_shards == 1:
             ctes.append(
-                f"l{i} AS MATERIALIZED (SELECT b.id, {available} AS available, {_TOTALS}"
+                f"l{i} AS MATERIALIZED (SELECT b.id, {available} AS available"
                 " FROM ledger_accountbalance b JOIN ledger_account a ON a.id = b.account_id"
                 f" WHERE b.account_id = %s AND b.shard = 0 AND {_IS_ACCOUNT}{after_previous}"
                 " FOR UPDATE OF b)"
@@ -541,7 +540,7 @@ def _book_pg(
                 f" WHERE TRUE{after_previous})"
             )
             ctes.append(
-                f"l{i} AS MATERIALIZED (SELECT b.id, {available} AS available, {_TOTALS}"
+                f"l{i} AS MATERIALIZED (SELECT b.id, {available} AS available"
                 f" FROM ledger_accountbalance b JOIN p{i} ON b.id = p{i}.id"
                 f" JOIN ledger_account a ON a.id = b.account_id WHERE {_IS_ACCOUNT}"
                 " FOR UPDATE OF b)"
@@ -549,7 +548,9 @@ def _book_pg(
         params += [account_id, _fingerprint(account)]
     n = len(ordered)
     ctes.append(
-        "locked AS (" + " UNION ALL ".join(f"SELECT *, {i} AS n FROM l{i}" for i in range(n)) + ")"
+        "locked AS ("
+        + " UNION ALL ".join(f"SELECT id, available, {i} AS n FROM l{i}" for i in range(n))
+        + ")"
     )
     rows = [(*d, _need(a, *d)) for a, d in (deltas[account_id] for account_id in ordered)]
     ctes.append(
@@ -558,15 +559,11 @@ def _book_pg(
         " WITH ORDINALITY AS x (pd, pc, qd, qc, need, n))"
     )
     params += [[row[c] for row in rows] for c in range(5)]
-    # `fits`: the new totals stay within a bigint (numeric sums, so the test cannot overflow).
     ctes.append(
         f"chk AS (SELECT count(*) = {n} AS complete, count(*) = {n}"
-        " AND COALESCE(bool_and((l.available >= v.need OR v.need = 0) AND fits), TRUE) AS ok,"
-        " min(v.n) FILTER (WHERE l.available < v.need) AS short,"
-        " min(v.n) FILTER (WHERE NOT fits) AS big"
-        " FROM locked l JOIN v USING (n), LATERAL (SELECT GREATEST(l.xd::numeric + v.pd,"
-        " l.xc::numeric + v.pc, l.yd::numeric + v.qd, l.yc::numeric + v.qc)"
-        f" <= {_BIGINT_MAX} AS fits) f)"
+        " AND COALESCE(bool_and(l.available >= v.need OR v.need = 0), TRUE) AS ok,"
+        " min(v.n) FILTER (WHERE l.available < v.need) AS short"
+        " FROM locked l JOIN v USING (n))"
     )
     guard = " AND ".join(f"({r.guard})" for r in riders) or "TRUE"
     ctes.append(f"go AS (SELECT ok AND g AS ok, g AS allowed FROM chk, (SELECT {guard} AS g) q)")
@@ -617,14 +614,23 @@ def _book_pg(
         params += r.params
         outputs += r.outputs
     sql = (
-        f"WITH {', '.join(ctes)} SELECT complete, chk.ok, short, big, allowed,"
+        f"WITH {', '.join(ctes)} SELECT complete, chk.ok, short, allowed,"
         " (SELECT count(*) FROM txn), (SELECT count(*) FROM upd), (SELECT count(*) FROM ins)"
         + "".join(f", {o}" for o in outputs)
         + " FROM chk, go"
     )
     with prepared_cursor() as cursor:
-        cursor.execute(sql, params)
-        complete, ok, short, big, allowed, inserted, updated, posted, *results = cursor.fetchone()
+        try:
+            cursor.execute(sql, params)
+        except DataError as exc:
+            # A stored total would pass the bigint maximum (SQLSTATE 22003): the statement wrote
+            # nothing. Caught here rather than checked in the statement, which must stay short
+            # enough for psycopg to cache. A caller inside a transaction block rolls back (every
+            # caller that goes on after a refusal does so from a savepoint).
+            if getattr(exc.__cause__, "sqlstate", None) != "22003":
+                raise
+            return _overflow(*[deltas[a][0] for a in ordered])
+        complete, ok, short, allowed, inserted, updated, posted, *results = cursor.fetchone()
     if not complete:
         raise StaleAccount(f"account rows changed or missing for accounts {ordered}")
     if not ok:
@@ -636,8 +642,6 @@ def _book_pg(
             return _conflict(txn.resolves, txn.reverses)
         if short is not None:
             return _insufficient(deltas[ordered[short]][0])
-        if big is not None:
-            return _overflow(deltas[ordered[big]][0])
     if not allowed:
         refusal = next((r.refusal for r in riders if r.refusal is not None), None)
         return refusal or IntegrityError("a rider's guard refused the booking")

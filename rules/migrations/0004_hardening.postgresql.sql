@@ -22,5 +22,4 @@ CREATE TRIGGER rules_event_update BEFORE UPDATE ON rules_event
         OR NEW.occurred_at IS DISTINCT FROM OLD.occurred_at
         OR NEW.attributes IS DISTINCT FROM OLD.attributes OR NEW.data IS DISTINCT FROM OLD.data
         OR NEW.body_hash IS DISTINCT FROM OLD.body_hash
-        OR NEW.created_at IS DISTINCT FROM OLD.created_at
     ) EXECUTE FUNCTION ledger_refuse_update('processing changes only an event''s state');

@@ -35,7 +35,6 @@ WHEN NEW.id IS NOT OLD.id
     OR NEW.attributes IS NOT OLD.attributes
     OR NEW.data IS NOT OLD.data
     OR NEW.body_hash IS NOT OLD.body_hash
-    OR NEW.created_at IS NOT OLD.created_at
 BEGIN
     SELECT RAISE(ABORT, 'UPDATE on rules_event is not allowed here: processing changes only an event''s state');
 END;

@@ -5,8 +5,7 @@ without a corruption here fails `test_every_registered_check_has_a_corruption`."
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,31 +28,9 @@ from ledger.services.rewards import reward_clawback, reward_create
 from ledger.services.transactions import transaction_reverse
 from tests.ledger.operator_fixtures import *  # noqa: F403
 from tests.ledger.operator_fixtures import CREATOR
+from tests.ledger.triggers import triggers_off
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@contextlib.contextmanager
-def triggers_off() -> Iterator[None]:
-    """What a superuser can do: PostgreSQL skips every trigger (and foreign-key check) in
-    replica mode; SQLite has no such switch, so its triggers are dropped and re-created."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = replica")
-            try:
-                yield
-            finally:
-                cursor.execute("SET session_replication_role = origin")
-            return
-        cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
-        triggers = cursor.fetchall()
-        for name, _ in triggers:
-            cursor.execute(f'DROP TRIGGER "{name}"')
-        try:
-            yield
-        finally:
-            for _, sql in triggers:
-                cursor.execute(sql)
 
 
 def _sql(statement: str, params: list[Any] | None = None) -> None:

@@ -8,6 +8,7 @@ from ledger.models import Reward
 from ledger.selectors import user_balance
 from ledger.services.rewards import reward_transition
 from ledger.services.transactions import PostingLine, transaction_create, transaction_reverse
+from tests.ledger.triggers import triggers_off
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,7 +67,10 @@ def test_balance_follows_the_reward_lifecycle(api, url, program):
     txn = payout(program, 600)
     reward_transition(reward=Reward.objects.get(pk=a), to_status="paid", actor="payouts")
     assert bal()["available"] == 400 and bal()["paid"] == 600
-    transaction_reverse(program=program, original=txn, reason="bank returned it")
+    # A payout transfer is never reversed through the ledger (issue 11: the database refuses
+    # it); should one be, with the rules off, the balance follows the postings.
+    with triggers_off():
+        transaction_reverse(program=program, original=txn, reason="bank returned it")
     assert bal()["available"] == 1000 and bal()["paid"] == 0
     assert user_balance(program=program, external_id="alice") == bal()
     assert api.get(url("users/bob/balance")).json()["pending"] == 999
