@@ -55,6 +55,7 @@ class ItemForm(forms.Form):
     def __init__(self, *args: Any, currency: str, **kwargs: Any):
         super().__init__(*args, **kwargs)
         field = self.fields["amount"]
+        assert isinstance(field, MoneyField)
         field.currency = currency
         field.label = f"Amount ({currency})"
         field.help_text = (
@@ -62,7 +63,9 @@ class ItemForm(forms.Form):
             f"{money(150000, currency)}. Leave empty to pay the participant's whole available "
             "balance."
         )
-        field.widget.attrs.update(field.widget_attrs(field.widget))
+        field.widget.attrs.update(
+            {"placeholder": f"e.g. {major_units(150000, currency)}", "data-currency": currency}
+        )
 
 
 class RejectForm(forms.Form):
@@ -318,12 +321,12 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
                     request, f"Added {item.beneficiary}: {money(item.amount, batch.currency)}."
                 )
             elif step == "reject":
-                form = RejectForm(request.POST)
-                if not form.is_valid():
+                reject = RejectForm(request.POST)
+                if not reject.is_valid():
                     messages.error(request, "A reason is required to reject a batch.")
-                    return self.confirm_page(request, batch, step, form)
+                    return self.confirm_page(request, batch, step, reject)
                 payouts.payout_batch_reject(
-                    batch=batch, actor=actor, reason=form.cleaned_data["reason"]
+                    batch=batch, actor=actor, reason=reject.cleaned_data["reason"]
                 )
                 messages.success(
                     request, f"Rejected payout batch #{batch.pk}: {batch_summary(batch)}."

@@ -120,9 +120,11 @@ class RuleAdmin(ReadOnlyAdmin):
         rules = list(queryset.select_related("program", "active_version"))
         if request.POST.get("confirmed") == "yes":
             actor = actor_of(request)
-            run_for_each(
-                request, rules, lambda rule: rule_publish(rule=rule, actor=actor), done="Published"
-            )
+
+            def publish_one(rule: Any) -> Rule:
+                return rule_publish(rule=rule, actor=actor)
+
+            run_for_each(request, rules, publish_one, done="Published")
             return None
         rows = []
         for rule in rules:
@@ -165,7 +167,7 @@ class RuleProgramConfigForm(forms.ModelForm):
         fields = ["program", *CONFIG_FIELDS]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         changes = {f: data[f] for f in CONFIG_FIELDS if f in data}
         for error in rules_config_errors(changes):
             if error["field"] in self.fields:
