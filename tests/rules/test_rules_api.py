@@ -260,12 +260,28 @@ def test_rules_that_could_never_run_are_400(api, url, definition, path):
 
 
 def test_deeply_nested_conditions_are_400_not_500(api, url):
-    node = {"field": "referred.country", "operator": "equals", "value": "IN"}
-    for _ in range(100):
-        node = {"operator": "AND", "conditions": [node]}
-    response = api.post(url("rules"), rule_def(conditions=node), format="json")
+    def nested(groups: int) -> dict:
+        node = {"field": "referred.country", "operator": "equals", "value": "IN"}
+        for _ in range(groups):
+            node = {"operator": "AND", "conditions": [node]}
+        return node
+
+    # 100 groups nest 200 JSON levels: the body is refused before it is read (SPEC §1).
+    response = api.post(url("rules"), rule_def(conditions=nested(100)), format="json")
+    assert response.status_code == 400 and response.json()["code"] == "validation_error"
+    # 33 fit the body's limit for definitions (68 levels) and break the rule's (32 groups).
+    response = api.post(url("rules"), rule_def(conditions=nested(33)), format="json")
     assert response.status_code == 400 and response.json()["code"] == "rule_invalid"
     assert response.json()["errors"][0]["path"].startswith("$.conditions.conditions[0]")
+    # 32 groups, wrapped as {"definition": ...}, with a list value: valid.
+    leaf = {"field": "referred.country", "operator": "in", "value": ["IN", "US"]}
+    node = leaf
+    for _ in range(32):
+        node = {"operator": "AND", "conditions": [node]}
+    response = api.post(
+        url("rules/validate"), {"definition": rule_def(conditions=node)}, format="json"
+    )
+    assert response.status_code == 200, response.content
 
 
 @pytest.mark.parametrize("raw", ["²", "\uff10", "0", "-1", "1.0", " 1", "99999999999999999999"])
