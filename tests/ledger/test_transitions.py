@@ -342,7 +342,7 @@ def test_confirm_due_goes_on_after_a_reward_that_moved_meanwhile(program, monkey
 
     program.hold_days = 1
     program.save(update_fields=["hold_days"])
-    first, second = _reward_in(program, "pending"), _reward_in(program, "pending")
+    first, second, third = (_reward_in(program, "pending") for _ in range(3))
     real_confirm = reward_services._confirm
 
     def racing_confirm(*, reward, actor, reason):
@@ -351,6 +351,7 @@ def test_confirm_due_goes_on_after_a_reward_that_moved_meanwhile(program, monkey
         return real_confirm(reward=reward, actor=actor, reason=reason)
 
     monkeypatch.setattr(reward_services, "_confirm", racing_confirm)
-    assert reward_services.rewards_confirm_due(now=timezone.now() + timedelta(days=2)) == 1
+    assert reward_services.rewards_confirm_due(now=timezone.now() + timedelta(days=2)) == 2
     assert Reward.objects.get(pk=first.pk).status == "reversed"
     assert Reward.objects.get(pk=second.pk).status == "confirmed"
+    assert Reward.objects.get(pk=third.pk).status == "confirmed"
