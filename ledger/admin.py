@@ -11,3 +11,6 @@ admin.site.site_title = "Referral Ledger"
 admin.site.index_title = "Operator console"
 
 from ledger import admin_webhooks  # noqa: E402,F401  (webhook endpoints, messages, redeliver)
+from ledger.admin_guard import install as install_selection_guard  # noqa: E402
+
+install_selection_guard()  # a change list action on ids that are not ids: refused, not a 500

@@ -496,7 +496,16 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
     def run_view(self, request: HttpRequest):
         if request.method != "POST" or not self.has_run_permission(request):
             raise PermissionDenied
-        program = Program.objects.filter(pk=request.POST.get("program") or None).first()
+        # One program, or (empty) all of them; anything else is refused, never a 500 (a
+        # program that is not a number) nor silently a run of all programs.
+        chosen = request.POST.get("program") or ""
+        program = None
+        if chosen:
+            if chosen.isascii() and chosen.isdigit():
+                program = Program.objects.filter(pk=int(chosen)).first()
+            if program is None:
+                messages.error(request, "No such program: nothing was run.")
+                return HttpResponseRedirect(reverse("admin:ledger_reconciliationrun_changelist"))
         run = reconciliation_record(program=program, actor=actor_of(request))
         level = messages.SUCCESS if run.status == "clean" else messages.WARNING
         scope = program.slug if program else "all programs"

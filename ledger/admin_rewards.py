@@ -8,8 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
@@ -187,7 +186,10 @@ class RewardActionsMixin(ProgramColumnMixin):
         may = self.has_review_permission if self.review_actions else self.has_operate_permission
         if name not in self.object_actions or not may(request):
             raise PermissionDenied
-        reward = get_object_or_404(self.model, pk=object_id)  # type: ignore[attr-defined]
+        # The admin's own lookup: an id that is not a number is 404, not a 500.
+        reward = self.get_object(request, object_id)  # type: ignore[attr-defined]
+        if reward is None:
+            raise Http404(f"No reward {object_id!r}.")
         queryset = self.model.objects.filter(pk=reward.pk)  # type: ignore[attr-defined]
         response = self._act(name, request, queryset)
         return response or HttpResponseRedirect(self.after_action_url(reward))
