@@ -20,9 +20,14 @@ from django.views.decorators.csp import csp_override
 from ledger.models import Program
 from rules.models import Rule, RuleVersion
 
+# What the pages show (every program's rules, their triggers and versions) is what the rules
+# API's GET routes need: a staff user without it (an operator, an approver) gets 403 here too.
+VIEW_RULES = "rules.view_rule"
+
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Anonymous users go to the admin's login page; signed-in non-staff users get 403."""
+    """Anonymous users go to the admin's login page; signed-in users who are not staff, or who
+    may not see rules, get 403."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -30,6 +35,8 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
             return redirect_to_login(request.get_full_path())
         if not (request.user.is_active and request.user.is_staff):
             raise PermissionDenied("The rule builder is for staff users.")
+        if not request.user.has_perm(VIEW_RULES):
+            raise PermissionDenied(f"The rule builder needs the permission {VIEW_RULES}.")
         return view(request, *args, **kwargs)
 
     return wrapper
