@@ -1,4 +1,8 @@
 -- Back to 0009: drop 0010's triggers and functions; restore 0002's per-posting balance check.
+DROP TRIGGER IF EXISTS ledger_posting_same_program ON ledger_posting;
+DROP FUNCTION IF EXISTS ledger_check_posting_program();
+DROP TRIGGER IF EXISTS ledger_payoutitem_into_draft ON ledger_payoutitem;
+DROP FUNCTION IF EXISTS ledger_payoutitem_into_draft();
 DROP TRIGGER IF EXISTS ledger_webhookmessage_update ON ledger_webhookmessage;
 DROP TRIGGER IF EXISTS ledger_webhookmessage_no_truncate ON ledger_webhookmessage;
 DROP TRIGGER IF EXISTS ledger_webhookmessage_delete ON ledger_webhookmessage;

@@ -264,3 +264,46 @@ CREATE TRIGGER ledger_webhookmessage_update BEFORE UPDATE ON ledger_webhookmessa
         OR NEW.payload IS DISTINCT FROM OLD.payload
         OR NEW.created_at IS DISTINCT FROM OLD.created_at
     ) EXECUTE FUNCTION ledger_refuse_update('delivery changes only status, attempts and times');
+
+-- 5. Found by the attack review. A payout item goes into a draft batch only: one inserted into
+--    an approved batch (with an empty added_by, which no four-eyes rule compares) was paid by
+--    the batch's execution though nobody approved it. FOR SHARE waits for a concurrent status
+--    change (a submit) and re-reads the batch, so an item cannot slip in beside it.
+CREATE OR REPLACE FUNCTION ledger_payoutitem_into_draft() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM ledger_payoutbatch WHERE id = NEW.batch_id AND status = 'draft' FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'payout batch % is not a draft: items are added to drafts only',
+            NEW.batch_id USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER ledger_payoutitem_into_draft BEFORE INSERT ON ledger_payoutitem
+    FOR EACH ROW EXECUTE FUNCTION ledger_payoutitem_into_draft();
+
+-- 6. Found by the attack review. A posting's account belongs to its transaction's program: a
+--    raw transaction of one program could otherwise move money out of another program's
+--    accounts (same currency), which no other rule notices.
+CREATE OR REPLACE FUNCTION ledger_check_posting_program() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT n.transaction_id, a.code INTO bad
+      FROM new_postings n
+      JOIN ledger_account a ON a.id = n.account_id
+      JOIN ledger_transaction t ON t.id = n.transaction_id
+     WHERE a.program_id <> t.program_id
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'posting of transaction % is on account % of another program',
+            bad.transaction_id, bad.code USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER ledger_posting_same_program AFTER INSERT ON ledger_posting
+    REFERENCING NEW TABLE AS new_postings
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_check_posting_program();

@@ -1,4 +1,6 @@
 -- Back to 0009: drop 0010's triggers.
+DROP TRIGGER IF EXISTS ledger_posting_same_program;
+DROP TRIGGER IF EXISTS ledger_payoutitem_into_draft;
 DROP TRIGGER IF EXISTS ledger_posting_currency;
 DROP TRIGGER IF EXISTS ledger_posting_at_most_500;
 DROP TRIGGER IF EXISTS ledger_transaction_owner_moves;

@@ -181,3 +181,19 @@ WHEN NEW.id IS NOT OLD.id
 BEGIN
     SELECT RAISE(ABORT, 'UPDATE on ledger_webhookmessage is not allowed here: delivery changes only status, attempts and times');
 END;
+
+-- Found by the attack review: a payout item goes into a draft batch only (one slipped into an
+-- approved batch was paid without approval), and a posting's account belongs to its
+-- transaction's program.
+CREATE TRIGGER IF NOT EXISTS ledger_payoutitem_into_draft BEFORE INSERT ON ledger_payoutitem
+WHEN (SELECT status FROM ledger_payoutbatch WHERE id = NEW.batch_id) IS NOT 'draft'
+BEGIN
+    SELECT RAISE(ABORT, 'payout batch is not a draft: items are added to drafts only');
+END;
+
+CREATE TRIGGER IF NOT EXISTS ledger_posting_same_program BEFORE INSERT ON ledger_posting
+WHEN (SELECT program_id FROM ledger_account WHERE id = NEW.account_id)
+    IS NOT (SELECT program_id FROM ledger_transaction WHERE id = NEW.transaction_id)
+BEGIN
+    SELECT RAISE(ABORT, 'a posting must be on an account of its transaction''s program');
+END;

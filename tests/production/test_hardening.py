@@ -293,18 +293,20 @@ def test_the_payout_file_neutralises_client_text(program):
 
     now = timezone.now()
     batch = PayoutBatch.objects.create(
-        program=program,
-        currency="INR",
+        program=program, currency="INR", status="draft", created_by="user:maker"
+    )
+    # Items go into drafts only (the database refuses them elsewhere): fill, then approve.
+    PayoutItem.objects.create(
+        batch=batch, beneficiary="=cmd|' /C calc'!A0", amount=150000, added_by="user:maker"
+    )
+    PayoutBatch.objects.filter(pk=batch.pk).update(
         status="approved",
-        created_by="user:maker",
         submitted_by="user:maker",
         submitted_at=now,
         approved_by="user:checker",
         approved_at=now,
     )
-    PayoutItem.objects.create(
-        batch=batch, beneficiary="=cmd|' /C calc'!A0", amount=150000, added_by="user:maker"
-    )
+    batch.refresh_from_db()
     rows = read_csv(payout_batch_csv(batch=batch))
     assert rows[1][0] == "'=cmd|' /C calc'!A0"
     assert rows[1][1:3] == ["150000", "1500.00"]
