@@ -97,7 +97,7 @@ def credit_apply(
 ) -> tuple[CreditEntry, bool]:
     """Apply one operation of the program's set to an owner's credits. Returns the entry and
     whether it was created (False: a replay of the same nonce and body)."""
-    if not isinstance(owner_id, str) or not PARTICIPANT_ID_RE.match(owner_id):
+    if not isinstance(owner_id, str) or not PARTICIPANT_ID_RE.fullmatch(owner_id):
         raise ValidationFailed(
             "owner_id must be 1-200 characters: letters, digits, _ . @ -",
             errors=[{"field": "owner_id", "message": "letters, digits, _ . @ - (1-200)"}],

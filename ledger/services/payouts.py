@@ -187,7 +187,7 @@ def payout_item_add(
     *, batch: PayoutBatch, beneficiary: str, amount: int | None = None, actor: str
 ) -> PayoutItem:
     """Add a beneficiary to a draft batch, by default with their whole available balance."""
-    if not isinstance(beneficiary, str) or not PARTICIPANT_ID_RE.match(beneficiary):
+    if not isinstance(beneficiary, str) or not PARTICIPANT_ID_RE.fullmatch(beneficiary):
         raise ValidationFailed(
             "beneficiary: 1-200 characters: letters, digits, _ . @ -",
             errors=[{"field": "beneficiary", "message": "invalid external id"}],

@@ -132,7 +132,7 @@ def _validate_new(
     *, program: Program, beneficiary: str, amount: int, currency: str, reward_type: str
 ) -> None:
     errors = []
-    if not isinstance(beneficiary, str) or not PARTICIPANT_ID_RE.match(beneficiary):
+    if not isinstance(beneficiary, str) or not PARTICIPANT_ID_RE.fullmatch(beneficiary):
         errors.append(
             {"field": "beneficiary", "message": "1-200 characters: letters, digits, _ . @ -"}
         )

@@ -235,3 +235,19 @@ def test_a_credits_account_without_no_overdraft_is_never_spent_below_zero(api, u
     assert r.status_code == 409 and r.json()["code"] == "already_exists"
     assert credits_balance(program=program, owner_id="eve") == 0
     assert not CreditEntry.objects.exists() and not Transaction.objects.exists()
+
+
+@pytest.mark.parametrize("owner", ["alice\n", "a:b", "a b", ""])
+def test_credit_apply_refuses_owner_ids_the_ledger_cannot_name(program, owner):
+    from ledger.exceptions import ValidationFailed
+
+    with pytest.raises(ValidationFailed):
+        credit_apply(
+            program=program,
+            owner_id=owner,
+            operation="SIGNUP_CREDIT",
+            amount=None,
+            nonce="n",
+            actor="t",
+        )
+    assert not CreditEntry.objects.exists() and not Transaction.objects.exists()

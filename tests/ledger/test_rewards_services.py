@@ -75,6 +75,9 @@ def test_create_validates_like_the_api(program):
         {"amount": 0},
         {"reward_type": "gold"},
         {"beneficiary": "a:b"},
+        # `$` matches before a final newline: the id must match whole, or "alice\n" gets paid
+        # into an account nobody can name.
+        {"beneficiary": "alice\n"},
     ]
     for case in cases:
         kwargs = {"beneficiary": "alice", "amount": 10, "reward_type": "cash", **case}
