@@ -87,3 +87,46 @@ def test_step_and_resolve_tell_missing_from_null():
 def test_equality_of_lists_and_objects_is_strict_at_every_depth(value, actual, expected):
     referred = {"profile": {"plan": actual}}
     assert _matches(referred, "equals", value) is expected
+
+
+def _leaf(operator: str, value, actual) -> bool:
+    """The leaf on referred.profile.plan = actual (MISSING: absent), through all evaluators."""
+    profile = {} if actual is MISSING else {"plan": actual}
+    return _matches({"profile": profile}, operator, value)
+
+
+@pytest.mark.parametrize(
+    ("operator", "value", "actual", "expected"),
+    [
+        # between is inclusive at both ends
+        ("between", [10, 20], 9, False),
+        ("between", [10, 20], 10, True),
+        ("between", [10, 20], 20, True),
+        ("between", [10, 20], 21, False),
+        ("between", [10, 20], 10.5, True),
+        # within_last_days: [occurred_at - N days, occurred_at]
+        ("within_last_days", 3, "2025-03-07T12:00:00Z", True),  # exactly 3 days before
+        ("within_last_days", 3, "2025-03-07T11:59:59.999999Z", False),
+        ("within_last_days", 3, "2025-03-10T12:00:00Z", True),  # the event's own time
+        ("within_last_days", 3, "2025-03-10T12:00:00.000001Z", False),  # the future
+        ("within_last_days", 0, "2025-03-10T12:00:00Z", False),  # 0 days is not a span
+        ("within_last_days", 36_500, "2025-03-09T12:00:00Z", True),  # the longest span
+        ("within_last_days", 36_501, "2025-03-09T12:00:00Z", False),  # beyond it: never
+        # text operators
+        ("starts_with", "ab", "abc", True),
+        ("starts_with", "ab", "xabc", False),
+        ("ends_with", "bc", "abc", True),
+        ("ends_with", "bc", "bca", False),
+        ("contains", "b", "abc", True),
+        ("contains", "z", "abc", False),
+        ("not_contains", "b", "abc", False),
+        ("not_contains", "z", "abc", True),
+        # a timestamp without an offset is not a time: a type mismatch, never a crash
+        ("greater_than", "2025-01-01T00:00:00Z", "2025-03-10T12:00:00", False),
+        ("less_than", "2025-12-01T00:00:00Z", "2025-03-10T12:00:00", False),
+        ("within_last_days", 3, "2025-03-09T12:00:00", False),
+        ("greater_than", "2025-01-01T00:00:00Z", "2025-03-10T12:00:00Z", True),
+    ],
+)
+def test_leaf_boundaries(operator, value, actual, expected):
+    assert _leaf(operator, value, actual) is expected
