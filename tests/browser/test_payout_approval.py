@@ -63,12 +63,17 @@ def test_two_staff_users_walk_a_payout_through_approval(
     log_in_as(page, live_server, "bob", "bob-password", detail)
     assert page.locator("input[name=execute-batch]").count() == 0  # approvers do not execute
     page.click("input[name=approve-batch]")
+    # Approving asks first, and says what will move, in major units with the currency.
+    assert "1,500.00 INR" in page.inner_text("#content-main")
+    page.click("input[name=confirm-approve]")
     assert page.inner_text("#batch-status") == "Approved"
     assert "user:bob" in page.inner_text("#content-main")
 
     # Back to the operator, who executes it.
     log_in_as(page, live_server, "staff", STAFF_PASSWORD, detail)
     page.click("input[name=execute-batch]")
+    assert "1,500.00 INR" in page.inner_text("#content-main")
+    page.click("input[name=confirm-execute]")
     assert page.inner_text("#batch-status") == "Executed"
     assert f"payout:{batch.pk}:" in page.inner_text("#payout-items")
     assert page.locator("#export-csv").is_visible()
