@@ -355,3 +355,22 @@ def test_confirm_due_goes_on_after_a_reward_that_moved_meanwhile(program, monkey
     assert Reward.objects.get(pk=first.pk).status == "reversed"
     assert Reward.objects.get(pk=second.pk).status == "confirmed"
     assert Reward.objects.get(pk=third.pk).status == "confirmed"
+
+
+@pytest.mark.parametrize(
+    ("service", "status", "verb"),
+    [
+        (reward_services.reward_reverse, "pending", "reverse"),
+        (reward_services.reward_clawback, "paid", "claw back"),
+    ],
+)
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_a_step_that_needs_a_reason_refuses_a_blank_one(program, service, status, verb, reason):
+    from ledger.exceptions import ValidationFailed
+
+    reward = _reward_in(program, status)
+    with pytest.raises(ValidationFailed) as refused:
+        service(reward=reward, reason=reason, actor="test")
+    assert str(refused.value) == f"A reason is required to {verb} a reward."
+    assert refused.value.errors == [{"field": "reason", "message": "This field is required."}]
+    assert Reward.objects.get(pk=reward.pk).status == status
