@@ -21,6 +21,7 @@ from ledger import csvsafe
 from ledger.exceptions import DomainError
 from ledger.models import Reward
 from ledger.services.payouts import currency_exponent
+from ledger.services.transactions import MAX_AMOUNT
 
 
 def major_units(amount: int, currency: str) -> str:
@@ -62,8 +63,8 @@ def audit_value(key: str, value: Any, *, object_type: str, currency: str | None)
 # "1500", "1,500", "1,500.00", "1500.5": digits with optional thousands commas (in groups of
 # three) and an optional fraction. No sign, no exponent, no spaces inside.
 _MAJOR = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?$", re.ASCII)
-# The largest amount the ledger stores (bigint minor units).
-MAX_MINOR = 2**63 - 1
+# The largest amount an operator may type: the money limit (10^15 minor units), as on the API.
+MAX_MINOR = MAX_AMOUNT
 
 
 def parse_major(text: str, currency: str) -> int:
@@ -83,7 +84,9 @@ def parse_major(text: str, currency: str) -> int:
         raise ValueError(f"{currency} has {places}: {text.strip()} is not an exact amount.")
     minor = int(Decimal(value.replace(",", "")).scaleb(exponent))
     if minor > MAX_MINOR:
-        raise ValueError(f"{text.strip()} {currency} is more than the ledger can hold.")
+        raise ValueError(
+            f"{text.strip()} {currency} is above the money limit of {money(MAX_MINOR, currency)}."
+        )
     return minor
 
 

@@ -214,3 +214,70 @@ def test_a_service_identity_cannot_be_a_person(groups, program):
     with pytest.raises(Exception, match="person's account"):
         service_identity_get_or_create(username="bob", groups=("approvers",))
     assert not Program.objects.filter(slug="bob").exists()
+
+
+# --- money typed in the console -------------------------------------------------------------
+
+# What an operator (or a hostile page) may type where the console asks for an amount: an
+# exponent, not a number, Arabic-Indic or full-width digits, Indian digit grouping, a sign,
+# more decimals than the currency has, another currency, a NUL.
+REFUSED_MONEY = [
+    ("INR", "1e5"),
+    ("INR", "NaN"),
+    ("INR", "Infinity"),
+    ("INR", "\u0661\u0662\u0663"),
+    ("INR", "\uff11\uff12\uff13"),
+    ("INR", "1,50,000.00"),
+    ("INR", "-5"),
+    ("INR", "+5"),
+    ("INR", "15.005"),
+    ("JPY", "1.5"),
+    ("KWD", "1.0005"),
+    ("INR", "1,500.00 USD"),
+    ("INR", "1500\x00"),
+    ("INR", "0x10"),
+    ("INR", "1_000"),
+    ("JPY", "10,000,000,000,000,000"),  # above the money limit (10^15 minor units)
+    ("INR", "10,000,000,000,000.01"),
+]
+
+
+@pytest.mark.parametrize(("currency", "typed"), REFUSED_MONEY)
+def test_money_the_console_refuses(currency, typed):
+    from django import forms
+
+    from ledger.admin_common import MoneyField
+
+    with pytest.raises(forms.ValidationError):
+        MoneyField(currency=currency).clean(typed)
+
+
+@pytest.mark.parametrize(
+    ("currency", "typed", "minor"),
+    [
+        ("INR", "1,500.00", 150000),
+        ("INR", "1,500.00 INR", 150000),
+        ("JPY", "1,500", 1500),
+        ("KWD", "1.5", 1500),
+        ("INR", "10,000,000,000,000.00", 10**15),  # the money limit itself
+    ],
+)
+def test_money_the_console_accepts_exactly(currency, typed, minor):
+    from ledger.admin_common import MoneyField
+
+    assert MoneyField(currency=currency).clean(typed) == minor
+
+
+@pytest.mark.parametrize("typed", ["1e5", "\u0661\u0662\u0663", "1,50,000.00", "-5", "15.005"])
+def test_a_payout_item_typed_wrongly_adds_nothing(groups, program, confirmed_reward, typed):
+    from ledger.services import payouts
+
+    confirmed_reward("carol", 10**7)
+    batch = payouts.payout_batch_create(program=program, actor="user:olga")
+    ops = _staff("olga", "operators")
+    r = ops.post(
+        reverse("admin:ledger_payoutbatch_step", args=[batch.pk, "add_item"]),
+        {"beneficiary": "carol", "amount": typed},
+    )
+    assert r.status_code == 302
+    assert not batch.items.exists()

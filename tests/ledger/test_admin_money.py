@@ -95,7 +95,7 @@ def test_money_is_major_units_with_the_currency(minor, currency, shown):
         ("1,500", "JPY", 1500),
         ("1.5", "KWD", 1500),
         ("1.250", "KWD", 1250),
-        ("1234567890123456.78", "USD", 123456789012345678),
+        ("1234567890123.45", "USD", 123456789012345),  # 15 digits, exact (no float)
     ],
 )
 def test_major_units_parse_to_exact_minor_units(typed, currency, minor):
@@ -117,6 +117,7 @@ def test_major_units_parse_to_exact_minor_units(typed, currency, minor):
         ("\u0661\u0665\u0660\u0660", "INR"),  # Arabic-Indic digits
         ("1 500", "INR"),
         ("99999999999999999.99", "INR"),  # above the bigint the ledger stores
+        ("10,000,000,000,000.01", "INR"),  # above the money limit (10^15 minor units)
         ("12 USD", "INR"),
     ],
 )
