@@ -62,6 +62,39 @@ def audit_record(
     )
 
 
+def fields_update_audited(
+    locked: Any,
+    changes: dict[str, Any],
+    *,
+    program: Program,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: Any,
+    reason: str = "",
+) -> bool:
+    """Apply `changes` to a row the caller holds locked (select_for_update, inside its
+    transaction), saving and auditing only the fields whose value changes, with their values
+    before and after. Returns whether anything changed."""
+    before = {f: getattr(locked, f) for f in changes if getattr(locked, f) != changes[f]}
+    if not before:
+        return False
+    for field in before:
+        setattr(locked, field, changes[field])
+    locked.save(update_fields=list(before))
+    audit_record(
+        program=program,
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        before=before,
+        after={f: changes[f] for f in before},
+        reason=reason,
+    )
+    return True
+
+
 def audit_record_sql(
     *,
     source: str,

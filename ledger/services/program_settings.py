@@ -8,7 +8,7 @@ from django.db import transaction
 
 from ledger.exceptions import ValidationFailed
 from ledger.models import Program
-from ledger.services.audit import audit_record
+from ledger.services.audit import fields_update_audited
 
 # What an operator may change once a program exists; slug, currency and operation set are
 # fixed because accounts, balances and API paths depend on them.
@@ -33,19 +33,13 @@ def program_update(*, program: Program, changes: dict[str, Any], actor: str) -> 
         )
     with transaction.atomic():
         locked = Program.objects.select_for_update().get(pk=program.pk)
-        before = {f: getattr(locked, f) for f in changes if getattr(locked, f) != changes[f]}
-        if not before:
-            return locked
-        for field in before:
-            setattr(locked, field, changes[field])
-        locked.save(update_fields=list(before))
-        audit_record(
+        fields_update_audited(
+            locked,
+            changes,
             program=locked,
             actor=actor,
             action="program.updated",
             object_type="program",
             object_id=locked.slug,
-            before=before,
-            after={f: changes[f] for f in before},
         )
     return locked

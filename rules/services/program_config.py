@@ -9,7 +9,7 @@ from django.db import transaction
 
 from ledger.exceptions import ValidationFailed
 from ledger.models import Program
-from ledger.services.audit import audit_record
+from ledger.services.audit import fields_update_audited
 from rules.catalog import custom_catalog_errors
 from rules.models import RuleProgramConfig
 
@@ -65,20 +65,14 @@ def rules_config_update(
     with transaction.atomic():
         RuleProgramConfig.objects.get_or_create(program=program)
         locked = RuleProgramConfig.objects.select_for_update().get(program=program)
-        before = {f: getattr(locked, f) for f in changes if getattr(locked, f) != changes[f]}
-        if not before:
-            return locked
-        for field in before:
-            setattr(locked, field, changes[field])
-        locked.save(update_fields=list(before))
-        audit_record(
+        fields_update_audited(
+            locked,
+            changes,
             program=program,
             actor=actor,
             action="rules_config.updated",
             object_type="rules_config",
             object_id=program.slug,
-            before=before,
-            after={f: changes[f] for f in before},
             reason=reason,
         )
     return locked
