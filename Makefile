@@ -48,6 +48,7 @@ run: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy $(wildcard ledger/services rules/services rules/services.py)
 
 format: setup
