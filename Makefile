@@ -49,7 +49,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
-	$(VENV)/bin/mypy $(wildcard ledger/services rules/services rules/services.py)
+	$(VENV)/bin/mypy config ledger rules builder
 
 format: setup
 	$(VENV)/bin/ruff check --fix .

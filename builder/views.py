@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -57,7 +58,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 # The canvas library (X6) inserts its own stylesheet as a <style> element, which carries no nonce:
 # this page allows inline styles. Scripts keep the strict policy (settings.SECURE_CSP).
-EDITOR_CSP = {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE]}
+EDITOR_CSP: dict[str, Any] = {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE]}
 
 
 @csp_override(EDITOR_CSP)

@@ -21,7 +21,7 @@ def dashboard_data(program: Program, *, now=None) -> dict[str, Any]:
     now = now or timezone.now()
     start = (now - timedelta(days=DAYS - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     rewards = Reward.objects.filter(program=program)
-    per_day = {
+    per_day: dict[Any, Any] = {
         row["day"]: row
         for row in rewards.filter(created_at__gte=start)
         .annotate(day=TruncDate("created_at"))

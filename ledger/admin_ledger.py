@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -345,7 +345,7 @@ class ApiKeyAdmin(ProgramColumnMixin, admin.ModelAdmin):
             title="Revoke API keys",
             verb="Revoke",
             call=lambda key, reason: api_key_revoke(
-                api_key=key, actor=actor_of(request), reason=reason
+                api_key=cast(ApiKey, key), actor=actor_of(request), reason=reason
             ),
         )
 
@@ -357,7 +357,7 @@ class AccountAdmin(ProgramColumnMixin, ReadOnlyAdmin):
     list_select_related = ["program"]
     search_fields = ["code"]
     search_help_text = "Account code, e.g. user:alice or program:payouts_clearing"
-    readonly_fields = ["code", "kind", "currency", "no_overdraft", "program", "balance"]
+    readonly_fields = ("code", "kind", "currency", "no_overdraft", "program", "balance")
     fields = readonly_fields
     actions = [export_csv]
     csv_fields = ["program__slug", "code", "kind", "currency", "no_overdraft", "created_at"]
@@ -386,7 +386,7 @@ class AccountAdmin(ProgramColumnMixin, ReadOnlyAdmin):
 
 class PostingInline(ReadOnlyInline):
     model = Posting
-    fields = ["account", "direction", "amount_display", "kind"]
+    fields = ("account", "direction", "amount_display", "kind")
     readonly_fields = fields
     show_change_link = False
 
@@ -441,7 +441,7 @@ class TransactionAdmin(ProgramColumnMixin, ReadOnlyAdmin):
     search_fields = ["reference", "description", "postings__account__code"]
     date_hierarchy = "created_at"
     inlines = [PostingInline]
-    fields = [
+    fields = (
         "id",
         "program",
         "kind",
@@ -452,7 +452,7 @@ class TransactionAdmin(ProgramColumnMixin, ReadOnlyAdmin):
         "resolves",
         "reverses",
         "created_at",
-    ]
+    )
     readonly_fields = fields
     actions = [export_csv]
     csv_fields = ["id", "program__slug", "kind", "status", "reference", "description", "created_at"]
@@ -578,7 +578,7 @@ class AuditEntryAdmin(ProgramColumnMixin, ReadOnlyAdmin):
             "<span title='{}'>{}</span>", entry.reason, Truncator(entry.reason).chars(60)
         )
 
-    fields = [
+    fields = (
         "at",
         "program",
         "actor",
@@ -588,7 +588,7 @@ class AuditEntryAdmin(ProgramColumnMixin, ReadOnlyAdmin):
         "changes",
         "reason",
         "request_id",
-    ]
+    )
     readonly_fields = fields
     actions = [export_csv]
     csv_fields = [

@@ -413,7 +413,7 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
     list_filter = ["status", "program"]
     list_select_related = ["program"]
     date_hierarchy = "finished_at"
-    fields = [
+    fields = (
         "status_display",
         "scope",
         "actor",
@@ -421,7 +421,7 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
         "finished_at",
         "checks_table",
         "findings_list",
-    ]
+    )
     readonly_fields = fields
     change_list_template = "admin/ledger/reconciliationrun/change_list.html"
     changelist_hint = (

@@ -32,7 +32,7 @@ class WebhookEndpointForm(forms.ModelForm):
 class DeliveryInline(ReadOnlyInline):
     model = WebhookDelivery
     fk_name = "message"
-    fields = ["attempt", "at", "status_code", "success", "duration_ms", "error", "response_excerpt"]
+    fields = ("attempt", "at", "status_code", "success", "duration_ms", "error", "response_excerpt")
     readonly_fields = fields
     show_change_link = False
     ordering = ["-at"]

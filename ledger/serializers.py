@@ -190,7 +190,7 @@ def _prototype(serializer_class: type[S]) -> S:
     Validating (`run_validation`) and rendering (`to_representation`) only read the bound
     fields and keep nothing in the instance, so reusing it gives the same result
     (tests/ledger/test_serializers.py compares both paths)."""
-    cache = _prototypes.__dict__
+    cache: dict[Any, Any] = _prototypes.__dict__
     serializer = cache.get(serializer_class)
     if serializer is None:
         serializer = cache[serializer_class] = serializer_class()

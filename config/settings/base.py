@@ -1,5 +1,7 @@
 """One settings module for every environment, switched by environment variables (SPEC §9)."""
 
+from pathlib import Path
+
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
@@ -102,7 +104,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS: list[Path | tuple[str, Path]] = [BASE_DIR / "static"]
 # Third-party front-end packages come from npm (package.json); `make setup` installs them into
 # node_modules, and staticfiles serves the few files the pages load from there.
 NODE_MODULES_DIR = BASE_DIR / "node_modules"

@@ -23,7 +23,7 @@ class CursorPagination(_CursorPagination):
     404: the page exists, the request is wrong. Its position is checked against the ordering
     field, since it goes into the query (an impossible time or a NUL was a 500 there)."""
 
-    ordering = ("-created_at", "-pk")
+    ordering: tuple[str, ...] = ("-created_at", "-pk")
     page_size_query_param = "limit"
     max_page_size = 500
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.db import models
 from django.utils import timezone
 
@@ -47,7 +49,7 @@ class HeldReward(Reward):
     """The fraud review queue: pending rewards held by a signal, awaiting an operator's decision
     (release, then confirm; or reverse)."""
 
-    objects = HeldRewardManager()
+    objects: ClassVar[HeldRewardManager] = HeldRewardManager()
 
     class Meta:
         proxy = True

@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
         ("ledger", "0010_integrity_gaps"),
     ]
 
-    operations: list = [
+    operations = [
         # A participant id is one segment of an account code (user:{id}:rewards), or the ledger
         # can never pay them. Fails on a database holding such an id: rename it first.
         migrations.AddConstraint(
