@@ -69,6 +69,7 @@ bench: setup
 	$(PY) bench/ledger.py
 	$(PY) bench/events.py
 	$(PY) bench/facts.py
+	$(PY) bench/postings.py
 	$(PY) bench/load.py
 
 # Mutation testing (docs/TESTING.md; configured in pyproject.toml's [tool.mutmut]): an hour or

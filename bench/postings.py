@@ -1,0 +1,88 @@
+"""The cost of one transaction as its postings grow: is the balance check at commit linear?
+
+    .venv/bin/python bench/postings.py [--rounds 5]
+
+Creates the scratch PostgreSQL database bench_postings (dropped at the end), migrates it and
+books, through `transaction_create`, one transaction of N postings (N/2 users credited, the
+program's expense account debited N/2 times) for N = 50, 100, 250 and 500 (the most a
+transaction may have). Each size is booked `--rounds` times, on fresh accounts, and the best
+wall time counts. The reference is the 50-posting transaction of the same run: the ratio
+500/50 is about 10 when the work per posting is constant, about 100 when it is quadratic
+(issue 11: the check once re-summed every posting of the transaction for each posting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._harness import database_drop, database_recreate  # noqa: E402
+
+DB = "bench_postings"
+SIZES = (50, 100, 250, 500)
+
+
+def _book(program, n: int, tag: str) -> float:
+    from ledger.services.transactions import (
+        PostingLine,
+        account_get_or_create,
+        transaction_create,
+    )
+
+    lines = []
+    for i in range(n // 2):
+        code = f"user:{tag}{i}:rewards"
+        account_get_or_create(program=program, code=code, kind="liability")
+        lines.append(PostingLine(account=code, direction="credit", amount=1))
+        lines.append(PostingLine(account="program:rewards_expense", direction="debit", amount=1))
+    started = time.perf_counter()
+    transaction_create(program=program, postings=lines, description=f"{n} postings")
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="bookings per size (best counts)")
+    args = parser.parse_args()
+
+    database = database_recreate(DB)
+    os.environ.update(
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(40),
+        DATABASE_URL=database,
+        DJANGO_SETTINGS_MODULE="config.settings.base",
+        CELERY_BROKER_URL="",
+    )
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connections
+
+    from ledger.services.programs import program_create
+
+    try:
+        call_command("migrate", verbosity=0)
+        program, _ = program_create(slug="bench", name="Bench", currency="INR")
+        _book(program, SIZES[0], "warm")
+        best = {}
+        for n in SIZES:
+            best[n] = min(_book(program, n, f"n{n}r{r}x") for r in range(args.rounds))
+            print(f"{n:>4} postings: {1000 * best[n]:8.1f} ms", flush=True)
+        ratio = best[SIZES[-1]] / best[SIZES[0]]
+        size_ratio = SIZES[-1] / SIZES[0]
+        print(f"{SIZES[-1]}/{SIZES[0]} time ratio: {ratio:.1f} (postings ratio {size_ratio:.0f})")
+    finally:
+        connections.close_all()
+        database_drop(DB)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
