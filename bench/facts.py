@@ -21,7 +21,6 @@ give the same facts.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 import time
@@ -31,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._harness import database_drop, database_recreate, process_cpu  # noqa: E402
+from bench._harness import django_on_scratch_database, process_cpu  # noqa: E402
 
 DB = "bench_facts"
 
@@ -121,21 +120,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=20, help="alternating blocks per way")
     args = parser.parse_args()
 
-    database = database_recreate(DB)
-    os.environ.update(
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(40),
-        DATABASE_URL=database,
-        DJANGO_SETTINGS_MODULE="config.settings.base",
-        CELERY_BROKER_URL="",
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connections
-
-    try:
-        call_command("migrate", verbosity=0)
+    with django_on_scratch_database(DB):
         print(f"seeding {args.people} users at each of 3 depths...", flush=True)
         by_depth = _seed(args.people)
         ways = {"reference (ORM)": _reference, "facts_build (upline)": _current}
@@ -163,9 +148,6 @@ def main() -> int:
                 f"{depth:<6} {'reference / current':<22} {ref_cpu / cur_cpu:>10.1f}x"
                 f" {ref_pg / cur_pg if cur_pg else float('inf'):>13.1f}x"
             )
-    finally:
-        connections.close_all()
-        database_drop(DB)
     return 0
 
 

@@ -14,8 +14,6 @@ wall time counts. The reference is the 50-posting transaction of the same run: t
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import sys
 import time
 from pathlib import Path
@@ -23,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._harness import database_drop, database_recreate  # noqa: E402
+from bench._harness import django_on_scratch_database  # noqa: E402
 
 DB = "bench_postings"
 SIZES = (50, 100, 250, 500)
@@ -52,23 +50,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="bookings per size (best counts)")
     args = parser.parse_args()
 
-    database = database_recreate(DB)
-    os.environ.update(
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(40),
-        DATABASE_URL=database,
-        DJANGO_SETTINGS_MODULE="config.settings.base",
-        CELERY_BROKER_URL="",
-    )
-    import django
+    with django_on_scratch_database(DB):
+        from ledger.services.programs import program_create
 
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connections
-
-    from ledger.services.programs import program_create
-
-    try:
-        call_command("migrate", verbosity=0)
         program, _ = program_create(slug="bench", name="Bench", currency="INR")
         _book(program, SIZES[0], "warm")
         best = {}
@@ -78,9 +62,6 @@ def main() -> int:
         ratio = best[SIZES[-1]] / best[SIZES[0]]
         size_ratio = SIZES[-1] / SIZES[0]
         print(f"{SIZES[-1]}/{SIZES[0]} time ratio: {ratio:.1f} (postings ratio {size_ratio:.0f})")
-    finally:
-        connections.close_all()
-        database_drop(DB)
     return 0
 
 
