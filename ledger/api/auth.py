@@ -113,12 +113,6 @@ def api_key_principal(key_hash: str) -> ApiKeyPrincipal | None:
     return ApiKeyPrincipal(key, permissions)
 
 
-def api_key_active(key_hash: str) -> ApiKey | None:
-    """The unrevoked key with this hash, its program and its active owner, or None."""
-    principal = api_key_principal(key_hash)
-    return None if principal is None else principal.api_key
-
-
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from ledger.api import idempotency
-from ledger.api.auth import api_key_active
+from ledger.api.auth import api_key_principal
 from ledger.exceptions import InsufficientFunds
 from ledger.models import ApiKey, IdempotencyRecord, Program, Reward, hash_api_key
 from ledger.services.programs import api_key_create, api_key_revoke, program_create
@@ -50,10 +50,10 @@ def _wallet(program: Program) -> None:
 
 
 @pytest.mark.django_db
-def test_api_key_active_loads_the_key_and_its_program_in_one_statement(program, api_key):
+def test_api_key_principal_loads_the_key_and_its_program_in_one_statement(program, api_key):
     expected = ApiKey.objects.select_related("program").get(key_hash=hash_api_key(api_key))
     with CaptureQueriesContext(connection) as queries:
-        key = api_key_active(hash_api_key(api_key))
+        key = api_key_principal(hash_api_key(api_key)).api_key
         program_loaded = key.program
     assert len(queries) == 1
     fields = [f.attname for f in ApiKey._meta.concrete_fields]
@@ -65,11 +65,11 @@ def test_api_key_active_loads_the_key_and_its_program_in_one_statement(program, 
 
 
 @pytest.mark.django_db
-def test_api_key_active_refuses_unknown_and_revoked_keys_at_once(program, api_key, api, url):
-    assert api_key_active(hash_api_key("rl_not_a_key")) is None
+def test_api_key_principal_refuses_unknown_and_revoked_keys_at_once(program, api_key, api, url):
+    assert api_key_principal(hash_api_key("rl_not_a_key")) is None
     assert api.get(url("rewards")).status_code == 200
     api_key_revoke(api_key=program.api_keys.get(), actor="test")
-    assert api_key_active(hash_api_key(api_key)) is None
+    assert api_key_principal(hash_api_key(api_key)) is None
     assert api.get(url("rewards")).status_code == 401  # no cache: the next request is refused
 
 
@@ -204,11 +204,11 @@ def test_a_prepared_statement_replaces_a_connection_that_died_between_requests(a
     worker's first request after a database restart would fail."""
     import psycopg
 
-    assert api_key_active(hash_api_key(api_key)) is not None
+    assert api_key_principal(hash_api_key(api_key)) is not None
     dead = connection.connection.info.backend_pid
     admin = {**connection.get_connection_params(), "autocommit": True}
     with psycopg.connect(**admin) as other:
         other.execute("SELECT pg_terminate_backend(%s)", [dead])
     connection.close_if_unusable_or_obsolete()  # what request_started does in a server
-    assert api_key_active(hash_api_key(api_key)) is not None
+    assert api_key_principal(hash_api_key(api_key)) is not None
     assert connection.connection.info.backend_pid != dead
