@@ -154,7 +154,8 @@ def program_seed(slug: str, tree: Tree) -> str:
     """A program with the demo rules and the referral tree; returns an API key."""
     from django.db import connections
 
-    from ledger.services.programs import api_key_create, program_create
+    from config.platform.api_keys import api_key_create
+    from rules.rewards.services.programs import program_create
     from rules.services.participants import participant_upsert
     from rules.services.referrals import referral_create
     from rules.services.rules import rule_create, rule_publish
@@ -189,7 +190,7 @@ def events_status(slug: str, prefix: str) -> Counter[str]:
 def rewards_booked(slug: str) -> tuple[int, int]:
     from django.db.models import Count, Sum
 
-    from ledger.models import Reward
+    from rules.rewards.models import Reward
 
     row = Reward.objects.filter(program__slug=slug).aggregate(n=Count("id"), s=Sum("amount"))
     return row["n"], row["s"] or 0

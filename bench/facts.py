@@ -89,8 +89,8 @@ def _backend_cpu() -> float:
 def _seed(people: int) -> dict[int, list]:
     """`people` users at each depth (0: no referrer, 1: a referrer, 2: and a referrer's
     referrer); returns them by depth."""
-    from ledger.services.programs import program_create
     from rules.models import Participant
+    from rules.rewards.services.programs import program_create
     from rules.services.referrals import referral_create
 
     program, _ = program_create(slug="bench", name="Bench", currency="INR")

@@ -96,7 +96,7 @@ def django_setup(url: str) -> None:
 
 
 def _book(program, user: str) -> None:
-    from ledger.services.rewards import reward_create
+    from rules.rewards.services.rewards import reward_create
 
     reward_create(
         program=program,
@@ -121,7 +121,7 @@ def _cpu_seconds(pid: int) -> float:
 def _worker(client: int, seconds: float, barrier, results) -> None:
     from django.db import connection
 
-    from ledger.models import Program
+    from config.platform.models import Program
 
     program = Program.objects.get(slug="bench")
     users = [f"c{client}u{i}" for i in range(50)]
@@ -278,7 +278,7 @@ def main() -> int:
             c.execute("SHOW server_version")
             server = c.fetchone()[0]
         call_command("migrate", verbosity=0)
-        from ledger.services.programs import program_create
+        from rules.rewards.services.programs import program_create
 
         program, _ = program_create(slug="bench", name="Bench", currency="INR")
         print("rewards through reward_create ...", file=sys.stderr)
@@ -287,11 +287,7 @@ def main() -> int:
 
         print(f"loading {args.postings:,} postings ...", file=sys.stderr)
         from ledger.models import Account
-        from ledger.services.transactions import (
-            PostingLine,
-            account_create,
-            transaction_create,
-        )
+        from ledger.services.transactions import PostingLine, account_create, transaction_create
 
         small = account_create(
             program=program, code="bench:small", kind="liability", currency="INR"

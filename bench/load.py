@@ -277,7 +277,8 @@ def _setup(database: str, broker: str) -> str:
     from django.core.management import call_command
     from django.db import connections
 
-    from ledger.services.programs import api_key_create, program_create
+    from config.platform.api_keys import api_key_create
+    from rules.rewards.services.programs import program_create
     from rules.services.rules import rule_create, rule_publish
 
     call_command("migrate", verbosity=0)

@@ -28,11 +28,7 @@ SIZES = (50, 100, 250, 500)
 
 
 def _book(program, n: int, tag: str) -> float:
-    from ledger.services.transactions import (
-        PostingLine,
-        account_get_or_create,
-        transaction_create,
-    )
+    from ledger.services.transactions import PostingLine, account_get_or_create, transaction_create
 
     lines = []
     for i in range(n // 2):
@@ -51,7 +47,7 @@ def main() -> int:
     args = parser.parse_args()
 
     with django_on_scratch_database(DB):
-        from ledger.services.programs import program_create
+        from rules.rewards.services.programs import program_create
 
         program, _ = program_create(slug="bench", name="Bench", currency="INR")
         _book(program, SIZES[0], "warm")

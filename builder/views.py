@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 
-from ledger.models import Program
+from config.platform.models import Program
 from rules.models import Rule, RuleVersion
 
 # What the pages show (every program's rules, their triggers and versions) is what the rules

@@ -11,7 +11,7 @@ from typing import Any
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         # Imported here: settings import this module before Django is set up.
-        from ledger.context import current_request_id
+        from config.platform.context import current_request_id
 
         if not getattr(record, "request_id", ""):
             # django.request logs 4xx/5xx after the middleware has returned: read the request's.

@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from ledger.api.errors import api_not_found, problem_not_found
-from ledger.health import healthz, readyz
+from config.platform.api.errors import api_not_found, problem_not_found
+from config.platform.health import healthz, readyz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

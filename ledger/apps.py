@@ -13,6 +13,3 @@ class LedgerConfig(AppConfig):
         post_migrate.connect(
             restore_sqlite_triggers, sender=self, dispatch_uid="ledger-sqlite-triggers"
         )
-        from ledger.signals import connect_access_audit
-
-        connect_access_audit()  # users, groups and permissions reach the audit log

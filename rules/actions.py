@@ -20,12 +20,13 @@ from django.db import connections, router, transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 
-from ledger import rowsql
-from ledger.db import prepared_cursor
-from ledger.exceptions import DomainError
-from ledger.models import Program, Reward
+from config.platform import rowsql
+from config.platform.db import prepared_cursor
+from config.platform.exceptions import DomainError
+from config.platform.models import Program
 from rules.engine.plan import MAX_AMOUNT
 from rules.models import Event, RewardLink, Rule, RuleVersion
+from rules.rewards.models import Reward
 
 logger = logging.getLogger(__name__)
 
@@ -177,8 +178,8 @@ def actions_run(
     A business refusal of one action (insufficient credits, a currency the program lacks) is
     recorded as skipped and the others still run; anything else propagates so the event is
     retried."""
-    from ledger.services.credits import credit_apply
-    from ledger.services.rewards import reward_create
+    from rules.rewards.services.credits import credit_apply
+    from rules.rewards.services.rewards import reward_create
 
     outcome = ActionOutcome()
     actor = f"rule:{rule.pk}:v{rule_version.version}"

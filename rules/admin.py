@@ -14,8 +14,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from ledger.admin_common import actor_of, money, run_for_each
+from config.platform.admin.common import actor_of, money, run_for_each
 from rules.models import Event, Participant, Referral, Rule, RuleProgramConfig, RuleVersion
+from rules.rewards import admin as rewards_admin  # noqa: F401  (registers the money domain's pages)
 from rules.services.program_config import rules_config_errors, rules_config_update
 from rules.services.rules import rule_publish
 

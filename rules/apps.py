@@ -8,3 +8,7 @@ class RulesConfig(AppConfig):
 
     def ready(self) -> None:
         from rules import checks, signals  # noqa: F401  (registers checks and receivers)
+        from rules.rewards import ledger_owners
+        from rules.rewards.services import reconciliation  # noqa: F401  (registers its checks)
+
+        ledger_owners.register()  # the books refuse to move these transactions by hand

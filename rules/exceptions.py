@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger.exceptions import Conflict, DomainError
+from config.platform.exceptions import Conflict, DomainError
 
 
 class SelfReferral(DomainError):

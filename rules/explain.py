@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Final
 
-from ledger.services.payouts import currency_exponent
+from config.platform.currencies import currency_exponent
 from rules.catalog import BUILTIN_TRIGGERS
 
 CURRENCY_SYMBOLS: Final = {"INR": "₹", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}

@@ -28,8 +28,11 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from ledger.models import Program, Reward
+from config.platform.models import Program
 from rules.catalog import custom_catalog_errors
+
+# The referral money domain's models (app label `ledger`) register with Django through this import.
+from rules.rewards.models import Reward
 
 
 class RuleProgramConfig(models.Model):
@@ -88,7 +91,7 @@ class Participant(models.Model):
                 fields=["program", "referral_code"], name="participant_referral_code_unique"
             ),
             # The ledger pays into user:{external_id}:rewards: the id must be one segment of an
-            # account code (ledger.services.transactions.PARTICIPANT_ID_RE), or it is never paid.
+            # account code (config.platform.identifiers.PARTICIPANT_ID_RE), or it is never paid.
             models.CheckConstraint(
                 condition=Q(external_id__regex=PARTICIPANT_ID_CHECK),
                 name="participant_external_id_payable",

@@ -22,7 +22,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from ledger.services.payouts import currency_exponent
+from config.platform.currencies import currency_exponent
 from rules.validation import validate_definition
 
 SPEC_PRIORITY: Final = 10

@@ -8,9 +8,9 @@ from typing import Any, cast
 
 from django.db import connections, router
 
-from ledger import rowsql
-from ledger.db import prepared_cursor
-from ledger.models import Program
+from config.platform import rowsql
+from config.platform.db import prepared_cursor
+from config.platform.models import Program
 from rules.models import Event, Participant, Referral, Rule, RuleVersion
 
 # The roles of an event's facts, from the participant up its referral chain.

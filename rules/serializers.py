@@ -10,7 +10,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ledger.serializers import JSONObjectField, ParticipantIdField, StrictSerializer, aware_time
+from config.platform.api.serializers import (
+    JSONObjectField,
+    ParticipantIdField,
+    StrictSerializer,
+    aware_time,
+)
 from rules.models import Event, Participant, Rule, RuleVersion
 
 

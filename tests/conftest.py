@@ -55,7 +55,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def program(db):
-    from ledger.services.programs import program_create
+    from rules.rewards.services.programs import program_create
 
     ensure_groups()  # keys made for it act as service identities in these groups
     program, _ = program_create(slug="acme", name="Acme", currency="INR")
@@ -82,7 +82,7 @@ def ensure_groups() -> None:
 def api_key(program):
     """A key of the program's service identity `api-acme` (what `manage.py create_api_key acme`
     makes): the "api clients" group's permissions, which do not include approving payouts."""
-    from ledger.services.programs import api_key_create
+    from config.platform.api_keys import api_key_create
 
     ensure_groups()
     return api_key_create(program=program, name="tests")[1]
@@ -92,7 +92,7 @@ def api_key(program):
 def approver_api(program) -> APIClient:
     """A client whose key belongs to another service identity, `approver-acme`, in the
     "approvers" group: a second person for payout batches."""
-    from ledger.services.programs import api_key_create, service_identity_get_or_create
+    from config.platform.api_keys import api_key_create, service_identity_get_or_create
 
     ensure_groups()
     owner, _ = service_identity_get_or_create(username="approver-acme", groups=("approvers",))

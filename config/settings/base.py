@@ -36,16 +36,17 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "config.platform",
     "ledger",
     "rules",
     "builder",
 ]
 
 MIDDLEWARE = [
-    "ledger.context.RequestIdMiddleware",
+    "config.platform.context.RequestIdMiddleware",
     # NUL in a path or query, a UTC offset PostgreSQL refuses, a body over the limit: refused
-    # before any view or query runs (ledger/api/guard.py).
-    "ledger.api.guard.InputGuardMiddleware",
+    # before any view or query runs (config/platform/api/guard.py).
+    "config.platform.api.guard.InputGuardMiddleware",
     # Without a broker: runs the periodic work in server processes (config/inline_scheduler.py).
     "config.inline_scheduler.InlineSchedulerMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -123,18 +124,18 @@ LOGIN_URL = "admin:login"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "ledger.api.auth.ApiKeyAuthentication",
-        "ledger.api.auth.StaffSessionAuthentication",
+        "config.platform.api.auth.ApiKeyAuthentication",
+        "config.platform.api.auth.StaffSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["ledger.api.auth.IsProgramMember"],
+    "DEFAULT_PERMISSION_CLASSES": ["config.platform.api.auth.IsProgramMember"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["ledger.api.parsers.GuardedJSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "ledger.api.pagination.CursorPagination",
+    "DEFAULT_PARSER_CLASSES": ["config.platform.api.parsers.GuardedJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "config.platform.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "ledger.api.errors.problem_exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["ledger.api.auth.ApiKeyRateThrottle"],
+    "EXCEPTION_HANDLER": "config.platform.api.errors.problem_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["config.platform.api.auth.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env.str("API_RATE_LIMIT", default="6000/min")},
-    "DEFAULT_SCHEMA_CLASS": "ledger.api.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.platform.api.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -160,14 +161,14 @@ SPECTACULAR_SETTINGS = {
     "SECURITY": [{"ApiKey": []}],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "ledger.api.schema.problem_responses_hook",
+        "config.platform.api.schema.problem_responses_hook",
     ],
     # Choice sets that share a field name get stable component names (no hashed suffixes).
     "ENUM_NAME_OVERRIDES": {
         "AccountKindEnum": "ledger.models.Account.Kind",
         "TransactionKindEnum": "ledger.models.Transaction.Kind",
         "TransactionStatusEnum": ["pending", "posted", "voided"],
-        "RewardStatusEnum": "ledger.models.Reward.Status",
+        "RewardStatusEnum": "rules.rewards.models.Reward.Status",
     },
     "APPEND_COMPONENTS": {
         "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer"}},

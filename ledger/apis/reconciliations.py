@@ -7,9 +7,9 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ledger.api.views import ProgramAPIView
+from config.platform.api.serializers import rendered
+from config.platform.api.views import ProgramAPIView
 from ledger.models import ReconciliationRun
-from ledger.serializers import rendered
 from ledger.services.reconciliation_runs import reconciliation_latest, reconciliation_record
 
 

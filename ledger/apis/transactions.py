@@ -8,22 +8,24 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.platform.api.idempotency import idempotent
+from config.platform.api.pagination import CursorPagination
+from config.platform.api.serializers import (
+    ReasonSerializer,
+    query_time,
+    rendered,
+    rendered_many,
+    validated,
+)
+from config.platform.api.views import ProgramAPIView
 from ledger import selectors
-from ledger.api.idempotency import idempotent
-from ledger.api.pagination import CursorPagination
-from ledger.api.views import ProgramAPIView
 from ledger.models import Posting
 from ledger.serializers import (
     AccountCreateSerializer,
     AccountSerializer,
     EntrySerializer,
-    ReasonSerializer,
     TransactionCreateSerializer,
     TransactionSerializer,
-    query_time,
-    rendered,
-    rendered_many,
-    validated,
 )
 from ledger.services import transactions as txn_services
 

@@ -1,2 +1,2 @@
 """Services own every write (STYLE.md). Import from the submodules:
-`ledger.services.transactions`, `ledger.services.programs`, `ledger.services.audit`, ..."""
+`ledger.services.transactions`, `rules.rewards.services.programs`, `config.platform.audit`, ..."""

@@ -8,7 +8,7 @@ ledger grows. ``reconciliation_run`` runs every registered check and reports
 ``clean`` or ``discrepancies``.
 
 The ledger checks live here; reward and payout checks are registered by
-``ledger.services.reconciliation_ops`` (imported at the bottom).
+``rules.rewards.services.reconciliation`` (imported at the bottom).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 
-from ledger.models import Program
+from config.platform.models import Program
 from ledger.selectors import POSTED_KINDS
 
 logger = logging.getLogger(__name__)
@@ -373,7 +373,3 @@ def check_posting_currency(program: Program | None) -> list[Finding]:
         }
         for r in rows
     ]
-
-
-# Reward and payout checks register themselves on import (that module imports this one).
-from ledger.services import reconciliation_ops  # noqa: E402, F401

@@ -6,9 +6,10 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from ledger.exceptions import NotFound
-from ledger.models import Program, ReconciliationRun
-from ledger.services.audit import audit_record
+from config.platform.audit import audit_record
+from config.platform.exceptions import NotFound
+from config.platform.models import Program
+from ledger.models import ReconciliationRun
 from ledger.services.reconciliation import Progress, reconciliation_run
 
 NIGHTLY_ACTOR = "schedule:nightly_reconciliation"

@@ -18,8 +18,10 @@ from django.db.models import F, Q
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
-from ledger.db import prepared_cursor
-from ledger.exceptions import (
+from config.platform.audit import audit_record, audit_record_sql
+from config.platform.currencies import MAX_AMOUNT
+from config.platform.db import prepared_cursor
+from config.platform.exceptions import (
     AlreadyExists,
     AlreadyReversed,
     CurrencyMismatch,
@@ -29,41 +31,39 @@ from ledger.exceptions import (
     UnbalancedTransaction,
     ValidationFailed,
 )
-from ledger.models import (
-    CREDIT,
-    DEBIT,
-    Account,
-    AccountBalance,
-    CreditEntry,
-    PayoutItem,
-    Posting,
-    Program,
-    Reward,
-    Transaction,
-)
-from ledger.services.audit import audit_record, audit_record_sql
+from config.platform.models import Program
+from ledger.models import CREDIT, DEBIT, Account, AccountBalance, Posting, Transaction
 
 ACCOUNT_CODE_RE = re.compile(r"^[a-z][a-z0-9_]*(:[A-Za-z0-9_.@-]+)+$")
-# A participant's external id (reward beneficiary, credits owner): one segment of an account code.
-PARTICIPANT_ID_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,200}$")
 # Codes the system opens itself with a fixed kind and overdraft rule; a client opening one first
 # (say user:eve:credits without no_overdraft) could otherwise overdraw it.
 RESERVED_CODE_RE = re.compile(r"^(program:.+|user:[A-Za-z0-9_.@-]+:(rewards|credits))$")
 Kind = Transaction.Kind
 
-# The money limit: the largest amount one posting (and one reward, item or credits operation)
-# may carry, in minor units: 10^15 is ten trillion rupees or dollars. Stored totals are bigints
-# (up to 9.2 * 10^18), so an account takes at least 9,223 maximal postings before its totals
-# would overflow; a booking that would overflow them is refused (BalanceOverflow), never a 500.
-MAX_AMOUNT = 10**15
 # The most postings one transaction may have (the commit-time balance check reads them all
 # while the accounts' balance rows stay locked). The database refuses more too (0010).
 MAX_POSTINGS = 500
 _BIGINT_MAX = 2**63 - 1
-# Transactions that belong to a lifecycle (reward, payout, clawback, credits) carry a reference
-# naming their owner; only the owner's service moves them (post, void, reverse). The generic
-# endpoints refuse them (transaction_move), and so does the database at commit (0010).
-OWNED_REFERENCE_RE = re.compile(r"^(reward|reward:.*|payout:.*|clawback:.*|credits:.*)$", re.S)
+
+
+@dataclass(frozen=True)
+class TransactionOwner:
+    """A lifecycle above the books that owns the transactions it books (a reward, a payout...).
+    Its transactions carry a reference naming it, and only its own service moves them (post,
+    void, reverse): the generic endpoints refuse them (transaction_move), and so does the
+    database at commit (0010). Owners register at start-up (their app's ready())."""
+
+    kind: str  # "reward", "payout", ...
+    instead: str  # what to do instead of moving such a transaction by hand
+    reference: re.Pattern[str]  # the references its transactions carry
+    linked: Callable[[list[Any]], bool]  # a second witness: rows of its own linking these ids
+
+
+_OWNERS: dict[str, TransactionOwner] = {}
+
+
+def transaction_owner_register(owner: TransactionOwner) -> None:
+    _OWNERS[owner.kind] = owner
 
 
 @dataclass(frozen=True)
@@ -892,30 +892,20 @@ def transaction_reverse(
 # --- the generic endpoints ----------------------------------------------------------------
 
 _DONE = {"post": "posted", "void": "voided", "reverse": "reversed"}
-_OWNER_STEPS = {
-    "reward": "confirm or reverse the reward (POST P/rewards/{id}/confirm | reverse)",
-    "clawback": "a clawback is final; book a new transaction to correct it",
-    "payout": "a payout transfer moves only with its payout batch",
-    "credits": "apply a credits operation (POST P/credits) to correct a balance",
-}
 
 
 def transaction_owner(txn: Transaction) -> str | None:
-    """The lifecycle a transaction belongs to (reward, clawback, payout, credits), or None for a
+    """The lifecycle a transaction belongs to (a registered owner's kind), or None for a
     transaction booked through POST P/transactions. Known from its reference (owners set it;
     the generic endpoint never does) and, as a second witness, from the owner rows linking it."""
-    match = OWNED_REFERENCE_RE.match(txn.reference or "")
-    if match:
-        return txn.reference.split(":", 1)[0]
+    reference = txn.reference or ""
+    for owner in _OWNERS.values():
+        if owner.reference.fullmatch(reference):
+            return owner.kind
     ids = [pk for pk in (txn.pk, txn.resolves_id) if pk is not None]
-    if Reward.objects.filter(transaction_id__in=ids).exists():
-        return "reward"
-    if Reward.objects.filter(clawback_transaction_id__in=ids).exists():
-        return "clawback"
-    if PayoutItem.objects.filter(transaction_id__in=ids).exists():
-        return "payout"
-    if CreditEntry.objects.filter(transaction_id__in=ids).exists():
-        return "credits"
+    for owner in _OWNERS.values():
+        if owner.linked(ids):
+            return owner.kind
     return None
 
 
@@ -930,7 +920,7 @@ def transaction_move(
     if owner is not None:
         raise InvalidTransition(
             f"Transaction {txn.pk} belongs to a {owner}; it cannot be {_DONE[step]} on its own "
-            f"({_OWNER_STEPS[owner]})."
+            f"({_OWNERS[owner].instead})."
         )
     if step == "post":
         return transaction_post(program=program, pending=txn, actor=actor)

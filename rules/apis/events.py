@@ -9,9 +9,9 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ledger.api.pagination import CursorPagination
-from ledger.api.views import ProgramAPIView
-from ledger.serializers import rendered, rendered_many, validated
+from config.platform.api.pagination import CursorPagination
+from config.platform.api.serializers import rendered, rendered_many, validated
+from config.platform.api.views import ProgramAPIView
 from rules.models import Event
 from rules.serializers import EventCreateSerializer, EventSerializer
 from rules.services.events import event_get, event_ingest

@@ -8,8 +8,8 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ledger.api.views import ProgramAPIView
-from ledger.serializers import rendered, validated
+from config.platform.api.serializers import rendered, validated
+from config.platform.api.views import ProgramAPIView
 from rules import selectors
 from rules.serializers import (
     ParticipantSerializer,
@@ -66,7 +66,7 @@ class ParticipantStatsApi(ProgramAPIView):
         "units (pending, available = confirmed and unpaid, paid).",
     )
     def get(self, request: Request, program: str, external_id: str) -> Response:
-        from ledger.selectors import user_balance
+        from rules.rewards.selectors import user_balance
 
         participant = participant_get(program=self.program, external_id=external_id)
         balance = user_balance(program=self.program, external_id=external_id)

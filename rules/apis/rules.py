@@ -13,10 +13,10 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ledger.api.pagination import CursorPagination
-from ledger.api.views import ProgramAPIView
-from ledger.exceptions import ValidationFailed
-from ledger.serializers import rendered, rendered_many, validated
+from config.platform.api.pagination import CursorPagination
+from config.platform.api.serializers import rendered, rendered_many, validated
+from config.platform.api.views import ProgramAPIView
+from config.platform.exceptions import ValidationFailed
 from rules.models import Rule, RuleVersion
 from rules.serializers import (
     DraftFromTextSerializer,

@@ -18,11 +18,11 @@ from django.db import IntegrityError, connections, router, transaction
 from django.db.models.signals import post_save
 from django.utils import timezone
 
-from ledger import rowsql
-from ledger.db import prepared_cursor
-from ledger.exceptions import IdempotencyKeyReused, NotFound, ValidationFailed
-from ledger.models import Program
-from ledger.services.audit import audit_record, audit_record_sql
+from config.platform import rowsql
+from config.platform.audit import audit_record, audit_record_sql
+from config.platform.db import prepared_cursor
+from config.platform.exceptions import IdempotencyKeyReused, NotFound, ValidationFailed
+from config.platform.models import Program
 from rules.models import Event, Participant
 from rules.services.participants import participant_get_or_create, participant_merge_attributes
 

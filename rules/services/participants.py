@@ -8,10 +8,10 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ledger.exceptions import NotFound, ValidationFailed
-from ledger.models import Program
-from ledger.services.audit import audit_record
-from ledger.services.transactions import PARTICIPANT_ID_RE
+from config.platform.audit import audit_record
+from config.platform.exceptions import NotFound, ValidationFailed
+from config.platform.identifiers import PARTICIPANT_ID_RE
+from config.platform.models import Program
 from rules.models import Participant
 
 # No 0/O/1/I: codes are read aloud and typed from screenshots.

@@ -31,16 +31,17 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ledger import rowsql
-from ledger.db import prepared_cursor
-from ledger.models import Program, Reward
-from ledger.services.audit import audit_record
+from config.platform import rowsql
+from config.platform.audit import audit_record
+from config.platform.db import prepared_cursor
+from config.platform.models import Program
 from rules.actions import actions_run
 from rules.engine import compile_rule
 from rules.engine.plan import plan_actions
 from rules.exceptions import EventNotReady
 from rules.fraud import fraud_hold_reason
 from rules.models import Event, Participant, RewardLink
+from rules.rewards.models import Reward
 from rules.selectors import active_rule_versions, event_facts
 from rules.services.referrals import rules_config_get
 
@@ -177,7 +178,7 @@ def rules_evaluate_and_act(event: Event) -> list[dict[str, Any]]:
 def refund_apply(event: Event) -> dict[str, Any]:
     """Reverse the unpaid rewards that the refunded event's rules created. Paid ones are left
     for the operator's clawback and listed as such."""
-    from ledger.services.rewards import reward_can_become, reward_reverse
+    from rules.rewards.services.rewards import reward_can_become, reward_reverse
 
     # The catalog names the field `original_event`; `original_event_id` is accepted too.
     original_id = event.data.get("original_event_id") or event.data.get("original_event")
@@ -241,7 +242,7 @@ def event_mark_failed(*, event: Event, error: str) -> None:
     """The one way an event becomes failed (final failure after MAX_ATTEMPTS, or abandoned by
     MAX_ATTEMPTS dead workers): status, audit entry and the ``event.failed`` webhook, in the
     caller's transaction, which holds the event's row lock."""
-    from ledger.services.webhooks import webhook_emit
+    from config.platform.webhooks.services import webhook_emit
 
     event.status = Status.FAILED
     event.error = error

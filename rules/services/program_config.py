@@ -7,9 +7,9 @@ from typing import Any
 
 from django.db import transaction
 
-from ledger.exceptions import ValidationFailed
-from ledger.models import Program
-from ledger.services.audit import fields_update_audited
+from config.platform.audit import fields_update_audited
+from config.platform.exceptions import ValidationFailed
+from config.platform.models import Program
 from rules.catalog import custom_catalog_errors
 from rules.models import RuleProgramConfig
 

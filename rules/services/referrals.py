@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from ledger.exceptions import ValidationFailed
-from ledger.models import Program
-from ledger.services.audit import audit_record
+from config.platform.audit import audit_record
+from config.platform.exceptions import ValidationFailed
+from config.platform.models import Program
 from rules.exceptions import AlreadyReferred, ReferralCycle, SelfReferral
 from rules.models import Participant, Referral, RuleProgramConfig
 from rules.services.events import SYSTEM_EVENT_ID_PREFIX, event_ingest

@@ -7,12 +7,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from ledger.exceptions import InvalidTransition, NotFound, ValidationFailed
-from ledger.models import Program
-from ledger.operations import operation_set_get
-from ledger.services.audit import audit_record
+from config.platform.audit import audit_record
+from config.platform.exceptions import InvalidTransition, NotFound, ValidationFailed
+from config.platform.models import Program
 from rules.exceptions import RuleInvalid
 from rules.models import Rule, RuleVersion
+from rules.rewards.operations import operation_set_get
 from rules.services.referrals import rules_config_get
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from ledger.exceptions import ValidationFailed
-from ledger.models import Program
+from config.platform.exceptions import ValidationFailed
+from config.platform.models import Program
 from rules.actions import REWARD_ACTIONS
 from rules.models import Event, Participant, Rule
 from rules.selectors import event_facts, facts_build

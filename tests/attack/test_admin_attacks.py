@@ -11,9 +11,11 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 
-from ledger.models import ApiKey, AuditEntry, Program, ReconciliationRun, Reward
-from ledger.services.programs import api_key_create, service_identity_get_or_create
-from ledger.services.rewards import reward_create
+from config.platform.api_keys import api_key_create, service_identity_get_or_create
+from config.platform.models import ApiKey, AuditEntry, Program
+from ledger.models import ReconciliationRun
+from rules.rewards.models import Reward
+from rules.rewards.services.rewards import reward_create
 from tests.ledger.operator_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db
@@ -246,7 +248,7 @@ REFUSED_MONEY = [
 def test_money_the_console_refuses(currency, typed):
     from django import forms
 
-    from ledger.admin_common import MoneyField
+    from config.platform.admin.common import MoneyField
 
     with pytest.raises(forms.ValidationError):
         MoneyField(currency=currency).clean(typed)
@@ -263,14 +265,14 @@ def test_money_the_console_refuses(currency, typed):
     ],
 )
 def test_money_the_console_accepts_exactly(currency, typed, minor):
-    from ledger.admin_common import MoneyField
+    from config.platform.admin.common import MoneyField
 
     assert MoneyField(currency=currency).clean(typed) == minor
 
 
 @pytest.mark.parametrize("typed", ["1e5", "\u0661\u0662\u0663", "1,50,000.00", "-5", "15.005"])
 def test_a_payout_item_typed_wrongly_adds_nothing(groups, program, confirmed_reward, typed):
-    from ledger.services import payouts
+    from rules.rewards.services import payouts
 
     confirmed_reward("carol", 10**7)
     batch = payouts.payout_batch_create(program=program, actor="user:olga")

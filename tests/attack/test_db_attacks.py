@@ -10,11 +10,12 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from ledger.exceptions import InvalidTransition
-from ledger.models import Account, PayoutBatch, PayoutItem, Transaction
-from ledger.services import payouts
-from ledger.services.programs import program_create
-from ledger.services.rewards import user_rewards_account_code
+from config.platform.exceptions import InvalidTransition
+from ledger.models import Account, Transaction
+from rules.rewards.models import PayoutBatch, PayoutItem
+from rules.rewards.services import payouts
+from rules.rewards.services.programs import program_create
+from rules.rewards.services.rewards import user_rewards_account_code
 from tests.ledger.operator_fixtures import *  # noqa: F403
 from tests.ledger.operator_fixtures import APPROVER, CREATOR
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 
 from ledger.models import AccountBalance, Posting, Transaction
-from ledger.services import payouts
-from ledger.services.credits import credit_apply
-from ledger.services.rewards import reward_clawback, reward_create, reward_reverse
 from ledger.services.transactions import PostingLine, transaction_create
+from rules.rewards.services import payouts
+from rules.rewards.services.credits import credit_apply
+from rules.rewards.services.rewards import reward_clawback, reward_create, reward_reverse
 from tests.ledger.operator_fixtures import *  # noqa: F403
 from tests.ledger.operator_fixtures import CREATOR
 

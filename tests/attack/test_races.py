@@ -13,9 +13,11 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from ledger.models import AuditEntry, PayoutBatch, PayoutItem, Transaction
-from ledger.services import payouts
-from ledger.services.programs import api_key_create, service_identity_get_or_create
+from config.platform.api_keys import api_key_create, service_identity_get_or_create
+from config.platform.models import AuditEntry
+from ledger.models import Transaction
+from rules.rewards.models import PayoutBatch, PayoutItem
+from rules.rewards.services import payouts
 from tests.ledger.operator_fixtures import *  # noqa: F403
 from tests.ledger.operator_fixtures import CREATOR
 

@@ -34,7 +34,7 @@ def test_two_staff_users_walk_a_payout_through_approval(
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from ledger.models import PayoutBatch, Reward
+    from rules.rewards.models import PayoutBatch, Reward
 
     reward = confirmed_reward("carol", 150_000)
     approver = get_user_model().objects.create_user("bob", password="bob-password", is_staff=True)

@@ -69,7 +69,7 @@ def test_signed_in_users_who_are_not_staff_get_403(client, program, path):
 
 
 def test_index_lists_programs_and_their_rules(staff_client, program, rule):
-    from ledger.services.programs import program_create
+    from rules.rewards.services.programs import program_create
 
     program_create(slug="other", name="Other program", currency="USD")
     page = staff_client.get("/builder/").content.decode()
@@ -119,7 +119,7 @@ def test_the_editor_csrf_token_is_accepted_by_the_rules_api(staff_client, progra
 
 
 def test_unknown_programs_and_other_programs_rules_are_404(staff_client, program, rule):
-    from ledger.services.programs import program_create
+    from rules.rewards.services.programs import program_create
 
     program_create(slug="other", name="Other", currency="USD")
     assert staff_client.get("/builder/nope/rules/new").status_code == 404

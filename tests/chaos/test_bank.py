@@ -289,8 +289,9 @@ class Nemesis(threading.Thread):
 @pytest.fixture
 def bank(transactional_db):
     """The program, its key, a rule that rewards every purchase, and funded bank accounts."""
-    from ledger.services.programs import api_key_create, program_create
+    from config.platform.api_keys import api_key_create
     from ledger.services.transactions import PostingLine, account_create, transaction_create
+    from rules.rewards.services.programs import program_create
     from rules.services.rules import rule_create, rule_publish
     from tests.conftest import ensure_groups
 
@@ -342,10 +343,11 @@ def _drain_events(program) -> int:
 
 
 def _audit(program, history: History) -> list[str]:
-    from ledger.models import Account, CreditEntry, Reward, Transaction
+    from ledger.models import Account, Transaction
     from ledger.selectors import account_balance
-    from ledger.services.credits import credits_balance
     from rules.models import Event
+    from rules.rewards.models import CreditEntry, Reward
+    from rules.rewards.services.credits import credits_balance
 
     problems = list(history.violations)
     rewards = Reward.objects.filter(program=program)

@@ -83,7 +83,7 @@ def test_due_jobs_run_and_a_crashed_job_is_logged_not_fatal(
     def broken():
         raise RuntimeError("rewards store unreachable")
 
-    monkeypatch.setattr("ledger.tasks.rewards_confirm_due", broken)
+    monkeypatch.setattr("rules.rewards.tasks.rewards_confirm_due", broken)
     clock = FakeClock(NOON)
     scheduler = sched.InlineScheduler(beat_jobs(clock), leases=leases, clock=clock)
     caplog.set_level(logging.INFO, logger="config.inline_scheduler")

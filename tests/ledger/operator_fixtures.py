@@ -7,9 +7,9 @@ import itertools
 
 import pytest
 
-from ledger.models import PayoutBatch, Reward
-from ledger.services import payouts
-from ledger.services.rewards import reward_confirm, reward_create
+from rules.rewards.models import PayoutBatch, Reward
+from rules.rewards.services import payouts
+from rules.rewards.services.rewards import reward_confirm, reward_create
 
 CREATOR, APPROVER = "user:alice", "user:bob"
 _keys = itertools.count(1)

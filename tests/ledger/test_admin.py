@@ -10,18 +10,11 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from ledger.models import (
-    Account,
-    ApiKey,
-    AuditEntry,
-    Posting,
-    Program,
-    Reward,
-    RewardHistory,
-    Transaction,
-)
-from ledger.services import payouts
-from ledger.services.rewards import reward_create
+from config.platform.models import ApiKey, AuditEntry, Program
+from ledger.models import Account, Posting, Transaction
+from rules.rewards.models import Reward, RewardHistory
+from rules.rewards.services import payouts
+from rules.rewards.services.rewards import reward_create
 from tests.ledger.operator_fixtures import *  # noqa: F403
 from tests.ledger.operator_fixtures import APPROVER
 

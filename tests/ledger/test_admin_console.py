@@ -15,9 +15,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from ledger.models import AuditEntry, PayoutBatch, ReconciliationRun, Transaction
-from ledger.services import payouts
-from ledger.services.rewards import reward_create
+from config.platform.models import AuditEntry
+from ledger.models import ReconciliationRun, Transaction
+from rules.rewards.models import PayoutBatch
+from rules.rewards.services import payouts
+from rules.rewards.services.rewards import reward_create
 from tests.ledger.operator_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db

@@ -10,11 +10,13 @@ from django import forms
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from ledger.admin_common import MoneyField, money, parse_major
-from ledger.models import AuditEntry, PayoutBatch, PayoutItem, Program, Reward, Transaction
-from ledger.services import payouts
-from ledger.services.programs import program_create
-from ledger.services.rewards import reward_confirm, reward_create
+from config.platform.admin.common import MoneyField, money, parse_major
+from config.platform.models import AuditEntry, Program
+from ledger.models import Transaction
+from rules.rewards.models import PayoutBatch, PayoutItem, Reward
+from rules.rewards.services import payouts
+from rules.rewards.services.programs import program_create
+from rules.rewards.services.rewards import reward_confirm, reward_create
 from tests.ledger.operator_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from ledger.models import AuditEntry, PayoutBatch, ReconciliationRun, Reward
+from config.platform.models import AuditEntry
+from ledger.models import ReconciliationRun
+from rules.rewards.models import PayoutBatch, Reward
 from tests.ledger.operator_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,11 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from ledger.api.auth import ApiKeyRateThrottle
-from ledger.models import IdempotencyRecord, Posting, Transaction
-from ledger.services.programs import api_key_create, api_key_revoke, program_create
+from config.platform.api.auth import ApiKeyRateThrottle
+from config.platform.api_keys import api_key_create, api_key_revoke
+from config.platform.models import IdempotencyRecord
+from ledger.models import Posting, Transaction
+from rules.rewards.services.programs import program_create
 
 pytestmark = pytest.mark.django_db
 

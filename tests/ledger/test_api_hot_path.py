@@ -1,4 +1,4 @@
-"""The per-request work of the API's hot path (ledger/api/auth.py, ledger/api/idempotency.py,
+"""The per-request work of the API's hot path (config/platform/api/auth.py, config/platform/api/idempotency.py,
 the rewards 201 body): fewer statements, same guarantees."""
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from ledger.api import idempotency
-from ledger.api.auth import api_key_principal
-from ledger.exceptions import InsufficientFunds
-from ledger.models import ApiKey, IdempotencyRecord, Program, Reward, hash_api_key
-from ledger.services.programs import api_key_create, api_key_revoke, program_create
+from config.platform.api import idempotency
+from config.platform.api.auth import api_key_principal
+from config.platform.api_keys import api_key_create, api_key_revoke
+from config.platform.exceptions import InsufficientFunds
+from config.platform.models import ApiKey, IdempotencyRecord, Program, hash_api_key
 from ledger.services.transactions import account_create
+from rules.rewards.models import Reward
+from rules.rewards.services.programs import program_create
 
 # These count statements in Django's query log. Django 5.2 (what pip resolves on Python 3.11)
 # logs a server-side prepared statement without its SQL, so the count is Django 6's only.

@@ -9,24 +9,10 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from ledger.exceptions import FourEyesViolation, InsufficientFunds
-from ledger.models import AuditEntry
-from ledger.services import payouts
-from ledger.services.credits import credit_apply
-from ledger.services.programs import (
-    api_key_create,
-    api_key_revoke,
-    program_create,
-    service_identity_get_or_create,
-)
+from config.platform.api_keys import api_key_create, api_key_revoke, service_identity_get_or_create
+from config.platform.exceptions import FourEyesViolation, InsufficientFunds
+from config.platform.models import AuditEntry
 from ledger.services.reconciliation_runs import reconciliation_record
-from ledger.services.rewards import (
-    reward_clawback,
-    reward_confirm,
-    reward_create,
-    reward_release,
-    reward_reverse,
-)
 from ledger.services.transactions import (
     PostingLine,
     account_create,
@@ -34,6 +20,16 @@ from ledger.services.transactions import (
     transaction_post,
     transaction_reverse,
     transaction_void,
+)
+from rules.rewards.services import payouts
+from rules.rewards.services.credits import credit_apply
+from rules.rewards.services.programs import program_create
+from rules.rewards.services.rewards import (
+    reward_clawback,
+    reward_confirm,
+    reward_create,
+    reward_release,
+    reward_reverse,
 )
 from tests.ledger.operator_fixtures import *  # noqa: F403
 from tests.ledger.operator_fixtures import APPROVER, CREATOR

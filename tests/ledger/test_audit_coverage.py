@@ -14,8 +14,9 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import reverse
 
-from ledger.models import AuditEntry, Reward, RewardHistory
-from ledger.services.rewards import reward_create, reward_release
+from config.platform.models import AuditEntry
+from rules.rewards.models import Reward, RewardHistory
+from rules.rewards.services.rewards import reward_create, reward_release
 from tests.ledger.operator_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db

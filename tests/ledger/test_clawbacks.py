@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.exceptions import InsufficientFunds, InvalidTransition
-from ledger.models import Reward
+from config.platform.exceptions import InsufficientFunds, InvalidTransition
 from ledger.selectors import account_balance, account_get
-from ledger.services import payouts
 from ledger.services.reconciliation import reconciliation_run
-from ledger.services.rewards import reward_clawback
+from rules.rewards.models import Reward
+from rules.rewards.services import payouts
+from rules.rewards.services.rewards import reward_clawback
 from tests.ledger.operator_fixtures import *  # noqa: F403
 from tests.ledger.operator_fixtures import APPROVER, CREATOR
 

@@ -9,7 +9,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
-from ledger.models import Account, AccountBalance, ApiKey, AuditEntry, Program, hash_api_key
+from config.platform.models import ApiKey, AuditEntry, Program, hash_api_key
+from ledger.models import Account, AccountBalance
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,8 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from ledger.models import Account, IdempotencyRecord, Transaction
+from config.platform.models import IdempotencyRecord
+from ledger.models import Account, Transaction
 from ledger.selectors import account_balance
 from ledger.services.reconciliation import reconciliation_run
 from ledger.services.transactions import PostingLine, account_create, transaction_create
@@ -132,7 +133,7 @@ def test_30_racing_spends_against_a_balance_covering_10(program, api_key, url):
 def test_racing_spends_on_one_account_never_overdraw_with_pending_holds(program):
     """The same race one level down, mixing pending holds and posted spends through the
     service: whatever the interleaving, the stored available balance never goes below zero."""
-    from ledger.exceptions import InsufficientFunds
+    from config.platform.exceptions import InsufficientFunds
 
     account_create(
         program=program, code="user:eve:wallet", kind="liability", currency="INR", no_overdraft=True

@@ -7,11 +7,13 @@ import threading
 import pytest
 from django.db import connection
 
-from ledger.exceptions import IdempotencyKeyReused, InsufficientFunds, UnknownOperation
-from ledger.models import Account, AuditEntry, CreditEntry, Transaction
+from config.platform.exceptions import IdempotencyKeyReused, InsufficientFunds, UnknownOperation
+from config.platform.models import AuditEntry
+from ledger.models import Account, Transaction
 from ledger.selectors import account_balance
-from ledger.services.credits import credit_apply, credits_balance
-from ledger.services.programs import program_create
+from rules.rewards.models import CreditEntry
+from rules.rewards.services.credits import credit_apply, credits_balance
+from rules.rewards.services.programs import program_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -109,7 +111,7 @@ def test_zero_operation_is_recorded_and_moves_nothing(api, url):
     program, _ = program_create(
         slug="content", name="Content", currency="INR", operation_set="content"
     )
-    from ledger.services.programs import api_key_create
+    from config.platform.api_keys import api_key_create
 
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(program=program)[1]}")
     curl = lambda path: url(path, slug="content")  # noqa: E731
@@ -239,7 +241,7 @@ def test_a_credits_account_without_no_overdraft_is_never_spent_below_zero(api, u
 
 @pytest.mark.parametrize("owner", ["alice\n", "a:b", "a b", ""])
 def test_credit_apply_refuses_owner_ids_the_ledger_cannot_name(program, owner):
-    from ledger.exceptions import ValidationFailed
+    from config.platform.exceptions import ValidationFailed
 
     with pytest.raises(ValidationFailed):
         credit_apply(

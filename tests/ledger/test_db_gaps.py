@@ -13,31 +13,20 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from ledger.models import (
-    Account,
-    AccountBalance,
-    AuditEntry,
-    CreditEntry,
-    IdempotencyRecord,
-    PayoutCoverage,
-    PayoutItem,
-    Posting,
-    ReconciliationRun,
-    Reward,
-    Transaction,
-    WebhookDelivery,
-    WebhookMessage,
-)
-from ledger.services import payouts
-from ledger.services.credits import credit_apply
-from ledger.services.reconciliation_runs import reconciliation_record
-from ledger.services.transactions import MAX_POSTINGS, PostingLine, transaction_create
-from ledger.services.webhooks import (
+from config.platform.models import AuditEntry, IdempotencyRecord
+from config.platform.webhooks.models import WebhookDelivery, WebhookMessage
+from config.platform.webhooks.services import (
     webhook_emit,
     webhook_endpoint_create,
     webhook_endpoint_delete,
     webhook_messages_purge,
 )
+from ledger.models import Account, AccountBalance, Posting, ReconciliationRun, Transaction
+from ledger.services.reconciliation_runs import reconciliation_record
+from ledger.services.transactions import MAX_POSTINGS, PostingLine, transaction_create
+from rules.rewards.models import CreditEntry, PayoutCoverage, PayoutItem, Reward
+from rules.rewards.services import payouts
+from rules.rewards.services.credits import credit_apply
 from tests.ledger.operator_fixtures import *  # noqa: F403
 from tests.ledger.operator_fixtures import CREATOR
 from tests.rules.conftest import ALWAYS, reward_action, rule_def

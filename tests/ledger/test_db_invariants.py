@@ -14,7 +14,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from ledger.exceptions import AlreadyReversed, InvalidTransition
+from config.platform.exceptions import AlreadyReversed, InvalidTransition
 from ledger.models import Account, Posting, Transaction
 from ledger.selectors import account_balance
 from ledger.services.reconciliation import reconciliation_run

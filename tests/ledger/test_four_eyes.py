@@ -16,10 +16,11 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from ledger.exceptions import FourEyesViolation, PermissionDenied
-from ledger.models import ApiKey, AuditEntry, PayoutBatch, PayoutItem
-from ledger.services import payouts
-from ledger.services.programs import api_key_create, service_identity_get_or_create
+from config.platform.api_keys import api_key_create, service_identity_get_or_create
+from config.platform.exceptions import FourEyesViolation, PermissionDenied
+from config.platform.models import ApiKey, AuditEntry
+from rules.rewards.models import PayoutBatch, PayoutItem
+from rules.rewards.services import payouts
 from tests.ledger.operator_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from ledger.exceptions import InvalidTransition
-from ledger.models import AuditEntry, HeldReward
-from ledger.services.rewards import (
+from config.platform.exceptions import InvalidTransition
+from config.platform.models import AuditEntry
+from rules.rewards.models import HeldReward
+from rules.rewards.services.rewards import (
     reward_confirm,
     reward_create,
     reward_release,

@@ -1,4 +1,4 @@
-"""/healthz and /readyz (ledger/health.py)."""
+"""/healthz and /readyz (config/platform/health.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from django.db import OperationalError
 from django.db.backends.utils import CursorWrapper
 
-from ledger import health
+from config.platform import health
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +47,7 @@ def test_database_failure_is_503_without_leaking_the_error(client, monkeypatch, 
         raise OperationalError('connection to server at "db.internal" failed for user "admin"')
 
     monkeypatch.setattr(CursorWrapper, "execute", fail)
-    with caplog.at_level(logging.ERROR, logger="ledger.health"):
+    with caplog.at_level(logging.ERROR, logger="config.platform.health"):
         r = client.get("/readyz")
     assert r.status_code == 503
     assert r.json() == {"status": "unavailable", "detail": "database unavailable"}

@@ -14,7 +14,8 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from ledger.models import CreditEntry, IdempotencyRecord, Program
+from config.platform.models import IdempotencyRecord, Program
+from rules.rewards.models import CreditEntry
 from tests.production.test_routes_cross_program import PLACEHOLDER, SAMPLE, program_routes
 
 pytestmark = pytest.mark.django_db

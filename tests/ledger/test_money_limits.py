@@ -7,14 +7,11 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from ledger.exceptions import ValidationFailed
-from ledger.models import Account, AccountBalance, Posting, Reward, Transaction
-from ledger.services.transactions import (
-    MAX_AMOUNT,
-    BalanceOverflow,
-    PostingLine,
-    transaction_create,
-)
+from config.platform.currencies import MAX_AMOUNT
+from config.platform.exceptions import ValidationFailed
+from ledger.models import Account, AccountBalance, Posting, Transaction
+from ledger.services.transactions import BalanceOverflow, PostingLine, transaction_create
+from rules.rewards.models import Reward
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

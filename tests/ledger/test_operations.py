@@ -1,11 +1,11 @@
-"""Operation sets (ledger/operations.py, SPEC §5)."""
+"""Operation sets (rules/rewards/operations.py, SPEC §5)."""
 
 from __future__ import annotations
 
 import pytest
 
-from ledger.exceptions import UnknownOperation
-from ledger.operations import (
+from config.platform.exceptions import UnknownOperation
+from rules.rewards.operations import (
     SHARED_OPERATIONS,
     BaseLedgerOperation,
     ContentOperations,

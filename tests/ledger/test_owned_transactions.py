@@ -7,12 +7,9 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 
-from ledger.exceptions import InvalidTransition
-from ledger.models import PayoutItem, Reward, Transaction
-from ledger.services import payouts
-from ledger.services.credits import credit_apply
+from config.platform.exceptions import InvalidTransition
+from ledger.models import Transaction
 from ledger.services.reconciliation import reconciliation_run
-from ledger.services.rewards import reward_clawback, reward_create, reward_reverse
 from ledger.services.transactions import (
     PostingLine,
     transaction_create,
@@ -22,6 +19,10 @@ from ledger.services.transactions import (
     transaction_reverse,
     transaction_void,
 )
+from rules.rewards.models import PayoutItem, Reward
+from rules.rewards.services import payouts
+from rules.rewards.services.credits import credit_apply
+from rules.rewards.services.rewards import reward_clawback, reward_create, reward_reverse
 from tests.ledger.operator_fixtures import *  # noqa: F403
 from tests.ledger.operator_fixtures import CREATOR
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.exceptions import InsufficientFunds, ValidationFailed
-from ledger.services import payouts
+from config.platform.exceptions import InsufficientFunds, ValidationFailed
+from rules.rewards.services import payouts
 from tests.ledger.operator_fixtures import *  # noqa: F403
 from tests.ledger.operator_fixtures import CREATOR
 

@@ -7,17 +7,20 @@ import threading
 import pytest
 from django.db import IntegrityError, connections, transaction
 
-from ledger.exceptions import (
+from config.platform.currencies import currency_exponent
+from config.platform.exceptions import (
     AlreadyExists,
     FourEyesViolation,
     InsufficientFunds,
     InvalidTransition,
     ValidationFailed,
 )
-from ledger.models import AuditEntry, PayoutBatch, PayoutItem, Reward, Transaction
+from config.platform.models import AuditEntry
+from ledger.models import Transaction
 from ledger.selectors import account_balance, account_get
-from ledger.services import payouts
-from ledger.services.rewards import reward_reverse
+from rules.rewards.models import PayoutBatch, PayoutItem, Reward
+from rules.rewards.services import payouts
+from rules.rewards.services.rewards import reward_reverse
 from tests.ledger.operator_fixtures import *  # noqa: F403
 from tests.ledger.operator_fixtures import APPROVER, CREATOR
 
@@ -88,7 +91,7 @@ def test_database_refuses_an_approval_by_the_creator(program):
 def test_an_api_key_and_its_owners_session_are_one_identity(program, confirmed_reward):
     from django.contrib.auth import get_user_model
 
-    from ledger.services.programs import api_key_create
+    from config.platform.api_keys import api_key_create
 
     alice = get_user_model().objects.create_user("alice", password="pw", is_staff=True)
     key, _ = api_key_create(program=program, owner=alice)
@@ -377,12 +380,13 @@ def test_csv_export(program, confirmed_reward, approved_batch):
 
 @pytest.mark.parametrize(("currency", "exponent"), [("INR", 2), ("JPY", 0), ("KWD", 3)])
 def test_currency_exponents(currency, exponent):
-    assert payouts.currency_exponent(currency) == exponent
+    assert currency_exponent(currency) == exponent
 
 
 def test_demo_seed_adds_a_batch_awaiting_approval_once(program):
-    from ledger.demo import seed_operations
-    from ledger.models import HeldReward, ReconciliationRun
+    from ledger.models import ReconciliationRun
+    from rules.rewards.demo import seed_operations
+    from rules.rewards.models import HeldReward
 
     seed_operations(program)
     seed_operations(program)
@@ -398,7 +402,7 @@ def test_demo_seed_adds_a_batch_awaiting_approval_once(program):
 
 @pytest.mark.django_db  # rolled back: the outbox row is enough, delivery never starts
 def test_execution_announces_payout_executed(program, confirmed_reward, approved_batch):
-    from ledger.models import WebhookEndpoint, WebhookMessage
+    from config.platform.webhooks.models import WebhookEndpoint, WebhookMessage
 
     WebhookEndpoint.objects.create(
         program=program, url="https://hooks.example/x", secret="s", events=["payout.executed"]

@@ -5,11 +5,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from ledger.services.programs import (
-    api_key_create,
-    program_create,
-    service_identity_get_or_create,
-)
+from config.platform.api_keys import api_key_create, service_identity_get_or_create
+from rules.rewards.services.programs import program_create
 from tests.ledger.operator_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,7 +105,7 @@ def test_problem_codes(api, second_api, url, confirmed_reward, program):
 
 def test_other_programs_batches_are_not_found(api, url):
     other, _ = program_create(slug="other", name="Other", currency="INR")
-    from ledger.services.payouts import payout_batch_create
+    from rules.rewards.services.payouts import payout_batch_create
 
     batch = payout_batch_create(program=other, actor="user:x")
     assert api.get(url(f"payout-batches/{batch.pk}")).status_code == 404

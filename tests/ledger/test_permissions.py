@@ -15,10 +15,11 @@ from django.contrib.auth.models import Group, Permission
 from django.urls import get_resolver
 from rest_framework.test import APIClient
 
-from ledger.api.views import required_permission
-from ledger.models import AuditEntry, PayoutBatch, Reward
-from ledger.services import payouts
-from ledger.services.programs import api_key_create, service_identity_get_or_create
+from config.platform.api.views import required_permission
+from config.platform.api_keys import api_key_create, service_identity_get_or_create
+from config.platform.models import AuditEntry
+from rules.rewards.models import PayoutBatch, Reward
+from rules.rewards.services import payouts
 from tests.ledger.operator_fixtures import *  # noqa: F403
 from tests.production.test_routes_cross_program import PREFIX, _walk, call, concrete, program_routes
 
@@ -89,7 +90,7 @@ def test_every_route_and_method_declares_an_existing_permission():
 
 
 def test_a_route_without_a_declaration_is_refused_even_to_superusers(program, url, monkeypatch):
-    from ledger.apis.rewards import RewardListApi
+    from rules.rewards.apis.rewards import RewardListApi
 
     monkeypatch.setattr(RewardListApi, "required_permissions", {"POST": "ledger.add_reward"})
     r = _session("root", superuser=True).get(url("rewards"))

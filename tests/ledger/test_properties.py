@@ -21,10 +21,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from ledger.exceptions import AlreadyReversed, InsufficientFunds, InvalidTransition
+from config.platform.exceptions import AlreadyReversed, InsufficientFunds, InvalidTransition
 from ledger.models import Account, Posting, Transaction
 from ledger.selectors import account_balance
-from ledger.services.programs import program_create
 from ledger.services.reconciliation import check_stored_totals, check_transactions_balanced
 from ledger.services.transactions import (
     PostingLine,
@@ -34,6 +33,7 @@ from ledger.services.transactions import (
     transaction_reverse,
     transaction_void,
 )
+from rules.rewards.services.programs import program_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

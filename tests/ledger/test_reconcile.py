@@ -187,7 +187,7 @@ def test_overdrawn_no_overdraft_account_is_found(booked):
 
 
 def test_findings_are_scoped_to_the_program(booked):
-    from ledger.services.programs import program_create
+    from rules.rewards.services.programs import program_create
 
     other, _ = program_create(slug="other", name="Other", currency="INR")
     clearing = Account.objects.get(program=other, code="program:payouts_clearing")

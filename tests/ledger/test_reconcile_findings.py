@@ -12,20 +12,14 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from ledger.models import (
-    Account,
-    CreditEntry,
-    PayoutItem,
-    Posting,
-    ReconciliationRun,
-    Reward,
-)
-from ledger.services import payouts
-from ledger.services.credits import credit_apply
+from ledger.models import Account, Posting, ReconciliationRun
 from ledger.services.reconciliation import reconciliation_run, registered_checks
 from ledger.services.reconciliation_runs import reconciliation_record
-from ledger.services.rewards import reward_clawback, reward_create
 from ledger.services.transactions import transaction_reverse
+from rules.rewards.models import CreditEntry, PayoutItem, Reward
+from rules.rewards.services import payouts
+from rules.rewards.services.credits import credit_apply
+from rules.rewards.services.rewards import reward_clawback, reward_create
 from tests.ledger.operator_fixtures import *  # noqa: F403
 from tests.ledger.operator_fixtures import CREATOR
 from tests.ledger.triggers import triggers_off

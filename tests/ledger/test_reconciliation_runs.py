@@ -11,12 +11,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 
-from ledger.models import PayoutItem, ReconciliationRun, Reward
-from ledger.services import payouts
-from ledger.services.programs import program_create
+from ledger.models import ReconciliationRun
 from ledger.services.reconciliation import reconciliation_run
 from ledger.services.reconciliation_runs import reconciliation_record
-from ledger.services.rewards import reward_clawback, reward_create, reward_reverse
 from ledger.services.transactions import (
     PostingLine,
     transaction_create,
@@ -24,6 +21,10 @@ from ledger.services.transactions import (
     transaction_reverse,
 )
 from ledger.tasks import reconcile_nightly
+from rules.rewards.models import PayoutItem, Reward
+from rules.rewards.services import payouts
+from rules.rewards.services.programs import program_create
+from rules.rewards.services.rewards import reward_clawback, reward_create, reward_reverse
 from tests.ledger.operator_fixtures import *  # noqa: F403
 from tests.ledger.operator_fixtures import APPROVER
 from tests.ledger.triggers import triggers_off

@@ -13,11 +13,14 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from config.platform.models import AuditEntry
+from config.platform.webhooks.models import WebhookMessage
+from config.platform.webhooks.services import webhook_endpoint_create
 from ledger import selectors
-from ledger.models import Account, AuditEntry, Reward, Transaction, WebhookMessage
+from ledger.models import Account, Transaction
 from ledger.services import transactions as txn_services
-from ledger.services.rewards import reward_create, reward_event_payload
-from ledger.services.webhooks import webhook_endpoint_create
+from rules.rewards.models import Reward
+from rules.rewards.services.rewards import reward_create, reward_event_payload
 
 # These count statements in Django's query log. Django 5.2 (what pip resolves on Python 3.11)
 # logs a server-side prepared statement without its SQL, so the count is Django 6's only.
@@ -53,7 +56,9 @@ def as_stored(value):
 @pytest.fixture
 def dispatched(monkeypatch):
     calls: list[list] = []
-    monkeypatch.setattr("ledger.tasks.webhook_messages_dispatch", lambda ids: calls.append(ids))
+    monkeypatch.setattr(
+        "config.platform.webhooks.tasks.webhook_messages_dispatch", lambda ids: calls.append(ids)
+    )
     return calls
 
 

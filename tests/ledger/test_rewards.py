@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from config.platform.models import AuditEntry
 from ledger import selectors
-from ledger.models import Account, AuditEntry, Reward, Transaction
+from ledger.models import Account, Transaction
+from rules.rewards.models import Reward
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -157,8 +159,8 @@ def test_forbidden_steps_are_invalid_transition(api, url):
 def _paid_reward(api, url, program):
     """A confirmed reward marked paid the way payouts do: a transfer out of the user's account
     (reference "payout:...") and reward_transition."""
-    from ledger.services.rewards import reward_transition
     from ledger.services.transactions import PostingLine, transaction_create
+    from rules.rewards.services.rewards import reward_transition
 
     rid = create(api, url, key="paid").json()["id"]
     step(api, url, rid, "confirm")
@@ -226,7 +228,8 @@ def test_get_and_unknown_rewards(api, url):
 def test_another_programs_reward_is_not_found(api, url, program):
     from rest_framework.test import APIClient
 
-    from ledger.services.programs import api_key_create, program_create
+    from config.platform.api_keys import api_key_create
+    from rules.rewards.services.programs import program_create
 
     rid = create(api, url).json()["id"]
     other, _ = program_create(slug="other", name="Other", currency="INR")

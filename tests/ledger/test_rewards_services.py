@@ -1,4 +1,4 @@
-"""Reward services (ledger/services/rewards.py): lifecycle, auto-confirmation and races."""
+"""Reward services (rules/rewards/services/rewards.py): lifecycle, auto-confirmation and races."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
+from config.platform.exceptions import CurrencyMismatch, InvalidTransition, ValidationFailed
 from ledger import selectors
-from ledger.exceptions import CurrencyMismatch, InvalidTransition, ValidationFailed
-from ledger.models import Account, Reward, RewardHistory, Transaction
-from ledger.services.programs import program_create
-from ledger.services.rewards import (
+from ledger.models import Account, Transaction
+from rules.rewards.models import Reward, RewardHistory
+from rules.rewards.services.programs import program_create
+from rules.rewards.services.rewards import (
     reward_confirm,
     reward_create,
     reward_release,
@@ -224,7 +225,7 @@ def test_confirm_due_confirms_old_unheld_rewards_once(program):
 
 
 def test_confirm_due_command_and_task(program, capsys):
-    from ledger.tasks import confirm_due_rewards
+    from rules.rewards.tasks import confirm_due_rewards
 
     program.hold_days = 1
     program.save(update_fields=["hold_days"])
@@ -237,7 +238,7 @@ def test_confirm_due_command_and_task(program, capsys):
 
 
 def test_clawback_only_from_paid(program):
-    from ledger.services.rewards import reward_clawback
+    from rules.rewards.services.rewards import reward_clawback
 
     reward = new_reward(program)
     with pytest.raises(InvalidTransition):

@@ -10,17 +10,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework import serializers
 
-from ledger.apis.rewards import RewardCreateSerializer, RewardSerializer
-from ledger.models import Reward, Transaction
-from ledger.selectors import user_balance
-from ledger.serializers import (
-    TransactionCreateSerializer,
-    TransactionSerializer,
-    rendered,
-    rendered_many,
-    validated,
-)
-from ledger.services.rewards import reward_create
+from config.platform.api.serializers import rendered, rendered_many, validated
+from ledger.models import Transaction
+from ledger.serializers import TransactionCreateSerializer, TransactionSerializer
+from rules.rewards.apis.rewards import RewardCreateSerializer, RewardSerializer
+from rules.rewards.models import Reward
+from rules.rewards.selectors import user_balance
+from rules.rewards.services.rewards import reward_create
 
 GOOD = {"beneficiary": "alice", "amount": 5000, "currency": "INR", "reward_type": "cash"}
 BAD = [
@@ -103,7 +99,7 @@ def test_each_thread_gets_its_own_instance():
 
     def grab():
         validated(RewardCreateSerializer, GOOD)
-        from ledger.serializers import _prototypes
+        from config.platform.api.serializers import _prototypes
 
         seen.append(id(_prototypes.__dict__[RewardCreateSerializer]))
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from ledger.models import AuditEntry, Transaction
+from config.platform.models import AuditEntry
+from ledger.models import Transaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -233,7 +234,7 @@ def test_system_managed_account_codes_are_reserved(api, url, code):
 
 
 def test_get_or_create_refuses_an_account_of_another_shape(program, api, url, wallet):
-    from ledger.exceptions import AlreadyExists
+    from config.platform.exceptions import AlreadyExists
     from ledger.models import Account
     from ledger.services.transactions import account_get_or_create
 

@@ -1,6 +1,6 @@
 """The reward lifecycle table (SPEC §4), pair by pair, through the services and the API.
 
-TRANSITIONS in ledger/services/rewards.py is the only status guard: these tests walk every
+TRANSITIONS in rules/rewards/services/rewards.py is the only status guard: these tests walk every
 (from, to) pair of the five statuses and check what a client sees (200 with the move, 200 with no
 second effect for a repeat, 409 `invalid_transition` with nothing changed) and what the ledger
 booked (the user's balance), so that a wrong entry in the table, or a service that guards on its
@@ -13,11 +13,13 @@ import itertools
 import pytest
 from django.urls import reverse
 
-from ledger.exceptions import InvalidTransition
-from ledger.models import AuditEntry, Reward, RewardHistory, Transaction
-from ledger.services import rewards as reward_services
-from ledger.services.rewards import TRANSITIONS, reward_transition
+from config.platform.exceptions import InvalidTransition
+from config.platform.models import AuditEntry
+from ledger.models import Transaction
 from ledger.services.transactions import PostingLine, transaction_create
+from rules.rewards.models import Reward, RewardHistory
+from rules.rewards.services import rewards as reward_services
+from rules.rewards.services.rewards import TRANSITIONS, reward_transition
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -263,7 +265,7 @@ BATCH_STEPS = {
 
 
 def _batch_step(batch, step: str):
-    from ledger.services import payouts
+    from rules.rewards.services import payouts
 
     if step == "submit":
         return payouts.payout_batch_submit(batch=batch, actor=MAKER)
@@ -277,7 +279,7 @@ def _batch_step(batch, step: str):
 
 
 def _batch_in(program, status: str):
-    from ledger.services import payouts
+    from rules.rewards.services import payouts
 
     for beneficiary in ("carol", "dave"):
         reward, _ = reward_services.reward_create(
@@ -303,7 +305,7 @@ def _batch_audit() -> int:
 
 
 def test_the_batch_table_is_spec_7():
-    from ledger.services.payouts import BATCH_TRANSITIONS
+    from rules.rewards.services.payouts import BATCH_TRANSITIONS
 
     assert {s: set(targets) for s, targets in BATCH_TRANSITIONS.items()} == BATCH_EXPECTED
 
@@ -366,7 +368,7 @@ def test_confirm_due_goes_on_after_a_reward_that_moved_meanwhile(program, monkey
 )
 @pytest.mark.parametrize("reason", ["", "   "])
 def test_a_step_that_needs_a_reason_refuses_a_blank_one(program, service, status, verb, reason):
-    from ledger.exceptions import ValidationFailed
+    from config.platform.exceptions import ValidationFailed
 
     reward = _reward_in(program, status)
     with pytest.raises(ValidationFailed) as refused:

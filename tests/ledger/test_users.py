@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.models import Reward
-from ledger.selectors import user_balance
-from ledger.services.rewards import reward_transition
 from ledger.services.transactions import PostingLine, transaction_create, transaction_reverse
+from rules.rewards.models import Reward
+from rules.rewards.selectors import user_balance
+from rules.rewards.services.rewards import reward_transition
 from tests.ledger.triggers import triggers_off
 
 pytestmark = pytest.mark.django_db(transaction=True)

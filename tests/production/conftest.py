@@ -65,7 +65,7 @@ def receiver():
 
 def wait_for_webhooks() -> None:
     """Wait for the pool that delivers webhooks when no broker is configured to finish its jobs."""
-    from ledger.tasks import webhook_inline_wait
+    from config.platform.webhooks.tasks import webhook_inline_wait
 
     assert webhook_inline_wait(timeout=60), "a webhook delivery job is stuck"
 

@@ -8,9 +8,9 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from ledger.models import AuditEntry
-from ledger.models.webhooks import WebhookEndpoint, WebhookMessage
-from ledger.services import webhooks as services
+from config.platform.models import AuditEntry
+from config.platform.webhooks import services as services
+from config.platform.webhooks.models import WebhookEndpoint, WebhookMessage
 from tests.production.conftest import wait_for_webhooks
 
 pytestmark = [

@@ -11,12 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger.models import Reward
-from ledger.services.programs import (
-    api_key_create,
-    program_create,
-    service_identity_get_or_create,
-)
+from config.platform.api_keys import api_key_create, service_identity_get_or_create
+from rules.rewards.models import Reward
+from rules.rewards.services.programs import program_create
 from tests.conftest import ensure_groups
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "API.md"

@@ -26,11 +26,11 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from ledger import csvsafe
-from ledger.models import AuditEntry
-from ledger.models.webhooks import WebhookDelivery, WebhookMessage
-from ledger.services import webhooks as services
-from ledger.tasks import INLINE_DELIVERY_THREAD
+from config.platform import csvsafe
+from config.platform.models import AuditEntry
+from config.platform.webhooks import services as services
+from config.platform.webhooks.models import WebhookDelivery, WebhookMessage
+from config.platform.webhooks.tasks import INLINE_DELIVERY_THREAD
 from tests.production.conftest import wait_for_webhooks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +74,7 @@ def open_connections() -> int | None:
 def test_inline_delivery_uses_a_bounded_pool_of_threads_and_connections(
     program, receiver, settings, allow_local_webhooks
 ):
-    from ledger.services.rewards import reward_create
+    from rules.rewards.services.rewards import reward_create
 
     settings.WEBHOOK_INLINE_TIMEOUT_SECONDS = 60
     workers = settings.WEBHOOK_INLINE_WORKERS
@@ -113,13 +113,13 @@ def test_inline_delivery_uses_a_bounded_pool_of_threads_and_connections(
 
 
 def test_a_full_inline_queue_leaves_messages_to_the_sweep(settings, monkeypatch, caplog):
-    from ledger import tasks
+    from config.platform.webhooks import tasks
 
     settings.CELERY_BROKER_URL = ""
     settings.WEBHOOK_INLINE_QUEUE = 0
     submitted = []
     monkeypatch.setattr(tasks, "_deliver_inline", submitted.append)
-    with caplog.at_level(logging.WARNING, logger="ledger.tasks"):
+    with caplog.at_level(logging.WARNING, logger="config.platform.webhooks.tasks"):
         tasks.webhook_messages_dispatch(["m1"])
     assert submitted == []
     assert "queue is full" in caplog.text
@@ -153,7 +153,7 @@ def test_delivery_errors_shown_to_clients_do_not_reveal_name_resolution(
         format="json",
     )
     assert r.status_code == 201, r.json()
-    with caplog.at_level(logging.WARNING, logger="ledger.services.webhooks"):
+    with caplog.at_level(logging.WARNING, logger="config.platform.webhooks.services"):
         emit(program)
     [delivery] = api.get(url(f"webhook-endpoints/{r.json()['id']}/deliveries")).json()["results"]
     shown = delivery["error"]
@@ -293,8 +293,8 @@ def test_csv_numbers_stay_numbers_and_plain_text_is_unchanged():
 
 @pytest.mark.django_db
 def test_the_payout_file_neutralises_client_text(program):
-    from ledger.models import PayoutBatch, PayoutItem
-    from ledger.services.payouts import payout_batch_csv
+    from rules.rewards.models import PayoutBatch, PayoutItem
+    from rules.rewards.services.payouts import payout_batch_csv
 
     now = timezone.now()
     batch = PayoutBatch.objects.create(
@@ -319,7 +319,7 @@ def test_the_payout_file_neutralises_client_text(program):
 
 @pytest.mark.django_db
 def test_admin_csv_exports_neutralise_cells(admin_client, program):
-    from ledger.models import AuditEntry as Entry
+    from config.platform.models import AuditEntry as Entry
 
     Entry.objects.create(
         program=program, actor="@evil", action="+x", object_type="t", object_id="-1", reason="=1+2"

@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from ledger.models import AuditEntry
+from config.platform.models import AuditEntry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,18 +51,20 @@ def test_the_same_request_id_reaches_the_audit_log(api, url, log_lines):
 
 
 def test_a_log_line_inside_a_request_context_has_its_id(log_lines):
-    from ledger.context import request_id_var
+    from config.platform.context import request_id_var
 
     token = request_id_var.set("req-ctx-9")
     try:
-        logging.getLogger("ledger.services.webhooks").warning("delivery failed", extra={"n": 1})
+        logging.getLogger("config.platform.webhooks.services").warning(
+            "delivery failed", extra={"n": 1}
+        )
     finally:
         request_id_var.reset(token)
     line = log_lines()[-1]
     assert line == {
         "time": line["time"],
         "level": "WARNING",
-        "logger": "ledger.services.webhooks",
+        "logger": "config.platform.webhooks.services",
         "message": "delivery failed",
         "request_id": "req-ctx-9",
         "n": 1,

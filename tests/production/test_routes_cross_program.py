@@ -12,9 +12,10 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from ledger.api.auth import ApiKeyRateThrottle
-from ledger.models import AuditEntry
-from ledger.services.programs import api_key_create, api_key_revoke, program_create
+from config.platform.api.auth import ApiKeyRateThrottle
+from config.platform.api_keys import api_key_create, api_key_revoke
+from config.platform.models import AuditEntry
+from rules.rewards.services.programs import program_create
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from ledger.models import PayoutBatch
+from rules.rewards.models import PayoutBatch
 
 pytestmark = pytest.mark.django_db
 

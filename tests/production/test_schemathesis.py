@@ -17,7 +17,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import checks
 from schemathesis.generation.modes import GenerationMode
 
-from ledger.services.programs import api_key_create
+from config.platform.api_keys import api_key_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,9 +13,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from ledger.models import AuditEntry
-from ledger.models.webhooks import WebhookDelivery, WebhookMessage
-from ledger.services import webhooks as services
+from config.platform.models import AuditEntry
+from config.platform.webhooks import services as services
+from config.platform.webhooks.models import WebhookDelivery, WebhookMessage
 from tests.production.conftest import wait_for_webhooks
 
 pytestmark = [
@@ -283,7 +283,7 @@ def test_endpoint_secret_rotation_and_delete_are_audited(program, receiver):
 
 
 def test_with_a_broker_the_message_goes_to_celery(program, receiver, settings, monkeypatch):
-    from ledger import tasks
+    from config.platform.webhooks import tasks
 
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/15"
     queued: list[list[str]] = []
@@ -375,7 +375,7 @@ def test_garbage_ids_are_404(api, url):
 
 
 def test_reward_lifecycle_emits_its_events_only_when_committed(program, receiver):
-    from ledger.services.rewards import reward_confirm, reward_create, reward_reverse
+    from rules.rewards.services.rewards import reward_confirm, reward_create, reward_reverse
 
     make_endpoint(
         program, receiver.url, events=["reward.created", "reward.confirmed", "reward.reversed"]

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from ledger.models import AuditEntry
+from config.platform.models import AuditEntry
 from rules.models import Rule, RuleProgramConfig
 from rules.services.program_config import rules_config_update
 from tests.ledger.operator_fixtures import *  # noqa: F403

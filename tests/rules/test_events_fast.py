@@ -12,8 +12,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from ledger.exceptions import IdempotencyKeyReused
-from ledger.models import AuditEntry
+from config.platform.exceptions import IdempotencyKeyReused
+from config.platform.models import AuditEntry
 from rules.models import Event
 from rules.services.events import event_ingest
 from rules.services.participants import participant_get_or_create

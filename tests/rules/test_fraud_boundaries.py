@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ledger.models import Reward
 from rules.fraud import fraud_hold_reason
 from rules.models import Participant, Referral
+from rules.rewards.models import Reward
 from rules.services.referrals import rules_config_get
 from tests.rules.conftest import ALWAYS, reward_action, rule_def
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 
-from ledger.models import Reward
 from rules.engine.plan import MAX_AMOUNT, plan_actions
 from rules.models import Event, Participant, Rule
+from rules.rewards.models import Reward
 from tests.rules.conftest import ALWAYS, SPEC_RULE, rule_def
 
 BAD_TIMES = [
@@ -91,7 +91,7 @@ def test_ids_the_ledger_cannot_pay_are_refused_at_creation(api, url, bad):
 
 @pytest.mark.django_db
 def test_the_participant_service_and_the_database_refuse_unpayable_ids(program):
-    from ledger.exceptions import ValidationFailed
+    from config.platform.exceptions import ValidationFailed
     from rules.services.participants import participant_get_or_create
 
     for bad in ("a:b", "a b", "üref"):

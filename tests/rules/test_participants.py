@@ -41,7 +41,7 @@ def test_unknown_participant_is_404(api, url):
 
 
 def test_other_programs_participants_are_invisible(api, url, program):
-    from ledger.services.programs import program_create
+    from rules.rewards.services.programs import program_create
     from rules.services.participants import participant_upsert
 
     other, _ = program_create(slug="other", name="Other", currency="USD")
@@ -65,7 +65,7 @@ def test_tree_shows_two_levels(api, url, refer):
 
 
 def test_stats_count_referrals_and_rewards(api, url, refer, program):
-    from ledger.services.rewards import reward_confirm, reward_create
+    from rules.rewards.services.rewards import reward_confirm, reward_create
 
     refer("alice", "bob")
     refer("alice", "carol")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.models import Reward
 from rules.models import Event
+from rules.rewards.models import Reward
 from tests.rules.conftest import ALWAYS, SPEC_RULE, reward_action, rule_def
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -109,8 +109,8 @@ def test_rewards_that_committed_before_a_crash_are_not_paid_again(
 ):
     """Even when a reward's booking survived the crash (it was committed on its own), the
     retry finds it by its deterministic key instead of paying again."""
-    from ledger.services.rewards import reward_create
     from rules.actions import action_key
+    from rules.rewards.services.rewards import reward_create
     from rules.services import processing
 
     rule = publish(rule_def(conditions=ALWAYS, actions=[reward_action(1000)]))
@@ -144,7 +144,9 @@ def test_failures_retry_with_backoff_then_fail_with_the_error(
 
     monkeypatch.setattr(processing, "rules_evaluate_and_act", broken)
     emitted = []
-    monkeypatch.setattr("ledger.services.webhooks.webhook_emit", lambda **kw: emitted.append(kw))
+    monkeypatch.setattr(
+        "config.platform.webhooks.services.webhook_emit", lambda **kw: emitted.append(kw)
+    )
     event = ingest("evt-fail", "purchase", "bob")
     event = Event.objects.get(pk=event.pk)
     delays = []
@@ -181,7 +183,7 @@ def test_refund_reverses_the_rewards_of_the_original_event(api, url, publish, re
 
 
 def test_refund_leaves_paid_rewards_for_clawback(program, publish, refer, ingest, process):
-    from ledger.services.rewards import reward_confirm, reward_transition
+    from rules.rewards.services.rewards import reward_confirm, reward_transition
 
     publish(rule_def(trigger="purchase", conditions=ALWAYS, actions=[reward_action(700)]))
     refer("alice", "bob")
@@ -287,7 +289,7 @@ def test_two_level_commission_pays_referrer_and_parent(program, publish, refer, 
 
 
 def test_award_credits_action_uses_the_credit_ledger(program, publish, refer, ingest, process):
-    from ledger.services.credits import credits_balance
+    from rules.rewards.services.credits import credits_balance
 
     publish(
         rule_def(
@@ -331,7 +333,7 @@ def test_per_beneficiary_limit_is_enforced_and_recorded(program, publish, refer,
 
 
 def test_budget_counts_live_rewards_only(program, publish, refer, ingest):
-    from ledger.services.rewards import reward_reverse
+    from rules.rewards.services.rewards import reward_reverse
 
     publish(
         rule_def(

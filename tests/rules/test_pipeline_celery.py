@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from ledger.models import Reward
 from rules.models import Event
+from rules.rewards.models import Reward
 from tests.rules.conftest import ALWAYS, reward_action, rule_def
 
 BROKER = "redis://127.0.0.1:6379/15"

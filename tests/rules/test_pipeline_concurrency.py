@@ -7,8 +7,8 @@ import threading
 import pytest
 from django.db import connection
 
-from ledger.models import Reward
 from rules.models import Event
+from rules.rewards.models import Reward
 from tests.rules.conftest import ALWAYS, reward_action, rule_def
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

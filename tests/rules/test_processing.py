@@ -8,8 +8,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from ledger.models import AuditEntry, Reward, WebhookEndpoint, WebhookMessage
+from config.platform.models import AuditEntry
+from config.platform.webhooks.models import WebhookEndpoint, WebhookMessage
 from rules.models import Event
+from rules.rewards.models import Reward
 from rules.services import processing
 from tests.rules.conftest import ALWAYS, reward_action, rule_def
 

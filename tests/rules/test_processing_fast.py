@@ -11,8 +11,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from ledger.models import Reward
 from rules.models import Event, Participant, Referral, RewardLink, Rule
+from rules.rewards.models import Reward
 from rules.selectors import active_rule_versions, facts_build, upline
 from rules.services import processing
 from rules.services.processing import event_process

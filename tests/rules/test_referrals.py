@@ -73,7 +73,7 @@ def test_cycles_are_refused(api, url):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_opposite_referrals_cannot_form_a_cycle(program):
     """A→B and B→A at the same moment: each alone is fine, together they are a cycle."""
-    from ledger.exceptions import DomainError
+    from config.platform.exceptions import DomainError
     from rules.services.participants import participant_get_or_create
     from rules.services.referrals import referral_create
 
@@ -104,7 +104,7 @@ def test_concurrent_opposite_referrals_cannot_form_a_cycle(program):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_referrals_of_one_person_keep_one_referrer(program):
-    from ledger.exceptions import DomainError
+    from config.platform.exceptions import DomainError
     from rules.services.referrals import referral_create
 
     barrier = threading.Barrier(4)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from ledger.models import AuditEntry, Reward
+from config.platform.models import AuditEntry
 from rules.models import Event, Participant, Rule, RuleVersion
+from rules.rewards.models import Reward
 from tests.rules.conftest import SPEC_RULE, reward_action, rule_def
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from ledger.models import AuditEntry, Reward, Transaction
+from config.platform.models import AuditEntry
+from ledger.models import Transaction
 from rules.models import Event, Participant, Referral, Rule
+from rules.rewards.models import Reward
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

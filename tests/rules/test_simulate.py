@@ -7,8 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from ledger.models import AuditEntry, Reward, Transaction
+from config.platform.models import AuditEntry
+from ledger.models import Transaction
 from rules.models import Event, Rule
+from rules.rewards.models import Reward
 from tests.rules.conftest import ALWAYS, reward_action, rule_def
 
 pytestmark = pytest.mark.django_db

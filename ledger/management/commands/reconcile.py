@@ -3,7 +3,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from ledger.models import Program
+from config.platform.models import Program
 from ledger.services.reconciliation import registered_checks
 from ledger.services.reconciliation_runs import reconciliation_record
 

@@ -11,10 +11,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from ledger.demo import seed_operations
-from ledger.models import Program
-from ledger.services.programs import program_create
+from config.platform.models import Program
 from rules.models import Event, Referral, Rule
+from rules.rewards.demo import seed_operations
+from rules.rewards.services.programs import program_create
 from rules.services.events import event_ingest
 from rules.services.participants import participant_upsert
 from rules.services.processing import event_process

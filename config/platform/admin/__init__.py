@@ -1,0 +1,15 @@
+"""The operator console (Django admin): what every layer's admin shares. Django's autodiscovery
+imports this package; each layer registers its own ModelAdmins in its own `admin` module."""
+
+from django.contrib import admin
+
+# users and groups (their changes audited as the signed-in operator), API keys and the audit log
+from config.platform.admin import records, users  # noqa: F401
+from config.platform.admin.guard import install as install_selection_guard
+from config.platform.webhooks import admin as webhooks_admin  # noqa: F401
+
+admin.site.site_header = "Referral Ledger"
+admin.site.site_title = "Referral Ledger"
+admin.site.index_title = "Operator console"
+
+install_selection_guard()  # a change list action on ids that are not ids: refused, not a 500

@@ -1,0 +1,140 @@
+"""The platform's records: the tenant (Program), its API keys, stored idempotent responses and the
+audit log. Their app label stays `ledger` (admin URLs, permission names and migration history
+are contracts); ledger/migrations holds their schema."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+# Imported here so Django registers them with the app: the outbox (webhooks) models.
+from config.platform.webhooks.models import (  # noqa: F401
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookMessage,
+)
+
+
+class Program(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3, help_text="ISO 4217 code, e.g. INR")
+    direct_rate_bps = models.PositiveIntegerField(
+        default=1000, help_text="Direct commission in basis points (1000 = 10%)"
+    )
+    override_rate_bps = models.PositiveIntegerField(
+        default=200, help_text="Second-level (parent) commission in basis points"
+    )
+    hold_days = models.PositiveIntegerField(
+        default=0, help_text="Pending rewards confirm automatically after this many days (0: never)"
+    )
+    operation_set = models.CharField(max_length=50, default="core")
+    min_payout = models.PositiveBigIntegerField(
+        default=0, help_text="Smallest payout item, in minor units"
+    )
+    fraud_amount_threshold = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Rewards above this amount (minor units) are held for review and never "
+        "confirmed automatically (empty: no threshold)",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "ledger"
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+
+def hash_api_key(raw: str) -> str:
+    """API keys are high-entropy random strings, so a fast hash is enough (as GitHub does)."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A program-scoped API key. Only a SHA-256 hash is stored; the key is shown once.
+
+    A key acts as its **owner**, a user: the staff user who created it for themself, or a
+    service identity (a non-staff user with no password, e.g. ``api-acme``) a superuser named.
+    Its actor is the owner's (``user:<username>``) and its permissions are the owner's, so a
+    person and their key are one identity for two-person control, and a key can never do more
+    than its owner. A deactivated owner's keys stop working."""
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="api_keys")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="api_keys",
+        help_text="The person or service identity the key acts as",
+    )
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, help_text="First characters, to recognise the key")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = "ledger"
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def actor(self) -> str:
+        """The owner's identity: a key and its owner's session are one person."""
+        return f"user:{self.owner.get_username()}"
+
+
+class IdempotencyRecord(models.Model):
+    """A stored response for an Idempotency-Key, written in the same database transaction as
+    the request's effect. Keys are scoped to the program and kept, not expired."""
+
+    # No index of its own: idempotency_key_unique (program, key) serves lookups by program.
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+", db_index=False)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "ledger"
+        constraints = [
+            models.UniqueConstraint(fields=["program", "key"], name="idempotency_key_unique"),
+        ]
+
+
+class AuditEntry(models.Model):
+    """Append-only audit trail (the database refuses updates and deletes)."""
+
+    program = models.ForeignKey(
+        Program, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.CharField(max_length=255)
+    action = models.CharField(max_length=100)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=100)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    request_id = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        app_label = "ledger"
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_type}:{self.object_id}"

@@ -1,0 +1,254 @@
+"""Webhook endpoint management (docs/WEBHOOKS.md). Thin: validate, call one service, render."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config.platform.api.pagination import CursorPagination
+from config.platform.api.serializers import (
+    StrictBooleanField,
+    StrictSerializer,
+    rendered,
+    rendered_many,
+    validated,
+)
+from config.platform.api.views import ProgramAPIView
+from config.platform.webhooks import services as services
+from config.platform.webhooks.models import (
+    EVENT_TYPES,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookMessage,
+)
+
+EVENTS_HELP = "Event types to receive: " + ", ".join(EVENT_TYPES)
+
+
+class EndpointCreateSerializer(StrictSerializer):
+    url = serializers.CharField(max_length=2000, help_text="http(s) URL that receives POSTs")
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=EVENT_TYPES), allow_empty=False, help_text=EVENTS_HELP
+    )
+    description = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
+    active = StrictBooleanField(required=False, default=True)
+
+
+class EndpointUpdateSerializer(StrictSerializer):
+    url = serializers.CharField(max_length=2000, required=False)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=EVENT_TYPES),
+        allow_empty=False,
+        required=False,
+        help_text=EVENTS_HELP,
+    )
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    active = StrictBooleanField(required=False)
+    rotate_secret = StrictBooleanField(
+        required=False, default=False, help_text="Make a new signing secret (returned once)"
+    )
+
+
+class EndpointSerializer(serializers.ModelSerializer):
+    events = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPES))
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["id", "url", "events", "description", "active", "created_at", "updated_at"]
+
+
+class EndpointWithSecretSerializer(EndpointSerializer):
+    secret = serializers.CharField(
+        help_text="Signing secret, shown only in this response: store it now"
+    )
+
+    class Meta(EndpointSerializer.Meta):
+        fields = [*EndpointSerializer.Meta.fields, "secret"]
+
+
+class EndpointUpdatedSerializer(EndpointSerializer):
+    """PATCH's answer: the endpoint, with `secret` only when the call rotated it."""
+
+    secret = serializers.CharField(
+        required=False,
+        help_text="The new signing secret, only when `rotate_secret` was true (shown once: "
+        "store it now)",
+    )
+
+    class Meta(EndpointSerializer.Meta):
+        fields = [*EndpointSerializer.Meta.fields, "secret"]
+
+
+class EndpointPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = EndpointSerializer(many=True)
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    message = serializers.UUIDField(source="message_id")
+    event_id = serializers.UUIDField(source="message.event_id")
+    event_type = serializers.CharField(source="message.event_type")
+
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id",
+            "message",
+            "event_id",
+            "event_type",
+            "attempt",
+            "at",
+            "status_code",
+            "success",
+            "response_excerpt",
+            "error",
+            "duration_ms",
+        ]
+
+
+class DeliveryPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = DeliverySerializer(many=True)
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookMessage
+        fields = [
+            "id",
+            "event_id",
+            "event_type",
+            "payload",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "delivered_at",
+            "created_at",
+        ]
+
+
+class MessagePageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = MessageSerializer(many=True)
+
+
+class RedeliverSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class DeliveryPagination(CursorPagination):
+    ordering = ("-at", "-pk")
+
+
+class WebhookEndpointListApi(ProgramAPIView):
+    required_permissions = {
+        "GET": "ledger.view_webhookendpoint",
+        "POST": "ledger.add_webhookendpoint",
+    }
+
+    @extend_schema(
+        operation_id="webhook_endpoints_list",
+        responses=EndpointPageSerializer,
+        description="The program's endpoints.",
+    )
+    def get(self, request: Request, program: str) -> Response:
+        qs = WebhookEndpoint.objects.filter(program=self.program)
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(rendered_many(EndpointSerializer, page))
+
+    @extend_schema(
+        request=EndpointCreateSerializer,
+        responses={201: EndpointWithSecretSerializer},
+        description="Register an endpoint. The response carries the signing `secret`, which is "
+        "never shown again (rotate it with PATCH `rotate_secret`).",
+    )
+    def post(self, request: Request, program: str) -> Response:
+        data = validated(EndpointCreateSerializer, request.data)
+        endpoint = services.webhook_endpoint_create(program=self.program, actor=self.actor, **data)
+        return Response(
+            rendered(EndpointWithSecretSerializer, endpoint), status=status.HTTP_201_CREATED
+        )
+
+
+class WebhookEndpointDetailApi(ProgramAPIView):
+    required_permissions = {
+        "GET": "ledger.view_webhookendpoint",
+        "PATCH": "ledger.change_webhookendpoint",
+        "DELETE": "ledger.delete_webhookendpoint",
+    }
+
+    @extend_schema(responses=EndpointSerializer)
+    def get(self, request: Request, program: str, pk: str) -> Response:
+        endpoint = services.webhook_endpoint_get(program=self.program, endpoint_id=pk)
+        return Response(rendered(EndpointSerializer, endpoint))
+
+    @extend_schema(
+        request=EndpointUpdateSerializer,
+        responses=EndpointUpdatedSerializer,
+        description="Change the given fields. `secret` is in the response only when "
+        "`rotate_secret` is true.",
+    )
+    def patch(self, request: Request, program: str, pk: str) -> Response:
+        endpoint = services.webhook_endpoint_get(program=self.program, endpoint_id=pk)
+        data = validated(EndpointUpdateSerializer, request.data)
+        endpoint = services.webhook_endpoint_update(endpoint=endpoint, actor=self.actor, **data)
+        out = EndpointWithSecretSerializer if data.get("rotate_secret") else EndpointSerializer
+        return Response(out(endpoint).data)
+
+    @extend_schema(responses={204: None}, description="Remove the endpoint and its messages.")
+    def delete(self, request: Request, program: str, pk: str) -> Response:
+        endpoint = services.webhook_endpoint_get(program=self.program, endpoint_id=pk)
+        services.webhook_endpoint_delete(endpoint=endpoint, actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebhookDeliveryListApi(ProgramAPIView):
+    required_permissions = {"GET": "ledger.view_webhookdelivery"}
+
+    @extend_schema(
+        responses=DeliveryPageSerializer, description="The endpoint's delivery log, newest first."
+    )
+    def get(self, request: Request, program: str, pk: str) -> Response:
+        endpoint = services.webhook_endpoint_get(program=self.program, endpoint_id=pk)
+        qs = WebhookDelivery.objects.filter(endpoint=endpoint).select_related("message")
+        paginator = DeliveryPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(rendered_many(DeliverySerializer, page))
+
+
+class WebhookMessageListApi(ProgramAPIView):
+    required_permissions = {"GET": "ledger.view_webhookmessage"}
+
+    @extend_schema(responses=MessagePageSerializer, description="Messages queued for the endpoint.")
+    def get(self, request: Request, program: str, pk: str) -> Response:
+        endpoint = services.webhook_endpoint_get(program=self.program, endpoint_id=pk)
+        qs = WebhookMessage.objects.filter(endpoint=endpoint)
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(rendered_many(MessageSerializer, page))
+
+
+class WebhookMessageRedeliverApi(ProgramAPIView):
+    required_permissions = {"POST": "ledger.change_webhookmessage"}
+
+    @extend_schema(
+        request=RedeliverSerializer,
+        responses={202: MessageSerializer},
+        description="Send the message again (same event id) with a fresh retry budget.",
+    )
+    def post(self, request: Request, program: str, pk: str, message_id: str) -> Response:
+        endpoint = services.webhook_endpoint_get(program=self.program, endpoint_id=pk)
+        message = services.webhook_message_get(endpoint=endpoint, message_id=message_id)
+        data = validated(RedeliverSerializer, request.data or {})
+        message = services.webhook_redeliver(
+            message=message, actor=self.actor, reason=data["reason"]
+        )
+        return Response(rendered(MessageSerializer, message), status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,197 @@
+"""Programs in the operator console: their settings (commission rates, hold days, the payout
+minimum, the fraud threshold) edited with a reason, and their API keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from config.platform.admin.common import (
+    MoneyField,
+    actor_of,
+    money,
+)
+from config.platform.models import Program
+from rules.rewards.services.program_settings import program_update
+from rules.rewards.services.programs import program_create
+
+PROGRAM_SETTINGS = [
+    "name",
+    "direct_rate_bps",
+    "override_rate_bps",
+    "hold_days",
+    "min_payout",
+    "fraud_amount_threshold",
+]
+
+
+# Settings that are amounts: typed and shown in major units of the program's currency.
+PROGRAM_MONEY = ("min_payout", "fraud_amount_threshold")
+
+
+PROGRAM_LABELS = {
+    "slug": "Slug",
+    "name": "Name",
+    "currency": "Currency",
+    "operation_set": "Operation set",
+    "direct_rate_bps": "Direct commission (basis points)",
+    "override_rate_bps": "Second-level commission (basis points)",
+    "hold_days": "Auto-confirm after (days)",
+    "min_payout": "Minimum payout",
+    "fraud_amount_threshold": "Hold rewards above",
+}
+
+
+PROGRAM_HELP = {
+    "slug": "Short name used in API addresses (for “acme”: /api/v1/programs/acme/…). Cannot "
+    "be changed later.",
+    "name": "How operators and reports name the program.",
+    "currency": "ISO 4217 code, e.g. INR or USD. Every amount in the program is in this "
+    "currency. Cannot be changed later.",
+    "operation_set": "The credits operations the program offers; “core” is the standard set. "
+    "Cannot be changed later.",
+    "direct_rate_bps": "Commission for the direct referrer, in basis points of the order "
+    "amount: 100 = 1%, 1000 = 10%.",
+    "override_rate_bps": "Commission for the referrer's own referrer (second level), in basis "
+    "points: 200 = 2%.",
+    "hold_days": "Pending rewards confirm automatically after this many days (the refund "
+    "window). 0 = never automatically: operators confirm them.",
+    "min_payout": "The smallest amount one payout item may pay, in the program's currency as "
+    "you would write it (for INR, 500 or 500.00 means 500.00 INR). Empty or 0 = no minimum.",
+    "fraud_amount_threshold": "Rewards above this amount are held for review instead of "
+    "confirming automatically, in the program's currency (for INR, 1,000.00 means 1,000.00 "
+    "INR). Empty = no threshold.",
+}
+
+
+def _percent(bps: int) -> str:
+    return f"{bps / 100:g}%"
+
+
+class ProgramForm(forms.ModelForm):
+    """Amounts in major units of the program's currency (MoneyField), stored as minor units. A
+    new program's currency is typed in the same form: the money fields take it from there."""
+
+    min_payout = MoneyField(required=False, allow_zero=True)
+    fraud_amount_threshold = MoneyField(required=False, allow_zero=True)
+
+    class Meta:
+        model = Program
+        fields = ["slug", "currency", "operation_set", *PROGRAM_SETTINGS]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            currency = self.instance.currency
+        else:
+            currency = str(self.data.get("currency", "")).strip().upper()
+        for name in PROGRAM_MONEY:
+            if name not in self.fields:
+                continue
+            # Declared fields take no Meta labels: name the currency in the label, and say
+            # what is set now, as the console shows money everywhere.
+            field = self.fields[name]
+            field.currency = currency  # type: ignore[attr-defined]
+            field.label = PROGRAM_LABELS[name] + (f" ({currency})" if currency else "")
+            field.help_text = PROGRAM_HELP[name]
+            value = getattr(self.instance, name) if self.instance.pk else None
+            if value:
+                field.help_text += f" Now: {money(value, currency)}."
+
+    def clean_min_payout(self) -> int:
+        return self.cleaned_data.get("min_payout") or 0
+
+
+@admin.register(Program)
+class ProgramAdmin(admin.ModelAdmin):
+    form = ProgramForm
+    list_display = [
+        "slug",
+        "name",
+        "currency",
+        "direct_rate",
+        "override_rate",
+        "hold_days_display",
+        "min_payout_display",
+        "fraud_threshold_display",
+        "created_at",
+    ]
+    search_fields = ["slug", "name"]
+    changelist_hint = (
+        "A program is one referral scheme with its own currency, commissions, payout minimum "
+        "and fraud threshold. Open one to change its settings; every change is audited."
+    )
+    empty_state = (
+        "No programs yet. Use “Add program” (or the create_program command) to set one up; "
+        "its ledger accounts are created with it."
+    )
+
+    @admin.display(description="Direct commission", ordering="direct_rate_bps")
+    def direct_rate(self, program: Program) -> str:
+        return _percent(program.direct_rate_bps)
+
+    @admin.display(description="Second level", ordering="override_rate_bps")
+    def override_rate(self, program: Program) -> str:
+        return _percent(program.override_rate_bps)
+
+    @admin.display(description="Auto-confirm after", ordering="hold_days")
+    def hold_days_display(self, program: Program) -> str:
+        if not program.hold_days:
+            return "never (confirm by hand)"
+        return f"{program.hold_days} day{'s' if program.hold_days != 1 else ''}"
+
+    @admin.display(description="Minimum payout", ordering="min_payout")
+    def min_payout_display(self, program: Program) -> str:
+        return money(program.min_payout, program.currency) if program.min_payout else "none"
+
+    @admin.display(description="Hold rewards above", ordering="fraud_amount_threshold")
+    def fraud_threshold_display(self, program: Program) -> str:
+        if program.fraud_amount_threshold is None:
+            return "no threshold"
+        return money(program.fraud_amount_threshold, program.currency)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Program | None = None):
+        return [
+            (None, {"fields": ["slug", "name", "currency", "operation_set"]}),
+            ("Commissions", {"fields": ["direct_rate_bps", "override_rate_bps"]}),
+            (
+                "Confirmation, payouts and fraud review",
+                {"fields": ["hold_days", "min_payout", "fraud_amount_threshold"]},
+            ),
+        ]
+
+    def get_form(self, request: HttpRequest, obj: Program | None = None, change=False, **kwargs):
+        kwargs.setdefault("help_texts", PROGRAM_HELP)
+        kwargs.setdefault("labels", PROGRAM_LABELS)
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Program | None = None):
+        # Slug, currency and operation set are fixed once money has moved.
+        return ["slug", "currency", "operation_set"] if obj else []
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Program, form: Any, change: bool) -> None:
+        settings = {f: form.cleaned_data[f] for f in PROGRAM_SETTINGS if f in form.cleaned_data}
+        if change:
+            program_update(program=obj, changes=settings, actor=actor_of(request))
+            return
+        created, _ = program_create(
+            slug=obj.slug,
+            name=obj.name,
+            currency=obj.currency,
+            operation_set=obj.operation_set,
+            direct_rate_bps=obj.direct_rate_bps,
+            override_rate_bps=obj.override_rate_bps,
+            hold_days=obj.hold_days,
+            min_payout=obj.min_payout,
+            actor=actor_of(request),
+        )
+        rest = {"fraud_amount_threshold": settings.get("fraud_amount_threshold")}
+        if rest["fraud_amount_threshold"] is not None:
+            program_update(program=created, changes=rest, actor=actor_of(request))
+        obj.pk = created.pk

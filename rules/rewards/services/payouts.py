@@ -1,0 +1,367 @@
+"""Payout batches with two-person control (SPEC §7). The API and the admin both call these.
+
+    draft ──submit──▶ pending_approval ──approve──▶ approved ──execute──▶ executed
+      └────────────────────┴──────reject─────────────┘──▶ rejected
+
+Locks are always taken in one order — batch row, then the beneficiaries' confirmed rewards,
+then account balance rows by account id (the order `_apply_balances` uses) — so a payout never
+deadlocks with a concurrent confirm, reverse or clawback of the same user's rewards.
+
+Execution is one database transaction: every item's transfer is booked, the covered rewards
+are marked paid and the batch becomes executed, or (on any error or a crash) nothing is. Each
+item's transfer carries a deterministic reference (``payout:{batch}:{item}``) and is linked to
+the item by a conditional update of a unique column, so a resumed or racing execution can never
+book an item twice; executing an executed batch returns it unchanged.
+"""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from config.platform import csvsafe
+from config.platform.audit import audit_record
+from config.platform.currencies import currency_exponent
+from config.platform.exceptions import (
+    AlreadyExists,
+    FourEyesViolation,
+    InsufficientFunds,
+    InvalidTransition,
+    NotFound,
+    ValidationFailed,
+)
+from config.platform.identifiers import PARTICIPANT_ID_RE
+from config.platform.models import Program
+from config.platform.webhooks.services import webhook_emit
+from ledger.models import Account, AccountBalance
+from ledger.selectors import account_balance
+from ledger.services.transactions import PostingLine, transaction_create
+from rules.rewards.models import PayoutBatch, PayoutCoverage, PayoutItem, Reward
+from rules.rewards.services.rewards import (
+    reward_statuses_that_can_become,
+    reward_transition_locked,
+    user_rewards_account_code,
+)
+
+Status = PayoutBatch.Status
+CLEARING_ACCOUNT = "program:payouts_clearing"
+
+# Which status each batch status may move to (the diagram above): the only status guard of the
+# batch steps. Items are added while the batch can still be submitted (a draft).
+BATCH_TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.DRAFT: frozenset({Status.PENDING_APPROVAL, Status.REJECTED}),
+    Status.PENDING_APPROVAL: frozenset({Status.APPROVED, Status.REJECTED}),
+    Status.APPROVED: frozenset({Status.EXECUTED, Status.REJECTED}),
+    Status.EXECUTED: frozenset(),
+    Status.REJECTED: frozenset(),
+}
+
+
+def _batch_state(batch: PayoutBatch) -> dict[str, Any]:
+    return {"status": batch.status, "items": batch.items.count(), "total": batch_total(batch)}
+
+
+def batch_total(batch: PayoutBatch) -> int:
+    return batch.items.aggregate(total=Sum("amount"))["total"] or 0
+
+
+def payout_batch_get(*, program: Program, batch_id: Any) -> PayoutBatch:
+    try:
+        pk = int(str(batch_id))
+    except ValueError:
+        raise NotFound(f"No payout batch {batch_id}.") from None
+    batch = PayoutBatch.objects.filter(program=program, pk=pk).first()
+    if batch is None:
+        raise NotFound(f"No payout batch {batch_id}.")
+    return batch
+
+
+def _lock(batch: PayoutBatch) -> PayoutBatch:
+    return PayoutBatch.objects.select_for_update().select_related("program").get(pk=batch.pk)
+
+
+def _require_move(batch: PayoutBatch, to_status: str, *, step: str) -> None:
+    """Refuse (409 invalid_transition) a step whose move BATCH_TRANSITIONS does not allow."""
+    if to_status not in BATCH_TRANSITIONS[batch.status]:
+        raise InvalidTransition(f"Payout batch {batch.pk} is {batch.status}; it cannot be {step}.")
+
+
+def _available(program: Program, beneficiary: str) -> int:
+    """What the beneficiary can be paid: the posted balance of their rewards account less
+    pending outflows. Clawbacks are debits of that account, so this nets them (and may be
+    negative)."""
+    account = Account.objects.filter(
+        program=program, code=user_rewards_account_code(beneficiary)
+    ).first()
+    return 0 if account is None else account_balance(account)["available"]
+
+
+def _check_amount(program: Program, beneficiary: str, amount: int, available: int) -> None:
+    if amount > available:
+        raise InsufficientFunds(
+            f"{beneficiary} has {max(available, 0)} {program.currency} available "
+            f"(minor units); {amount} cannot be paid."
+        )
+    if amount < program.min_payout:
+        raise ValidationFailed(
+            f"{amount} is below the program's minimum payout of {program.min_payout} "
+            f"{program.currency} (minor units).",
+            errors=[{"field": "amount", "message": f"at least {program.min_payout}"}],
+        )
+
+
+def _audit(batch: PayoutBatch, *, actor: str, action: str, before: str, reason: str = "") -> None:
+    audit_record(
+        program=batch.program,
+        actor=actor,
+        action=action,
+        object_type="payout_batch",
+        object_id=batch.pk,
+        before={"status": before},
+        after=_batch_state(batch),
+        reason=reason,
+    )
+
+
+def payout_batch_create(*, program: Program, actor: str, description: str = "") -> PayoutBatch:
+    with transaction.atomic():
+        batch = PayoutBatch.objects.create(
+            program=program,
+            currency=program.currency,
+            description=description[:200],
+            created_by=actor,
+        )
+        audit_record(
+            program=program,
+            actor=actor,
+            action="payout_batch.created",
+            object_type="payout_batch",
+            object_id=batch.pk,
+            after={"status": batch.status, "description": batch.description},
+        )
+    return batch
+
+
+def payout_item_add(
+    *, batch: PayoutBatch, beneficiary: str, amount: int | None = None, actor: str
+) -> PayoutItem:
+    """Add a beneficiary to a draft batch, by default with their whole available balance."""
+    if not isinstance(beneficiary, str) or not PARTICIPANT_ID_RE.fullmatch(beneficiary):
+        raise ValidationFailed(
+            "beneficiary: 1-200 characters: letters, digits, _ . @ -",
+            errors=[{"field": "beneficiary", "message": "invalid external id"}],
+        )
+    if amount is not None and (type(amount) is not int or amount <= 0):
+        raise ValidationFailed(
+            "amount: a positive integer in minor units (or omit it to pay the whole balance).",
+            errors=[{"field": "amount", "message": "must be a positive integer"}],
+        )
+    with transaction.atomic():
+        batch = _lock(batch)
+        _require_move(
+            batch, Status.PENDING_APPROVAL, step="changed (items are added to drafts only)"
+        )
+        if batch.items.filter(beneficiary=beneficiary).exists():
+            raise AlreadyExists(f"{beneficiary} is already in payout batch {batch.pk}.")
+        program = batch.program
+        available = _available(program, beneficiary)
+        if amount is None and available <= 0:
+            raise InsufficientFunds(
+                f"{beneficiary} has nothing available to pay ({available} {program.currency})."
+            )
+        amount = available if amount is None else amount
+        _check_amount(program, beneficiary, amount, available)
+        item = PayoutItem.objects.create(
+            batch=batch, beneficiary=beneficiary, amount=amount, added_by=actor
+        )
+        audit_record(
+            program=program,
+            actor=actor,
+            action="payout_batch.item_added",
+            object_type="payout_batch",
+            object_id=batch.pk,
+            after={"item": item.pk, "beneficiary": beneficiary, "amount": amount},
+        )
+    return item
+
+
+def payout_batch_submit(*, batch: PayoutBatch, actor: str) -> PayoutBatch:
+    with transaction.atomic():
+        batch = _lock(batch)
+        _require_move(batch, Status.PENDING_APPROVAL, step="submitted")
+        if not batch.items.exists():
+            raise InvalidTransition(f"Payout batch {batch.pk} has no items to submit.")
+        before = batch.status
+        batch.status = Status.PENDING_APPROVAL
+        batch.submitted_by, batch.submitted_at = actor, timezone.now()
+        batch.save(update_fields=["status", "submitted_by", "submitted_at"])
+        _audit(batch, actor=actor, action="payout_batch.submitted", before=before)
+    return batch
+
+
+def payout_batch_makers(batch: PayoutBatch) -> dict[str, str]:
+    """Who made the batch what it is, and how: its creator, its submitter and everyone who
+    added an item. None of them may approve it (the admin hides the button from them too)."""
+    roles = {batch.created_by: "created"}
+    if batch.submitted_by:
+        roles.setdefault(batch.submitted_by, "submitted")
+    for added_by in batch.items.values_list("added_by", flat=True).distinct():
+        if added_by:
+            roles.setdefault(added_by, "added items to")
+    return roles
+
+
+def payout_batch_approve(*, batch: PayoutBatch, actor: str) -> PayoutBatch:
+    """A second person approves: never one who created, submitted or filled the batch (also
+    refused by the database). A key acts as its owner, so a person's keys and their session
+    are the same actor here."""
+    with transaction.atomic():
+        batch = _lock(batch)
+        role = payout_batch_makers(batch).get(actor)
+        if role is not None:
+            raise FourEyesViolation(
+                f"{actor} {role} payout batch {batch.pk}; another person must approve it."
+            )
+        _require_move(batch, Status.APPROVED, step="approved")
+        before = batch.status
+        batch.status = Status.APPROVED
+        batch.approved_by, batch.approved_at = actor, timezone.now()
+        batch.save(update_fields=["status", "approved_by", "approved_at"])
+        _audit(batch, actor=actor, action="payout_batch.approved", before=before)
+    return batch
+
+
+def payout_batch_reject(*, batch: PayoutBatch, actor: str, reason: str) -> PayoutBatch:
+    if not reason or not reason.strip():
+        raise ValidationFailed(
+            "A reason is required to reject a payout batch.",
+            errors=[{"field": "reason", "message": "This field is required."}],
+        )
+    with transaction.atomic():
+        batch = _lock(batch)
+        _require_move(batch, Status.REJECTED, step="rejected")
+        before = batch.status
+        batch.status = Status.REJECTED
+        batch.rejected_by, batch.rejected_at = actor, timezone.now()
+        batch.rejection_reason = reason
+        batch.save(update_fields=["status", "rejected_by", "rejected_at", "rejection_reason"])
+        _audit(batch, actor=actor, action="payout_batch.rejected", before=before, reason=reason)
+    return batch
+
+
+def _mark_paid(item: PayoutItem, rewards: list[Reward], *, available_after: int, actor: str):
+    """Mark the beneficiary's confirmed rewards paid, oldest first, as far as the money paid
+    out so far covers them: everything confirmed minus what is still available has been paid.
+    A partial payout leaves the reward it does not fully cover confirmed for the next one."""
+    budget = sum(r.amount for r in rewards) - available_after
+    for reward in rewards:
+        if reward.amount > budget:
+            break
+        budget -= reward.amount
+        reward_transition_locked(
+            reward=reward, to_status=Reward.Status.PAID, actor=actor, reason=item.reference
+        )
+        PayoutCoverage.objects.create(item=item, reward=reward)
+
+
+def payout_batch_execute(*, batch: PayoutBatch, actor: str) -> PayoutBatch:
+    """Book the approved batch's transfers and mark the covered rewards paid. Amounts are
+    re-checked against balances under lock; executing an executed batch changes nothing."""
+    with transaction.atomic():
+        batch = _lock(batch)
+        if batch.status == Status.EXECUTED:
+            return batch
+        _require_move(batch, Status.EXECUTED, step="executed")
+        program = batch.program
+        items = list(batch.items.order_by("beneficiary"))
+        codes = {user_rewards_account_code(i.beneficiary): i for i in items}
+        accounts = {
+            a.code: a
+            for a in Account.objects.filter(program=program, code__in=[*codes, CLEARING_ACCOUNT])
+        }
+        rewards: dict[str, list[Reward]] = {i.beneficiary: [] for i in items}
+        for reward in (
+            Reward.objects.select_for_update(of=("self",))
+            .select_related("program")
+            .filter(
+                program=program,
+                beneficiary__in=rewards.keys(),
+                status__in=reward_statuses_that_can_become(Reward.Status.PAID),
+            )
+            .order_by("pk")
+        ):
+            rewards[reward.beneficiary].append(reward)
+        list(
+            AccountBalance.objects.select_for_update()
+            .filter(account__in=accounts.values())
+            .order_by("account_id", "shard")
+        )
+        for code, item in sorted(codes.items()):
+            account = accounts.get(code)
+            available = 0 if account is None else account_balance(account)["available"]
+            _check_amount(program, item.beneficiary, item.amount, available)
+            txn = transaction_create(
+                program=program,
+                postings=[
+                    PostingLine(account, "debit", item.amount),  # type: ignore[arg-type]
+                    PostingLine(CLEARING_ACCOUNT, "credit", item.amount),
+                ],
+                description=f"Payout to {item.beneficiary} (batch {batch.pk})",
+                metadata={"payout_batch": batch.pk, "payout_item": item.pk},
+                reference=item.reference,
+                actor=actor,
+            )
+            if not PayoutItem.objects.filter(pk=item.pk, transaction__isnull=True).update(
+                transaction=txn
+            ):
+                raise InvalidTransition(f"Payout item {item.pk} was already booked.")
+            oldest_first = sorted(rewards[item.beneficiary], key=lambda r: (r.created_at, r.pk))
+            _mark_paid(
+                item,
+                oldest_first,
+                available_after=available - item.amount,
+                actor=actor,
+            )
+        before = batch.status
+        batch.status = Status.EXECUTED
+        batch.executed_by, batch.executed_at = actor, timezone.now()
+        batch.save(update_fields=["status", "executed_by", "executed_at"])
+        _audit(batch, actor=actor, action="payout_batch.executed", before=before)
+        webhook_emit(
+            program=program,
+            event_type="payout.executed",
+            payload={
+                "id": batch.pk,
+                "currency": batch.currency,
+                "total": sum(i.amount for i in items),
+                "items": [
+                    {"beneficiary": i.beneficiary, "amount": i.amount, "reference": i.reference}
+                    for i in items
+                ],
+                "executed_at": batch.executed_at,
+            },
+        )
+    return batch
+
+
+def payout_batch_csv(*, batch: PayoutBatch) -> str:
+    """The batch as a mass-payout file (bank or PayPal): one row per item, amounts in minor and
+    major units, and the reference the ledger transfer carries."""
+    if batch.status not in (Status.APPROVED, Status.EXECUTED):
+        raise InvalidTransition(
+            f"Payout batch {batch.pk} is {batch.status}; only approved or executed batches "
+            "are exported."
+        )
+    exponent = currency_exponent(batch.currency)
+    out = io.StringIO()
+    writer = csvsafe.writer(out)
+    writer.writerow(["beneficiary", "amount_minor", "amount", "currency", "reference"])
+    for item in batch.items.order_by("beneficiary"):
+        major = Decimal(item.amount).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
+        writer.writerow([item.beneficiary, item.amount, major, batch.currency, item.reference])
+    return out.getvalue()
