@@ -195,7 +195,9 @@ async def _drain(spec: dict[str, Any], limit: float = 120) -> float:
             cursor = await conn.execute(
                 "SELECT count(*) FROM rules_event WHERE status IN ('received', 'processing')"
             )
-            (waiting,) = await cursor.fetchone()
+            row = await cursor.fetchone()
+            assert row is not None  # count(*) always answers one row
+            (waiting,) = row
             await asyncio.sleep(0.5)
             if not waiting and _cpu_seconds(spec["server_pid"]) - cpu < 0.05:
                 break
@@ -381,12 +383,13 @@ def main() -> int:
             if broker:
                 worker.start()
             server.start()
+            assert server.proc is not None  # start() spawned it
             spec = {
                 "url": server.url,
                 "server_pid": server.proc.pid,
                 "database": database,
                 "admin_database": PG_ADMIN_URL,
-                "worker_pid": worker.proc.pid if broker else None,
+                "worker_pid": worker.proc.pid if worker.proc is not None else None,
                 "key": key,
                 "rate": args.rate,
                 "duration": args.duration,
