@@ -1,10 +1,10 @@
 """Ledger: design overview.
 
-A **Program** is a tenant: it owns API keys, accounts, transactions and rewards, and fixes a
-currency. Money moves only as a **Transaction** of two or more **Postings** whose debits equal
-its credits per currency. Transactions and postings are append-only: PostgreSQL triggers refuse
-UPDATE, DELETE and TRUNCATE, and a deferred constraint trigger refuses an unbalanced transaction
-at commit (migration 0002 and its `.sql` files). Corrections are new transactions:
+Every account and transaction belongs to a **Program** (the tenant, config/platform/models.py),
+which fixes a currency. Money moves only as a **Transaction** of two or more **Postings** whose
+debits equal its credits per currency. Transactions and postings are append-only: PostgreSQL
+triggers refuse UPDATE, DELETE and TRUNCATE, and a deferred constraint trigger refuses an
+unbalanced transaction at commit (migration 0002 and its `.sql` files). Corrections are new transactions:
 
 * ``posted``   an ordinary transfer;
 * ``pending``  two-phase: reserves amounts (pending totals) until a ``post`` or ``void``
@@ -15,14 +15,16 @@ at commit (migration 0002 and its `.sql` files). Corrections are new transaction
 
 Stored balances are kept per account in **AccountBalance** rows (posted and pending debit and
 credit totals), updated in the same database transaction as the postings. An account may have
-several balance *shards*: a hot account such as ``program:rewards_expense`` spreads concurrent
+several balance *shards*: a hot account (one that every booking of a kind debits) spreads concurrent
 writers over shard rows instead of serialising every reward on one row; reading a balance sums
 at most a handful of rows. ``no_overdraft`` accounts have one shard and are updated with a
 conditional UPDATE, so no interleaving can take them below zero.
 
-The ledger knows nothing of referrals or rules: a transaction carries a free-form ``reference``
-to its source. **Reward** is the referral reward's lifecycle on top of the ledger (SPEC §4);
-beneficiaries are external ids, not foreign keys into the rules app.
+The books know nothing of referrals, rules or rewards: a transaction carries a free-form
+``reference`` to its source, and the layers above register which references they own
+(``TransactionOwner``) so that only their own services move those transactions.
+**ReconciliationRun** stores each run of the integrity checks, which upper layers register too.
+The tenant (**Program**) and the platform's records live in config/platform/models.py.
 """
 
 from __future__ import annotations
