@@ -52,12 +52,13 @@ def test_same_nonce_replays_and_a_different_body_is_422(api, url, program):
     replay = apply(api, url, "n1", "CREDIT_ADD", amount=7)
     assert first.status_code == 201 and replay.status_code == 200
     assert replay.json() == first.json()
-    for changed in [
+    changes: list[dict[str, object]] = [
         {"operation": "CREDIT_ADD", "amount": 8},
         {"operation": "CREDIT_ADD"},
         {"operation": "DAILY_REWARD", "amount": 7},
         {"operation": "CREDIT_ADD", "amount": 7, "owner": "bob"},
-    ]:
+    ]
+    for changed in changes:
         r = apply(api, url, "n1", **changed)
         assert r.status_code == 422 and r.json()["code"] == "idempotency_key_reused", changed
     assert CreditEntry.objects.count() == 1

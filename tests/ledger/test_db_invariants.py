@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -275,10 +276,10 @@ def test_racing_post_and_void_resolve_exactly_once(program):
         pending = _transfer(program, 10, pending=True)
         results = _race(
             [
-                lambda p=pending: transaction_post(program=program, pending=p),
-                lambda p=pending: transaction_void(program=program, pending=p),
-                lambda p=pending: transaction_post(program=program, pending=p),
-                lambda p=pending: transaction_void(program=program, pending=p),
+                partial(transaction_post, program=program, pending=pending),
+                partial(transaction_void, program=program, pending=pending),
+                partial(transaction_post, program=program, pending=pending),
+                partial(transaction_void, program=program, pending=pending),
             ]
         )
         won = [r for r in results if isinstance(r, Transaction)]
@@ -295,7 +296,7 @@ def test_racing_reversals_reverse_exactly_once(program):
     original = _transfer(program, 70)
     results = _race(
         [
-            lambda i=i: transaction_reverse(program=program, original=original, reason=f"r{i}")
+            partial(transaction_reverse, program=program, original=original, reason=f"r{i}")
             for i in range(6)
         ]
     )

@@ -74,4 +74,4 @@ def test_reverse_a_held_reward(program):
     held = _reward(program, hold_reason="self_referral: same ip")
     reversed_ = reward_reverse(reward=held, reason="confirmed fraud", actor="user:ops")
     assert reversed_.status == "reversed" and not HeldReward.objects.exists()
-    assert reversed_.transaction.status == "voided"
+    assert reversed_.transaction is not None and reversed_.transaction.status == "voided"

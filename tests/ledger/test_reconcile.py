@@ -102,6 +102,7 @@ def test_clean_ledger_is_clean(booked):
 def test_unbalanced_transaction_is_found(booked):
     expense = Account.objects.get(program=booked, code="program:rewards_expense")
     txn = Transaction.objects.filter(program=booked, kind="posted").first()
+    assert txn is not None
     _triggers_off()
     _insert_posting(txn.pk, expense, "debit", 5, "posted")
     report = reconciliation_run(program=booked)

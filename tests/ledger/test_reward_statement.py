@@ -83,6 +83,7 @@ def test_writes_the_rows_the_portable_path_writes(program):
     for field in ("beneficiary", "amount", "currency", "reward_type", "status", "metadata"):
         assert getattr(stored, field) == getattr(reward, field)
     assert stored.source_key == "evt:1" and stored.hold_reason == ""
+    assert stored.transaction is not None
     assert stored.created_at == stored.updated_at == stored.transaction.created_at
     assert stored.transaction.kind == "pending"
     assert stored.transaction.reference == "reward:evt:1"

@@ -52,6 +52,7 @@ def test_create_returns_the_spec_shape_and_books_a_pending_transaction(api, url,
     assert user["pending"]["credits"] == 5000 and user["posted"]["balance"] == 0
     assert balance(program, "program:rewards_expense")["pending"]["debits"] == 5000
     reward = Reward.objects.get(pk=body["id"])
+    assert reward.transaction is not None
     assert reward.transaction.kind == Transaction.Kind.PENDING
     assert AuditEntry.objects.filter(action="reward.created", object_id=str(body["id"])).exists()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -70,7 +71,7 @@ def run_threads(n, fn):
 
 
 def test_create_validates_like_the_api(program):
-    cases = [
+    cases: list[dict[str, Any]] = [
         {"amount": 10.0},
         {"amount": "10"},
         {"amount": 0},
@@ -194,6 +195,7 @@ def test_transition_to_paid_records_time_history_and_audit(program):
     paid = reward_transition(reward=reward, to_status="paid", actor="payouts", reason="batch 7")
     assert paid.status == "paid" and paid.paid_at is not None
     last = paid.history.last()
+    assert last is not None
     assert (last.status, last.actor, last.reason) == ("paid", "payouts", "batch 7")
 
 
@@ -218,7 +220,8 @@ def test_confirm_due_confirms_old_unheld_rewards_once(program):
         reversed_.pk: "reversed",
         untouched.pk: "pending",
     }
-    assert Reward.objects.get(pk=old.pk).history.last().actor == "system:auto_confirm"
+    last = Reward.objects.get(pk=old.pk).history.last()
+    assert last is not None and last.actor == "system:auto_confirm"
 
     reward_release(reward=held, reason="ok", actor="reviewer")
     assert rewards_confirm_due(now=now + timedelta(days=4)) == 1

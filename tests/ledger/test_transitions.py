@@ -115,6 +115,7 @@ def _assert_booking(reward: Reward, source: str, target: str) -> None:
     """The ledger transaction the move booked says what it is (SPEC §3: corrections are new
     transactions that explain themselves)."""
     booking = reward.transaction
+    assert booking is not None
     if target == "confirmed":
         assert booking.resolution.kind == "post"
     elif target == "reversed" and source == "pending":
@@ -126,6 +127,7 @@ def _assert_booking(reward: Reward, source: str, target: str) -> None:
         assert reversal.metadata == {"reason": "pair test"}
     else:
         clawback = reward.clawback_transaction
+        assert clawback is not None
         assert clawback.description == f"Clawback of reward {reward.pk}: pair test"
         assert clawback.metadata == {"reward": reward.pk, "reason": "pair test"}
         assert clawback.reference == f"clawback:reward:{reward.pk}"

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def log_lines():
     """The root logger's console handler (from settings.LOGGING), writing into a buffer."""
     handler = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
+    assert isinstance(handler, logging.StreamHandler)
     buffer = io.StringIO()
     previous = handler.setStream(buffer)
     try:

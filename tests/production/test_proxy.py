@@ -130,6 +130,7 @@ http {{
 }}
 """
     )
+    assert NGINX is not None  # the module is skipped without it
     command = [NGINX, "-p", str(tmp_path), "-e", str(tmp_path / "error.log")]
     command += ["-c", str(tmp_path / "nginx.conf")]
     check = subprocess.run([*command, "-t"], capture_output=True, text=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -169,6 +170,7 @@ def test_not_exists_is_true_on_a_missing_field():
 def test_missing_anywhere_on_the_path():
     definition = rule(leaf("referrer.plan.tier", "not_exists"))
     compiled = compile_rule(definition)
+    facts: dict[str, Any]
     for facts in (
         {},
         {"referrer": None},
@@ -243,7 +245,7 @@ def test_trace_lists_every_leaf_with_null_for_short_circuited_ones():
             ],
         },
     )
-    facts = {
+    facts: dict[str, dict[str, Any]] = {
         "referrer": {"is_paid_user": False},
         "referred": {"plan": "premium", "joined_at": datetime(2025, 1, 1, tzinfo=UTC)},
     }
@@ -288,7 +290,7 @@ def test_trace_shows_missing_as_null():
 
 
 def test_compile_is_cached_on_canonical_json():
-    a = {
+    a: dict[str, Any] = {
         "name": "x",
         "trigger": "purchase",
         "conditions": {

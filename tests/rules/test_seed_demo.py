@@ -29,6 +29,7 @@ def test_seed_demo_twice(capsys):
     assert Reward.objects.filter(status="pending").exists()
     assert Reward.objects.filter(status="reversed").exists()  # the demo refund
     spec_rule = Rule.objects.get(name="Premium referral reward")
+    assert spec_rule.active_version is not None
     assert spec_rule.active_version.definition["trigger"] == "subscription_started"
     commission = Rule.objects.get(name="Two-level purchase commission")
     paid_by = set(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -429,7 +430,7 @@ def test_a_definition_that_does_not_compile_is_invalid(monkeypatch):
 
 
 def nested_groups(depth):
-    node = {"field": "referred.country", "operator": "equals", "value": "IN"}
+    node: dict[str, Any] = {"field": "referred.country", "operator": "equals", "value": "IN"}
     for _ in range(depth):
         node = {"operator": "AND", "conditions": [node]}
     return {**EXAMPLE, "conditions": node}
@@ -440,7 +441,7 @@ def test_deep_nesting_is_refused_before_the_schema_recurses():
     assert len(errors) == 1 and "at most 32" in errors[0]["message"], errors
     assert errors[0]["path"] == "$.conditions" + ".conditions[0]" * 32
     assert errors_of(nested_groups(32)) == []
-    value = "x"
+    value: object = "x"
     for _ in range(200):
         value = [value]
     errors = errors_of(
