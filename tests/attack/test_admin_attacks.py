@@ -188,6 +188,7 @@ def test_a_key_manager_cannot_make_a_key_that_acts_as_an_approver(groups, progra
     key = ApiKey.objects.get(name="x")
     assert key.owner.get_username() == "kim"
     entry = AuditEntry.objects.get(action="api_key.created", object_id=str(key.pk))
+    assert entry.after is not None
     assert entry.actor == "user:kim" and entry.after["owner"] == "user:kim"
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.booking.lines import PostingLine
 from ledger.models import AccountBalance, Posting, Transaction
-from ledger.services.transactions import PostingLine, transaction_create
+from ledger.services.transactions import transaction_create
 from rules.rewards.services import payouts
 from rules.rewards.services.credits import credit_apply
 from rules.rewards.services.rewards import reward_clawback, reward_create, reward_reverse
@@ -104,6 +105,7 @@ def test_the_admin_cannot_move_any_transaction(lifecycles, staff):
     delete or action that moves money."""
     root = staff("root", superuser=True)
     txn = Transaction.objects.filter(kind="pending").first()
+    assert txn is not None
     assert root.get("/admin/ledger/transaction/add/").status_code == 403
     r = root.post(f"/admin/ledger/transaction/{txn.pk}/change/", {"description": "x"})
     assert r.status_code == 403

@@ -76,7 +76,9 @@ def test_index_lists_programs_and_their_rules(staff_client, program, rule):
     assert "Acme" in page and "Other program" in page
     assert 'href="/builder/acme/rules/new"' in page
     assert 'href="/builder/other/rules/new"' in page
-    row = re.search(rf'<tr data-rule="{rule["id"]}">(.*?)</tr>', page, re.S).group(1)
+    found = re.search(rf'<tr data-rule="{rule["id"]}">(.*?)</tr>', page, re.S)
+    assert found, page
+    row = found.group(1)
     assert f'href="/builder/acme/rules/{rule["id"]}"' in row
     assert "Premium referral reward" in row
     assert "subscription_started" in row

@@ -178,6 +178,7 @@ class Client(threading.Thread):
             Op("reward_create", key, body), "POST", "rewards", {"Idempotency-Key": key}
         )
         if op.outcome == "ok":
+            assert op.answer is not None  # an "ok" outcome carries its answer
             self.mine[key] = (op.answer["id"], "pending")
             self.history.reward_allowed[key] = {"pending"}
         else:
@@ -193,6 +194,7 @@ class Client(threading.Thread):
         path = f"rewards/{pk}/{kind.removeprefix('reward_')}"
         op = self.perform(Op(kind, key, body), "POST", path, {}, keyed=False)
         if op.outcome == "ok":
+            assert op.answer is not None  # an "ok" outcome carries its answer
             self.mine[key] = (pk, wanted)
             self.history.reward_allowed[key] = {wanted}
             if op.answer["status"] != wanted:
@@ -290,7 +292,9 @@ class Nemesis(threading.Thread):
 def bank(transactional_db):
     """The program, its key, a rule that rewards every purchase, and funded bank accounts."""
     from config.platform.api_keys import api_key_create
-    from ledger.services.transactions import PostingLine, account_create, transaction_create
+    from ledger.booking.lines import PostingLine
+    from ledger.services.accounts import account_create
+    from ledger.services.transactions import transaction_create
     from rules.rewards.services.programs import program_create
     from rules.services.rules import rule_create, rule_publish
     from tests.conftest import ensure_groups
@@ -359,12 +363,16 @@ def _audit(program, history: History) -> list[str]:
     for nonce, amount in CreditEntry.objects.filter(program=program).values_list("nonce", "amount"):
         credits[nonce].append(amount)
     transfers = defaultdict(list)
-    for pk, op_key in Transaction.objects.filter(
+    for txn_pk, op_key in Transaction.objects.filter(
         program=program, metadata__has_key="op"
     ).values_list("pk", "metadata__op"):
-        transfers[op_key].append(pk)
+        transfers[op_key].append(txn_pk)
     events = dict(Event.objects.filter(program=program).values_list("event_id", "status"))
-    expected_effects = {"reward_create": by_op, "credit": credits, "transfer": transfers}
+    expected_effects: dict[str, dict[str, list[Any]]] = {
+        "reward_create": by_op,
+        "credit": credits,
+        "transfer": transfers,
+    }
 
     def found(kind: str, key: str) -> int:
         if kind == "event":

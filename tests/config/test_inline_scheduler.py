@@ -30,6 +30,7 @@ class FakeClock:
 @pytest.fixture
 def leases(tmp_path):
     """This process's leases, as in production (a lock directory of its own on SQLite)."""
+    made: sched.Leases
     if connection.vendor == "postgresql":
         made = sched.PostgresLeases()
     else:
@@ -124,6 +125,7 @@ def test_a_job_runs_in_one_process_and_moves_when_that_process_ends(tmp_path):
             resolve=lambda name: lambda: runs.append(process),
             clock=clock,
         )
+        leases: sched.Leases
         if connection.vendor == "postgresql":
             leases = sched.PostgresLeases()
         else:
@@ -161,9 +163,10 @@ def test_an_advisory_lock_held_by_another_session_prevents_the_run(leases):
     params = connection.get_connection_params()
     dsn = {k: params[k] for k in ("dbname", "user", "host", "port", "password") if k in params}
     with psycopg.connect(**dsn, autocommit=True) as other:  # another gunicorn worker
-        assert other.execute(
+        taken = other.execute(
             "SELECT pg_try_advisory_lock(%s, %s)", [sched.LOCK_NAMESPACE, key]
-        ).fetchone()[0]
+        ).fetchone()
+        assert taken is not None and taken[0]
         scheduler.tick()
         assert runs == []
     # That worker's session ended: the lock is free, and this process takes the job.
@@ -175,11 +178,12 @@ def test_an_advisory_lock_held_by_another_session_prevents_the_run(leases):
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
             "AND objid = %s AND granted",
             [sched.LOCK_NAMESPACE, key & 0xFFFFFFFF],
-        ).fetchone()[0]
-        assert locks == 1
-        assert not other.execute(
+        ).fetchone()
+        assert locks == (1,)
+        taken = other.execute(
             "SELECT pg_try_advisory_lock(%s, %s)", [sched.LOCK_NAMESPACE, key]
-        ).fetchone()[0]
+        ).fetchone()
+        assert taken is not None and not taken[0]
 
 
 def test_the_first_request_starts_the_scheduler_thread(lost_event, client, settings, caplog):
@@ -200,7 +204,7 @@ def test_the_first_request_starts_the_scheduler_thread(lost_event, client, setti
         while not job_logs():
             assert time.monotonic() < deadline, "the scheduler thread never ran the sweeper"
             time.sleep(0.05)
-        assert sched._scheduler is not None
+        assert sched._scheduler is not None and sched._scheduler._thread is not None
         assert sched._scheduler._thread.name == "inline-scheduler"
         client.get("/healthz")
         assert sched.inline_scheduler_ensure_started() is sched._scheduler  # one per process

@@ -63,6 +63,7 @@ def test_ledger_models_are_read_only_even_for_superusers(root, program, confirme
         "posting": Posting.objects.first,
         "auditentry": AuditEntry.objects.first,
     }[model]()
+    assert obj is not None
     assert root.get(reverse(f"admin:ledger_{model}_changelist")).status_code == 200
     assert root.get(reverse(f"admin:ledger_{model}_add")).status_code == 403
     assert root.get(reverse(f"admin:ledger_{model}_delete", args=[obj.pk])).status_code == 403
@@ -110,7 +111,12 @@ def test_transactions_are_searchable_by_user_reference_and_idempotency_key(
 )
 def test_csv_export(root, program, confirmed_reward, model, header):
     confirmed_reward("carol", 100)
-    manager = {"account": Account, "transaction": Transaction, "posting": Posting}.get(model)
+    models: dict[str, type[Account | Transaction | Posting]] = {
+        "account": Account,
+        "transaction": Transaction,
+        "posting": Posting,
+    }
+    manager = models.get(model)
     pks = (manager or AuditEntry).objects.values_list("pk", flat=True)
     r = _action(root, model, "export_csv", pks)
     assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
@@ -139,6 +145,7 @@ def test_reverse_asks_for_a_reason_first(ops, program, confirmed_reward):
     reward.refresh_from_db()
     assert reward.status == "reversed"
     last = RewardHistory.objects.filter(reward=reward).last()
+    assert last is not None
     assert (last.actor, last.reason) == ("user:olga", "fraud ring")
 
 
@@ -276,6 +283,7 @@ def test_program_created_and_changed_through_services(root):
     beta.refresh_from_db()
     assert (beta.name, beta.hold_days, beta.currency) == ("Beta Rewards", 7, "USD")
     entry = AuditEntry.objects.filter(action="program.updated").order_by("at", "pk").last()
+    assert entry is not None
     assert entry.before == {"name": "Beta", "hold_days": 0}
 
 

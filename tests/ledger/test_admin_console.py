@@ -188,7 +188,9 @@ def test_dashboard_and_app_list_share_the_index(ops, program, confirmed_reward):
 
 def test_dashboard_script_formats_money_in_major_units():
     """The charts show "Amount (INR)" in major units; the page's data is minor units."""
-    script = open(finders.find("admin_dashboard/dashboard.js")).read()
+    path = finders.find("admin_dashboard/dashboard.js")
+    assert isinstance(path, str)
+    script = open(path).read()
     assert "minor units)" not in script  # the old "Amount (INR, minor units)" axis label
     assert "10 ** data.exponent" in script and "Amount (${data.currency})" in script
 
@@ -294,6 +296,7 @@ def test_ledger_lists_show_amounts_and_link_audit_objects(ops, program, confirme
     assert "1,234.56 INR" in postings
 
     entry = AuditEntry.objects.filter(object_type="reward", object_id=str(reward.pk)).first()
+    assert entry is not None
     audit = ops.get(reverse("admin:ledger_auditentry_changelist")).content.decode()
     link = reverse("admin:ledger_reward_change", args=[reward.pk])
     assert f"<a href='{link}'>reward {entry.object_id}</a>" in audit

@@ -17,7 +17,7 @@ from config.platform.api.auth import api_key_principal
 from config.platform.api_keys import api_key_create, api_key_revoke
 from config.platform.exceptions import InsufficientFunds
 from config.platform.models import ApiKey, IdempotencyRecord, Program, hash_api_key
-from ledger.services.transactions import account_create
+from ledger.services.accounts import account_create
 from rules.rewards.models import Reward
 from rules.rewards.services.programs import program_create
 
@@ -55,7 +55,9 @@ def _wallet(program: Program) -> None:
 def test_api_key_principal_loads_the_key_and_its_program_in_one_statement(program, api_key):
     expected = ApiKey.objects.select_related("program").get(key_hash=hash_api_key(api_key))
     with CaptureQueriesContext(connection) as queries:
-        key = api_key_principal(hash_api_key(api_key)).api_key
+        principal = api_key_principal(hash_api_key(api_key))
+        assert principal is not None
+        key = principal.api_key
         program_loaded = key.program
     assert len(queries) == 1
     fields = [f.attname for f in ApiKey._meta.concrete_fields]

@@ -12,10 +12,10 @@ from django.utils import timezone
 from config.platform.api_keys import api_key_create, api_key_revoke, service_identity_get_or_create
 from config.platform.exceptions import FourEyesViolation, InsufficientFunds
 from config.platform.models import AuditEntry
+from ledger.booking.lines import PostingLine
+from ledger.services.accounts import account_create
 from ledger.services.reconciliation_runs import reconciliation_record
 from ledger.services.transactions import (
-    PostingLine,
-    account_create,
     transaction_create,
     transaction_post,
     transaction_reverse,
@@ -241,6 +241,7 @@ def test_entry_rolls_back_with_the_outer_transaction(program):
 
 def test_the_database_refuses_to_change_entries(program):
     entry = AuditEntry.objects.first()
+    assert entry is not None
     for sql in ("UPDATE ledger_auditentry SET actor = 'x'", "DELETE FROM ledger_auditentry"):
         with pytest.raises(DatabaseError), transaction.atomic():
             with connection.cursor() as c:

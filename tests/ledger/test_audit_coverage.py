@@ -44,6 +44,7 @@ def test_user_changes_through_the_orm_are_audited_without_secrets(groups):
     user = User.objects.create_user(username="eve", password="s3cret-pw", email="e@x.test")
     (created,) = _entries(action="user.created", object_id="eve")
     assert created.actor == "system" and created.program_id is None
+    assert created.after is not None
     assert created.after["email"] == "e@x.test" and "password" not in created.after
 
     user.is_staff = True
@@ -75,7 +76,7 @@ def test_user_changes_through_the_orm_are_audited_without_secrets(groups):
 
     user.delete()
     (deleted,) = _entries(action="user.deleted", object_id="eve")
-    assert deleted.before["is_staff"] is True
+    assert deleted.before is not None and deleted.before["is_staff"] is True
     _no_secrets(_entries(object_type="user"))
 
 
@@ -183,6 +184,7 @@ def test_a_release_reason_is_in_the_rewards_history(program, api, url):
     held = _held(program)
     reward_release(reward=held, reason="checked: siblings share an email", actor="user:ops")
     last = RewardHistory.objects.filter(reward=held).order_by("at", "pk").last()
+    assert last is not None
     assert (last.status, last.actor) == ("pending", "user:ops")
     assert last.reason == (
         "Hold released (self_referral: same email as referrer): checked: siblings share an email"

@@ -9,6 +9,7 @@ import io
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.contrib.messages import get_messages
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, transaction
@@ -71,7 +72,7 @@ def test_one_operator_with_a_self_made_key_cannot_approve_by_session(
     assert r.status_code == 302
     key = ApiKey.objects.get(name="mine")
     assert key.owner == alice and key.actor == "user:alice"
-    raw = next(str(m) for m in r.wsgi_request._messages).split("<code class='raw-api-key'>")[1]
+    raw = next(str(m) for m in get_messages(r.wsgi_request)).split("<code class='raw-api-key'>")[1]
     alice_key = _key_client(raw.split("</code>")[0])
 
     batch = _post(alice_key, url("payout-batches")).json()
@@ -230,7 +231,7 @@ def test_key_creation_is_audited_with_who_and_for_whom(program, groups):
     assert r.status_code == 302
     key = ApiKey.objects.get(name="b")
     entry = AuditEntry.objects.get(action="api_key.created", object_id=str(key.pk))
-    assert entry.actor == "user:root"
+    assert entry.actor == "user:root" and entry.after is not None
     assert entry.after["owner"] == "user:svc-backend" and entry.after["service_identity"] is True
 
 
@@ -256,6 +257,7 @@ def test_create_api_key_uses_the_programs_service_identity_by_default(program, u
     assert not key.owner.has_usable_password()
     assert list(key.owner.groups.values_list("name", flat=True)) == ["api clients"]
     entry = AuditEntry.objects.get(action="api_key.created", object_id=str(key.pk))
+    assert entry.after is not None
     assert entry.actor == "command:create_api_key" and entry.after["owner"] == "user:api-acme"
     client = _key_client(raw)
     assert client.get(url("rewards")).status_code == 200

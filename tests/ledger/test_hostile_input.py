@@ -58,7 +58,7 @@ def snapshot() -> dict[str, int]:
     }
 
 
-def send(client: APIClient, method: str, path: str, body: str | bytes):
+def send(client: APIClient, method: str, path: str, body: str):
     return client.generic(
         method,
         path,

@@ -8,10 +8,10 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from config.platform.exceptions import InvalidTransition
+from ledger.booking.lines import PostingLine
 from ledger.models import Transaction
 from ledger.services.reconciliation import reconciliation_run
 from ledger.services.transactions import (
-    PostingLine,
     transaction_create,
     transaction_move,
     transaction_owner,
@@ -166,6 +166,7 @@ def test_a_transaction_booked_through_the_api_still_moves(program, api, url):
 
 def test_owner_is_known_from_reference_and_links(program, confirmed_reward, approved_batch):
     reward, item = _paid_reward(program, confirmed_reward, approved_batch)
+    assert reward.transaction is not None and item.transaction is not None
     assert transaction_owner(reward.transaction) == "reward"
     assert transaction_owner(Transaction.objects.get(resolves=reward.transaction)) == "reward"
     assert transaction_owner(item.transaction) == "payout"
@@ -212,6 +213,7 @@ def test_database_refuses_reversing_a_confirmed_rewards_booking_behind_its_back(
 def test_database_refuses_reversing_a_payout_transfer(program, confirmed_reward, approved_batch):
     """PostgreSQL at commit, SQLite at the insert: either way nothing is written."""
     reward, item = _paid_reward(program, confirmed_reward, approved_batch)
+    assert item.transaction is not None
     with pytest.raises(IntegrityError):
         with transaction.atomic():
             transaction_reverse(program=program, original=item.transaction, reason="x")

@@ -58,6 +58,7 @@ def test_full_lifecycle_books_transfers_and_marks_rewards_paid(program, confirme
     assert account_balance(clearing)["posted"]["balance"] == 2200
     for item in PayoutItem.objects.filter(batch=batch):
         txn = item.transaction
+        assert txn is not None
         assert txn.reference == f"payout:{batch.pk}:{item.pk}" and txn.kind == "posted"
         legs = {(p.account.code, p.direction, p.amount) for p in txn.postings.all()}
         assert legs == {

@@ -107,6 +107,7 @@ def _payout_reversed(books: dict[str, Any]) -> None:
     """The issue's reproduction: a payout transfer reversed behind the batch's back (today the
     generic endpoint and the database refuse it; a superuser with triggers off still can)."""
     item: PayoutItem = books["item"]
+    assert item.transaction is not None
     transaction_reverse(program=item.batch.program, original=item.transaction, reason="undo")
 
 

@@ -11,15 +11,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 
+from ledger.booking.lines import PostingLine
 from ledger.models import ReconciliationRun
 from ledger.services.reconciliation import reconciliation_run
 from ledger.services.reconciliation_runs import reconciliation_record
-from ledger.services.transactions import (
-    PostingLine,
-    transaction_create,
-    transaction_post,
-    transaction_reverse,
-)
+from ledger.services.transactions import transaction_create, transaction_post, transaction_reverse
 from ledger.tasks import reconcile_nightly
 from rules.rewards.models import PayoutItem, Reward
 from rules.rewards.services import payouts
@@ -203,6 +199,7 @@ def test_reward_booked_with_the_wrong_amount(program, books):
 @pytest.mark.postgres
 def test_reversed_reward_whose_reversal_was_unlinked(program, books, confirmed_reward):
     reward = reward_reverse(reward=confirmed_reward("gina", 50), reason="dup", actor="t")
+    assert reward.transaction is not None
     post = reward.transaction.resolution
     reversal = post.reversal
     _triggers_off()

@@ -4,6 +4,7 @@ the results must be exactly those of a fresh DRF serializer, errors included."""
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -101,7 +102,8 @@ def test_each_thread_gets_its_own_instance():
         validated(RewardCreateSerializer, GOOD)
         from config.platform.api.serializers import _prototypes
 
-        seen.append(id(_prototypes.__dict__[RewardCreateSerializer]))
+        cache: dict[Any, Any] = _prototypes.__dict__  # keyed by class, as _prototype() keys it
+        seen.append(id(cache[RewardCreateSerializer]))
 
     threads = [threading.Thread(target=grab) for _ in range(2)]
     for t in threads:
