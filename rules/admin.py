@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from config.platform.admin.common import actor_of, money, run_for_each
+from rules.actions.registry import action_for
 from rules.models import Event, Participant, Referral, Rule, RuleProgramConfig, RuleVersion
 from rules.rewards import admin as rewards_admin  # noqa: F401  (registers the money domain's pages)
 from rules.services.program_config import rules_config_errors, rules_config_update
@@ -29,22 +30,13 @@ def rule_pays(definition: dict[str, Any], currency: str) -> list[str]:
     lines = []
     for action in definition.get("actions") or ():
         params = action.get("params") or {}
-        who = _ROLES.get(params.get("beneficiary") or "referrer", params.get("beneficiary"))
-        kind = action.get("type")
-        if kind == "credit_reward":
-            amount = money(params.get("amount"), params.get("currency") or currency)
-            lines.append(f"{who}: {amount} ({params.get('reward_type', 'cash')}) per event")
-        elif kind == "percent_commission":
-            rate = params.get("rate_bps")
-            share = f"{rate / 100:g}%" if rate else "the program's commission rate"
-            line = f"{who}: {share} of {params.get('of', 'the amount')}"
-            if params.get("cap"):
-                line += f", at most {money(params['cap'], currency)} per event"
-            lines.append(line)
-        elif kind == "award_credits":
-            lines.append(f"{who}: {params.get('amount') or 'some'} credits (not money)")
+        role = params.get("beneficiary") or "referrer"
+        who = _ROLES.get(role, str(role))
+        action_type = action_for(action.get("type"))
+        if action_type is None:
+            lines.append(f"{who}: {action.get('type')}")
         else:
-            lines.append(f"{who}: {kind}")
+            lines.append(action_type.pays(params, who=who, currency=currency))
     limits = definition.get("limits") or {}
     per = (limits.get("per_beneficiary") or {}).get("max_amount")
     if per:

@@ -8,7 +8,9 @@ class RulesConfig(AppConfig):
 
     def ready(self) -> None:
         from rules import checks, signals  # noqa: F401  (registers checks and receivers)
+        from rules.actions.registry import autodiscover as rule_actions_autodiscover
         from rules.rewards import ledger_owners
         from rules.rewards.services import reconciliation  # noqa: F401  (registers its checks)
 
+        rule_actions_autodiscover()  # each rules/actions/<type>.py registers its action
         ledger_owners.register()  # the books refuse to move these transactions by hand

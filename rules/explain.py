@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from config.platform.currencies import currency_exponent
+from rules.actions.registry import action_for
 from rules.catalog import BUILTIN_TRIGGERS
 
 CURRENCY_SYMBOLS: Final = {"INR": "₹", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
@@ -60,7 +61,7 @@ def format_money(amount: int, currency: str) -> str:
     return f"{symbol}{text}" if symbol else f"{currency} {text}"
 
 
-def _words(name: str) -> str:
+def words(name: str) -> str:
     return name.replace("_", " ").replace("-", " ")
 
 
@@ -95,17 +96,17 @@ def _leaf(node: dict[str, Any], negate: bool = False) -> str:
         and operator in ("equals", "not_equals")
         and isinstance(value, bool)
     ):
-        quality = _words(attr[3:])
+        quality = words(attr[3:])
         if quality.split()[-1] in _NOUNS:
             quality = f"{'an' if quality[0] in 'aeiou' else 'a'} {quality}"
         positive = value is (operator == "equals")
         return f"{_ROLES[role]} is {'' if positive else 'not '}{quality}"
     if role in _ROLES:
-        subject = f"{_ROLES[role]}'s {_words(attr.replace('.', ' '))}"
+        subject = f"{_ROLES[role]}'s {words(attr.replace('.', ' '))}"
     elif role == "event":
-        subject = f"the {_words(attr.replace('.', ' '))}"
+        subject = f"the {words(attr.replace('.', ' '))}"
     else:
-        subject = f"the {_words(field.replace('.', ' '))}"
+        subject = f"the {words(field.replace('.', ' '))}"
     if operator in ("in", "not_in") and isinstance(value, list):
         text = _join([_value(v) for v in value], "or")
         text = f"one of {text}" if len(value) > 1 else text
@@ -141,37 +142,18 @@ def _conditions(node: dict[str, Any], nested: bool = False) -> str:
     return f"(either {text})" if len(parts) == 2 else f"(any of {text})"
 
 
-def _money(amount: int, currency: str | None) -> str:
+def money_or_units(amount: int, currency: str | None) -> str:
+    """Money in the program's currency, or minor units when it is not known."""
     return format_money(amount, currency) if currency else f"{amount:,} minor units"
 
 
 def _action(action: dict[str, Any], currency: str | None) -> str:
     params = action.get("params") or {}
     role = params.get("beneficiary") or "referrer"
-    who = _ROLES.get(role, role)
-    kind = action.get("type")
-    if kind == "credit_reward":
-        money = format_money(params["amount"], params["currency"])
-        reward_type = params.get("reward_type", "cash")
-        what = f"a {money} voucher" if reward_type == "voucher" else f"{money} in {reward_type}"
-        return f"give {who} {what}"
-    if kind == "percent_commission":
-        rate = params.get("rate_bps")
-        if rate:
-            share = f"a {Decimal(rate).scaleb(-2).normalize():f}% commission"
-        else:
-            which = "override" if role == "parent" else "direct"
-            share = f"the program's {which} commission rate"
-        of = _words(params["of"].partition(".")[2] or params["of"])
-        text = f"pay {who} {share} on the {of} as {params.get('reward_type', 'cash')}"
-        if params.get("cap"):
-            text += f", capped at {_money(params['cap'], currency)}"
-        return text
-    if kind == "award_credits":
-        amount = params.get("amount")
-        credits = f"{amount:,} credits" if amount else "credits"
-        return f"award {who} {credits} ({params.get('operation')})"
-    return f"run {kind}"
+    action_type = action_for(action.get("type"))
+    if action_type is None:
+        return f"run {action.get('type')}"
+    return action_type.explain(params, who=_ROLES.get(role, role), currency=currency)
 
 
 def _limits(limits: dict[str, Any], currency: str | None) -> str:
@@ -183,9 +165,13 @@ def _limits(limits: dict[str, Any], currency: str | None) -> str:
         count = per["max_rewards"]
         parts.append(f"at most {count} reward{'s' if count != 1 else ''} per beneficiary {window}")
     if per.get("max_amount"):
-        parts.append(f"at most {_money(per['max_amount'], currency)} per beneficiary {window}")
+        parts.append(
+            f"at most {money_or_units(per['max_amount'], currency)} per beneficiary {window}"
+        )
     if (limits.get("budget") or {}).get("max_amount"):
-        parts.append(f"a total budget of {_money(limits['budget']['max_amount'], currency)}")
+        parts.append(
+            f"a total budget of {money_or_units(limits['budget']['max_amount'], currency)}"
+        )
     return _join(parts, "and")
 
 
@@ -198,7 +184,7 @@ def explain(definition: dict[str, Any], *, currency: str | None = None) -> str:
         when = f"When {builtin['description']}"
     else:
         article = "an" if trigger[:1] in "aeiou" else "a"
-        when = f"When {article} {_words(trigger)} event arrives"
+        when = f"When {article} {words(trigger)} event arrives"
     conditions = definition.get("conditions") or {}
     clauses = [when]
     if conditions.get("conditions") or "field" in conditions:

@@ -14,7 +14,7 @@ from typing import Any, Final
 import groq
 import httpx
 
-from rules.validation import SCHEMA
+from rules.validation import rule_schema
 
 DEFAULT_MODEL: Final = "openai/gpt-oss-20b"  # supports the json_schema response format
 TIMEOUT_SECONDS: Final = 20.0
@@ -70,7 +70,7 @@ def build_request(text: str, *, catalog: dict[str, Any], model: str = "") -> dic
                 "description": "A referral rule definition (SPEC §6)",
                 # The schema uses if/then, which strict mode does not accept; the answer is
                 # validated afterwards anyway.
-                "schema": SCHEMA,
+                "schema": rule_schema(),
                 "strict": False,
             },
         },

@@ -19,10 +19,12 @@ warnings too. A draft is never published.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from config.platform.currencies import currency_exponent
+from rules.actions.registry import registered
 from rules.validation import validate_definition
 
 SPEC_PRIORITY: Final = 10
@@ -45,16 +47,6 @@ _CURRENCIES: Final = {
     "gbp": "GBP",
     "pound": "GBP",
     "pounds": "GBP",
-}
-_REWARD_TYPES: Final = {
-    "voucher": "voucher",
-    "vouchers": "voucher",
-    "coupon": "voucher",
-    "gift card": "voucher",
-    "cash": "cash",
-    "credit": "credit",
-    "credits": "credit",
-    "store credit": "credit",
 }
 _COUNTRIES: Final = {
     "india": "IN",
@@ -174,6 +166,8 @@ _NUMBER: Final = r"(\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
 _MONEY: Final = (
     r"(₹|\$|€|£|rs\.?\s)?\s*" + _NUMBER + r"\s*(rupees?|inr|dollars?|usd|euros?|eur|pounds?|gbp)?"
 )
+# The kind of reward after an amount: a reward type (credit_reward) or points (award_credits).
+_KINDS: Final = r"\s*(vouchers?|coupon|gift card|cash|store credit|credits?|points?)?"
 
 
 def _number(text: str) -> Decimal | None:
@@ -183,7 +177,25 @@ def _number(text: str) -> Decimal | None:
         return None
 
 
-class _Parser:
+@dataclass(frozen=True)
+class RewardPhrase:
+    """ "reward 500 rupees voucher": the amount's symbol, number and currency word, the kind
+    word, the text after the verb (it names the beneficiaries) and the span it covers."""
+
+    symbol: str | None
+    number: str
+    currency_word: str | None
+    kind: str | None
+    tail: str
+    span: tuple[int, int]
+
+
+class Parser:
+    """The offline parser's state: the sentence, what is used of it, the warnings. Action
+    modules read their phrases with it (RuleAction.draft)."""
+
+    MONEY: Final = _MONEY
+
     def __init__(self, text: str, currency: str) -> None:
         self.text = " ".join(text.lower().split())
         self.default_currency = currency
@@ -283,98 +295,47 @@ class _Parser:
             return ["parent"]
         return ["referrer"]
 
-    def actions(self, trigger: str) -> list[dict[str, Any]]:
-        actions: list[dict[str, Any]] = []
-        commission = self.find(
-            r"(\d+(?:\.\d+)?)\s*(?:%|percent|per cent) commission"
-            r"(?: on (?:the )?(?:purchases?|orders?|sales?|amount|"
-            r"subscriptions?))?"
-        )
-        if commission:
-            params: dict[str, Any] = {
-                "beneficiary": "referrer",
-                "rate_bps": int(Decimal(commission.group(1)) * 100),
-                "of": "event.amount",
-                "reward_type": "cash",
-            }
-            cap = self.find(r"\b(?:capped at|up to|max(?:imum)?(?: of)?) " + _MONEY)
-            if cap:
-                parsed = self.money(cap.group(1), cap.group(2), cap.group(3))
-                if parsed:
-                    params["cap"] = parsed[0]
-            actions.append({"type": "percent_commission", "params": params})
-            override = self.find(
-                r"(\d+(?:\.\d+)?)\s*(?:%|percent|per cent)(?: override)? "
-                r"(?:to|for) (?:the )?(?:parent|referrer's referrer)"
-            )
-            if override:
-                actions.append(
-                    {
-                        "type": "percent_commission",
-                        "params": {
-                            "beneficiary": "parent",
-                            "rate_bps": int(Decimal(override.group(1)) * 100),
-                            "of": "event.amount",
-                            "reward_type": "cash",
-                        },
-                    }
-                )
-            if trigger not in ("purchase", "subscription_started"):
-                self.warnings.append(f"a commission on a {trigger} event needs event.amount")
-            return actions
+    def number(self, text: str) -> Decimal | None:
+        return _number(text)
+
+    def reward_phrase(self) -> RewardPhrase | None:
+        """The sentence's "reward/give/pay <amount> [kind]" phrase (not consumed)."""
         verb = self.find(r"\b(?:reward|give|pay|credit|award|grant)s?\b(.*)$", consume=False)
         tail = verb.group(1) if verb else self.text
-        money = re.search(
-            _MONEY + r"\s*(vouchers?|coupon|gift card|cash|store credit|credits?|"
-            r"points?)?",
-            tail,
-        )
+        money = re.search(_MONEY + _KINDS, tail)
         if not money:
-            self.warnings.append(
-                "no reward recognised (e.g. 'reward 500 rupees voucher', "
-                "'10 percent commission on purchases')"
-            )
-            return actions
+            return None
         start = (verb.start(1) if verb else 0) + money.start()
-        for i in range(verb.start() if verb else start, start + len(money.group(0))):
+        return RewardPhrase(
+            symbol=money.group(1),
+            number=money.group(2),
+            currency_word=money.group(3),
+            kind=money.group(4),
+            tail=tail,
+            span=(verb.start() if verb else start, start + len(money.group(0))),
+        )
+
+    def claim(self, phrase: RewardPhrase) -> None:
+        for i in range(*phrase.span):
             self.used[i] = True
-        for role in self.beneficiaries(tail):
-            self.find(
-                r"\b(?:both|(?:the )?(?:referred (?:user|friend|person)|new (?:user|member)"
-                r"|referee|parent|referrer's referrer|referrer))\b"
-            )
-            kind = money.group(4)
-            if kind and kind.startswith("point"):
-                actions.append(
-                    {
-                        "type": "award_credits",
-                        "params": {
-                            "beneficiary": role,
-                            "operation": "CREDIT_ADD",
-                            "amount": int(_number(money.group(2)) or 0),
-                        },
-                    }
-                )
-                continue
-            parsed = self.money(money.group(1), money.group(2), money.group(3))
-            if parsed is None:
-                continue
-            reward_type = _REWARD_TYPES.get(kind or "")
-            if reward_type is None:
-                reward_type = "cash"
-                self.warnings.append("no reward type given (voucher, cash, credit); assumed cash")
-            actions.append(
-                {
-                    "type": "credit_reward",
-                    "params": {
-                        "beneficiary": role,
-                        "amount": parsed[0],
-                        "currency": parsed[1],
-                        "reward_type": reward_type,
-                    },
-                }
-            )
-        return actions
+
+    def claim_beneficiary(self) -> None:
+        self.find(
+            r"\b(?:both|(?:the )?(?:referred (?:user|friend|person)|new (?:user|member)"
+            r"|referee|parent|referrer's referrer|referrer))\b"
+        )
+
+    def actions(self, trigger: str) -> list[dict[str, Any]]:
+        """The first registered action that recognises its phrases drafts the actions."""
+        for action in sorted(registered(), key=lambda a: a.phrase_order):
+            drafted = action.draft(self, trigger=trigger)
+            if drafted is not None:
+                return drafted
+        self.warnings.append(
+            "no reward recognised (e.g. 'reward 500 rupees voucher', "
+            "'10 percent commission on purchases')"
+        )
+        return []
 
     def leftovers(self) -> list[str]:
         text = "".join(" " if used else ch for ch, used in zip(self.text, self.used, strict=True))
@@ -384,7 +345,7 @@ class _Parser:
 
 def parse_offline(text: str, *, catalog: dict[str, Any], currency: str = "INR") -> dict[str, Any]:
     """The deterministic offline parser: {"definition", "source": "offline", "warnings"}."""
-    parser = _Parser(text, currency)
+    parser = Parser(text, currency)
     trigger = parser.trigger()
     leaves = parser.conditions()
     actions = parser.actions(trigger)
@@ -431,6 +392,7 @@ def draft_from_text(
     model's answer is unusable (with a warning saying so). ``currency`` is the program's,
     assumed where the text names none."""
     if api_key:
+        # Only with a key: rules.llm loads the groq SDK, a heavy optional dependency.
         from rules.llm import LLMError, draft_with_llm
 
         try:

@@ -3,10 +3,16 @@
 validate_definition returns a list of ``{"path", "message"}`` with JSON paths such as
 ``$.conditions.conditions[1].operator``; an empty list means valid. Semantic checks run
 only on a definition whose shape passed the schema.
+
+The schema is rules/schema.json with the registered actions (rules.actions.registry) filled
+in: the action ``type`` enum, one ``if type then params`` per action, and each action's params
+schema under ``$defs.<type>``. ``rule_schema()`` assembles it (once per registry change);
+``SCHEMA`` reads it.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Collection
 from pathlib import Path
@@ -14,15 +20,63 @@ from typing import Any, Final
 
 from jsonschema import Draft202012Validator
 
+from rules.actions.registry import CheckContext, action_for, generation, registered
 from rules.catalog import field_type
 from rules.engine import compile_rule
 from rules.engine.operators import LIST_TYPES, MAX_WITHIN_DAYS, is_number, parse_datetime
 
-SCHEMA: Final[dict[str, Any]] = json.loads(
+_BASE_SCHEMA: Final[dict[str, Any]] = json.loads(
     (Path(__file__).resolve().parent / "schema.json").read_text(encoding="utf-8")
 )
-Draft202012Validator.check_schema(SCHEMA)
-_VALIDATOR: Final = Draft202012Validator(SCHEMA)
+_assembled: dict[str, Any] = {"generation": None}
+
+
+def _assemble() -> dict[str, Any]:
+    schema = copy.deepcopy(_BASE_SCHEMA)
+    actions = registered()
+    defs: dict[str, Any] = {}
+    for name, value in schema["$defs"].items():
+        defs[name] = value
+        if name != "action":
+            continue
+        value["properties"]["type"] = {"enum": [a.type for a in actions]}
+        value["allOf"] = [
+            {
+                "if": {"properties": {"type": {"const": a.type}}},
+                "then": {"properties": {"params": {"$ref": f"#/$defs/{a.type}"}}},
+            }
+            for a in actions
+        ]
+        for action in actions:
+            if action.type in schema["$defs"]:
+                raise ValueError(f"action type {action.type!r} is a name rules/schema.json uses")
+            defs[action.type] = copy.deepcopy(action.params_schema)
+    schema["$defs"] = defs
+    return schema
+
+
+def _current() -> dict[str, Any]:
+    if _assembled["generation"] != generation():
+        schema = _assemble()
+        Draft202012Validator.check_schema(schema)
+        _assembled.update(
+            generation=generation(), schema=schema, validator=Draft202012Validator(schema)
+        )
+    return _assembled
+
+
+def rule_schema() -> dict[str, Any]:
+    """The rule format's JSON Schema with the registered actions (served at P/rules/schema;
+    the language model drafts against it). Callers must not change it."""
+    return _current()["schema"]
+
+
+def __getattr__(name: str) -> Any:
+    # SCHEMA follows the registry: it is assembled, not a constant.
+    if name == "SCHEMA":
+        return rule_schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _ANY: Final = frozenset({"exists", "not_exists"})
 _ORDERING: Final = frozenset(
@@ -182,57 +236,14 @@ def _check_conditions(
     return _check_value(kind, operator, node.get("value"), path)
 
 
-def _check_actions(
-    actions: list[dict[str, Any]],
-    catalog: dict[str, Any],
-    trigger: str,
-    currency: str | None,
-    operations: Collection[str] | None,
-) -> list[Error]:
+def _check_actions(actions: list[dict[str, Any]], context: CheckContext) -> list[Error]:
     errors: list[Error] = []
     for i, action in enumerate(actions):
-        params, path = action["params"], f"$.actions[{i}].params"
-        # JSON Schema's "integer" admits 500.0; money must be an integer (SPEC §1)
-        for key in ("amount", "cap", "rate_bps"):
-            if key in params and not _is_int(params[key]):
-                errors.append({"path": f"{path}.{key}", "message": f"{key} must be an integer"})
-        # A foreign currency or an unknown operation would be skipped on every event.
-        if currency is not None and "currency" in params and params["currency"] != currency:
-            errors.append(
-                {
-                    "path": f"{path}.currency",
-                    "message": f"currency {params['currency']} differs from the program's "
-                    f"{currency}",
-                }
+        action_type = action_for(action["type"])
+        if action_type is not None:  # the schema admits registered types only
+            errors += action_type.check(
+                action["params"], path=f"$.actions[{i}].params", context=context
             )
-        if (
-            operations is not None
-            and action["type"] == "award_credits"
-            and params["operation"] not in operations
-        ):
-            errors.append(
-                {
-                    "path": f"{path}.operation",
-                    "message": f"operation {params['operation']!r} is not in the program's "
-                    f"operation set ({', '.join(sorted(operations))})",
-                }
-            )
-        if action["type"] == "percent_commission":
-            of = params["of"]
-            try:
-                kind = field_type(catalog, trigger, of)
-            except KeyError:
-                errors.append(
-                    {
-                        "path": f"{path}.of",
-                        "message": f"unknown field {of!r} for trigger {trigger!r}",
-                    }
-                )
-                continue
-            if kind is not None and kind not in NUMERIC_TYPES:
-                errors.append(
-                    {"path": f"{path}.of", "message": f"{of!r} is a {kind} field, not a number"}
-                )
     return errors
 
 
@@ -291,7 +302,7 @@ def validate_definition(
     if too_deep:
         return too_deep
     schema_errors = sorted(
-        _VALIDATOR.iter_errors(definition),
+        _current()["validator"].iter_errors(definition),
         key=lambda e: [(0, p, "") if isinstance(p, int) else (1, 0, p) for p in e.path],
     )
     if schema_errors:
@@ -309,7 +320,10 @@ def validate_definition(
             {"path": "$.trigger", "message": f"unknown trigger {trigger!r} (known: {known})"},
         ]
     errors += _check_conditions(definition["conditions"], "$.conditions", catalog, trigger)
-    errors += _check_actions(definition["actions"], catalog, trigger, currency, operations)
+    context = CheckContext(
+        catalog=catalog, trigger=trigger, currency=currency, operations=operations
+    )
+    errors += _check_actions(definition["actions"], context)
     errors += _check_limits(definition.get("limits") or {})
     if not errors:
         # Whatever passed the checks must also compile, or every event of the trigger fails.

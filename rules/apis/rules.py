@@ -17,7 +17,11 @@ from config.platform.api.pagination import CursorPagination
 from config.platform.api.serializers import rendered, rendered_many, validated
 from config.platform.api.views import ProgramAPIView
 from config.platform.exceptions import ValidationFailed
+from rules.actions.registry import actions_catalog
+from rules.explain import explain
 from rules.models import Rule, RuleVersion
+from rules.nl import draft_from_text
+from rules.rewards.operations import operation_set_get
 from rules.serializers import (
     DraftFromTextSerializer,
     PublishSerializer,
@@ -28,7 +32,7 @@ from rules.serializers import (
 )
 from rules.services import rules as rule_services
 from rules.services.simulate import rule_simulate, rule_test
-from rules.validation import MAX_DEFINITION_BODY_DEPTH
+from rules.validation import MAX_DEFINITION_BODY_DEPTH, rule_schema
 
 INVALID = {400: OpenApiTypes.OBJECT}
 _VERSION_RE = re.compile(r"[1-9][0-9]{0,8}")
@@ -213,8 +217,6 @@ class RuleDraftFromTextApi(ProgramAPIView):
         "GROQ_API_KEY is set, a deterministic offline parser otherwise. Never publishes.",
     )
     def post(self, request: Request, program: str) -> Response:
-        from rules.nl import draft_from_text
-
         data = validated(DraftFromTextSerializer, request.data)
         return Response(
             draft_from_text(
@@ -232,8 +234,6 @@ class RuleExplainApi(ProgramAPIView):
 
     @extend_schema(parameters=[VERSION_PARAM], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, program: str, pk: str) -> Response:
-        from rules.explain import explain
-
         rule = rule_services.rule_get(program=self.program, rule_id=pk)
         raw = request.query_params.get("version")
         if raw is not None:
@@ -256,10 +256,21 @@ class RuleCatalogApi(ProgramAPIView):
     @extend_schema(
         responses=OpenApiTypes.OBJECT,
         description="Triggers (built-in and the program's custom ones) and the typed fields "
-        "their events offer.",
+        "their events offer, and the actions a rule may take (rules/actions/): "
+        '`{"triggers": {name: {"description", "fields": {path: type}}}, "actions": [{"type", '
+        '"label", "defaults", "fields": [{"name", "label", "kind", "hint", "options", "empty", '
+        '"minimum"}], "summary"}]}`. An action\'s `defaults` are the params of a new one (the '
+        "program's currency filled in); `fields` are its params in form order, `kind` being "
+        "beneficiary, money, currency, choice, integer, basis_points, numeric_field or text; "
+        "`summary` lines show a node on the builder's canvas, `{param}` standing for a value.",
     )
     def get(self, request: Request, program: str) -> Response:
-        return Response(rule_services.program_catalog(program=self.program))
+        catalog = rule_services.program_catalog(program=self.program)
+        operations = list(operation_set_get(self.program.operation_set).__members__)
+        catalog["actions"] = actions_catalog(
+            currency=self.program.currency, options={"operation": operations}
+        )
+        return Response(catalog)
 
 
 class RuleSchemaApi(ProgramAPIView):
@@ -267,6 +278,4 @@ class RuleSchemaApi(ProgramAPIView):
 
     @extend_schema(responses=OpenApiTypes.OBJECT, description="The rule format's JSON Schema.")
     def get(self, request: Request, program: str) -> Response:
-        from rules.validation import SCHEMA
-
-        return Response(SCHEMA)
+        return Response(rule_schema())

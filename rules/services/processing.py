@@ -35,7 +35,7 @@ from config.platform import rowsql
 from config.platform.audit import audit_record
 from config.platform.db import prepared_cursor
 from config.platform.models import Program
-from rules.actions import actions_run
+from rules.actions.run import actions_run
 from rules.engine import compile_rule
 from rules.engine.plan import plan_actions
 from rules.exceptions import EventNotReady

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from config.platform.exceptions import ValidationFailed
 from config.platform.models import Program
-from rules.actions import REWARD_ACTIONS
+from rules.actions.registry import action_for
 from rules.models import Event, Participant, Rule
 from rules.selectors import event_facts, facts_build
 from rules.services.rules import rule_definition_check, rule_version_get
@@ -102,7 +102,9 @@ def rule_simulate(
             continue
         matched += 1
         for action in _plan(definition, facts, program):
-            if action["type"] in REWARD_ACTIONS and not action.get("skipped") and action["amount"]:
+            kind = action_for(action["type"])
+            pays = kind is not None and kind.books_reward
+            if pays and not action.get("skipped") and action["amount"]:
                 count += 1
                 amount += action["amount"]
     return {

@@ -6,10 +6,11 @@
 // Children are ordered by vertical position (then horizontal), so what the author sees top to
 // bottom is the order in the JSON; auto-layout lays a loaded rule out in its stored order.
 
+//
+// The actions a rule may take, with their params, come from the server (GET rules/catalog's
+// `actions`, one entry per module of rules/actions/): nothing here names an action.
+
 export const GROUP_OPERATORS = ["AND", "OR", "NOT"];
-export const ACTION_TYPES = ["credit_reward", "percent_commission", "award_credits"];
-export const BENEFICIARIES = ["referrer", "referred", "parent"];
-export const REWARD_TYPES = ["cash", "voucher", "credit", "points"];
 export const NO_VALUE_OPERATORS = ["exists", "not_exists"];
 export const LIST_OPERATORS = ["in", "not_in"];
 
@@ -371,33 +372,36 @@ export function majorToMinor(text, currency) {
   return sign ? -minor : minor;
 }
 
-export function describeAction(action, currency) {
+/** A param's value as the canvas shows it, by its field's kind (null: unset, no text). */
+function paramText(field, value, currency) {
+  if (value === undefined || value === null) return field?.empty ?? null;
+  if (field?.kind === "money") return Number.isInteger(value) ? `${minorToMajor(value, currency)} ${currency}` : formatValue(value);
+  if (field?.kind === "basis_points") return Number.isInteger(value) ? `${value / 100}%` : field.empty ?? formatValue(value);
+  return String(value);
+}
+
+/**
+ * The text an action node shows: its type, "to <beneficiary>", then the action's summary
+ * lines (`actionTypes`: the catalog's `actions`), each "{param}" read as the param's field.
+ * A line whose param is unset (and has no `empty` text) is left blank.
+ */
+export function describeAction(action, currency, actionTypes = []) {
   if (!isObject(action)) return { title: "action", lines: [formatValue(action)] };
   const p = isObject(action.params) ? action.params : {};
-  const who = p.beneficiary || "referrer";
+  const spec = actionTypes.find((a) => a.type === action.type);
+  if (!spec) return { title: String(action.type ?? "action"), lines: [JSON.stringify(p)] };
+  const fields = Object.fromEntries((spec.fields || []).map((f) => [f.name, f]));
   const cur = p.currency || currency;
-  const money = (v) => (Number.isInteger(v) ? `${minorToMajor(v, cur)} ${cur}` : formatValue(v));
-  switch (action.type) {
-    case "credit_reward":
-      return {
-        title: "credit reward",
-        lines: [`to ${who}`, `${money(p.amount)}`, `${p.reward_type ?? ""}`],
-      };
-    case "percent_commission": {
-      const pct = Number.isInteger(p.rate_bps) ? `${p.rate_bps / 100}%` : "program rate";
-      return {
-        title: "percent commission",
-        lines: [`to ${who}`, `${pct} of ${p.of ?? "?"}`, p.cap === undefined ? "" : `cap ${money(p.cap)}`],
-      };
-    }
-    case "award_credits":
-      return {
-        title: "award credits",
-        lines: [`to ${who}`, `${p.operation ?? "?"}`, p.amount === undefined ? "" : `amount ${p.amount}`],
-      };
-    default:
-      return { title: String(action.type ?? "action"), lines: [JSON.stringify(p)] };
-  }
+  const lines = (spec.summary || []).map((template) => {
+    let unset = false;
+    const text = template.replace(/\{(\w+)\}/g, (_, name) => {
+      const shown = paramText(fields[name], p[name], cur);
+      if (shown === null) unset = true;
+      return shown ?? "";
+    });
+    return unset ? "" : text;
+  });
+  return { title: spec.type.replaceAll("_", " "), lines: [`to ${p.beneficiary || "referrer"}`, ...lines] };
 }
 
 // ---------------------------------------------------------------- version diff

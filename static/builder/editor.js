@@ -10,7 +10,7 @@ const api = createApi(cfg);
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  catalog: { triggers: {} },
+  catalog: { triggers: {}, actions: [] },
   rule: null, // the API's rule object, once saved
   savedCanonical: null,
   snap: { nodes: [], edges: [] },
@@ -75,7 +75,7 @@ function decorate() {
     const key = JSON.stringify([node.getData(), options]);
     if (state.drawn.get(node.id) === key) continue;
     state.drawn.set(node.id, key);
-    node.attr(nodeAttrs(node.getData(), options));
+    node.attr(nodeAttrs(node.getData(), { ...options, actions: state.catalog.actions }));
   }
   const list = $("problems");
   list.replaceChildren();
@@ -188,7 +188,7 @@ function show(definition, { undoable }) {
   state.loading = true;
   try {
     selection.clean();
-    showRule(graph, definition, { currency: cfg.currency, undoable });
+    showRule(graph, definition, { currency: cfg.currency, actions: state.catalog.actions, undoable });
   } finally {
     state.loading = false;
   }
@@ -510,6 +510,37 @@ function redo() {
   if (history.canRedo()) history.redo();
 }
 
+/** A palette item creates its node on a drag (mouse) or on Enter/Space (keyboard). */
+function bindPaletteItem(item) {
+  item.setAttribute("tabindex", "0");
+  item.setAttribute("role", "button");
+  const create = () => {
+    const data = newNodeData(item.dataset.kind, item.dataset.variant, { actions: state.catalog.actions });
+    return graph.createNode(nodeConfig(data, {}, cfg.currency, state.catalog.actions));
+  };
+  item.addEventListener("mousedown", (e) => {
+    if (e.button === 0) dnd.start(create(), e);
+  });
+  item.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" && e.key !== " ") return;
+    e.preventDefault();
+    const centre = graph.getGraphArea().center;
+    const node = create();
+    node.setPosition(centre.x - node.getSize().width / 2, centre.y - node.getSize().height / 2);
+    graph.addNode(node);
+  });
+}
+
+/** One palette item per action the server offers (the catalog's `actions`), after the rest. */
+function addActionPalette() {
+  const hint = document.querySelector(".palette > p.hint");
+  for (const action of state.catalog.actions || []) {
+    const item = el("div", { class: "palette-item kind-action", "data-kind": "action", "data-variant": action.type, text: action.label });
+    hint.before(item);
+    bindPaletteItem(item);
+  }
+}
+
 function bind() {
   const IGNORED = new Set(["attrs", "tools", "zIndex", "markup", "ports", "size", "visible"]);
   graph.on("cell:added", scheduleRefresh);
@@ -537,22 +568,7 @@ function bind() {
     return false;
   });
 
-  for (const item of document.querySelectorAll(".palette-item")) {
-    item.setAttribute("tabindex", "0");
-    item.setAttribute("role", "button");
-    const create = () => graph.createNode(nodeConfig(newNodeData(item.dataset.kind, item.dataset.variant, { currency: cfg.currency }), {}, cfg.currency));
-    item.addEventListener("mousedown", (e) => {
-      if (e.button === 0) dnd.start(create(), e);
-    });
-    item.addEventListener("keydown", (e) => {
-      if (e.key !== "Enter" && e.key !== " ") return;
-      e.preventDefault();
-      const centre = graph.getGraphArea().center;
-      const node = create();
-      node.setPosition(centre.x - node.getSize().width / 2, centre.y - node.getSize().height / 2);
-      graph.addNode(node);
-    });
-  }
+  for (const item of document.querySelectorAll(".palette-item")) bindPaletteItem(item);
 
   $("save").addEventListener("click", save);
   $("publish").addEventListener("click", () => publish());
@@ -593,6 +609,7 @@ async function start() {
   bind();
   try {
     state.catalog = await api.get("rules/catalog");
+    addActionPalette();
   } catch (error) {
     say(`The field catalog could not be loaded: ${error.message}`, "error");
   }

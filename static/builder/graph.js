@@ -96,8 +96,8 @@ function portsFor(kind) {
   return items;
 }
 
-/** The text lines a node shows, from its data alone. */
-export function nodeText(data, currency) {
+/** The text lines a node shows, from its data (and the catalog's action types). */
+export function nodeText(data, currency, actions = []) {
   switch (data?.kind) {
     case "trigger": {
       const rule = data.rule || {};
@@ -126,7 +126,7 @@ export function nodeText(data, currency) {
       ];
     }
     case "action": {
-      const { title, lines } = describeAction(data.action, currency);
+      const { title, lines } = describeAction(data.action, currency, actions);
       return [title, truncate(lines[0] ?? "", 32), truncate(lines.slice(1).filter(Boolean).join(" · "), 32)];
     }
     default:
@@ -138,10 +138,10 @@ export function nodeText(data, currency) {
  * Attributes for a node: kind colours, or a trace result; a problem outlines it in red and
  * writes the message under the text.
  */
-export function nodeAttrs(data, { currency = "", problem = "", trace = null, selected = false } = {}) {
+export function nodeAttrs(data, { currency = "", actions = [], problem = "", trace = null, selected = false } = {}) {
   const kind = data?.kind in KIND_STYLE ? data.kind : "leaf";
   const style = trace ? TRACE_STYLE[trace.result] || TRACE_STYLE.none : KIND_STYLE[kind];
-  const [line1, line2, line3] = nodeText(data, currency);
+  const [line1, line2, line3] = nodeText(data, currency, actions);
   let note = "";
   if (problem) note = `⚠ ${truncate(problem, 36)}`;
   else if (trace) {
@@ -168,7 +168,7 @@ export function nodeAttrs(data, { currency = "", problem = "", trace = null, sel
   };
 }
 
-export function nodeConfig(data, position = {}, currency = "") {
+export function nodeConfig(data, position = {}, currency = "", actions = []) {
   registerShape();
   const size = NODE_SIZE[data.kind] || NODE_SIZE.leaf;
   return {
@@ -176,13 +176,13 @@ export function nodeConfig(data, position = {}, currency = "") {
     ...position,
     ...size,
     data,
-    attrs: nodeAttrs(data, { currency }),
+    attrs: nodeAttrs(data, { currency, actions }),
     ports: { items: portsFor(data.kind) },
   };
 }
 
-/** Data for a node dragged from the palette. */
-export function newNodeData(kind, variant, { currency, trigger }) {
+/** Data for a node dragged from the palette (an action's params: its catalog `defaults`). */
+export function newNodeData(kind, variant, { trigger, actions = [] }) {
   switch (kind) {
     case "trigger":
       return {
@@ -195,12 +195,8 @@ export function newNodeData(kind, variant, { currency, trigger }) {
     case "leaf":
       return { kind, cond: { field: "", operator: "equals", value: "" } };
     case "action": {
-      const params = {
-        credit_reward: { beneficiary: "referrer", currency, reward_type: "cash" },
-        percent_commission: { beneficiary: "referrer", rate_bps: 1000, of: "", reward_type: "cash" },
-        award_credits: { beneficiary: "referrer", operation: "CREDIT_ADD" },
-      }[variant];
-      return { kind, action: { type: variant, params } };
+      const defaults = actions.find((a) => a.type === variant)?.defaults;
+      return { kind, action: { type: variant, params: defaults ? JSON.parse(JSON.stringify(defaults)) : {} } };
     }
     default:
       throw new Error(`unknown node kind ${kind}`);
@@ -306,7 +302,7 @@ export function snapshot(graph) {
  * Replaces the canvas with a rule, laid out as a tree. `undoable` keeps it on the undo stack
  * (a draft from text, an import); the first load of the page starts a fresh history.
  */
-export function showRule(graph, definition, { currency, undoable }) {
+export function showRule(graph, definition, { currency, actions = [], undoable }) {
   const history = graph.getPlugin("history");
   const tree = ruleToGraph(definition);
   const positions = layoutTree(tree);
@@ -314,7 +310,7 @@ export function showRule(graph, definition, { currency, undoable }) {
     graph.removeCells(graph.getCells());
     const idMap = {};
     for (const node of tree.nodes) {
-      idMap[node.id] = graph.addNode(nodeConfig(node.data, positions[node.id], currency)).id;
+      idMap[node.id] = graph.addNode(nodeConfig(node.data, positions[node.id], currency, actions)).id;
     }
     for (const edge of tree.edges) graph.addEdge(edgeConfig(idMap[edge.source], idMap[edge.target]));
   };

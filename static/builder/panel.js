@@ -1,19 +1,9 @@
 // The property panel: a form for the selected node, built with DOM APIs from the known node
 // shapes (never innerHTML). Every edit hands a whole new data object to `onChange`, which
-// writes it to the node (one undo step) and the canvas redraws from it.
-import {
-  ACTION_TYPES,
-  BENEFICIARIES,
-  GROUP_OPERATORS,
-  LIST_OPERATORS,
-  majorToMinor,
-  minorToMajor,
-  NO_VALUE_OPERATORS,
-  operatorsFor,
-  REWARD_TYPES,
-} from "./convert.js";
+// writes it to the node (one undo step) and the canvas redraws from it. An action's form is
+// drawn from its fields in the rules catalog (GET rules/catalog's `actions`).
+import { GROUP_OPERATORS, LIST_OPERATORS, majorToMinor, minorToMajor, NO_VALUE_OPERATORS, operatorsFor } from "./convert.js";
 
-const CREDIT_OPERATIONS = ["DAILY_REWARD", "SIGNUP_CREDIT", "CREDIT_SPEND", "CREDIT_ADD"];
 const OTHER = "\u0000other";
 
 export function el(tag, props = {}, ...children) {
@@ -329,9 +319,48 @@ function moneyInput(name, amount, currency, onchange) {
   return el("span", { class: "money" }, box, el("span", { class: "unit", text: currency }));
 }
 
+/** One param's control, by its field's kind (rules/actions/registry.py ParamField). */
+function paramField(f, params, ctx, setParam) {
+  const value = params[f.name];
+  const currency = params.currency || ctx.currency;
+  const hint = f.hint ? f.hint.replaceAll("{currency}", currency) : undefined;
+  const options = f.options || [];
+  const whole = (v) => setParam(f.name, v.trim() === "" ? undefined : parseTyped(v, "integer"));
+  const numberProps = { type: "number", step: "1", min: f.minimum === undefined ? undefined : String(f.minimum) };
+  switch (f.kind) {
+    case "beneficiary":
+      return [field(f.label, select(f.name, [["", "referrer (default)"], ...options.map((b) => [b, b])], value ?? "", (v) => setParam(f.name, v)), hint)];
+    case "money":
+      return [field(f.label, moneyInput(f.name, value, currency, (v) => setParam(f.name, v)), hint)];
+    case "currency":
+      return [field(f.label, input(f.name, value, (v) => setParam(f.name, v.trim().toUpperCase()), { maxlength: "3" }), hint)];
+    case "choice":
+      return [field(f.label, select(f.name, [["", "(default)"], ...options.map((t) => [t, t])], value ?? "", (v) => setParam(f.name, v)), hint)];
+    case "integer":
+      return [field(f.label, input(f.name, value, whole, numberProps), hint)];
+    case "basis_points":
+      return [field(f.label, input(f.name, value, whole, numberProps), Number.isInteger(value) ? `${value / 100}% of the field. ${hint ?? ""}` : hint)];
+    case "numeric_field": {
+      const numeric = Object.entries(fieldsFor(ctx.catalog, ctx.trigger)).filter(([, t]) => t === "number" || t === "integer");
+      const choices = [["", "(choose a field)"], ...numeric.map(([path]) => [path, path])];
+      if (value && !numeric.some(([path]) => path === value)) choices.push([value, value]);
+      return [field(f.label, select(f.name, choices, value ?? "", (v) => setParam(f.name, v)), hint)];
+    }
+    default: {
+      // text, with the options as suggestions
+      const listId = options.length ? `${f.name}-options` : undefined;
+      return [
+        field(f.label, input(f.name, value, (v) => setParam(f.name, v.trim()), { list: listId }), hint),
+        listId ? el("datalist", { id: listId }, options.map((option) => el("option", { value: option }))) : null,
+      ];
+    }
+  }
+}
+
 function actionForm(data, ctx) {
   const action = data.action && typeof data.action === "object" ? data.action : {};
   const params = action.params && typeof action.params === "object" ? action.params : {};
+  const actionTypes = ctx.catalog?.actions || [];
   const setParam = (key, value) => {
     const next = clone(ctx.get());
     const now = next.action.params && typeof next.action.params === "object" ? next.action.params : {};
@@ -343,55 +372,15 @@ function actionForm(data, ctx) {
   const out = [
     field(
       "Action",
-      select("type", ACTION_TYPES.map((t) => [t, t.replaceAll("_", " ")]), action.type, (v) => {
+      select("type", actionTypes.map((t) => [t.type, t.type.replaceAll("_", " ")]), action.type, (v) => {
         const next = clone(ctx.get());
         next.action = { ...next.action, type: v };
         ctx.onChange(next);
       }),
     ),
-    field(
-      "Beneficiary",
-      select("beneficiary", [["", "referrer (default)"], ...BENEFICIARIES.map((b) => [b, b])], params.beneficiary ?? "", (v) => setParam("beneficiary", v)),
-      "Who is paid: the referrer, the referred user, or the referrer's referrer (parent).",
-    ),
   ];
-  const currency = params.currency || ctx.currency;
-  const rewardType = field(
-    "Reward type",
-    select("reward_type", [["", "(default)"], ...REWARD_TYPES.map((t) => [t, t])], params.reward_type ?? "", (v) => setParam("reward_type", v)),
-  );
-  if (action.type === "credit_reward") {
-    out.push(
-      field("Amount", moneyInput("amount", params.amount, currency, (v) => setParam("amount", v)), `In ${currency}; stored in minor units.`),
-      field("Currency", input("currency", params.currency, (v) => setParam("currency", v.trim().toUpperCase()), { maxlength: "3" })),
-      rewardType,
-    );
-  } else if (action.type === "percent_commission") {
-    const numeric = Object.entries(fieldsFor(ctx.catalog, ctx.trigger)).filter(([, t]) => t === "number" || t === "integer");
-    const ofOptions = [["", "(choose a field)"], ...numeric.map(([p]) => [p, p])];
-    if (params.of && !numeric.some(([p]) => p === params.of)) ofOptions.push([params.of, params.of]);
-    out.push(
-      field(
-        "Rate (basis points)",
-        input("rate_bps", params.rate_bps, (v) => setParam("rate_bps", v.trim() === "" ? undefined : parseTyped(v, "integer")), { type: "number", step: "1", min: "0" }),
-        Number.isInteger(params.rate_bps) ? `${params.rate_bps / 100}% of the field; empty uses the program's rate.` : "Empty uses the program's rate.",
-      ),
-      field("Of field", select("of", ofOptions, params.of ?? "", (v) => setParam("of", v))),
-      field("Cap", moneyInput("cap", params.cap, currency, (v) => setParam("cap", v)), "Optional upper limit per reward."),
-      rewardType,
-    );
-  } else if (action.type === "award_credits") {
-    const listId = "credit-operations";
-    out.push(
-      field("Operation", input("operation", params.operation, (v) => setParam("operation", v.trim()), { list: listId })),
-      el("datalist", { id: listId }, CREDIT_OPERATIONS.map((op) => el("option", { value: op }))),
-      field(
-        "Credits",
-        input("credit_amount", params.amount, (v) => setParam("amount", v.trim() === "" ? undefined : parseTyped(v, "integer")), { type: "number", step: "1", min: "1" }),
-        "Optional: empty uses the operation's default amount.",
-      ),
-    );
-  }
+  const spec = actionTypes.find((t) => t.type === action.type);
+  for (const f of spec?.fields || []) out.push(...paramField(f, params, ctx, setParam).filter(Boolean));
   return out;
 }
 

@@ -332,6 +332,35 @@ def test_draft_from_text_lays_out_the_offline_draft_and_undo_restores(
     assert page_errors.unexpected() == []
 
 
+def test_the_actions_palette_and_forms_come_from_the_rules_catalog(
+    staff_page, live_server, program, page_errors
+):
+    """The page names no action: its palette items and their forms are the catalog's."""
+    page_errors.allow(VALIDATE_400)
+    page = staff_page
+    open_editor(page, f"{live_server.url}/builder/acme/rules/new")
+    palette = page.locator(".palette-item.kind-action")
+    assert palette.all_text_contents() == ["Credit reward", "Percent commission", "Award credits"]
+    controls = {
+        "credit_reward": ["type", "beneficiary", "amount", "currency", "reward_type"],
+        "percent_commission": ["type", "beneficiary", "rate_bps", "of", "cap", "reward_type"],
+        "award_credits": ["type", "beneficiary", "operation", "amount"],
+    }
+    for row, (variant, names) in enumerate(controls.items()):
+        drop(page, f"[data-variant={variant}]", 300, 120 + 130 * row)
+        shown = page.locator("#panel [name]").evaluate_all("(els) => els.map((e) => e.name)")
+        assert shown == names, variant
+    # The program's credit operations are the operation's suggestions.
+    suggestions = page.locator("#panel datalist option").evaluate_all(
+        "(els) => els.map((e) => e.value)"
+    )
+    assert "CREDIT_ADD" in suggestions and "DAILY_REWARD" in suggestions
+    type_into(page.locator("#panel input[name=amount]"), "7")
+    page.locator("#panel select[name=beneficiary]").select_option("parent")
+    [award] = [n for n in nodes(page) if n["lines"][0] == "award credits"]
+    assert award["lines"][1:] == ["to parent", "CREDIT_ADD · amount 7"]
+
+
 def test_undo_redo_and_delete_from_the_keyboard(staff_page, live_server, program, page_errors):
     page_errors.allow(VALIDATE_400)
     page = staff_page

@@ -234,6 +234,25 @@ test("canvas text for values and actions", () => {
   assert.equal(C.describeValue({ field: "a", operator: "between", value: [1, 2] }), "1 and 2");
   assert.equal(C.describeValue({ field: "a", operator: "exists" }), "");
   assert.equal(C.describeValue({ field: "a", operator: "in", value: ["x", 2] }), '["x", 2]');
-  const text = C.describeAction(EXAMPLE.actions[0], "INR");
-  assert.deepEqual(text.lines, ["to referrer", "500.00 INR", "voucher"]);
+});
+
+// The server's action catalog (GET rules/catalog's `actions`), handed over by
+// test_convert_js.py; run alone, `node --test` skips the tests that need it.
+const ACTIONS = process.env.RULE_ACTIONS ? JSON.parse(process.env.RULE_ACTIONS) : null;
+const needsActions = { skip: ACTIONS ? false : "RULE_ACTIONS is not set (run by test_convert_js.py)" };
+
+test("canvas text for actions, from the server's action catalog", needsActions, () => {
+  assert.deepEqual(C.describeAction(EXAMPLE.actions[0], "INR", ACTIONS), {
+    title: "credit reward",
+    lines: ["to referrer", "500.00 INR", "voucher"],
+  });
+  const commission = { type: "percent_commission", params: { of: "event.amount", rate_bps: 250, cap: 10000, reward_type: "cash" } };
+  assert.deepEqual(C.describeAction(commission, "INR", ACTIONS).lines, ["to referrer", "2.5% of event.amount", "cap 100.00 INR"]);
+  const rateless = { type: "percent_commission", params: { beneficiary: "parent", reward_type: "cash" } };
+  assert.deepEqual(C.describeAction(rateless, "INR", ACTIONS).lines, ["to parent", "program rate of ?", ""]);
+  const credits = { type: "award_credits", params: { operation: "CREDIT_ADD" } };
+  assert.deepEqual(C.describeAction(credits, "INR", ACTIONS).lines, ["to referrer", "CREDIT_ADD", ""]);
+  assert.deepEqual(C.describeAction({ ...credits, params: { amount: 5 } }, "INR", ACTIONS).lines, ["to referrer", "?", "amount 5"]);
+  // An action the catalog does not know shows its params as they are.
+  assert.deepEqual(C.describeAction({ type: "mystery", params: { a: 1 } }, "INR", ACTIONS), { title: "mystery", lines: ['{"a":1}'] });
 });

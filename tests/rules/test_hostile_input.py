@@ -172,7 +172,7 @@ def test_the_pipeline_skips_such_a_commission_with_a_note_and_no_retry(
 
 @pytest.mark.django_db
 def test_actions_never_book_an_amount_above_the_money_limit(program, publish, refer, ingest):
-    from rules.actions import actions_run
+    from rules.actions.run import actions_run
 
     rule = publish(commission_rule())
     refer("alice", "bob")

@@ -109,7 +109,7 @@ def test_rewards_that_committed_before_a_crash_are_not_paid_again(
 ):
     """Even when a reward's booking survived the crash (it was committed on its own), the
     retry finds it by its deterministic key instead of paying again."""
-    from rules.actions import action_key
+    from rules.actions.run import action_key
     from rules.rewards.services.rewards import reward_create
     from rules.services import processing
 
