@@ -319,6 +319,7 @@ def test_webhook_messages_are_deleted_only_by_the_retention_job(program, endpoin
     assert webhook_messages_purge() == 1
     assert set(WebhookMessage.objects.values_list("pk", flat=True)) == {recent.pk, failed.pk}
     entry = AuditEntry.objects.get(action="webhook_messages.purged")
+    assert entry.after is not None
     assert entry.after["deleted"] == 1 and entry.after["days"] == 30
     assert webhook_messages_purge() == 0
 

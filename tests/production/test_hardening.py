@@ -16,6 +16,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -117,10 +118,10 @@ def test_a_full_inline_queue_leaves_messages_to_the_sweep(settings, monkeypatch,
 
     settings.CELERY_BROKER_URL = ""
     settings.WEBHOOK_INLINE_QUEUE = 0
-    submitted = []
+    submitted: list[list[uuid.UUID]] = []
     monkeypatch.setattr(tasks, "_deliver_inline", submitted.append)
     with caplog.at_level(logging.WARNING, logger="config.platform.webhooks.tasks"):
-        tasks.webhook_messages_dispatch(["m1"])
+        tasks.webhook_messages_dispatch([uuid.uuid4()])
     assert submitted == []
     assert "queue is full" in caplog.text
 
@@ -200,7 +201,9 @@ def test_credentials_in_an_endpoint_url_are_never_logged(program, caplog, allow_
 
 
 def docs_verifier():
-    code = re.search(r"```python\n(.*?)```", (DOCS / "WEBHOOKS.md").read_text(), re.S).group(1)
+    found = re.search(r"```python\n(.*?)```", (DOCS / "WEBHOOKS.md").read_text(), re.S)
+    assert found, "docs/WEBHOOKS.md lost its Python snippet"
+    code = found.group(1)
     namespace: dict = {}
     exec(code, namespace)
     return namespace["verify_webhook"]
@@ -385,7 +388,9 @@ def test_swagger_ui_runs_without_inline_script(client):
     # Every <script> is a file; the page's own style carries the nonce.
     assert all(" src=" in tag for tag in re.findall(r"<script[^>]*>", html))
     assert re.search(rf'<style nonce="{nonce}">', html)
-    script = re.search(r'<script src="([^"]*script=[^"]*)"', html).group(1)
+    found = re.search(r'<script src="([^"]*script=[^"]*)"', html)
+    assert found, html
+    script = found.group(1)
     r = client.get(script.replace("&amp;", "&"))
     assert r.status_code == 200 and r["Content-Type"].startswith("application/javascript")
     assert b"SwaggerUIBundle" in r.content
@@ -471,7 +476,9 @@ def test_readme_api_example_works_right_after_make_run(tmp_path):
         wait_for_port(port, server)
         readme = (ROOT / "README.md").read_text()
         section = readme.split("## Using the API", 1)[1].split("\n## ", 1)[0]
-        block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+        found = re.search(r"```bash\n(.*?)```", section, re.S)
+        assert found, section
+        block = found.group(1)
         block = block.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
         script = 'set -euo pipefail\ncurl() { command curl --fail-with-body "$@"; }\n' + block
         result = subprocess.run(

@@ -28,7 +28,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "WEBHOOKS.md"
 
 def docs_verifier():
     """The verification snippet from docs/WEBHOOKS.md, run as a receiver would run it."""
-    code = re.search(r"```python\n(.*?)```", DOCS.read_text(), re.S).group(1)
+    found = re.search(r"```python\n(.*?)```", DOCS.read_text(), re.S)
+    assert found, "docs/WEBHOOKS.md lost its Python snippet"
+    code = found.group(1)
     namespace: dict = {}
     exec(code, namespace)
     return namespace["verify_webhook"]
@@ -119,6 +121,7 @@ def test_failures_retry_with_exponential_backoff_then_succeed(program, receiver,
     message = WebhookMessage.objects.get()
     assert message.status == "pending" and message.attempts == 1
     first_retry = message.next_attempt_at
+    assert first_retry is not None
     assert first_retry - timezone.now() > timedelta(seconds=55)
 
     # Not due yet: the sweep leaves it alone.
@@ -128,6 +131,7 @@ def test_failures_retry_with_exponential_backoff_then_succeed(program, receiver,
     assert services.webhook_deliver_due(now=first_retry) == 1
     message.refresh_from_db()
     assert message.status == "pending" and message.attempts == 2
+    assert message.next_attempt_at is not None
     assert message.next_attempt_at - first_retry >= timedelta(seconds=120)
 
     assert services.webhook_deliver_due(now=message.next_attempt_at) == 1
@@ -150,6 +154,7 @@ def test_gives_up_after_max_attempts_and_redeliver_sends_again(program, receiver
     receiver.statuses = [500, 500]
     emit(program)
     message = WebhookMessage.objects.get()
+    assert message.next_attempt_at is not None
     services.webhook_deliver_due(now=message.next_attempt_at + timedelta(days=1))
     message.refresh_from_db()
     assert message.status == "failed" and message.next_attempt_at is None
@@ -252,6 +257,7 @@ def test_a_leased_message_is_not_sent_twice(program, receiver):
     emit(program)
     message = WebhookMessage.objects.get()
     due = message.next_attempt_at
+    assert due is not None
     # Two sweeps racing for the same due message: the first takes the lease, the second finds
     # nothing due.
     assert services._claim(message.pk, now=due, timeout=5)

@@ -151,6 +151,7 @@ def test_failures_retry_with_backoff_then_fail_with_the_error(
     event = Event.objects.get(pk=event.pk)
     delays = []
     while event.status == "received":
+        assert event.next_attempt_at is not None and event.claimed_at is not None
         delays.append(event.next_attempt_at - event.claimed_at)
         event = process(event)
     assert event.status == "failed"
@@ -348,7 +349,9 @@ def test_budget_counts_live_rewards_only(program, publish, refer, ingest):
         ingest(f"p-{i}", "purchase", "bob")
     assert Reward.objects.count() == 2
     assert Event.objects.get(event_id="p-2").results[0]["limited"][0]["reason"].startswith("budget")
-    reward_reverse(reward=Reward.objects.first(), reason="refunded", actor="test")
+    first = Reward.objects.first()
+    assert first is not None
+    reward_reverse(reward=first, reason="refunded", actor="test")
     ingest("p-3", "purchase", "bob")
     assert Reward.objects.exclude(status="reversed").count() == 2
 

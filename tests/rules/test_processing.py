@@ -27,6 +27,7 @@ def failure_hook(program):
 def _trail(event: Event) -> tuple[dict, dict]:
     audit = AuditEntry.objects.get(action="event.failed", object_id=event.event_id)
     message = WebhookMessage.objects.get(event_type="event.failed", payload__id=event.event_id)
+    assert audit.after is not None
     return audit.after, message.payload
 
 
@@ -109,21 +110,19 @@ def test_rules_after_a_stop_are_neither_traced_nor_recorded(
 ):
     from rules.engine import CompiledRule, CompiledRuleset
 
-    traced = []
-    real = CompiledRule.evaluate
-    monkeypatch.setattr(
-        CompiledRule, "evaluate", lambda self, facts: traced.append(self) or real(self, facts)
-    )
-    untraced = []
+    traced: list[CompiledRule] = []
+    untraced: list[object] = []
+
+    def spy(calls: list, real):
+        def call(self, facts):
+            calls.append(self)
+            return real(self, facts)
+
+        return call
+
+    monkeypatch.setattr(CompiledRule, "evaluate", spy(traced, CompiledRule.evaluate))
     for cls, name in ((CompiledRule, "matches"), (CompiledRuleset, "matching")):
-        real_check = getattr(cls, name)
-        monkeypatch.setattr(
-            cls,
-            name,
-            lambda self, facts, real_check=real_check: (
-                untraced.append(self) or real_check(self, facts)
-            ),
-        )
+        monkeypatch.setattr(cls, name, spy(untraced, getattr(cls, name)))
     refer("alice", "bob")
     never = {
         "operator": "AND",

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from rules.models import Event, Participant, Referral, RewardLink, Rule
+from rules.models import Event, Participant, Referral, RewardLink, Rule, RuleVersion
 from rules.rewards.models import Reward
 from rules.selectors import active_rule_versions, facts_build, upline
 from rules.services import processing
@@ -41,12 +41,14 @@ def test_active_rule_versions_match_the_orm_query(program, publish):
     tie = publish(rule_def(trigger="purchase", priority=9, conditions=ALWAYS))
     publish(rule_def(trigger="signup", priority=5, conditions=ALWAYS))
     rule_create(program=program, definition=rule_def(trigger="purchase"), actor="t")  # draft
-    expected = [
-        (rule, rule.active_version)
-        for rule in Rule.objects.filter(program=program, status="active", trigger="purchase")
+    expected: list[tuple[Rule, RuleVersion]] = []
+    for rule in (
+        Rule.objects.filter(program=program, status="active", trigger="purchase")
         .select_related("active_version")
         .order_by("-priority", "id")
-    ]
+    ):
+        assert rule.active_version is not None  # an active rule has one (a constraint)
+        expected.append((rule, rule.active_version))
     got = active_rule_versions(program=program, trigger="purchase")
     assert [(r.pk, v.pk) for r, v in got] == [
         (high.pk, high.active_version_id),
@@ -153,7 +155,8 @@ def test_upline_is_what_the_orm_reads(program, refer, depth):
         refer(referrer, referred)
     refer(names[0], "sibling")  # counts, and is nobody's upline
     leaf = Participant.objects.get(program=program, external_id=names[-1])
-    expected, person = [], leaf
+    expected: list[tuple[Participant, int]] = []
+    person: Participant | None = leaf
     while person is not None and len(expected) < 3:
         expected.append(_orm_profile(person))
         referral = Referral.objects.filter(referred=person).first()

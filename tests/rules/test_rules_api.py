@@ -3,6 +3,8 @@ drafting from text."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -262,7 +264,7 @@ def test_rules_that_could_never_run_are_400(api, url, definition, path):
 
 def test_deeply_nested_conditions_are_400_not_500(api, url):
     def nested(groups: int) -> dict:
-        node = {"field": "referred.country", "operator": "equals", "value": "IN"}
+        node: dict[str, Any] = {"field": "referred.country", "operator": "equals", "value": "IN"}
         for _ in range(groups):
             node = {"operator": "AND", "conditions": [node]}
         return node
@@ -276,7 +278,7 @@ def test_deeply_nested_conditions_are_400_not_500(api, url):
     assert response.json()["errors"][0]["path"].startswith("$.conditions.conditions[0]")
     # 32 groups, wrapped as {"definition": ...}, with a list value: valid.
     leaf = {"field": "referred.country", "operator": "in", "value": ["IN", "US"]}
-    node = leaf
+    node: dict[str, Any] = leaf
     for _ in range(32):
         node = {"operator": "AND", "conditions": [node]}
     response = api.post(
