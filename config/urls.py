@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from config.platform.api.errors import api_not_found, problem_not_found
 from config.platform.health import healthz, readyz
+from rules.links.views import referral_redirect
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -15,6 +16,9 @@ urlpatterns = [
     # Anything else under /api/ is a problem+json 404 (a slashless docs/schema URL still
     # redirects to its slash).
     re_path(r"^api/(?!docs$|schema$)", api_not_found),
+    # Referral links (SPEC section 11): public, a 302 to the program's site or a plain 404 page.
+    path("r/<str:code>", referral_redirect, name="referral-redirect"),
+    path("r/<str:code>/<str:slug>", referral_redirect, name="referral-link-redirect"),
     path("admin/", admin.site.urls),
     path("builder/", include("builder.urls")),
 ]

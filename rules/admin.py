@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 
 from config.platform.admin.common import actor_of, money, run_for_each
 from rules.actions.registry import action_for
+from rules.links.admin import ReferralLinkInline  # (also registers the daily clicks page)
 from rules.models import Event, Participant, Referral, Rule, RuleProgramConfig, RuleVersion
 from rules.rewards import admin as rewards_admin  # noqa: F401  (registers the money domain's pages)
 from rules.services.program_config import rules_config_errors, rules_config_update
@@ -63,6 +64,7 @@ class ParticipantAdmin(ReadOnlyAdmin):
     list_display = ["external_id", "program", "referral_code", "created_at"]
     list_filter = ["program"]
     search_fields = ["external_id", "referral_code"]
+    inlines = [ReferralLinkInline]
 
 
 @admin.register(Referral)

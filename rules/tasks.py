@@ -8,6 +8,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
+from rules.links.tasks import clicks_purge_old, clicks_rollup  # noqa: F401  (discovered with this module)
 from rules.rewards.tasks import confirm_due_rewards  # noqa: F401  (discovered with this module)
 from rules.services.processing import event_handoff_mark, event_process, events_requeue_stuck
 

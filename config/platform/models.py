@@ -18,6 +18,17 @@ from config.platform.webhooks.models import (  # noqa: F401
 )
 
 
+class AttributionModel(models.TextChoices):
+    FIRST_CLICK = "first_click", "First click"
+    LAST_CLICK = "last_click", "Last click"
+
+
+class PartnerSignup(models.TextChoices):
+    CLOSED = "closed", "Closed (invite only)"
+    APPROVAL = "approval", "Approval (anyone may apply)"
+    OPEN = "open", "Open"
+
+
 class Program(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -41,11 +52,36 @@ class Program(models.Model):
         help_text="Rewards above this amount (minor units) are held for review and never "
         "confirmed automatically (empty: no threshold)",
     )
+    # Referral links (SPEC section 11): where /r/{code} sends a visitor, which hosts a named
+    # link may send them to (config/platform/destinations.py), and how long a click counts.
+    landing_url = models.CharField(
+        max_length=2000, blank=True, default="", help_text="Where referral links lead (https)"
+    )
+    allowed_domains = models.JSONField(
+        default=list, blank=True, help_text="Hosts links may lead to (subdomains included)"
+    )
+    attribution_window_days = models.PositiveSmallIntegerField(
+        default=90, help_text="How long a click can earn a referral (1-365 days)"
+    )
+    attribution_model = models.CharField(
+        max_length=20, choices=AttributionModel.choices, default=AttributionModel.LAST_CLICK
+    )
+    # Who may join the partner portal (SPEC section 12).
+    partner_signup = models.CharField(
+        max_length=20, choices=PartnerSignup.choices, default=PartnerSignup.CLOSED
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         app_label = "ledger"
         ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(attribution_window_days__gte=1)
+                & models.Q(attribution_window_days__lte=365),
+                name="program_attribution_window_days_range",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.slug})"

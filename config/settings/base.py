@@ -215,6 +215,28 @@ CELERY_BEAT_SCHEDULE["rules.requeue_stuck_events"] = {
     "task": "rules.requeue_stuck_events",
     "schedule": env.int("EVENT_REQUEUE_SWEEP_SECONDS", default=60),
 }
+# Referral clicks (SPEC section 11, docs/OPERATIONS.md "Clicks"): the redirect writes one raw row;
+# this job recomputes today's and yesterday's daily roll-ups from them.
+CELERY_BEAT_SCHEDULE["rules.clicks_rollup"] = {
+    "task": "rules.clicks_rollup",
+    "schedule": env.int("CLICK_ROLLUP_SECONDS", default=300),
+}
+# Raw clicks older than CLICK_RETENTION_DAYS are deleted, whole UTC days at a time, after their
+# day is rolled up. Keep it above the longest attribution window (365 days): attribution reads
+# the raw click, and a deleted one is "unknown".
+CLICK_RETENTION_DAYS = env.int("CLICK_RETENTION_DAYS", default=400)
+CELERY_BEAT_SCHEDULE["rules.clicks_purge"] = {
+    "task": "rules.clicks_purge",
+    "schedule": crontab(hour=3, minute=30),
+}
+# The key of the visitor hash (HMAC of client address and user agent); derived from SECRET_KEY
+# when unset. Changing it only makes yesterday's visitors count as new ones.
+CLICK_HASH_SECRET = env.str("CLICK_HASH_SECRET", default="")
+# Take the client address from the last X-Forwarded-For entry (the one the proxy added) instead
+# of the connection's: set it only behind a proxy that appends that header.
+CLICK_IP_FROM_FORWARDED_FOR = env.bool(
+    "CLICK_IP_FROM_FORWARDED_FOR", default=env.bool("DJANGO_BEHIND_PROXY", default=False)
+)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING (JSON) like the web
 # Webhooks (docs/WEBHOOKS.md): the sweep sends due retries and any message whose hand-off was lost.
 WEBHOOK_SWEEP_SECONDS = env.int("WEBHOOK_SWEEP_SECONDS", default=30)

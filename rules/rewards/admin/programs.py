@@ -1,5 +1,6 @@
 """Programs in the operator console: their settings (commission rates, hold days, the payout
-minimum, the fraud threshold) edited with a reason, and their API keys."""
+minimum, the fraud threshold, referral links and the partner portal's signup policy) edited
+with a reason, and their API keys."""
 
 from __future__ import annotations
 
@@ -14,9 +15,19 @@ from config.platform.admin.common import (
     actor_of,
     money,
 )
+from config.platform.exceptions import ValidationFailed
 from config.platform.models import Program
-from rules.rewards.services.program_settings import program_update
+from rules.rewards.services.program_settings import links_settings_checked, program_update
 from rules.rewards.services.programs import program_create
+
+# Referral links (SPEC section 11) and the partner portal (section 12).
+LINK_SETTINGS = [
+    "landing_url",
+    "allowed_domains",
+    "attribution_window_days",
+    "attribution_model",
+    "partner_signup",
+]
 
 PROGRAM_SETTINGS = [
     "name",
@@ -25,6 +36,7 @@ PROGRAM_SETTINGS = [
     "hold_days",
     "min_payout",
     "fraud_amount_threshold",
+    *LINK_SETTINGS,
 ]
 
 
@@ -42,6 +54,11 @@ PROGRAM_LABELS = {
     "hold_days": "Auto-confirm after (days)",
     "min_payout": "Minimum payout",
     "fraud_amount_threshold": "Hold rewards above",
+    "landing_url": "Landing page",
+    "allowed_domains": "Allowed domains",
+    "attribution_window_days": "Attribution window (days)",
+    "attribution_model": "Attribution model",
+    "partner_signup": "Partner signup",
 }
 
 
@@ -64,6 +81,16 @@ PROGRAM_HELP = {
     "fraud_amount_threshold": "Rewards above this amount are held for review instead of "
     "confirming automatically, in the program's currency (for INR, 1,000.00 means 1,000.00 "
     "INR). Empty = no threshold.",
+    "landing_url": "Where referral links (/r/CODE) send visitors, with ref and click_id added. "
+    "https only; its host must be one of the allowed domains. Empty = links show “not found”.",
+    "allowed_domains": "Host names links may lead to, one per line (each includes its "
+    "subdomains: example.com allows shop.example.com). Named links with a destination elsewhere "
+    "are refused.",
+    "attribution_window_days": "How long after a click a signup or purchase still counts for "
+    "the partner (1 to 365; also the rl_click cookie's lifetime).",
+    "attribution_model": "Which click wins when a visitor clicked several partners' links.",
+    "partner_signup": "Who may join the partner portal: closed = invited only, approval = "
+    "anyone may apply and an operator approves, open = anyone.",
 }
 
 
@@ -77,6 +104,7 @@ class ProgramForm(forms.ModelForm):
 
     min_payout = MoneyField(required=False, allow_zero=True)
     fraud_amount_threshold = MoneyField(required=False, allow_zero=True)
+    allowed_domains = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
     class Meta:
         model = Program
@@ -100,9 +128,30 @@ class ProgramForm(forms.ModelForm):
             value = getattr(self.instance, name) if self.instance.pk else None
             if value:
                 field.help_text += f" Now: {money(value, currency)}."
+        if "allowed_domains" in self.fields:
+            self.initial["allowed_domains"] = "\n".join(self.instance.allowed_domains or ())
 
     def clean_min_payout(self) -> int:
         return self.cleaned_data.get("min_payout") or 0
+
+    def clean_allowed_domains(self) -> list[str]:
+        raw = self.cleaned_data.get("allowed_domains") or ""
+        return [d.strip() for d in raw.replace(",", "\n").splitlines() if d.strip()]
+
+    def clean(self) -> dict[str, Any]:
+        """The link settings are checked as the service will check them, so a mistake is a
+        form error next to its field rather than a failed save."""
+        cleaned = super().clean() or {}
+        changes = {f: cleaned[f] for f in LINK_SETTINGS if f in cleaned}
+        try:
+            checked = links_settings_checked(self.instance, changes)
+        except ValidationFailed as exc:
+            for error in exc.errors or ():
+                field = str(error["field"]).split("[")[0]
+                self.add_error(field if field in self.fields else None, error["message"])
+            return cleaned
+        cleaned.update(checked)
+        return cleaned
 
 
 @admin.register(Program)
@@ -161,6 +210,7 @@ class ProgramAdmin(admin.ModelAdmin):
                 "Confirmation, payouts and fraud review",
                 {"fields": ["hold_days", "min_payout", "fraud_amount_threshold"]},
             ),
+            ("Referral links and partners", {"fields": LINK_SETTINGS}),
         ]
 
     def get_form(self, request: HttpRequest, obj: Program | None = None, change=False, **kwargs):
@@ -191,7 +241,9 @@ class ProgramAdmin(admin.ModelAdmin):
             min_payout=obj.min_payout,
             actor=actor_of(request),
         )
-        rest = {"fraud_amount_threshold": settings.get("fraud_amount_threshold")}
-        if rest["fraud_amount_threshold"] is not None:
-            program_update(program=created, changes=rest, actor=actor_of(request))
+        # Settings program_create does not take, applied (and audited) once it exists.
+        rest = {f: settings[f] for f in ("fraud_amount_threshold", *LINK_SETTINGS) if f in settings}
+        changed = {f: v for f, v in rest.items() if v != getattr(created, f)}
+        if changed:
+            program_update(program=created, changes=changed, actor=actor_of(request))
         obj.pk = created.pk

@@ -1,0 +1,104 @@
+"""Recording a click: the redirect's one write (SPEC section 11)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from django.conf import settings
+
+from config.platform.destinations import destination_normalized
+from rules.links.bots import is_bot
+from rules.links.models import Click, click_id
+from rules.links.selectors import LinkTarget
+
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+# Parameters the redirect sets itself: a destination's own values are replaced.
+OWN_PARAMS = ("ref", "click_id")
+MAX_UTM_LENGTH = 200
+MAX_USER_AGENT = 1000
+
+
+@dataclass(frozen=True)
+class Visit:
+    """What the redirect knows of the visitor. The address is only hashed, never stored."""
+
+    ip: str
+    user_agent: str
+    referrer: str
+    query: Mapping[str, str]
+
+
+@functools.cache
+def _hash_key(secret: str, fallback: str) -> bytes:
+    if secret:
+        return secret.encode()
+    return hmac.new(fallback.encode(), b"rules.links.visitor_hash", hashlib.sha256).digest()
+
+
+def visitor_hash(ip: str, user_agent: str) -> str:
+    """HMAC-SHA256 of address and user agent under settings.CLICK_HASH_SECRET: the same visitor
+    hashes the same (unique clicks), and the address cannot be read back or guessed by hashing
+    every IPv4 address without the key."""
+    key = _hash_key(settings.CLICK_HASH_SECRET, settings.SECRET_KEY)
+    message = f"{ip}\n{user_agent[:MAX_USER_AGENT]}".encode("utf-8", "replace")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def _referrer_host(referrer: str) -> str:
+    try:
+        host = urlsplit(referrer).hostname or ""
+    except ValueError:
+        return ""
+    return host[:255]
+
+
+def redirect_destination(target: LinkTarget) -> str | None:
+    """The link's own destination while it is on the program's allowed domains, else the
+    program's landing URL; None when neither is usable (a program without a landing URL)."""
+    program = target.participant.program
+    https_only = not settings.DEBUG
+    if target.link is not None and target.link.destination:
+        url = destination_normalized(
+            target.link.destination, program.allowed_domains, https_only=https_only
+        )
+        if url is not None:
+            return url
+    return destination_normalized(
+        program.landing_url, program.allowed_domains, https_only=https_only
+    )
+
+
+def click_record(*, target: LinkTarget, visit: Visit) -> tuple[Click, str] | None:
+    """Store the click (one INSERT) and return it with the URL to redirect to: the destination
+    with its query kept, the visit's UTM parameters carried over, and `ref` and `click_id`
+    added. None, and nothing stored, when the program has nowhere to send the visitor."""
+    destination = redirect_destination(target)
+    if destination is None:
+        return None
+    parts = urlsplit(destination)
+    incoming = {key: visit.query[key][:MAX_UTM_LENGTH] for key in UTM_KEYS if visit.query.get(key)}
+    params = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if key not in OWN_PARAMS and key not in incoming
+    ]
+    params += list(incoming.items())
+    utm = {key[4:]: value[:MAX_UTM_LENGTH] for key, value in params if key in UTM_KEYS}
+    participant = target.participant
+    click = Click.objects.create(
+        id=click_id(),
+        program_id=participant.program_id,
+        participant=participant,
+        link=target.link,
+        visitor_hash=visitor_hash(visit.ip, visit.user_agent),
+        referrer_host=_referrer_host(visit.referrer),
+        utm=utm,
+        is_bot=is_bot(visit.user_agent),
+    )
+    params += [("ref", participant.referral_code), ("click_id", str(click.id))]
+    return click, parts._replace(query=urlencode(params)).geturl()

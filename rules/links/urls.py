@@ -1,0 +1,14 @@
+"""Routes under /api/v1/programs/<slug>/ for the program itself and its referral links."""
+
+from django.urls import path
+
+from rules.links import apis
+
+urlpatterns = [
+    path("", apis.ProgramApi.as_view(), name="program-detail"),
+    path(
+        "participants/<str:external_id>/links",
+        apis.ReferralLinkListApi.as_view(),
+        name="participant-links",
+    ),
+]
