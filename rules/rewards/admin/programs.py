@@ -29,6 +29,8 @@ LINK_SETTINGS = [
     "partner_signup",
 ]
 
+KEEP_WHEN_EMPTY = ("attribution_window_days", "attribution_model", "partner_signup")
+
 PROGRAM_SETTINGS = [
     "name",
     "direct_rate_bps",
@@ -130,6 +132,10 @@ class ProgramForm(forms.ModelForm):
                 field.help_text += f" Now: {money(value, currency)}."
         if "allowed_domains" in self.fields:
             self.initial["allowed_domains"] = "\n".join(self.instance.allowed_domains or ())
+        # Left out of a submitted form, a setting keeps its value (a new program: the default).
+        for name in KEEP_WHEN_EMPTY:
+            if name in self.fields:
+                self.fields[name].required = False
 
     def clean_min_payout(self) -> int:
         return self.cleaned_data.get("min_payout") or 0
@@ -142,6 +148,9 @@ class ProgramForm(forms.ModelForm):
         """The link settings are checked as the service will check them, so a mistake is a
         form error next to its field rather than a failed save."""
         cleaned = super().clean() or {}
+        for name in KEEP_WHEN_EMPTY:
+            if name in self.fields and cleaned.get(name) in (None, ""):
+                cleaned[name] = getattr(self.instance, name)
         changes = {f: cleaned[f] for f in LINK_SETTINGS if f in cleaned}
         try:
             checked = links_settings_checked(self.instance, changes)
