@@ -10,7 +10,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
@@ -19,7 +18,8 @@ from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 
 from config.platform.models import Program
-from rules.models import Rule, RuleVersion
+from rules.models import Rule
+from rules.selectors import programs_with_rules
 
 # What the pages show (every program's rules, their triggers and versions) is what the rules
 # API's GET routes need: a staff user without it (an operator, an approver) gets 403 here too.
@@ -45,15 +45,7 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 
 @staff_required
 def index(request: HttpRequest) -> HttpResponse:
-    # A rule's trigger column is filled on publishing; a draft shows its latest version's.
-    latest = RuleVersion.objects.filter(rule=OuterRef("pk"), version=OuterRef("latest_version"))
-    rules = (
-        Rule.objects.select_related("active_version")
-        .annotate(latest_trigger=Subquery(latest.values("definition__trigger")[:1]))
-        .order_by("-updated_at", "-id")
-    )
-    programs = Program.objects.prefetch_related(Prefetch("rules", queryset=rules))
-    return render(request, "builder/index.html", {"programs": programs})
+    return render(request, "builder/index.html", {"programs": programs_with_rules()})
 
 
 # The canvas library (X6) inserts its own stylesheet as a <style> element, which carries no nonce:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from config.platform.exceptions import NotFound
 from config.platform.models import Program
-from ledger.models import Account, AccountBalance, Posting
+from ledger.models import Account, AccountBalance, Posting, ReconciliationRun, Transaction
 
 POSTED_KINDS = ("posted", "post", "reversal")
 
@@ -61,4 +62,32 @@ def account_balance(account: Account, *, as_of: datetime | None = None) -> dict[
     }
 
 
-# --- rewards (user balance) -------------------------------------------------------------------
+def account_entries(*, account: Account) -> QuerySet[Posting]:
+    """The account's postings, each with its account (the API pages them newest first)."""
+    return Posting.objects.filter(account=account).select_related("account")
+
+
+def transaction_get(*, program: Program, pk: Any) -> Transaction:
+    """The program's transaction with its resolution, reversal links and postings; 404
+    `not_found` for an id that is not a UUID or not the program's."""
+    try:
+        txn_id = uuid.UUID(str(pk))
+    except ValueError:
+        raise NotFound(f"No transaction {pk}.") from None
+    txn = (
+        Transaction.objects.select_related("resolution", "reversal", "reverses")
+        .prefetch_related("postings__account")
+        .filter(program=program, pk=txn_id)
+        .first()
+    )
+    if txn is None:
+        raise NotFound(f"No transaction {pk}.")
+    return txn
+
+
+def reconciliation_run_latest(*, program: Program) -> ReconciliationRun:
+    """The program's most recent stored reconciliation run; 404 `not_found` before the first."""
+    run = ReconciliationRun.objects.filter(program=program).order_by("-finished_at", "-pk").first()
+    if run is None:
+        raise NotFound("No reconciliation has run for this program yet.")
+    return run

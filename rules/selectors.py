@@ -1,4 +1,5 @@
-"""Reads used in more than one place: facts for the engine, trees, stats, active rules."""
+"""Reads used in more than one place: participants, events, facts for the engine, trees,
+stats, active rules, the rule builder's overview."""
 
 from __future__ import annotations
 
@@ -7,11 +8,22 @@ from datetime import datetime
 from typing import Any, cast
 
 from django.db import connections, router
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from config.platform import rowsql
 from config.platform.db import prepared_cursor
+from config.platform.exceptions import NotFound
 from config.platform.models import Program
-from rules.models import Event, Participant, Referral, Rule, RuleVersion
+from rules.models import Event, Participant, Referral, Rule, RuleProgramConfig, RuleVersion
+
+
+def rules_config_get(*, program: Program) -> RuleProgramConfig:
+    """A program's rules settings (fraud checks, custom triggers): the stored ones, or the
+    defaults, unsaved, for a program that never changed them. Changes go through
+    rules.services.program_config."""
+    config = RuleProgramConfig.objects.filter(program=program).first()
+    return config if config is not None else RuleProgramConfig(program=program)
+
 
 # The roles of an event's facts, from the participant up its referral chain.
 ROLES = ("referred", "referrer", "parent")
@@ -194,3 +206,49 @@ def participant_tree(participant: Participant) -> dict[str, Any]:
             for d in direct
         ],
     }
+
+
+def participant_get(*, program: Program, external_id: str) -> Participant:
+    """The program's participant; 404 `not_found` otherwise."""
+    participant = Participant.objects.filter(program=program, external_id=external_id).first()
+    if participant is None:
+        raise NotFound(f"No participant {external_id!r}.")
+    return participant
+
+
+def event_list(
+    *, program: Program, event_type: str | None = None, status: str | None = None
+) -> QuerySet[Event]:
+    """The program's events with their participant; a non-empty `event_type` or `status`
+    narrows them."""
+    qs = Event.objects.filter(program=program).select_related("participant")
+    if event_type:
+        qs = qs.filter(type=event_type)
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def event_get(*, program: Program, event_id: str) -> Event:
+    """The program's event by its id (the client's idempotency key); 404 `not_found`."""
+    event = (
+        Event.objects.filter(program=program, event_id=event_id)
+        .select_related("participant")
+        .first()
+    )
+    if event is None:
+        raise NotFound(f"No event {event_id!r}.")
+    return event
+
+
+def programs_with_rules() -> QuerySet[Program]:
+    """Every program with its rules, most recently changed first, each with its active version
+    and `latest_trigger`: the trigger of its latest version (a rule's own trigger column is
+    filled on publishing; a draft shows its latest version's)."""
+    latest = RuleVersion.objects.filter(rule=OuterRef("pk"), version=OuterRef("latest_version"))
+    rules = (
+        Rule.objects.select_related("active_version")
+        .annotate(latest_trigger=Subquery(latest.values("definition__trigger")[:1]))
+        .order_by("-updated_at", "-id")
+    )
+    return Program.objects.prefetch_related(Prefetch("rules", queryset=rules))

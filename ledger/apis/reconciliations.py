@@ -10,7 +10,8 @@ from rest_framework.response import Response
 from config.platform.api.serializers import rendered
 from config.platform.api.views import ProgramAPIView
 from ledger.models import ReconciliationRun
-from ledger.services.reconciliation_runs import reconciliation_latest, reconciliation_record
+from ledger.selectors import reconciliation_run_latest
+from ledger.services.reconciliation_runs import reconciliation_record
 
 
 class ReconciliationRunSerializer(serializers.ModelSerializer):
@@ -50,5 +51,5 @@ class ReconciliationLatestApi(ProgramAPIView):
         "`not_found` before the first one.",
     )
     def get(self, request: Request, program: str) -> Response:
-        run = reconciliation_latest(program=self.program)
+        run = reconciliation_run_latest(program=self.program)
         return Response(rendered(ReconciliationRunSerializer, run))

@@ -7,7 +7,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.platform.audit import audit_record
-from config.platform.exceptions import NotFound
 from config.platform.models import Program
 from ledger.models import ReconciliationRun
 from ledger.services.reconciliation import Progress, reconciliation_run
@@ -52,10 +51,3 @@ def reconciliation_record(
         for each in Program.objects.order_by("pk"):
             _record_one(program=each, actor=actor, progress=None)
     return _record_one(program=program, actor=actor, progress=progress)
-
-
-def reconciliation_latest(*, program: Program) -> ReconciliationRun:
-    run = ReconciliationRun.objects.filter(program=program).order_by("-finished_at", "-pk").first()
-    if run is None:
-        raise NotFound("No reconciliation has run for this program yet.")
-    return run

@@ -12,9 +12,9 @@ from rest_framework.response import Response
 from config.platform.api.pagination import CursorPagination
 from config.platform.api.serializers import rendered, rendered_many, validated
 from config.platform.api.views import ProgramAPIView
-from rules.models import Event
+from rules import selectors
 from rules.serializers import EventCreateSerializer, EventSerializer
-from rules.services.events import event_get, event_ingest
+from rules.services.events import event_ingest
 
 
 class EventListApi(ProgramAPIView):
@@ -30,11 +30,11 @@ class EventListApi(ProgramAPIView):
         description="Recent events, newest first.",
     )
     def get(self, request: Request, program: str) -> Response:
-        qs = Event.objects.filter(program=self.program).select_related("participant")
-        if request.query_params.get("type"):
-            qs = qs.filter(type=request.query_params["type"])
-        if request.query_params.get("status"):
-            qs = qs.filter(status=request.query_params["status"])
+        qs = selectors.event_list(
+            program=self.program,
+            event_type=request.query_params.get("type"),
+            status=request.query_params.get("status"),
+        )
         paginator = CursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(rendered_many(EventSerializer, page))
@@ -62,7 +62,7 @@ class EventListApi(ProgramAPIView):
         if created and not settings.CELERY_BROKER_URL:
             # Processed inline on commit: show the stored state. Otherwise the event is as
             # stored (a repeat is read back by event_ingest; a new one is what it inserted).
-            event = event_get(program=self.program, event_id=event.event_id)
+            event = selectors.event_get(program=self.program, event_id=event.event_id)
         return Response(
             rendered(EventSerializer, event),
             status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
@@ -75,5 +75,5 @@ class EventDetailApi(ProgramAPIView):
     @extend_schema(responses=EventSerializer)
     def get(self, request: Request, program: str, event_id: str) -> Response:
         return Response(
-            rendered(EventSerializer, event_get(program=self.program, event_id=event_id))
+            rendered(EventSerializer, selectors.event_get(program=self.program, event_id=event_id))
         )

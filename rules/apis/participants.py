@@ -11,13 +11,14 @@ from rest_framework.response import Response
 from config.platform.api.serializers import rendered, validated
 from config.platform.api.views import ProgramAPIView
 from rules import selectors
+from rules.rewards.selectors import user_balance
 from rules.serializers import (
     ParticipantSerializer,
     ParticipantUpsertSerializer,
     ReferralCreateSerializer,
     ReferralSerializer,
 )
-from rules.services.participants import participant_get, participant_upsert
+from rules.services.participants import participant_upsert
 from rules.services.referrals import referral_create
 
 
@@ -26,7 +27,7 @@ class ParticipantDetailApi(ProgramAPIView):
 
     @extend_schema(responses=ParticipantSerializer)
     def get(self, request: Request, program: str, external_id: str) -> Response:
-        participant = participant_get(program=self.program, external_id=external_id)
+        participant = selectors.participant_get(program=self.program, external_id=external_id)
         return Response(rendered(ParticipantSerializer, participant))
 
     @extend_schema(
@@ -53,7 +54,7 @@ class ParticipantTreeApi(ProgramAPIView):
 
     @extend_schema(responses=OpenApiTypes.OBJECT, description="The downline, two levels deep.")
     def get(self, request: Request, program: str, external_id: str) -> Response:
-        participant = participant_get(program=self.program, external_id=external_id)
+        participant = selectors.participant_get(program=self.program, external_id=external_id)
         return Response(selectors.participant_tree(participant))
 
 
@@ -66,9 +67,7 @@ class ParticipantStatsApi(ProgramAPIView):
         "units (pending, available = confirmed and unpaid, paid).",
     )
     def get(self, request: Request, program: str, external_id: str) -> Response:
-        from rules.rewards.selectors import user_balance
-
-        participant = participant_get(program=self.program, external_id=external_id)
+        participant = selectors.participant_get(program=self.program, external_id=external_id)
         balance = user_balance(program=self.program, external_id=external_id)
         return Response(
             {

@@ -1,15 +1,123 @@
-"""Reused reads of the referral money domain: a participant's reward balance."""
+"""Reused reads of the referral money domain: rewards, payout batches, a participant's reward
+balance and ledger. The API, the admin and (next) the partner portal read through these."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Prefetch, QuerySet
+
 from config.platform.db import prepared_cursor
+from config.platform.exceptions import NotFound
 from config.platform.models import Program
+from ledger.accounts import user_codes_prefix, user_rewards_code
 from ledger.models import Account, AccountBalance, Posting, Transaction
-from ledger.selectors import POSTED_KINDS
+from ledger.selectors import POSTED_KINDS, account_balance
+from rules.rewards.models import PayoutBatch, PayoutItem, Reward, RewardHistory
 
 PAYOUT_REFERENCE_PREFIX = "payout:"
+
+
+# --- rewards ----------------------------------------------------------------------------------
+
+
+def reward_get(*, program: Program, pk: Any) -> Reward:
+    """The program's reward (no related rows); 404 `not_found` otherwise."""
+    try:
+        reward_id = int(str(pk))
+    except ValueError:
+        raise NotFound(f"No reward {pk}.") from None
+    reward = Reward.objects.filter(program=program, pk=reward_id).first()
+    if reward is None:
+        raise NotFound(f"No reward {pk}.")
+    return reward
+
+
+def reward_list(
+    *, program: Program, status: str | None = None, beneficiary: str | None = None
+) -> QuerySet[Reward]:
+    """The program's rewards with their history; `status` (a Reward.Status value) and
+    `beneficiary` narrow them when given."""
+    qs = Reward.objects.filter(program=program).prefetch_related("history")
+    if status is not None:
+        qs = qs.filter(status=status)
+    if beneficiary is not None:
+        qs = qs.filter(beneficiary=beneficiary)
+    return qs
+
+
+def reward_detail(*, program: Program, pk: int) -> Reward:
+    """A reward of the program as the API renders it: with its history."""
+    return reward_list(program=program).get(pk=pk)
+
+
+def reward_history(*, reward: Reward) -> QuerySet[RewardHistory]:
+    """The reward's status changes, oldest first."""
+    return RewardHistory.objects.filter(reward=reward).order_by("at", "pk")
+
+
+# --- payout batches ---------------------------------------------------------------------------
+
+
+def payout_batch_get(*, program: Program, pk: Any) -> PayoutBatch:
+    """The program's payout batch (no related rows); 404 `not_found` otherwise."""
+    try:
+        batch_id = int(str(pk))
+    except ValueError:
+        raise NotFound(f"No payout batch {pk}.") from None
+    batch = PayoutBatch.objects.filter(program=program, pk=batch_id).first()
+    if batch is None:
+        raise NotFound(f"No payout batch {pk}.")
+    return batch
+
+
+def _items() -> QuerySet[PayoutItem]:
+    return (
+        PayoutItem.objects.select_related("batch")
+        .prefetch_related("coverages")
+        .order_by("beneficiary")
+    )
+
+
+def payout_batch_list(*, program: Program) -> QuerySet[PayoutBatch]:
+    """The program's batches, each with its items (by beneficiary) and their coverages."""
+    return PayoutBatch.objects.filter(program=program).prefetch_related(
+        Prefetch("items", queryset=_items())
+    )
+
+
+def payout_batch_detail(*, program: Program, pk: int) -> PayoutBatch:
+    """A batch of the program as the API renders it: with its items and their coverages."""
+    return payout_batch_list(program=program).get(pk=pk)
+
+
+def payout_item_list(*, batch: PayoutBatch) -> QuerySet[PayoutItem]:
+    """The batch's items by beneficiary, with the rewards each covers."""
+    return _items().filter(batch=batch)
+
+
+# --- a participant's money --------------------------------------------------------------------
+
+
+def reward_balance_available(*, program: Program, beneficiary: str) -> int:
+    """What the beneficiary can be paid: the available balance (posted less pending outflows)
+    of their rewards account, 0 without one. Clawbacks are debits of that account, so this nets
+    them (and may be negative)."""
+    account = Account.objects.filter(program=program, code=user_rewards_code(beneficiary)).first()
+    return 0 if account is None else account_balance(account)["available"]
+
+
+def user_ledger_entries(*, program: Program, external_id: str) -> QuerySet[Posting]:
+    """The postings on the user's accounts (user:{id}:*), each two-phase booking once: the
+    post/void resolutions are left out (their pending transaction shows the status reached)."""
+    accounts = Account.objects.filter(
+        program=program, code__startswith=user_codes_prefix(external_id)
+    ).values("pk")
+    return (
+        Posting.objects.filter(account__in=accounts)
+        .exclude(kind__in=[Transaction.Kind.POST, Transaction.Kind.VOID])
+        .select_related("account", "transaction__resolution")
+    )
 
 
 def _user_balance_sql() -> str:
@@ -52,7 +160,7 @@ def user_balance(*, program: Program, external_id: str) -> dict[str, Any]:
     with prepared_cursor() as cursor:
         cursor.execute(
             USER_BALANCE_SQL,
-            [f"{PAYOUT_REFERENCE_PREFIX}%", program.pk, f"user:{external_id}:rewards"],
+            [f"{PAYOUT_REFERENCE_PREFIX}%", program.pk, user_rewards_code(external_id)],
         )
         row = cursor.fetchone()
     if row is None:

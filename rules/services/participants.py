@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.platform.audit import audit_record
-from config.platform.exceptions import NotFound, ValidationFailed
+from config.platform.exceptions import ValidationFailed
 from config.platform.identifiers import PARTICIPANT_ID_RE
 from config.platform.models import Program
 from rules.models import Participant
@@ -38,13 +38,6 @@ def _check_attributes(attributes: Any) -> dict[str, Any]:
             errors=[{"field": f"attributes.{k}", "message": "reserved name"} for k in reserved],
         )
     return attributes
-
-
-def participant_get(*, program: Program, external_id: str) -> Participant:
-    participant = Participant.objects.filter(program=program, external_id=external_id).first()
-    if participant is None:
-        raise NotFound(f"No participant {external_id!r}.")
-    return participant
 
 
 def participant_get_or_create(

@@ -12,6 +12,7 @@ from config.platform.api.pagination import CursorPagination
 from config.platform.api.serializers import query_time, rendered_many
 from config.platform.api.views import ProgramAPIView
 from config.platform.models import AuditEntry
+from config.platform.selectors import AUDIT_EXACT_FILTERS, audit_entry_list
 
 
 class AuditPagination(CursorPagination):
@@ -35,9 +36,6 @@ class AuditEntrySerializer(serializers.ModelSerializer):
         ]
 
 
-EXACT_FILTERS = ("action", "object_type", "object_id", "actor")
-
-
 class AuditLogApi(ProgramAPIView):
     required_permissions = {"GET": "ledger.view_auditentry"}
 
@@ -45,7 +43,7 @@ class AuditLogApi(ProgramAPIView):
         parameters=[
             *(
                 OpenApiParameter(name, OpenApiTypes.STR, description="exact match")
-                for name in EXACT_FILTERS
+                for name in AUDIT_EXACT_FILTERS
             ),
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="entries at or after"),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="entries before"),
@@ -55,14 +53,13 @@ class AuditLogApi(ProgramAPIView):
         description="Every state change of the program, newest first.",
     )
     def get(self, request: Request, program: str) -> Response:
-        qs = AuditEntry.objects.filter(program=self.program)
         params = request.query_params
-        for name in EXACT_FILTERS:
-            if name in params:
-                qs = qs.filter(**{name: params[name]})
-        for name, lookup in (("since", "at__gte"), ("until", "at__lt")):
-            if name in params:
-                qs = qs.filter(**{lookup: query_time(name, params[name])})
+        qs = audit_entry_list(
+            program=self.program,
+            match={name: params[name] for name in AUDIT_EXACT_FILTERS if name in params},
+            since=query_time("since", params["since"]) if "since" in params else None,
+            until=query_time("until", params["until"]) if "until" in params else None,
+        )
         paginator = AuditPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(rendered_many(AuditEntrySerializer, page))

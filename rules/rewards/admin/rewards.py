@@ -23,7 +23,8 @@ from config.platform.admin.common import (
     status_badge,
 )
 from ledger.models import Transaction
-from rules.rewards.models import HeldReward, Reward, RewardHistory
+from rules.rewards.models import HeldReward, Reward
+from rules.rewards.selectors import reward_history
 from rules.rewards.services.rewards import (
     reward_can_become,
     reward_clawback,
@@ -134,7 +135,7 @@ class RewardActionsMixin(ProgramColumnMixin):
                 h.actor,
                 h.reason or "—",
             )
-            for h in RewardHistory.objects.filter(reward=reward).order_by("at", "pk")
+            for h in reward_history(reward=reward)
         )
         return format_html(
             "<table class='reward-history console-table'><tr><th>Status</th><th>When</th>"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -21,6 +20,7 @@ from config.platform.api.serializers import (
 )
 from config.platform.api.views import ProgramAPIView
 from config.platform.identifiers import PARTICIPANT_ID_RE
+from rules.rewards import selectors
 from rules.rewards.models import PayoutBatch, PayoutItem
 from rules.rewards.services import payouts as payout_services
 
@@ -92,17 +92,9 @@ class PayoutBatchSerializer(serializers.ModelSerializer):
         return sum(i.amount for i in batch.items.all())
 
 
-def _batches(program):
-    items = PayoutItem.objects.select_related("batch").prefetch_related("coverages")
-    return PayoutBatch.objects.filter(program=program).prefetch_related(
-        Prefetch("items", queryset=items.order_by("beneficiary"))
-    )
-
-
 def _render(program, batch: PayoutBatch, code: int = status.HTTP_200_OK) -> Response:
-    return Response(
-        rendered(PayoutBatchSerializer, _batches(program).get(pk=batch.pk)), status=code
-    )
+    detail = selectors.payout_batch_detail(program=program, pk=batch.pk)
+    return Response(rendered(PayoutBatchSerializer, detail), status=code)
 
 
 class PayoutBatchListApi(ProgramAPIView):
@@ -124,7 +116,8 @@ class PayoutBatchListApi(ProgramAPIView):
     @extend_schema(responses=PayoutBatchSerializer(many=True), description="Newest first.")
     def get(self, request: Request, program: str) -> Response:
         paginator = CursorPagination()
-        page = paginator.paginate_queryset(_batches(self.program), request, view=self)
+        qs = selectors.payout_batch_list(program=self.program)
+        page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(rendered_many(PayoutBatchSerializer, page))
 
 
@@ -133,7 +126,7 @@ class PayoutBatchDetailApi(ProgramAPIView):
 
     @extend_schema(responses=PayoutBatchSerializer)
     def get(self, request: Request, program: str, pk: str) -> Response:
-        batch = payout_services.payout_batch_get(program=self.program, batch_id=pk)
+        batch = selectors.payout_batch_get(program=self.program, pk=pk)
         return _render(self.program, batch)
 
 
@@ -149,7 +142,7 @@ class PayoutItemListApi(ProgramAPIView):
     )
     def post(self, request: Request, program: str, pk: str) -> Response:
         data = validated(PayoutItemCreateSerializer, request.data)
-        batch = payout_services.payout_batch_get(program=self.program, batch_id=pk)
+        batch = selectors.payout_batch_get(program=self.program, pk=pk)
         payout_services.payout_item_add(
             batch=batch,
             beneficiary=data["beneficiary"],
@@ -168,7 +161,7 @@ class PayoutBatchSubmitApi(ProgramAPIView):
         description="draft → pending_approval (needs at least one item).",
     )
     def post(self, request: Request, program: str, pk: str) -> Response:
-        batch = payout_services.payout_batch_get(program=self.program, batch_id=pk)
+        batch = selectors.payout_batch_get(program=self.program, pk=pk)
         batch = payout_services.payout_batch_submit(batch=batch, actor=self.actor)
         return _render(self.program, batch)
 
@@ -185,7 +178,7 @@ class PayoutBatchApproveApi(ProgramAPIView):
         "a person's keys and their session are one identity.",
     )
     def post(self, request: Request, program: str, pk: str) -> Response:
-        batch = payout_services.payout_batch_get(program=self.program, batch_id=pk)
+        batch = selectors.payout_batch_get(program=self.program, pk=pk)
         batch = payout_services.payout_batch_approve(batch=batch, actor=self.actor)
         return _render(self.program, batch)
 
@@ -200,7 +193,7 @@ class PayoutBatchRejectApi(ProgramAPIView):
     )
     def post(self, request: Request, program: str, pk: str) -> Response:
         data = validated(ReasonSerializer, request.data)
-        batch = payout_services.payout_batch_get(program=self.program, batch_id=pk)
+        batch = selectors.payout_batch_get(program=self.program, pk=pk)
         batch = payout_services.payout_batch_reject(
             batch=batch, actor=self.actor, reason=data["reason"]
         )
@@ -220,7 +213,7 @@ class PayoutBatchExecuteApi(ProgramAPIView):
         "returns it unchanged.",
     )
     def post(self, request: Request, program: str, pk: str) -> Response:
-        batch = payout_services.payout_batch_get(program=self.program, batch_id=pk)
+        batch = selectors.payout_batch_get(program=self.program, pk=pk)
         batch = payout_services.payout_batch_execute(batch=batch, actor=self.actor)
         return _render(self.program, batch)
 
@@ -242,7 +235,7 @@ class PayoutBatchExportApi(ProgramAPIView):
         description="CSV of an approved or executed batch (else 409 `invalid_transition`).",
     )
     def get(self, request: Request, program: str, pk: str) -> HttpResponse:
-        batch = payout_services.payout_batch_get(program=self.program, batch_id=pk)
+        batch = selectors.payout_batch_get(program=self.program, pk=pk)
         body = payout_services.payout_batch_csv(batch=batch)
         response = HttpResponse(body, content_type="text/csv; charset=utf-8")
         filename = f"payout-{self.program.slug}-{batch.pk}.csv"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status
@@ -28,6 +27,7 @@ from config.platform.api.views import ProgramAPIView
 from config.platform.exceptions import ValidationFailed
 from config.platform.identifiers import PARTICIPANT_ID_RE
 from ledger.apis.transactions import IDEMPOTENCY_HEADER
+from rules.rewards import selectors
 from rules.rewards.models import Reward, RewardHistory
 from rules.rewards.services import rewards as reward_services
 
@@ -80,12 +80,10 @@ class RewardPageSerializer(serializers.Serializer):
     results = RewardSerializer(many=True)
 
 
-def _rewards(program) -> QuerySet[Reward]:
-    return Reward.objects.filter(program=program).prefetch_related("history")
-
-
-def _render(program, reward: Reward, code: int = status.HTTP_200_OK) -> Response:
-    return Response(rendered(RewardSerializer, _rewards(program).get(pk=reward.pk)), status=code)
+def _render(program, reward: Reward) -> Response:
+    return Response(
+        rendered(RewardSerializer, selectors.reward_detail(program=program, pk=reward.pk))
+    )
 
 
 def _render_created(reward: Reward, actor: str) -> Response:
@@ -136,17 +134,17 @@ class RewardListApi(ProgramAPIView):
         description="Rewards, newest first, cursor-paginated.",
     )
     def get(self, request: Request, program: str) -> Response:
-        qs = _rewards(self.program)
         wanted = request.query_params.get("status")
-        if wanted is not None:
-            if wanted not in Reward.Status.values:
-                raise ValidationFailed(
-                    f"Unknown status {wanted!r}.",
-                    errors=[{"field": "status", "message": f"one of {Reward.Status.values}"}],
-                )
-            qs = qs.filter(status=wanted)
-        if "beneficiary" in request.query_params:
-            qs = qs.filter(beneficiary=request.query_params["beneficiary"])
+        if wanted is not None and wanted not in Reward.Status.values:
+            raise ValidationFailed(
+                f"Unknown status {wanted!r}.",
+                errors=[{"field": "status", "message": f"one of {Reward.Status.values}"}],
+            )
+        qs = selectors.reward_list(
+            program=self.program,
+            status=wanted,
+            beneficiary=request.query_params.get("beneficiary"),
+        )
         paginator = CursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(rendered_many(RewardSerializer, page))
@@ -157,7 +155,7 @@ class RewardDetailApi(ProgramAPIView):
 
     @extend_schema(responses=RewardSerializer, operation_id="rewards_get")
     def get(self, request: Request, program: str, pk: str) -> Response:
-        reward = reward_services.reward_get(program=self.program, reward_id=pk)
+        reward = selectors.reward_get(program=self.program, pk=pk)
         return _render(self.program, reward)
 
 
@@ -170,7 +168,7 @@ class RewardStepApi(ProgramAPIView):
 
     def post(self, request: Request, program: str, pk: str) -> Response:
         data = validated(self.input_serializer, request.data)
-        reward = reward_services.reward_get(program=self.program, reward_id=pk)
+        reward = selectors.reward_get(program=self.program, pk=pk)
         reward = self.step(reward=reward, actor=self.actor, reason=data["reason"])
         return _render(self.program, reward)
 

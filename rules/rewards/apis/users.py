@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from config.platform.api.pagination import CursorPagination
 from config.platform.api.serializers import rendered, rendered_many
 from config.platform.api.views import ProgramAPIView
-from ledger.models import Account, Posting, Transaction
+from ledger.models import Posting
 from rules.rewards import selectors
 
 
@@ -88,14 +88,7 @@ class UserLedgerApi(ProgramAPIView):
         "user:{id}:credits), newest first, cursor-paginated.",
     )
     def get(self, request: Request, program: str, external_id: str) -> Response:
-        accounts = Account.objects.filter(
-            program=self.program, code__startswith=f"user:{external_id}:"
-        ).values("pk")
-        qs = (
-            Posting.objects.filter(account__in=accounts)
-            .exclude(kind__in=[Transaction.Kind.POST, Transaction.Kind.VOID])
-            .select_related("account", "transaction__resolution")
-        )
+        qs = selectors.user_ledger_entries(program=self.program, external_id=external_id)
         paginator = CursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(rendered_many(UserLedgerEntrySerializer, page))
