@@ -113,3 +113,16 @@ def test_purge_deletes_whole_old_days_after_rolling_them_up(alice):
     with override_settings(CLICK_RETENTION_DAYS=40):
         assert clicks_purge(now=NOW) == 0
     assert ClickDaily.objects.count() == 2
+
+
+def test_commands(alice):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    add(alice, datetime.now(UTC), "a")
+    out = StringIO()
+    call_command("rollup_clicks", stdout=out)
+    call_command("rollup_clicks", "--day", "2026-06-15", stdout=out)
+    call_command("purge_clicks", stdout=out)
+    assert "1 roll-up row(s)." in out.getvalue() and "Deleted 0 click(s)." in out.getvalue()
