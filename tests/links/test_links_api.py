@@ -26,7 +26,7 @@ def test_create_and_list(api, url, alice):
         api.post(url("participants/alice/links"), {"slug": "b"}, format="json").status_code == 201
     )
     entry = AuditEntry.objects.filter(action="referral_link.created").latest("id")
-    assert entry.after["slug"] == "b"
+    assert entry.after is not None and entry.after["slug"] == "b"
     r = api.get(url("participants/alice/links"))
     assert r.status_code == 200
     body = r.json()

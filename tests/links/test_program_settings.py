@@ -60,6 +60,7 @@ def test_patch_changes_and_audits(admin_api, url, program):
     assert (body["attribution_window_days"], body["attribution_model"]) == (30, "first_click")
     assert body["partner_signup"] == "approval" and body["hold_days"] == 7
     entry = AuditEntry.objects.filter(action="program.updated").latest("id")
+    assert entry.before is not None and entry.after is not None
     assert entry.before["attribution_window_days"] == 90
     assert entry.after["allowed_domains"] == ["example.com", "xn--bcher-kva.example"]
     assert entry.actor.startswith("user:")

@@ -76,7 +76,7 @@ def test_named_link_goes_to_its_destination_keeping_its_query(client, alice):
         "ref": [alice.referral_code],
         "click_id": [str(click.id)],
     }
-    assert click.link.slug == "spring-sale"
+    assert click.link is not None and click.link.slug == "spring-sale"
     assert click.utm == {"source": "tw", "medium": "social"}
 
 
