@@ -82,3 +82,9 @@ class ReferralLinkListApi(ProgramAPIView):
         participant = rules_selectors.participant_get(program=self.program, external_id=external_id)
         link = referral_link_create(participant=participant, actor=self.actor, **data)
         return Response(rendered(ReferralLinkSerializer, link), status=status.HTTP_201_CREATED)
+
+
+@extend_schema(exclude=True)
+class ProgramSlashApi(ProgramApi):
+    """GET/PATCH P at `P/` too, listed with the program's other routes (permissions table,
+    cross-program tests); the schema shows the one at P."""

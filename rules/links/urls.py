@@ -5,7 +5,7 @@ from django.urls import path
 from rules.links import apis
 
 urlpatterns = [
-    path("", apis.ProgramApi.as_view(), name="program-detail"),
+    path("", apis.ProgramSlashApi.as_view(), name="program-detail"),
     path(
         "participants/<str:external_id>/links",
         apis.ReferralLinkListApi.as_view(),
