@@ -21,6 +21,8 @@ urlpatterns = [
     path("r/<str:code>/<str:slug>", referral_redirect, name="referral-link-redirect"),
     path("admin/", admin.site.urls),
     path("builder/", include("builder.urls")),
+    # The partner portal (SPEC section 12): partners' own pages, signed in by email links.
+    path("portal/", include("builder.portal.urls")),
 ]
 
 handler404 = problem_not_found

@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any, cast
 
 from django.db import connections, router
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import TruncDate
 
 from config.platform import rowsql
 from config.platform.db import prepared_cursor
@@ -252,3 +253,28 @@ def programs_with_rules() -> QuerySet[Program]:
         .order_by("-updated_at", "-id")
     )
     return Program.objects.prefetch_related(Prefetch("rules", queryset=rules))
+
+
+# --- the partner portal (SPEC section 12) ----------------------------------------------------
+
+
+def participant_by_email(*, program: Program, email: str) -> Participant | None:
+    """The program's participant whose `email` attribute is `email` (any case); the oldest when
+    several share it. The portal signs partners in by this address."""
+    return (
+        Participant.objects.filter(program=program, attributes__email__iexact=email.strip())
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
+def referrals_by_day(*, participant: Participant, since: datetime) -> dict[Any, int]:
+    """{UTC date: referrals the participant made that day} from `since` on."""
+    rows = (
+        Referral.objects.filter(referrer=participant, created_at__gte=since)
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+    return dict(rows)

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "ledger",
     "rules",
     "builder",
+    "builder.portal",
 ]
 
 MIDDLEWARE = [
@@ -121,6 +122,21 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+
+# The partner portal's sign-in links (SPEC section 12, builder/portal/models.py): django-sesame
+# tokens, single use (they hash the user's last_login, which signing in updates) and expiring.
+SESAME_MAX_AGE = env.int("PORTAL_SIGNIN_LINK_SECONDS", default=15 * 60)
+SESAME_ONE_TIME = True
+# Passwords for staff (the admin); sesame's backend only answers a `sesame` token.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "sesame.backends.ModelBackend",
+]
+# Sign-in and signup requests per email and per client address in a window (Django's cache).
+PORTAL_RATE_WINDOW_SECONDS = env.int("PORTAL_RATE_WINDOW_SECONDS", default=15 * 60)
+PORTAL_RATE_PER_EMAIL = env.int("PORTAL_RATE_PER_EMAIL", default=5)
+PORTAL_RATE_PER_IP = env.int("PORTAL_RATE_PER_IP", default=30)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Referral Ledger <noreply@localhost>")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -3,9 +3,11 @@ balance and ledger. The API, the admin and (next) the partner portal read throug
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models.functions import TruncDate
 
 from config.platform.db import prepared_cursor
 from config.platform.exceptions import NotFound
@@ -13,7 +15,7 @@ from config.platform.models import Program
 from ledger.accounts import user_codes_prefix, user_rewards_code
 from ledger.models import Account, AccountBalance, Posting, Transaction
 from ledger.selectors import POSTED_KINDS, account_balance
-from rules.rewards.models import PayoutBatch, PayoutItem, Reward, RewardHistory
+from rules.rewards.models import PayoutBatch, PayoutCoverage, PayoutItem, Reward, RewardHistory
 
 PAYOUT_REFERENCE_PREFIX = "payout:"
 
@@ -171,3 +173,63 @@ def user_balance(*, program: Program, external_id: str) -> dict[str, Any]:
     result["available"] = sign * int(posted)
     result["paid"] = int(paid)
     return result
+
+
+# --- a partner's own records (the partner portal, SPEC section 12) ----------------------------
+# Every read below is narrowed to one beneficiary: a portal URL naming another participant's
+# reward or payout finds nothing (404), never someone else's row.
+
+
+def beneficiary_rewards(*, program: Program, beneficiary: str) -> QuerySet[Reward]:
+    """The beneficiary's rewards, newest first."""
+    return Reward.objects.filter(program=program, beneficiary=beneficiary).order_by(
+        "-created_at", "-id"
+    )
+
+
+def beneficiary_reward(*, program: Program, beneficiary: str, pk: int) -> Reward | None:
+    """One of the beneficiary's rewards with its history; None for anyone else's."""
+    return (
+        beneficiary_rewards(program=program, beneficiary=beneficiary)
+        .prefetch_related("history")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def beneficiary_rewards_by_day(
+    *, program: Program, beneficiary: str, since: datetime
+) -> dict[date, tuple[int, int]]:
+    """{UTC date: (rewards earned, their amount in minor units)} from `since` on, reversed and
+    clawed-back rewards left out (they were never earned)."""
+    rows = (
+        Reward.objects.filter(program=program, beneficiary=beneficiary, created_at__gte=since)
+        .exclude(status__in=[Reward.Status.REVERSED, Reward.Status.CLAWED_BACK])
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(n=Count("id"), total=Sum("amount"))
+        .values_list("day", "n", "total")
+    )
+    return {day: (int(n), int(total or 0)) for day, n, total in rows}
+
+
+def beneficiary_payout_items(*, program: Program, beneficiary: str) -> QuerySet[PayoutItem]:
+    """The beneficiary's payout items (one per batch), newest batch first, with their batch."""
+    return (
+        PayoutItem.objects.filter(batch__program=program, beneficiary=beneficiary)
+        .select_related("batch")
+        .order_by("-batch__created_at", "-id")
+    )
+
+
+def beneficiary_payout_item(*, program: Program, beneficiary: str, pk: int) -> PayoutItem | None:
+    """One of the beneficiary's payout items with the rewards it covers; None for anyone
+    else's."""
+    return (
+        beneficiary_payout_items(program=program, beneficiary=beneficiary)
+        .prefetch_related(
+            Prefetch("coverages", queryset=PayoutCoverage.objects.select_related("reward"))
+        )
+        .filter(pk=pk)
+        .first()
+    )

@@ -1,0 +1,266 @@
+"""The partner's pages (SPEC section 12). Each is reached only through `partner_required`,
+which hands it the signed-in partner of this program; every read names that partner, so another
+participant's reward, payout or link is 404 here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from builder.portal import statements
+from builder.portal.forms import LinkForm, PreferencesForm
+from builder.portal.services import email_preferences_update
+from builder.portal.views.access import Partner, partner_required
+from builder.portal.wording import batch_status, mask, reward_explanation, reward_status
+from config.platform.admin.common import money
+from config.platform.currencies import currency_exponent
+from config.platform.exceptions import DomainError
+from rules.links.click_stats import clicks_by_day, link_clicks, referral_link_of
+from rules.links.selectors import referral_link_list
+from rules.links.services.links import referral_link_create
+from rules.rewards.selectors import (
+    beneficiary_payout_item,
+    beneficiary_payout_items,
+    beneficiary_reward,
+    beneficiary_rewards,
+    beneficiary_rewards_by_day,
+    user_balance,
+)
+from rules.selectors import participant_tree, referrals_by_day
+
+CHART_DAYS = 30
+PAGE_SIZE = 50
+
+
+def _page(request: HttpRequest, partner: Partner, template: str, **context) -> HttpResponse:
+    return render(
+        request,
+        template,
+        {"program": partner.program, "participant": partner.participant, **context},
+    )
+
+
+def _chart(partner: Partner) -> dict:
+    """Clicks, referrals, conversions (rewards earned) and earnings per UTC day, last 30 days."""
+    today = timezone.now().date()
+    days = [today - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
+    since = datetime.combine(days[0], time.min, tzinfo=UTC)
+    participant, program = partner.participant, partner.program
+    clicks = clicks_by_day(participant=participant, since=days[0])
+    referrals = referrals_by_day(participant=participant, since=since)
+    rewards = beneficiary_rewards_by_day(
+        program=program, beneficiary=participant.external_id, since=since
+    )
+    return {
+        "labels": [d.isoformat() for d in days],
+        "clicks": [clicks.get(d, 0) for d in days],
+        "referrals": [referrals.get(d, 0) for d in days],
+        "conversions": [rewards.get(d, (0, 0))[0] for d in days],
+        "earnings": [rewards.get(d, (0, 0))[1] for d in days],
+        "currency": program.currency,
+        "exponent": currency_exponent(program.currency),
+    }
+
+
+@require_GET
+@partner_required
+def home(request: HttpRequest, partner: Partner) -> HttpResponse:
+    participant, program = partner.participant, partner.program
+    balance = user_balance(program=program, external_id=participant.external_id)
+    chart = _chart(partner)
+    totals = {k: sum(chart[k]) for k in ("clicks", "referrals", "conversions")}
+    return _page(
+        request,
+        partner,
+        "portal/home.html",
+        link=request.build_absolute_uri(
+            reverse("referral-redirect", args=[participant.referral_code])
+        ),
+        balance={k: money(balance[k], program.currency) for k in ("pending", "available", "paid")},
+        chart=chart,
+        totals=totals,
+        earned=money(sum(chart["earnings"]), program.currency),
+        chart_days=CHART_DAYS,
+    )
+
+
+@require_GET
+@partner_required
+def rewards(request: HttpRequest, partner: Partner) -> HttpResponse:
+    qs = beneficiary_rewards(program=partner.program, beneficiary=partner.participant.external_id)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [
+        {
+            "reward": r,
+            "status": reward_status(r),
+            "amount": money(r.amount, r.currency),
+            "why": reward_explanation(r, partner.program),
+        }
+        for r in page
+    ]
+    return _page(request, partner, "portal/rewards.html", rows=rows, page=page)
+
+
+@require_GET
+@partner_required
+def reward_detail(request: HttpRequest, partner: Partner, reward_id: int) -> HttpResponse:
+    reward = beneficiary_reward(
+        program=partner.program, beneficiary=partner.participant.external_id, pk=reward_id
+    )
+    if reward is None:
+        raise Http404("No such reward.")
+    return _page(
+        request,
+        partner,
+        "portal/reward.html",
+        reward=reward,
+        status=reward_status(reward),
+        amount=money(reward.amount, reward.currency),
+        why=reward_explanation(reward, partner.program),
+    )
+
+
+@require_GET
+@partner_required
+def payouts(request: HttpRequest, partner: Partner) -> HttpResponse:
+    items = beneficiary_payout_items(
+        program=partner.program, beneficiary=partner.participant.external_id
+    )
+    rows = [
+        {"item": i, "status": batch_status(i.batch), "amount": money(i.amount, i.batch.currency)}
+        for i in items
+    ]
+    return _page(request, partner, "portal/payouts.html", rows=rows)
+
+
+def _item_or_404(partner: Partner, item_id: int):
+    item = beneficiary_payout_item(
+        program=partner.program, beneficiary=partner.participant.external_id, pk=item_id
+    )
+    if item is None:
+        raise Http404("No such payout.")
+    return item
+
+
+@require_GET
+@partner_required
+def payout_detail(request: HttpRequest, partner: Partner, item_id: int) -> HttpResponse:
+    item = _item_or_404(partner, item_id)
+    covered = [
+        {"reward": c.reward, "amount": money(c.reward.amount, c.reward.currency)}
+        for c in item.coverages.all()
+    ]
+    return _page(
+        request,
+        partner,
+        "portal/payout.html",
+        item=item,
+        status=batch_status(item.batch),
+        amount=money(item.amount, item.batch.currency),
+        covered=covered,
+    )
+
+
+@require_GET
+@partner_required
+def payout_statement(request: HttpRequest, partner: Partner, item_id: int) -> HttpResponse:
+    return statements.payout_csv(_item_or_404(partner, item_id))
+
+
+@require_GET
+@partner_required
+def downline(request: HttpRequest, partner: Partner) -> HttpResponse:
+    tree = participant_tree(partner.participant)
+    people = [
+        {
+            "who": mask(child["external_id"]),
+            "at": child["referred_at"],
+            "children": [
+                {"who": mask(c["external_id"]), "at": c["referred_at"]} for c in child["children"]
+            ],
+        }
+        for child in tree["children"]
+    ]
+    return _page(request, partner, "portal/downline.html", people=people)
+
+
+@require_http_methods(["GET", "POST"])
+@partner_required
+def links(request: HttpRequest, partner: Partner) -> HttpResponse:
+    participant = partner.participant
+    form = LinkForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            link = referral_link_create(
+                participant=participant,
+                slug=form.cleaned_data["slug"],
+                destination=form.cleaned_data["destination"],
+                actor=f"partner:{participant.external_id}",
+            )
+        except DomainError as error:
+            form.add_error(None, error.detail)
+        else:
+            messages.success(request, f"Created the link “{link.slug}”.")
+            return redirect("portal:links", program=partner.program.slug)
+    counts = link_clicks(participant=participant)
+    base = request.build_absolute_uri(
+        reverse("referral-redirect", args=[participant.referral_code])
+    )
+    rows = [
+        {"link": link, "url": f"{base}/{link.slug}", "clicks": counts.get(link.pk, 0)}
+        for link in referral_link_list(participant=participant)
+    ]
+    return _page(
+        request,
+        partner,
+        "portal/links.html",
+        form=form,
+        rows=rows,
+        code_link=base,
+        code_clicks=counts.get(None, 0),
+    )
+
+
+@require_GET
+@partner_required
+def link_detail(request: HttpRequest, partner: Partner, link_id: int) -> HttpResponse:
+    participant = partner.participant
+    link = referral_link_of(participant=participant, pk=link_id)
+    if link is None:
+        raise Http404("No such link.")
+    base = request.build_absolute_uri(
+        reverse("referral-redirect", args=[participant.referral_code])
+    )
+    return _page(
+        request,
+        partner,
+        "portal/link.html",
+        link=link,
+        url=f"{base}/{link.slug}",
+        clicks=link_clicks(participant=participant).get(link.pk, 0),
+    )
+
+
+@require_GET
+@partner_required
+def payout_details(request: HttpRequest, partner: Partner) -> HttpResponse:
+    return _page(request, partner, "portal/payout_details.html")
+
+
+@require_http_methods(["GET", "POST"])
+@partner_required
+def preferences(request: HttpRequest, partner: Partner) -> HttpResponse:
+    account = partner.account
+    form = PreferencesForm(request.POST or None, initial={"email_opt_out": account.email_opt_out})
+    if request.method == "POST" and form.is_valid():
+        email_preferences_update(account=account, opt_out=form.cleaned_data["email_opt_out"])
+        messages.success(request, "Saved your email preferences.")
+        return redirect("portal:preferences", program=partner.program.slug)
+    return _page(request, partner, "portal/preferences.html", form=form)
