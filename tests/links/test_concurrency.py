@@ -62,3 +62,20 @@ def test_fifty_concurrent_clicks(db):
     rows = list(ClickDaily.objects.filter(participant=alice))
     assert sum(r.clicks + r.bot_clicks for r in rows) == N
     assert sum(r.unique_clicks for r in rows) == 10
+
+
+def test_the_async_commit_stays_in_the_clicks_own_transaction(db, client):
+    """The click's insert turns synchronous_commit off for its own transaction only: the
+    connection's next statements (money among them) commit synchronously again."""
+    program, _ = program_create(slug="async", name="Async", currency="INR")
+    program_update(
+        program=program,
+        changes={"landing_url": "https://example.com/", "allowed_domains": ["example.com"]},
+        actor="t",
+    )
+    alice = participant_get_or_create(program=program, external_id="alice", actor="t")[0]
+    assert client.get(f"/r/{alice.referral_code}").status_code == 302
+    assert Click.objects.count() == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
