@@ -42,10 +42,10 @@ def _target_query(db: str, named: bool) -> tuple[str, list[rowsql.Columns]]:
 def link_target(*, code: str, slug: str | None) -> LinkTarget | None:
     """The participant (and named link) behind /r/{code}[/{slug}], in one statement; None when
     the code or slug is unknown. Codes are matched upper-cased (they are printed in capitals
-    but may be shared in lower case)."""
+    but may be shared in lower case), slugs lower-cased (they are stored so)."""
     db = router.db_for_read(Participant)
     sql, parts = _target_query(db, slug is not None)
-    params = [code.upper()] if slug is None else [code.upper(), slug]
+    params = [code.upper()] if slug is None else [code.upper(), slug.lower()]
     with prepared_cursor(db) as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

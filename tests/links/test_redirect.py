@@ -53,8 +53,10 @@ def test_cookie(client, alice):
     assert not r.cookies["rl_click"]["secure"]
 
 
-def test_lower_case_code_works(client, alice):
+def test_code_and_slug_case_do_not_matter(client, alice):
     assert visit(client, f"/r/{alice.referral_code.lower()}").status_code == 302
+    referral_link_create(participant=alice, slug="sale", actor="test")
+    assert visit(client, f"/r/{alice.referral_code.lower()}/SALE").status_code == 302
 
 
 def test_named_link_goes_to_its_destination_keeping_its_query(client, alice):
