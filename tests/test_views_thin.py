@@ -51,7 +51,8 @@ def view_modules() -> list[str]:
             parts = path.relative_to(ROOT).parts
             if "migrations" in parts or rel in MACHINERY:
                 continue
-            if "apis" in parts[:-1] or path.name in ("apis.py", "views.py"):
+            # API modules, and page modules (views.py, or a views/ package like the portal's).
+            if {"apis", "views"} & set(parts[:-1]) or path.name in ("apis.py", "views.py"):
                 found.add(rel)
     return sorted(found)
 
@@ -76,6 +77,9 @@ def test_the_walk_finds_the_view_modules():
     modules = view_modules()
     for expected in (
         "builder/views.py",
+        "builder/portal/views/pages.py",
+        "builder/portal/views/signin.py",
+        "builder/portal/views/access.py",
         "config/platform/apis/audit.py",
         "config/platform/webhooks/apis.py",
         "ledger/apis/transactions.py",

@@ -66,3 +66,48 @@ def link_in(message) -> str:
     found = LINK.search(message.body)
     assert found, message.body
     return found.group(0)
+
+
+@pytest.fixture
+def earn():
+    """earn(participant, amount, confirm=True, hold="") -> a Reward of the participant."""
+    from itertools import count
+
+    from rules.rewards.services.rewards import reward_confirm, reward_create
+
+    keys = count()
+
+    def make(participant, amount: int, *, confirm: bool = True, hold: str = ""):
+        reward, _ = reward_create(
+            program=participant.program,
+            beneficiary=participant.external_id,
+            amount=amount,
+            currency=participant.program.currency,
+            reward_type="cash",
+            source_key=f"portal-test:{participant.external_id}:{next(keys)}",
+            hold_reason=hold,
+            actor="test",
+        )
+        return reward_confirm(reward=reward, actor="test") if confirm else reward
+
+    return make
+
+
+@pytest.fixture
+def pay():
+    """pay(participant) -> the executed PayoutItem paying their whole available balance."""
+    from rules.rewards.services import payouts
+
+    def make(participant):
+        program = participant.program
+        batch = payouts.payout_batch_create(program=program, actor="user:maker", description="")
+        item = payouts.payout_item_add(
+            batch=batch, beneficiary=participant.external_id, actor="user:maker"
+        )
+        payouts.payout_batch_submit(batch=batch, actor="user:maker")
+        payouts.payout_batch_approve(batch=batch, actor="user:checker")
+        payouts.payout_batch_execute(batch=batch, actor="user:maker")
+        item.refresh_from_db()
+        return item
+
+    return make

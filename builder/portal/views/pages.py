@@ -195,7 +195,7 @@ def downline(request: HttpRequest, partner: Partner) -> HttpResponse:
 @partner_required
 def links(request: HttpRequest, partner: Partner) -> HttpResponse:
     participant = partner.participant
-    form = LinkForm(request.POST or None)
+    form = LinkForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             link = referral_link_create(
@@ -258,7 +258,10 @@ def payout_details(request: HttpRequest, partner: Partner) -> HttpResponse:
 @partner_required
 def preferences(request: HttpRequest, partner: Partner) -> HttpResponse:
     account = partner.account
-    form = PreferencesForm(request.POST or None, initial={"email_opt_out": account.email_opt_out})
+    form = PreferencesForm(
+        request.POST if request.method == "POST" else None,
+        initial={"email_opt_out": account.email_opt_out},
+    )
     if request.method == "POST" and form.is_valid():
         email_preferences_update(account=account, opt_out=form.cleaned_data["email_opt_out"])
         messages.success(request, "Saved your email preferences.")

@@ -47,7 +47,7 @@ def _too_many(request: HttpRequest, program) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def signin(request: HttpRequest, program: str) -> HttpResponse:
     program_obj = program_or_404(program)
-    form = EmailForm(request.POST or None)
+    form = EmailForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             signin_link_request(
@@ -97,7 +97,7 @@ def signout(request: HttpRequest, program: str) -> HttpResponse:
 def join(request: HttpRequest, program: str) -> HttpResponse:
     program_obj = program_or_404(program)
     policy = program_obj.partner_signup
-    form = JoinForm(request.POST or None)
+    form = JoinForm(request.POST if request.method == "POST" else None)
     if policy != PartnerSignup.CLOSED and request.method == "POST" and form.is_valid():
         try:
             partner_apply(
