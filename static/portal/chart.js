@@ -34,6 +34,8 @@ new Chart(document.getElementById("portal-chart"), {
     ],
   },
   options: {
+    // No motion for people who asked for none (and for the phone test's screenshot).
+    animation: window.matchMedia("(prefers-reduced-motion: reduce)").matches ? false : undefined,
     responsive: true,
     maintainAspectRatio: false,
     interaction: { mode: "index", intersect: false },
