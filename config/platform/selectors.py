@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from config.platform.models import AuditEntry, Program
 
@@ -32,3 +32,22 @@ def audit_entry_list(
     if until is not None:
         qs = qs.filter(at__lt=until)
     return qs
+
+
+# Keys of an audit entry's before/after that name a participant (their external id): a
+# reward's or payout item's beneficiary, an event's user, a referral's two sides.
+AUDIT_PARTICIPANT_KEYS = ("beneficiary", "user", "referrer", "referred")
+
+
+def audit_about_participant(external_id: str) -> Q:
+    """The audit entries about a participant: their own (participant.created, ...) and those
+    naming them in `after` (SPEC §8's entries record the external id, never a row id)."""
+    about = Q(object_type="participant", object_id=external_id)
+    for key in AUDIT_PARTICIPANT_KEYS:
+        about |= Q(**{f"after__{key}": external_id})
+    return about
+
+
+def audit_entry_list_about(*, program: Program, external_id: str) -> QuerySet[AuditEntry]:
+    """The program's audit entries about one participant, newest first."""
+    return AuditEntry.objects.filter(audit_about_participant(external_id), program=program)

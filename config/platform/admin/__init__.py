@@ -11,5 +11,8 @@ from config.platform.webhooks import admin as webhooks_admin  # noqa: F401
 admin.site.site_header = "Referral Ledger"
 admin.site.site_title = "Referral Ledger"
 admin.site.index_title = "Operator console"
+# "View site": the API's documentation (config.urls' "swagger-ui"; the console has no public
+# site, and the rule builder has its own link beside it).
+admin.site.site_url = "/api/docs/"
 
 install_selection_guard()  # a change list action on ids that are not ids: refused, not a 500

@@ -255,6 +255,20 @@ class ReasonForm(forms.Form):
 # How the console names an object of a given model, where str() will not do (registered by the
 # layer that owns the model, e.g. a reward with its amount in major units).
 DESCRIBERS: dict[type, Callable[[Any], str]] = {}
+# How a success message names an object it acted on ("reward 3 for alice: 50.00 INR"),
+# registered the same way; others read "<verbose name> <str>".
+SUBJECTS: dict[type, Callable[[Any], str]] = {}
+# The past tense of an action's verb, for its success message.
+PAST_TENSE = {
+    "Confirm": "Confirmed",
+    "Reverse": "Reversed",
+    "Claw back": "Clawed back",
+    "Release": "Released",
+    "Revoke": "Revoked",
+    "Publish": "Published",
+}
+# Up to this many objects, one success message each; more, one message that sums them up.
+ONE_MESSAGE_EACH = 10
 
 
 def describe(obj: Any) -> str:
@@ -262,6 +276,13 @@ def describe(obj: Any) -> str:
     carol, 1,500.00 INR (confirmed)"; its str() has minor units), anything else as itself."""
     describer = DESCRIBERS.get(type(obj))
     return describer(obj) if describer else str(obj)
+
+
+def subject(obj: Any) -> str:
+    """An object as a success message names it: "reward 3 for alice: 50.00 INR", "API key
+    ab12cd… (checkout)"; anything else as its verbose name and str()."""
+    name = SUBJECTS.get(type(obj))
+    return name(obj) if name else f"{obj._meta.verbose_name} {obj}"
 
 
 def run_for_each(
@@ -272,18 +293,27 @@ def run_for_each(
     done: str,
 ) -> int:
     """Call a service per object, each in its own database transaction (the service's), and
-    report what happened: one refused object does not undo the others."""
-    succeeded = 0
+    report what happened, naming the objects and the money moved: "Reversed reward 3 for
+    alice: 50.00 INR." (`done` is the past tense). One refused object does not undo the
+    others."""
+    succeeded: list[Model] = []
     for obj in objects:
         try:
             call(obj)
         except DomainError as exc:
             messages.error(request, f"{describe(obj)}: {exc.detail}")
         else:
-            succeeded += 1
-    if succeeded:
-        messages.success(request, f"{done}: {succeeded}.")
-    return succeeded
+            succeeded.append(obj)
+    if len(succeeded) <= ONE_MESSAGE_EACH:
+        for obj in succeeded:
+            messages.success(request, f"{done} {subject(obj)}.")
+    else:
+        noun = succeeded[0]._meta.verbose_name_plural
+        total = amounts_of(succeeded)
+        messages.success(
+            request, f"{done} {len(succeeded)} {noun}" + (f": {total} in all." if total else ".")
+        )
+    return len(succeeded)
 
 
 def amounts_of(objects: Iterable[Any]) -> str:
@@ -306,15 +336,18 @@ def reason_page(
     verb: str,
     call: Callable[[Model, str], Any],
     reason_required: bool = True,
+    done: str | None = None,
 ) -> TemplateResponse | None:
     """An admin action's intermediate page: show the selected objects, ask for a reason, then
-    call the service for each. Returning None sends the user back to the change list."""
+    call the service for each and say what was done (`done`, the past tense of `verb`).
+    Returning None sends the user back to the change list."""
     if request.POST.get("confirmed"):
         form = ReasonForm(request.POST)
         form.fields["reason"].required = reason_required
         if form.is_valid():
             reason = form.cleaned_data["reason"]
-            run_for_each(request, queryset, lambda obj: call(obj, reason), done=verb)
+            past = done or PAST_TENSE.get(verb, verb)
+            run_for_each(request, queryset, lambda obj: call(obj, reason), done=past)
             return None
     else:
         form = ReasonForm()

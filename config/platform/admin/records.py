@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, cast
 
 from django.contrib import admin, messages
@@ -10,9 +11,11 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 from config.platform.admin.common import (
+    SUBJECTS,
     ProgramColumnMixin,
     ReadOnlyAdmin,
     actor_of,
@@ -23,6 +26,7 @@ from config.platform.admin.common import (
 )
 from config.platform.api_keys import api_key_create, api_key_revoke
 from config.platform.models import ApiKey, AuditEntry
+from config.platform.selectors import AUDIT_PARTICIPANT_KEYS, audit_about_participant
 
 
 class ApiKeyStatusFilter(admin.SimpleListFilter):
@@ -157,6 +161,9 @@ class ApiKeyAdmin(ProgramColumnMixin, admin.ModelAdmin):
         )
 
 
+SUBJECTS[ApiKey] = lambda key: f"API key {key.prefix}… ({key.name}) of {key.program.slug}"
+
+
 # Audit object types with an admin page of their own: object_type → admin URL name.
 AUDIT_OBJECT_PAGES = {
     "reward": "admin:ledger_reward_change",
@@ -169,18 +176,99 @@ AUDIT_OBJECT_PAGES = {
 }
 
 
+# Keys that say what the object is rather than what changed (shown with the object).
+AUDIT_CONTEXT_KEYS = frozenset({"id", "currency", "created_at", "item"})
+_MISSING = object()
+
+
+def audit_changes(entry: AuditEntry) -> list[tuple[str, Any, Any]]:
+    """What an entry changed, as (field, before, after), money in major units ("—": the field
+    was absent):
+    - a creation (no before): the fields it was created with that have a value, before None;
+    - otherwise the fields whose value differs. A field only in `after` is a change when
+      `before` is a snapshot (it holds a field that did not change); when `before` names only
+      what changed (a reward's {"status": "pending"}), `after` is the object's payload and its
+      other fields are context, not changes."""
+    before, after = entry.before or {}, entry.after or {}
+    currency = after.get("currency") or before.get("currency")
+    if not isinstance(currency, str):
+        currency = entry.program.currency if entry.program else None
+
+    def shown(key: str, value: Any) -> Any:
+        if value is _MISSING:
+            return "—"
+        return audit_value(key, value, object_type=entry.object_type, currency=currency)
+
+    if not before:
+        return [
+            (k, None, shown(k, v))
+            for k, v in after.items()
+            if k not in AUDIT_CONTEXT_KEYS and v not in (None, "", {}, [])
+        ]
+    snapshot = any(after.get(k, _MISSING) == v for k, v in before.items())
+    keys = [*before, *(k for k in after if k not in before and snapshot)]
+    return [
+        (k, shown(k, before.get(k, _MISSING)), shown(k, after.get(k, _MISSING)))
+        for k in keys
+        if before.get(k, _MISSING) != after.get(k, _MISSING)
+    ]
+
+
+def _breakable(text: str) -> SafeString:
+    """Text that may wrap after its punctuation ("reward.<wbr>confirmed", "user:<wbr>alice"),
+    so narrow columns break between words, never inside one."""
+    return format_html_join(
+        "", "{}{}", ((part, mark_safe("<wbr>")) for part in re.split(r"(?<=[.:_-])", text))
+    )
+
+
+class AuditParticipantFilter(admin.SimpleListFilter):
+    """`?participant=<external id>`: the entries about one participant (their own, and those
+    naming them as beneficiary, user, referrer or referred). Shown in the sidebar only while
+    it filters (the participant's page links here)."""
+
+    title = "participant"
+    parameter_name = "participant"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
+        value = self.value()
+        return [(value, value)] if value else []
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        return queryset.filter(audit_about_participant(value)) if value else queryset
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ProgramColumnMixin, ReadOnlyAdmin):
-    list_display = ["when", "actor", "action", "object_link", "reason_short", "program_slug"]
+    list_display = [
+        "when",
+        "actor_short",
+        "action_short",
+        "object_link",
+        "change_list",
+        "reason_short",
+    ]
     list_display_links = ["when"]
-    list_filter = ["program", "action", "object_type"]
+    list_filter = [AuditParticipantFilter, "program", "action", "object_type"]
     list_select_related = ["program"]
-    search_fields = ["actor", "object_id", "request_id", "reason"]
-    search_help_text = "Who (user:alice, api_key:…), object id, request id or reason"
+    list_per_page = 50
+    # A participant's external id finds their entries exactly (beneficiary, user, referrer,
+    # referred); the other fields match a part.
+    search_fields = [
+        "actor",
+        "object_id",
+        "request_id",
+        "reason",
+        *(f"=after__{key}" for key in AUDIT_PARTICIPANT_KEYS),
+    ]
+    search_help_text = (
+        "A participant's external id, who (user:alice, api_key:…), object id, request id or reason"
+    )
     date_hierarchy = "at"
     changelist_hint = (
-        "Every change to money or settings: who did it, when, to what and why. Entries can "
-        "never be edited or deleted."
+        "Every change to money or settings: who did it, when, to what and why, with only the "
+        "fields that changed (before → after). Entries can never be edited or deleted."
     )
     empty_state = "No audit entries yet: nothing has changed."
 
@@ -188,19 +276,63 @@ class AuditEntryAdmin(ProgramColumnMixin, ReadOnlyAdmin):
     def object_link(self, entry: AuditEntry) -> str:
         label = f"{entry.object_type.replace('_', ' ')} {entry.object_id}"
         page = AUDIT_OBJECT_PAGES.get(entry.object_type)
-        if page is None:
-            return label
-        # Programs are audited by slug; their page is by primary key.
-        pk = entry.program_id if entry.object_type == "program" else entry.object_id
-        try:
-            url = reverse(page, args=[pk])
-        except NoReverseMatch:
-            return label
-        return format_html("<a href='{}'>{}</a>", url, label)
+        url = None
+        if page is not None:
+            # Programs are audited by slug; their page is by primary key.
+            pk = entry.program_id if entry.object_type == "program" else entry.object_id
+            try:
+                url = reverse(page, args=[pk])
+            except NoReverseMatch:
+                url = None
+        link = format_html("<a href='{}'>{}</a>", url, label) if url else label
+        who = self._participants(entry)
+        if not who:
+            return link
+        return format_html("{}<br><span class='audit-who'>{}</span>", link, who)
+
+    def _participants(self, entry: AuditEntry) -> str:
+        """Who the entry is about: the external ids it names (a referral's two sides)."""
+        values = {**(entry.before or {}), **(entry.after or {})}
+        names = [values[k] for k in AUDIT_PARTICIPANT_KEYS if isinstance(values.get(k), str)]
+        return " → ".join(dict.fromkeys(n for n in names if n))
 
     @admin.display(description="When", ordering="at")
     def when(self, entry: AuditEntry) -> str:
         return timezone.localtime(entry.at).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description="Actor", ordering="actor")
+    def actor_short(self, entry: AuditEntry) -> str:
+        return format_html(
+            "<span title='{}'>{}</span>", entry.actor, _breakable(Truncator(entry.actor).chars(32))
+        )
+
+    @admin.display(description="Action", ordering="action")
+    def action_short(self, entry: AuditEntry) -> str:
+        return _breakable(entry.action)
+
+    @admin.display(description="Changed (before → after)")
+    def change_list(self, entry: AuditEntry) -> str:
+        changes = audit_changes(entry)
+        if not changes:
+            return "—"
+        return format_html(
+            "<ul class='audit-changes'>{}</ul>",
+            format_html_join(
+                "",
+                "<li><span class='audit-field'>{}</span> {}</li>",
+                (
+                    (
+                        field,
+                        format_html(
+                            "{} → {}", Truncator(str(old)).chars(40), Truncator(str(new)).chars(40)
+                        )
+                        if old is not None
+                        else Truncator(str(new)).chars(60),
+                    )
+                    for field, old, new in changes
+                ),
+            ),
+        )
 
     @admin.display(description="Reason", ordering="reason")
     def reason_short(self, entry: AuditEntry) -> str:

@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 
 from config.platform.admin.common import (
     DESCRIBERS,
+    SUBJECTS,
     ProgramColumnMixin,
     ReadOnlyAdmin,
     actor_of,
@@ -383,5 +384,12 @@ def describe_reward(reward: Reward) -> str:
     )
 
 
+def reward_subject(reward: Reward) -> str:
+    """A reward as a success message names it: "reward 3 for alice: 50.00 INR"."""
+    return f"reward {reward.pk} for {reward.beneficiary}: {money(reward.amount, reward.currency)}"
+
+
 DESCRIBERS[Reward] = describe_reward
 DESCRIBERS[HeldReward] = describe_reward
+SUBJECTS[Reward] = reward_subject
+SUBJECTS[HeldReward] = reward_subject

@@ -1,7 +1,7 @@
 """Basic admin for the rules app. Changes to rules go through the API / builder (versions are
 immutable), so versions and events are read-only here; publishing a rule asks for confirmation
 on a page that says what the rule will pay, and the rules settings change through their audited
-service."""
+service. A participant's page (everything about one person) is rules/admin/participants.py."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from config.platform.admin.common import actor_of, money, run_for_each
+from config.platform.admin.common import SUBJECTS, actor_of, money, run_for_each
 from rules.actions.registry import action_for
-from rules.links.admin import ReferralLinkInline  # (also registers the daily clicks page)
-from rules.models import Event, Participant, Referral, Rule, RuleProgramConfig, RuleVersion
+from rules.admin import participants  # noqa: F401  (registers the participant's page)
+from rules.models import Event, Referral, Rule, RuleProgramConfig, RuleVersion
 from rules.rewards import admin as rewards_admin  # noqa: F401  (registers the money domain's pages)
 from rules.services.program_config import rules_config_errors, rules_config_update
 from rules.services.rules import rule_publish
@@ -57,14 +57,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
-
-
-@admin.register(Participant)
-class ParticipantAdmin(ReadOnlyAdmin):
-    list_display = ["external_id", "program", "referral_code", "created_at"]
-    list_filter = ["program"]
-    search_fields = ["external_id", "referral_code"]
-    inlines = [ReferralLinkInline]
 
 
 @admin.register(Referral)
@@ -145,6 +137,9 @@ class RuleAdmin(ReadOnlyAdmin):
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/rules/rule/publish_confirmation.html", context)
+
+
+SUBJECTS[Rule] = lambda rule: f"rule “{rule.name}” version {rule.latest_version}"
 
 
 @admin.register(RuleVersion)
