@@ -85,6 +85,7 @@ def test_approval_queues_and_an_operator_approves(
     assert b"Approved 1 application(s): carol@example.com" in response.content
     carol.refresh_from_db()
     assert carol.status == "approved" and carol.decided_by == "user:admin"
+    assert carol.participant is not None
     assert carol.participant.attributes["email"] == "carol@example.com"
     assert mailoutbox[0].to == ["carol@example.com"]
     assert AuditEntry.objects.filter(action="partner_application.approved").count() == 1
