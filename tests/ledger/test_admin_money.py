@@ -149,7 +149,7 @@ def test_payout_item_amount_is_typed_in_major_units(alice, program):
 
     r = _step(alice, batch, "add_item", beneficiary="carol", amount="1,500.00")
     assert PayoutItem.objects.get(batch=batch).amount == 150000
-    assert "Added carol: 1,500.00 INR." in _messages(r)
+    assert f"Added carol to payout batch #{batch.pk}: 1,500.00 INR." in _messages(r)
     page = alice.get(reverse("admin:ledger_payoutbatch_change", args=[batch.pk])).content.decode()
     assert "1,500.00 INR in 1 item" in page
 
@@ -180,7 +180,7 @@ def test_currencies_with_zero_or_three_decimals(alice, currency, typed, minor, s
     batch = _batch(alice, program)
     r = _step(alice, batch, "add_item", beneficiary="carol", amount=typed)
     assert PayoutItem.objects.get(batch=batch).amount == minor
-    assert f"Added carol: {shown}." in _messages(r)
+    assert f"Added carol to payout batch #{batch.pk}: {shown}." in _messages(r)
 
 
 def test_a_yen_amount_with_decimals_is_refused(alice):

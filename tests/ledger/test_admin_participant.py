@@ -308,3 +308,27 @@ def test_confirm_names_the_reward(root, program):
         {"action": "confirm", ACTION_CHECKBOX_NAME: [str(reward.pk)], "confirmed": "yes"},
     )
     assert _messages(r) == f"Confirmed reward {reward.pk} for erin: 1,234.56 INR."
+
+
+def test_a_program_change_says_what_changed_in_major_units(root, program):
+    url = reverse("admin:ledger_program_change", args=[program.pk])
+    data = {
+        "name": program.name,
+        "direct_rate_bps": program.direct_rate_bps,
+        "override_rate_bps": program.override_rate_bps,
+        "hold_days": 14,
+        "min_payout": "100",
+        "fraud_amount_threshold": "",
+    }
+    r = root.post(url, data, follow=True)
+    assert [str(m) for m in r.context["messages"]] == [
+        "Changed program acme: Auto-confirm after (days) 0 → 14; "
+        "Minimum payout 0.00 INR → 100.00 INR."
+    ]
+    r = root.post(url, data, follow=True)
+    assert [str(m) for m in r.context["messages"]] == ["Program acme: nothing changed."]
+
+
+def test_payout_and_reconciliation_messages_name_the_batch_and_run(root, program):
+    r = root.post(reverse("admin:ledger_reconciliationrun_run"), {"program": program.pk})
+    assert re.fullmatch(r"Reconciliation run \d+ of acme: clean \(0 findings\)\.", _messages(r))

@@ -55,7 +55,7 @@ def test_two_person_approval_walkthrough(alice, bob, program, confirmed_reward):
     assert batch.created_by == "user:alice" and batch.status == "draft"
 
     r = _step(alice, batch.pk, "add_item", beneficiary="carol", amount="")
-    assert "Added carol: 15.00 INR" in _messages(r)
+    assert f"Added carol to payout batch #{batch.pk}: 15.00 INR" in _messages(r)
     r = _step(alice, batch.pk, "submit")
     batch.refresh_from_db()
     assert batch.status == "pending_approval"

@@ -311,7 +311,9 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
                     actor=actor,
                 )
                 messages.success(
-                    request, f"Added {item.beneficiary}: {money(item.amount, batch.currency)}."
+                    request,
+                    f"Added {item.beneficiary} to payout batch #{batch.pk}: "
+                    f"{money(item.amount, batch.currency)}.",
                 )
             elif step == "reject":
                 reject = RejectForm(request.POST)

@@ -46,6 +46,22 @@ PROGRAM_SETTINGS = [
 PROGRAM_MONEY = ("min_payout", "fraud_amount_threshold")
 
 
+def program_changed(program: Program, before: dict[str, Any], after: dict[str, Any]) -> str:
+    """What a save changed, amounts in major units: "Changed program acme: Minimum payout
+    5.00 INR → 100.00 INR; Auto-confirm after (days) 0 → 14."."""
+
+    def shown(field: str, value: Any) -> str:
+        if field in PROGRAM_MONEY and isinstance(value, int):
+            return money(value, program.currency)
+        return "—" if value in (None, "", []) else str(value)
+
+    pairs = ((f, shown(f, before.get(f)), shown(f, value)) for f, value in after.items())
+    changes = [f"{PROGRAM_LABELS.get(f, f)} {old} → {new}" for f, old, new in pairs if old != new]
+    if not changes:
+        return f"Program {program.slug}: nothing changed."
+    return f"Changed program {program.slug}: {'; '.join(changes)}."
+
+
 PROGRAM_LABELS = {
     "slug": "Slug",
     "name": "Name",
@@ -234,10 +250,17 @@ class ProgramAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def message_user(self, request: HttpRequest, message: Any, *args: Any, **kwargs: Any) -> None:
+        # After a change, say what changed rather than Django's "… was changed successfully."
+        message = getattr(request, "_program_changed", None) or message
+        super().message_user(request, message, *args, **kwargs)
+
     def save_model(self, request: HttpRequest, obj: Program, form: Any, change: bool) -> None:
         settings = {f: form.cleaned_data[f] for f in PROGRAM_SETTINGS if f in form.cleaned_data}
         if change:
+            before = {f: form.initial.get(f) for f in settings}
             program_update(program=obj, changes=settings, actor=actor_of(request))
+            request._program_changed = program_changed(obj, before, settings)  # type: ignore[attr-defined]
             return
         created, _ = program_create(
             slug=obj.slug,

@@ -132,6 +132,7 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
         messages.add_message(
             request,
             level,
-            f"Reconciliation of {scope}: {run.status} ({len(run.findings)} findings).",
+            f"Reconciliation run {run.pk} of {scope}: {run.status} "
+            f"({len(run.findings)} finding{'' if len(run.findings) == 1 else 's'}).",
         )
         return HttpResponseRedirect(reverse("admin:ledger_reconciliationrun_change", args=[run.pk]))
