@@ -122,6 +122,8 @@ def test_partners_never_reach_the_admin_or_the_builder(alice):
     assert client.get("/admin/ledger/reward/").status_code == 302
     builder = client.get("/builder/")
     assert builder.status_code in (302, 403)
+    # Nor the API: its session authentication is for staff only.
+    assert client.get("/api/v1/programs/acme/rewards").status_code in (401, 403)
 
 
 def test_a_staff_session_is_not_a_partner(admin_client, alice):
