@@ -132,3 +132,31 @@ def test_the_signup_form_is_rate_limited(shop, settings):
     policy(shop, "approval")
     answers = [apply(f"p{n}@example.com").status_code for n in range(3)]
     assert answers == [200, 200, 429]
+
+
+def test_operators_work_the_queue(
+    shop, django_user_model, mailoutbox, django_capture_on_commit_callbacks
+):
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    importlib.import_module("builder.portal.migrations.0002_operator_permissions").grant(apps, None)
+    operator = django_user_model.objects.create_user("olga", password="x", is_staff=True)
+    operator.groups.add(Group.objects.get(name="operators"))
+    client = Client()
+    client.force_login(operator)
+    policy(shop, "approval")
+    apply("carol@example.com")
+    carol = PartnerApplication.objects.get()
+    assert client.get("/admin/portal/partnerapplication/").status_code == 200
+    assert client.get("/admin/portal/portalpartner/").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            "/admin/portal/partnerapplication/",
+            {"action": "approve", "_selected_action": [carol.pk]},
+        )
+    carol.refresh_from_db()
+    assert carol.status == "approved" and carol.decided_by == "user:olga"
+    assert mailoutbox[0].to == ["carol@example.com"]
