@@ -140,3 +140,33 @@ def test_no_page_scrolls_sideways(phone, live_server, path):
     assert response.status == 200
     phone.wait_for_load_state("networkidle")
     assert overflow(phone) <= 0, path
+
+
+def test_sign_in_by_email_link_on_a_phone(browser, live_server, partner, page_errors):
+    """The whole sign-in on the phone: the form, the emailed link, its button, the home page;
+    the same link a second time is refused."""
+    from django.core import mail
+
+    context = browser.new_context(viewport=PHONE, is_mobile=True)
+    page = context.new_page()
+    page.on("console", page_errors.console)
+    page.on("pageerror", page_errors.page_error)
+    page_errors.allow(r"status of 400")  # the used link's page answers 400, as it should
+    page.goto(f"{live_server.url}/portal/acme/signin")
+    page.get_by_label("Your email address").fill("alice@example.com")
+    page.get_by_role("button", name="Email me a sign-in link").click()
+    page.get_by_role("heading", name="Check your email").wait_for()
+    assert overflow(page) <= 0
+    [message] = mail.outbox
+    link = next(word for word in message.body.split() if "/signin/link?sesame=" in word)
+    page.goto(link)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Your partner page").wait_for()
+    assert partner.referral_code in page.content()
+    second = context.new_page()
+    second.goto(link)
+    second.get_by_role("button", name="Sign in").click()
+    second.get_by_role("heading", name="This link no longer works").wait_for()
+    context.close()
+    unexpected = page_errors.unexpected()
+    assert not unexpected, "errors in the browser:\n" + "\n".join(unexpected)
