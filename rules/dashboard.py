@@ -13,6 +13,7 @@ from django.utils import timezone
 from config.platform.currencies import currency_exponent
 from config.platform.models import Program
 from rules.rewards.models import Reward
+from rules.selectors import top_referrers
 
 DAYS = 30
 TOP = 10
@@ -37,12 +38,6 @@ def dashboard_data(program: Program, *, now=None) -> dict[str, Any]:
             for m, agg in (("amount", Sum), ("count", Count))
         }
     )
-    top = (
-        rewards.exclude(status__in=[Reward.Status.REVERSED, Reward.Status.CLAWED_BACK])
-        .values("beneficiary")
-        .annotate(amount=Sum("amount"), count=Count("pk"))
-        .order_by("-amount", "beneficiary")[:TOP]
-    )
     return {
         "program": program.slug,
         "currency": program.currency,
@@ -56,8 +51,6 @@ def dashboard_data(program: Program, *, now=None) -> dict[str, Any]:
             s: {"amount": totals[f"{s}_amount"] or 0, "count": totals[f"{s}_count"]}
             for s in ("pending", "confirmed", "paid")
         },
-        "top_referrers": [
-            {"beneficiary": r["beneficiary"], "amount": r["amount"], "count": r["count"]}
-            for r in top
-        ],
+        # Participants who referred someone, by how many, with what they earned.
+        "top_referrers": top_referrers(program=program, limit=TOP),
     }

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from django.db import connections, router
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 
 from config.platform import rowsql
@@ -16,6 +16,7 @@ from config.platform.db import prepared_cursor
 from config.platform.exceptions import NotFound
 from config.platform.models import Program
 from rules.models import Event, Participant, Referral, Rule, RuleProgramConfig, RuleVersion
+from rules.rewards.models import Reward
 
 
 def rules_config_get(*, program: Program) -> RuleProgramConfig:
@@ -278,3 +279,32 @@ def referrals_by_day(*, participant: Participant, since: datetime) -> dict[Any, 
         .values_list("day", "n")
     )
     return dict(rows)
+
+
+def top_referrers(*, program: Program, limit: int) -> list[dict[str, Any]]:
+    """The program's participants who referred the most people: {"referrer": external id,
+    "referrals": how many they referred, "amount": what they earned in minor units (reversed
+    and clawed-back rewards left out)}, most referrals first. Someone who earned without
+    referring anyone is not a referrer."""
+    top = list(
+        Referral.objects.filter(program=program)
+        .values("referrer__external_id")
+        .annotate(referrals=Count("pk"))
+        .order_by("-referrals", "referrer__external_id")[:limit]
+    )
+    ids = [row["referrer__external_id"] for row in top]
+    earned = dict(
+        Reward.objects.filter(program=program, beneficiary__in=ids)
+        .exclude(status__in=[Reward.Status.REVERSED, Reward.Status.CLAWED_BACK])
+        .values("beneficiary")
+        .annotate(amount=Sum("amount"))
+        .values_list("beneficiary", "amount")
+    )
+    return [
+        {
+            "referrer": row["referrer__external_id"],
+            "referrals": row["referrals"],
+            "amount": int(earned.get(row["referrer__external_id"]) or 0),
+        }
+        for row in top
+    ]

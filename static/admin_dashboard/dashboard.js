@@ -132,14 +132,16 @@ draw("chart-totals", {
   },
 });
 
+// Top referrers: the participants who referred the most people (bars), with what they earned.
+const referrals = (n) => `${n} referral${n === 1 ? "" : "s"}`;
 draw("chart-top", {
   type: "bar",
   data: {
-    labels: data.top_referrers.map((r) => r.beneficiary),
+    labels: data.top_referrers.map((r) => r.referrer),
     datasets: [
       {
-        label: AMOUNT_AXIS,
-        data: data.top_referrers.map((r) => r.amount),
+        label: "Referrals",
+        data: data.top_referrers.map((r) => r.referrals),
         backgroundColor: "rgba(67, 160, 71, 0.45)",
         borderColor: "#43a047",
         borderWidth: 1,
@@ -149,16 +151,21 @@ draw("chart-top", {
   options: {
     indexAxis: "y",
     plugins: {
-      title: { display: true, text: "Top referrers by amount" },
+      title: { display: true, text: "Top referrers by referrals" },
       legend: { display: false },
       tooltip: {
         callbacks: {
-          label: (ctx) => `${money(ctx.raw)} (${rewards(data.top_referrers[ctx.dataIndex].count)})`,
+          label: (ctx) =>
+            `${referrals(ctx.raw)}, earned ${money(data.top_referrers[ctx.dataIndex].amount)}`,
         },
       },
     },
     scales: {
-      x: { beginAtZero: true, title: { display: true, text: AMOUNT_AXIS }, ticks: { callback: tick } },
+      x: {
+        beginAtZero: true,
+        title: { display: true, text: "Referrals" },
+        ticks: { precision: 0 },
+      },
     },
   },
 });

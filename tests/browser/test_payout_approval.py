@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from rules.services.referrals import referral_create
 from tests.browser.conftest import STAFF_PASSWORD
 from tests.ledger.operator_fixtures import *  # noqa: F403
 
@@ -87,6 +88,8 @@ def test_two_staff_users_walk_a_payout_through_approval(
 def test_dashboard_draws_its_charts(staff_page, live_server, program, confirmed_reward):
     confirmed_reward("carol", 1000)
     confirmed_reward("dave", 500)
+    for referrer, referred in (("carol", "x1"), ("dave", "x2"), ("dave", "x3")):
+        referral_create(program=program, referrer=referrer, referred=referred, actor="test")
     page = staff_page
     page.goto(f"{live_server.url}/admin/")
     page.wait_for_function(
@@ -94,6 +97,6 @@ def test_dashboard_draws_its_charts(staff_page, live_server, program, confirmed_
         ".every((id) => document.getElementById(id).chart)"
     )
     labels = page.evaluate("document.getElementById('chart-top').chart.data.labels")
-    assert labels == ["carol", "dave"]
+    assert labels == ["dave", "carol"]  # by referrals
     totals = page.evaluate("document.getElementById('chart-totals').chart.data.datasets[0].data")
     assert totals == [0, 1500, 0]

@@ -15,6 +15,7 @@ from ledger.models import Account, Posting, Transaction
 from rules.rewards.models import Reward, RewardHistory
 from rules.rewards.services import payouts
 from rules.rewards.services.rewards import reward_create
+from rules.services.referrals import referral_create
 from tests.ledger.operator_fixtures import *  # noqa: F403
 from tests.ledger.operator_fixtures import APPROVER
 
@@ -338,6 +339,8 @@ def test_dashboard_on_the_index(ops, program, confirmed_reward):
     confirmed_reward("carol", 500)
     confirmed_reward("dave", 700)
     _held(program)
+    for friend in ("erin", "frank"):
+        referral_create(program=program, referrer="carol", referred=friend, actor="test")
     page = ops.get(reverse("admin:index"))
     html = page.content.decode()
     assert page.status_code == 200
@@ -345,5 +348,6 @@ def test_dashboard_on_the_index(ops, program, confirmed_reward):
     data = json.loads(html.split('id="dashboard-data" type="application/json">')[1].split("<")[0])
     assert data["totals"]["confirmed"] == {"amount": 2200, "count": 3}
     assert data["totals"]["pending"] == {"amount": 900, "count": 1}
-    assert data["top_referrers"][0] == {"beneficiary": "carol", "amount": 1500, "count": 2}
+    # Top referrers are who referred someone (dave earned, but referred nobody).
+    assert data["top_referrers"] == [{"referrer": "carol", "referrals": 2, "amount": 1500}]
     assert sum(data["per_day"]["count"]) == 4 and len(data["per_day"]["labels"]) == 30

@@ -332,3 +332,22 @@ def test_a_program_change_says_what_changed_in_major_units(root, program):
 def test_payout_and_reconciliation_messages_name_the_batch_and_run(root, program):
     r = root.post(reverse("admin:ledger_reconciliationrun_run"), {"program": program.pk})
     assert re.fullmatch(r"Reconciliation run \d+ of acme: clean \(0 findings\)\.", _messages(r))
+
+
+def test_the_dashboards_top_referrers_are_who_referred_someone(root, program):
+    referral_create(program=program, referrer="ann", referred="a1", actor="t")
+    referral_create(program=program, referrer="ann", referred="a2", actor="t")
+    referral_create(program=program, referrer="ben", referred="b1", actor="t")
+    # A reward to someone who referred nobody does not make a referrer.
+    reward_create(
+        program=program,
+        beneficiary="a1",
+        amount=999999,
+        currency="INR",
+        reward_type="cash",
+        source_key="top:a1",
+        actor="t",
+    )
+    page = root.get(reverse("admin:index"))
+    data = page.context["dashboard"]["data"]["top_referrers"]
+    assert [(t["referrer"], t["referrals"]) for t in data] == [("ann", 2), ("ben", 1)]
