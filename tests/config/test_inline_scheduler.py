@@ -96,7 +96,11 @@ def test_due_jobs_run_and_a_crashed_job_is_logged_not_fatal(
     assert crash.getMessage().startswith("Inline job ledger.confirm_due_rewards failed")
     assert "rewards store unreachable" in caplog.text  # with the traceback
     done = {r.args[0] for r in caplog.records if r.levelno == logging.INFO}
-    assert done == {"rules.requeue_stuck_events", "ledger.webhook_deliver_due"}
+    assert done == {
+        "rules.requeue_stuck_events",
+        "ledger.webhook_deliver_due",
+        "rules.clicks_rollup",
+    }
     assert not ReconciliationRun.objects.exists()
     assert 0 < wait <= 30  # the shortest interval (webhook sweep) comes next
 
