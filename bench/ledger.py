@@ -286,8 +286,10 @@ def main() -> int:
         rn, cpun, servern = rewards_per_second(args.clients, args.seconds)
 
         print(f"loading {args.postings:,} postings ...", file=sys.stderr)
+        from ledger.booking.lines import PostingLine
         from ledger.models import Account
-        from ledger.services.transactions import PostingLine, account_create, transaction_create
+        from ledger.services.accounts import account_create
+        from ledger.services.transactions import transaction_create
 
         small = account_create(
             program=program, code="bench:small", kind="liability", currency="INR"

@@ -28,7 +28,9 @@ SIZES = (50, 100, 250, 500)
 
 
 def _book(program, n: int, tag: str) -> float:
-    from ledger.services.transactions import PostingLine, account_get_or_create, transaction_create
+    from ledger.booking.lines import PostingLine
+    from ledger.services.accounts import account_get_or_create
+    from ledger.services.transactions import transaction_create
 
     lines = []
     for i in range(n // 2):

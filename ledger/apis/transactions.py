@@ -19,6 +19,7 @@ from config.platform.api.serializers import (
 )
 from config.platform.api.views import ProgramAPIView
 from ledger import selectors
+from ledger.booking.lines import PostingLine
 from ledger.models import Posting
 from ledger.serializers import (
     AccountCreateSerializer,
@@ -28,6 +29,7 @@ from ledger.serializers import (
     TransactionSerializer,
 )
 from ledger.services import transactions as txn_services
+from ledger.services.accounts import account_create
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -50,7 +52,7 @@ class AccountListApi(ProgramAPIView):
     )
     def post(self, request: Request, program: str) -> Response:
         data = validated(AccountCreateSerializer, request.data)
-        account = txn_services.account_create(program=self.program, actor=self.actor, **data)
+        account = account_create(program=self.program, actor=self.actor, **data)
         return Response(selectors.account_balance(account), status=status.HTTP_201_CREATED)
 
 
@@ -100,7 +102,7 @@ class TransactionListApi(ProgramAPIView):
             data = validated(TransactionCreateSerializer, request.data)
             txn = txn_services.transaction_create(
                 program=self.program,
-                postings=[txn_services.PostingLine(**p) for p in data["postings"]],
+                postings=[PostingLine(**p) for p in data["postings"]],
                 pending=data["pending"],
                 description=data["description"],
                 metadata=data["metadata"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from config.platform.exceptions import DomainError
 from config.platform.models import Program
+from ledger.accounts import user_rewards_code
 from ledger.models import ReconciliationRun
 from ledger.selectors import account_balance
 from ledger.services.reconciliation_runs import reconciliation_record
@@ -51,7 +52,7 @@ def seed_operations(program: Program) -> None:
             )
             if reward.status == Reward.Status.PENDING:
                 reward_confirm(reward=reward, actor=ACTOR)
-            account = program.accounts.get(code=f"user:{beneficiary}:rewards")
+            account = program.accounts.get(code=user_rewards_code(beneficiary))
             if account_balance(account)["available"] >= max(program.min_payout, 1):
                 try:
                     payouts.payout_item_add(batch=batch, beneficiary=beneficiary, actor=ACTOR)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.booking.lines import PostingLine
 from ledger.models import AccountBalance, Posting, Transaction
-from ledger.services.transactions import PostingLine, transaction_create
+from ledger.services.transactions import transaction_create
 from rules.rewards.services import payouts
 from rules.rewards.services.credits import credit_apply
 from rules.rewards.services.rewards import reward_clawback, reward_create, reward_reverse

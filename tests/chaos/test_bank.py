@@ -292,7 +292,9 @@ class Nemesis(threading.Thread):
 def bank(transactional_db):
     """The program, its key, a rule that rewards every purchase, and funded bank accounts."""
     from config.platform.api_keys import api_key_create
-    from ledger.services.transactions import PostingLine, account_create, transaction_create
+    from ledger.booking.lines import PostingLine
+    from ledger.services.accounts import account_create
+    from ledger.services.transactions import transaction_create
     from rules.rewards.services.programs import program_create
     from rules.services.rules import rule_create, rule_publish
     from tests.conftest import ensure_groups

@@ -17,7 +17,7 @@ from config.platform.api.auth import api_key_principal
 from config.platform.api_keys import api_key_create, api_key_revoke
 from config.platform.exceptions import InsufficientFunds
 from config.platform.models import ApiKey, IdempotencyRecord, Program, hash_api_key
-from ledger.services.transactions import account_create
+from ledger.services.accounts import account_create
 from rules.rewards.models import Reward
 from rules.rewards.services.programs import program_create
 

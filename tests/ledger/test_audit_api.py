@@ -12,10 +12,10 @@ from django.utils import timezone
 from config.platform.api_keys import api_key_create, api_key_revoke, service_identity_get_or_create
 from config.platform.exceptions import FourEyesViolation, InsufficientFunds
 from config.platform.models import AuditEntry
+from ledger.booking.lines import PostingLine
+from ledger.services.accounts import account_create
 from ledger.services.reconciliation_runs import reconciliation_record
 from ledger.services.transactions import (
-    PostingLine,
-    account_create,
     transaction_create,
     transaction_post,
     transaction_reverse,

@@ -13,10 +13,12 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from config.platform.models import IdempotencyRecord
+from ledger.booking.lines import PostingLine
 from ledger.models import Account, Transaction
 from ledger.selectors import account_balance
+from ledger.services.accounts import account_create
 from ledger.services.reconciliation import reconciliation_run
-from ledger.services.transactions import PostingLine, account_create, transaction_create
+from ledger.services.transactions import transaction_create
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -229,9 +229,9 @@ def test_racing_duplicates_of_one_nonce_apply_once(program):
 
 def test_a_credits_account_without_no_overdraft_is_never_spent_below_zero(api, url, program):
     # Such a row can only predate the reserved-code check (POST accounts now refuses the code).
-    from ledger.services.transactions import _create_account
+    from ledger.booking.portable import open_account
 
-    _create_account(
+    open_account(
         program=program, code="user:eve:credits", kind="liability", no_overdraft=False, shards=1
     )
     r = apply(api, url, "n1", "CREDIT_SPEND", owner="eve", amount=50)

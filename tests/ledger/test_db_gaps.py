@@ -21,9 +21,10 @@ from config.platform.webhooks.services import (
     webhook_endpoint_delete,
     webhook_messages_purge,
 )
+from ledger.booking.lines import MAX_POSTINGS, PostingLine
 from ledger.models import Account, AccountBalance, Posting, ReconciliationRun, Transaction
 from ledger.services.reconciliation_runs import reconciliation_record
-from ledger.services.transactions import MAX_POSTINGS, PostingLine, transaction_create
+from ledger.services.transactions import transaction_create
 from rules.rewards.models import CreditEntry, PayoutCoverage, PayoutItem, Reward
 from rules.rewards.services import payouts
 from rules.rewards.services.credits import credit_apply

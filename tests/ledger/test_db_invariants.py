@@ -16,11 +16,11 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.platform.exceptions import AlreadyReversed, InvalidTransition
+from ledger.booking.lines import PostingLine
 from ledger.models import Account, Posting, Transaction
 from ledger.selectors import account_balance
 from ledger.services.reconciliation import reconciliation_run
 from ledger.services.transactions import (
-    PostingLine,
     transaction_create,
     transaction_post,
     transaction_reverse,
@@ -230,7 +230,7 @@ def test_reversal_happens_at_most_once(program):
 
 def test_second_reversal_is_already_reversed_even_when_it_would_overdraw(program):
     """The refusal names the real reason: the transaction is reversed, not short of funds."""
-    from ledger.services.transactions import account_create
+    from ledger.services.accounts import account_create
 
     account_create(
         program=program, code="user:a:wallet", kind="liability", currency="INR", no_overdraft=True

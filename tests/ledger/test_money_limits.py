@@ -9,8 +9,10 @@ from django.db import connection
 
 from config.platform.currencies import MAX_AMOUNT
 from config.platform.exceptions import ValidationFailed
+from ledger.booking.lines import PostingLine
+from ledger.booking.totals import BalanceOverflow
 from ledger.models import Account, AccountBalance, Posting, Transaction
-from ledger.services.transactions import BalanceOverflow, PostingLine, transaction_create
+from ledger.services.transactions import transaction_create
 from rules.rewards.models import Reward
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -88,7 +90,7 @@ def test_a_booking_that_would_overflow_a_balance_is_400_and_changes_nothing(
 
 
 def test_overflow_through_a_reward_is_400_and_writes_no_reward(program, api, url):
-    from ledger.services.transactions import account_get_or_create
+    from ledger.services.accounts import account_get_or_create
 
     account_get_or_create(program=program, code="user:carol:rewards", kind="liability")
     _near_the_top(program, "user:carol:rewards", "pending_credits", room=10)

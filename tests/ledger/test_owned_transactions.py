@@ -8,10 +8,10 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from config.platform.exceptions import InvalidTransition
+from ledger.booking.lines import PostingLine
 from ledger.models import Transaction
 from ledger.services.reconciliation import reconciliation_run
 from ledger.services.transactions import (
-    PostingLine,
     transaction_create,
     transaction_move,
     transaction_owner,

@@ -22,12 +22,12 @@ from hypothesis.stateful import (
 )
 
 from config.platform.exceptions import AlreadyReversed, InsufficientFunds, InvalidTransition
+from ledger.booking.lines import PostingLine
 from ledger.models import Account, Posting, Transaction
 from ledger.selectors import account_balance
+from ledger.services.accounts import account_create
 from ledger.services.reconciliation import check_stored_totals, check_transactions_balanced
 from ledger.services.transactions import (
-    PostingLine,
-    account_create,
     transaction_create,
     transaction_post,
     transaction_reverse,

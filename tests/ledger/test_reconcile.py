@@ -13,9 +13,10 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
+from ledger.booking.lines import PostingLine
 from ledger.models import Account, AccountBalance, Transaction
 from ledger.services.reconciliation import reconciliation_run, register_check, registered_checks
-from ledger.services.transactions import PostingLine, transaction_create, transaction_post
+from ledger.services.transactions import transaction_create, transaction_post
 
 pytestmark = pytest.mark.django_db
 
@@ -175,7 +176,7 @@ def test_posting_without_stored_total_is_found(booked):
 
 
 def test_overdrawn_no_overdraft_account_is_found(booked):
-    from ledger.services.transactions import account_create
+    from ledger.services.accounts import account_create
 
     wallet = account_create(
         program=booked, code="user:bob:wallet", kind="liability", currency="INR", no_overdraft=True

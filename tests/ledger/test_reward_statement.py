@@ -1,11 +1,13 @@
-"""reward_create on PostgreSQL writes the booking, the reward, its history row, audit entry and
-outbox rows in one statement (rewards._create_in_one_statement, transactions.Rider): the same
-rows the portable path writes, one round trip once the accounts are known, nothing on refusal,
-and a cached account that is not what the database holds is caught by the statement itself."""
+"""The booking on PostgreSQL (ledger.booking.postgres) writes a transaction, and with
+reward_create's rider the reward, its history row, audit entry and outbox rows, in one
+statement: exactly the rows the portable path (ledger.booking.portable) writes, one round trip
+once the accounts are known, nothing on refusal, and a cached account that is not what the
+database holds is caught by the statement itself."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import django
 import pytest
@@ -13,14 +15,27 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from config.platform.exceptions import InsufficientFunds
 from config.platform.models import AuditEntry
 from config.platform.webhooks.models import WebhookMessage
 from config.platform.webhooks.services import webhook_endpoint_create
+from ledger import accounts as chart
 from ledger import selectors
-from ledger.models import Account, Transaction
-from ledger.services import transactions as txn_services
+from ledger.accounts import REWARDS_EXPENSE
+from ledger.booking import postgres
+from ledger.booking.lines import PostingLine
+from ledger.models import Account, AccountBalance, Transaction
+from ledger.services.accounts import account_create
+from ledger.services.transactions import (
+    transaction_create,
+    transaction_move,
+    transaction_post,
+    transaction_reverse,
+    transaction_void,
+)
 from rules.rewards.models import Reward
-from rules.rewards.services.rewards import reward_create, reward_event_payload
+from rules.rewards.services.programs import program_create
+from rules.rewards.services.rewards import reward_confirm, reward_create, reward_event_payload
 
 # These count statements in Django's query log. Django 5.2 (what pip resolves on Python 3.11)
 # logs a server-side prepared statement without its SQL, so the count is Django 6's only.
@@ -134,15 +149,15 @@ def test_a_cached_account_the_database_does_not_hold_is_caught(program):
     create(program, beneficiary="alice")
     create(program, beneficiary="bob")
     bob = Account.objects.get(program=program, code="user:bob:rewards")
-    key = txn_services._cache_key(program.pk, "user:alice:rewards")
+    key = chart.cache_key(program.pk, "user:alice:rewards")
     impostor = Account.objects.get(pk=bob.pk)
     impostor.code = "user:alice:rewards"  # bob's row under alice's code
-    txn_services._ACCOUNTS[key] = impostor
+    chart._ACCOUNTS[key] = impostor
     reward, created = create(program, beneficiary="alice", amount=50)
     assert created
     assert balance(program, "alice")["pending"]["balance"] == 1050
     assert balance(program, "bob")["pending"]["balance"] == 1000
-    assert txn_services._ACCOUNTS[key].pk != bob.pk
+    assert chart._ACCOUNTS[key].pk != bob.pk
     assert {p.account.code for p in reward.transaction.postings.select_related("account")} == {
         "user:alice:rewards",
         "program:rewards_expense",
@@ -154,8 +169,8 @@ def test_an_account_opened_in_a_rolled_back_transaction_is_not_cached(program):
         create(program, beneficiary="carol")
         raise RuntimeError("caller fails after the reward")
     assert not Account.objects.filter(code="user:carol:rewards").exists()
-    key = txn_services._cache_key(program.pk, "user:carol:rewards")
-    assert key not in txn_services._ACCOUNTS
+    key = chart.cache_key(program.pk, "user:carol:rewards")
+    assert key not in chart._ACCOUNTS
     _, created = create(program, beneficiary="carol")
     assert created and balance(program, "carol")["pending"]["balance"] == 1000
 
@@ -201,3 +216,140 @@ def test_without_prepared_statements(program, settings):
     assert created and create(program, source_key="evt:1") == (reward, False)
     assert balance(program, "alice")["pending"]["balance"] == 2000
     assert AuditEntry.objects.filter(action="reward.created").count() == 2
+
+
+# --- the statement writes what the portable path writes ---------------------------------------
+
+
+def _scenario(program):
+    """Every kind of booking, through the public services: rewards (with and without a
+    source_key, a duplicate), a confirmation, posted and pending transactions, a post, a void, a
+    reversal, a move, a refused overdraft and a booking without an audit entry."""
+    webhook_endpoint_create(
+        program=program, url="https://example.com/a", events=["reward.created"], actor="test"
+    )
+    account_create(program=program, code="bank:cash", kind="asset", currency="INR")
+    account_create(
+        program=program, code="bank:safe", kind="asset", currency="INR", no_overdraft=True
+    )
+    reward, _ = create(program)
+    create(program, beneficiary="bob", amount=700, metadata={"order": "o-1"}, source_key="e:1")
+    assert create(program, amount=5, source_key="e:1")[1] is False
+    with transaction.atomic():
+        reward_confirm(reward=reward, actor="test")
+    lines = [PostingLine("bank:cash", "debit", 5), PostingLine(REWARDS_EXPENSE, "credit", 5)]
+    posted = transaction_create(program=program, postings=lines, reference="x")
+    pending = transaction_create(program=program, postings=lines, pending=True)
+    transaction_post(program=program, pending=pending)
+    pending = transaction_create(program=program, postings=lines, pending=True)
+    transaction_void(program=program, pending=pending, reason="no")
+    transaction_reverse(program=program, original=posted, reason="why")
+    pending = transaction_create(program=program, postings=lines, pending=True)
+    transaction_move(program=program, txn=pending, step="post", actor="test")
+    with pytest.raises(InsufficientFunds):
+        transaction_create(
+            program=program,
+            postings=[PostingLine("bank:safe", "credit", 5), PostingLine("bank:cash", "debit", 5)],
+        )
+    transaction_create(program=program, postings=lines, audit=False)
+
+
+_CLOCK = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:\d\d)?$")
+
+
+def _written(program):
+    """Every row the scenario wrote for `program`, in the order written, with generated ids
+    and clock readings replaced by what they stand for."""
+    txns = list(Transaction.objects.filter(program=program).order_by("created_at"))
+    rewards = list(Reward.objects.filter(program=program).order_by("id"))
+    names = {str(t.pk): f"txn{i}" for i, t in enumerate(txns)}
+    names |= {str(r.pk): f"reward{i}" for i, r in enumerate(rewards)}
+
+    def plain(value, key=""):
+        if isinstance(value, dict):
+            return {k: plain(v, k) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        if key in ("id", "object_id", "reversal") and str(value) in names:
+            return names[str(value)]
+        if isinstance(value, str) and _CLOCK.match(value):
+            return "<time>"
+        if isinstance(value, str):
+            return re.sub("[0-9a-f-]{36}", lambda m: names.get(m[0], m[0]), value)
+        return value
+
+    balances: dict[str, list[int]] = {}
+    for b in AccountBalance.objects.filter(account__program=program).select_related("account"):
+        totals = balances.setdefault(b.account.code, [0, 0, 0, 0])
+        for i, f in enumerate(
+            ("posted_debits", "posted_credits", "pending_debits", "pending_credits")
+        ):
+            totals[i] += getattr(b, f)
+    return plain(
+        {
+            "transactions": [
+                {
+                    "kind": t.kind,
+                    "description": t.description,
+                    "metadata": t.metadata,
+                    "reference": t.reference,
+                    "resolves": str(t.resolves_id),
+                    "reverses": str(t.reverses_id),
+                    "postings": [
+                        (p.account.code, p.direction, p.amount, p.currency, p.kind)
+                        for p in t.postings.select_related("account").order_by("id")
+                    ],
+                    "postings at": {p.created_at == t.created_at for p in t.postings.all()},
+                }
+                for t in txns
+            ],
+            "accounts": sorted(
+                Account.objects.filter(program=program).values_list(
+                    "code", "kind", "currency", "no_overdraft", "balance_shards"
+                )
+            ),
+            "balances": balances,
+            "rewards": [
+                {
+                    **{f: getattr(r, f) for f in ("beneficiary", "amount", "currency", "status")},
+                    **{f: getattr(r, f) for f in ("reward_type", "metadata", "source_key")},
+                    "hold_reason": r.hold_reason,
+                    "transaction": str(r.transaction_id),
+                    "at": r.created_at == r.transaction.created_at,
+                    "history": [(h.status, h.actor, h.reason) for h in r.history.order_by("id")],
+                }
+                for r in rewards
+            ],
+            "audit": [
+                {f: getattr(e, f) for f in ("actor", "action", "object_type", "object_id")}
+                | {"before": e.before, "after": e.after, "reason": e.reason}
+                for e in AuditEntry.objects.filter(program=program)
+                .exclude(action__in=["program.created", "webhook_endpoint.created"])
+                .order_by("id")
+            ],
+            "outbox": [
+                (m.endpoint.url, m.event_type, m.payload, m.status, m.attempts)
+                for m in WebhookMessage.objects.filter(program=program).order_by("created_at")
+            ],
+        }
+    )
+
+
+def test_the_statement_writes_exactly_what_the_portable_path_writes(program, monkeypatch):
+    """STYLE.md, "Fast paths are an implementation detail": the same scenario through the
+    public services, once through the statement and once through the portable path (on the
+    same database), writes the same rows."""
+    monkeypatch.setattr("config.platform.webhooks.tasks.webhook_messages_dispatch", list)
+    _scenario(program)
+    fast = _written(program)
+    assert len(fast["transactions"]) == 12 and len(fast["outbox"]) == 2  # it ran them all
+    other, _ = program_create(slug="other", name="Other", currency="INR")
+    monkeypatch.setattr(postgres, "in_use", lambda: False)
+    _scenario(other)
+    assert _written(other) == fast
+
+
+def test_a_rider_cannot_take_a_name_the_statement_defines():
+    for name in (*postgres.OWN_NAMES, "l0", "p12"):
+        with pytest.raises(ValueError, match="defines"):
+            postgres.Rider(ctes=[(name, "SELECT 1")], params=[])

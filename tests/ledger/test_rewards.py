@@ -160,7 +160,8 @@ def test_forbidden_steps_are_invalid_transition(api, url):
 def _paid_reward(api, url, program):
     """A confirmed reward marked paid the way payouts do: a transfer out of the user's account
     (reference "payout:...") and reward_transition."""
-    from ledger.services.transactions import PostingLine, transaction_create
+    from ledger.booking.lines import PostingLine
+    from ledger.services.transactions import transaction_create
     from rules.rewards.services.rewards import reward_transition
 
     rid = create(api, url, key="paid").json()["id"]

@@ -236,7 +236,7 @@ def test_system_managed_account_codes_are_reserved(api, url, code):
 def test_get_or_create_refuses_an_account_of_another_shape(program, api, url, wallet):
     from config.platform.exceptions import AlreadyExists
     from ledger.models import Account
-    from ledger.services.transactions import account_get_or_create
+    from ledger.services.accounts import account_get_or_create
 
     with pytest.raises(AlreadyExists, match="no_overdraft=True"):
         account_get_or_create(program=program, code=WALLET, kind="liability")
@@ -287,13 +287,13 @@ def test_reverse_reason_must_be_a_string(api, url, wallet, reason):
 def test_a_failing_account_cache_never_turns_a_committed_booking_into_an_error(
     api, url, wallet, monkeypatch
 ):
-    from ledger.services import transactions as txn_services
+    from ledger import accounts
 
     class Broken(dict):
         def __setitem__(self, key, value):
             raise MemoryError("cache hiccup")
 
-    monkeypatch.setattr(txn_services, "_ACCOUNTS", Broken())
+    monkeypatch.setattr(accounts, "_ACCOUNTS", Broken())
     r = _book(api, url, "k1", _postings("program:rewards_expense", WALLET, 9))
     assert r.status_code == 201, r.json()
     assert Transaction.objects.filter(pk=r.json()["id"]).exists()

@@ -15,8 +15,9 @@ from django.urls import reverse
 
 from config.platform.exceptions import InvalidTransition
 from config.platform.models import AuditEntry
+from ledger.booking.lines import PostingLine
 from ledger.models import Transaction
-from ledger.services.transactions import PostingLine, transaction_create
+from ledger.services.transactions import transaction_create
 from rules.rewards.models import Reward, RewardHistory
 from rules.rewards.services import rewards as reward_services
 from rules.rewards.services.rewards import TRANSITIONS, reward_transition

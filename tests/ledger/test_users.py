@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.services.transactions import PostingLine, transaction_create, transaction_reverse
+from ledger.booking.lines import PostingLine
+from ledger.services.transactions import transaction_create, transaction_reverse
 from rules.rewards.models import Reward
 from rules.rewards.selectors import user_balance
 from rules.rewards.services.rewards import reward_transition

@@ -20,17 +20,14 @@ from config.platform.audit import audit_record
 from config.platform.exceptions import IdempotencyKeyReused, InsufficientFunds, ValidationFailed
 from config.platform.identifiers import PARTICIPANT_ID_RE
 from config.platform.models import IdempotencyRecord, Program
+from ledger.accounts import CREDITS_ISSUED, user_credits_code
+from ledger.booking.lines import PostingLine
 from ledger.models import Account
 from ledger.selectors import account_balance
-from ledger.services.transactions import PostingLine, account_get_or_create, transaction_create
+from ledger.services.accounts import account_get_or_create
+from ledger.services.transactions import transaction_create
 from rules.rewards.models import CreditEntry
 from rules.rewards.operations import operation_get
-
-ISSUED_ACCOUNT = "program:credits_issued"
-
-
-def user_credits_account_code(owner_id: str) -> str:
-    return f"user:{owner_id}:credits"
 
 
 def _fingerprint(owner_id: str, operation: str, amount: int | None) -> str:
@@ -78,9 +75,7 @@ def _record_refusal(program: Program, nonce: str, fingerprint: str, exc: Insuffi
 
 
 def credits_balance(*, program: Program, owner_id: str) -> int:
-    account = Account.objects.filter(
-        program=program, code=user_credits_account_code(owner_id)
-    ).first()
+    account = Account.objects.filter(program=program, code=user_credits_code(owner_id)).first()
     return 0 if account is None else account_balance(account)["posted"]["balance"]
 
 
@@ -117,7 +112,7 @@ def credit_apply(
     _replay_refusal(program, nonce, fingerprint)
     op = operation_get(program.operation_set, operation)
     signed = op.sign * (amount if amount is not None else abs(op.default_amount))  # type: ignore[attr-defined]
-    code = user_credits_account_code(owner_id)
+    code = user_credits_code(owner_id)
     try:
         with transaction.atomic():
             txn = None
@@ -129,7 +124,7 @@ def credit_apply(
                 txn = transaction_create(
                     program=program,
                     postings=[
-                        PostingLine(ISSUED_ACCOUNT, issued_side, abs(signed)),
+                        PostingLine(CREDITS_ISSUED, issued_side, abs(signed)),
                         PostingLine(account, user_side, abs(signed)),
                     ],
                     description=f"{op.name} for {owner_id}",

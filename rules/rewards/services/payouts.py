@@ -38,9 +38,11 @@ from config.platform.exceptions import (
 from config.platform.identifiers import PARTICIPANT_ID_RE
 from config.platform.models import Program
 from config.platform.webhooks.services import webhook_emit
+from ledger.accounts import PAYOUTS_CLEARING
+from ledger.booking.lines import PostingLine
 from ledger.models import Account, AccountBalance
 from ledger.selectors import account_balance
-from ledger.services.transactions import PostingLine, transaction_create
+from ledger.services.transactions import transaction_create
 from rules.rewards.models import PayoutBatch, PayoutCoverage, PayoutItem, Reward
 from rules.rewards.services.rewards import (
     reward_statuses_that_can_become,
@@ -49,7 +51,6 @@ from rules.rewards.services.rewards import (
 )
 
 Status = PayoutBatch.Status
-CLEARING_ACCOUNT = "program:payouts_clearing"
 
 # Which status each batch status may move to (the diagram above): the only status guard of the
 # batch steps. Items are added while the batch can still be submitted (a draft).
@@ -282,7 +283,7 @@ def payout_batch_execute(*, batch: PayoutBatch, actor: str) -> PayoutBatch:
         codes = {user_rewards_account_code(i.beneficiary): i for i in items}
         accounts = {
             a.code: a
-            for a in Account.objects.filter(program=program, code__in=[*codes, CLEARING_ACCOUNT])
+            for a in Account.objects.filter(program=program, code__in=[*codes, PAYOUTS_CLEARING])
         }
         rewards: dict[str, list[Reward]] = {i.beneficiary: [] for i in items}
         for reward in (
@@ -309,7 +310,7 @@ def payout_batch_execute(*, batch: PayoutBatch, actor: str) -> PayoutBatch:
                 program=program,
                 postings=[
                     PostingLine(account, "debit", item.amount),  # type: ignore[arg-type]
-                    PostingLine(CLEARING_ACCOUNT, "credit", item.amount),
+                    PostingLine(PAYOUTS_CLEARING, "credit", item.amount),
                 ],
                 description=f"Payout to {item.beneficiary} (batch {batch.pk})",
                 metadata={"payout_batch": batch.pk, "payout_item": item.pk},

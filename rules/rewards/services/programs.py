@@ -8,17 +8,9 @@ from config.platform.audit import audit_record
 from config.platform.currencies import CURRENCY_RE
 from config.platform.exceptions import ValidationFailed
 from config.platform.models import Program
-from ledger.models import Account
-from ledger.services.transactions import account_get_or_create
+from ledger.accounts import PROGRAM_ACCOUNT_SHARDS, PROGRAM_ACCOUNTS
+from ledger.services.accounts import account_get_or_create
 from rules.rewards.operations import operation_set_get
-
-# System accounts every program has. Shards spread concurrent writers on these hot accounts.
-SYSTEM_ACCOUNTS: list[tuple[str, str]] = [
-    ("program:rewards_expense", Account.Kind.EXPENSE),
-    ("program:payouts_clearing", Account.Kind.LIABILITY),
-    ("program:credits_issued", Account.Kind.EQUITY),
-]
-SYSTEM_ACCOUNT_SHARDS = 8
 
 
 def program_create(
@@ -53,9 +45,9 @@ def program_create(
                 operation_set=operation_set,
                 min_payout=min_payout,
             )
-            for code, kind in SYSTEM_ACCOUNTS:
+            for code, kind in PROGRAM_ACCOUNTS.items():
                 account_get_or_create(
-                    program=program, code=code, kind=kind, shards=SYSTEM_ACCOUNT_SHARDS
+                    program=program, code=code, kind=kind, shards=PROGRAM_ACCOUNT_SHARDS
                 )
             audit_record(
                 program=program,

@@ -27,10 +27,10 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Concat
 
 from config.platform.models import Program
+from ledger.accounts import PAYOUTS_CLEARING, user_rewards_code, user_rewards_code_sql
 from ledger.models import Posting, Transaction
 from ledger.services.reconciliation import Finding, register_check
 from rules.rewards.models import PayoutBatch, PayoutCoverage, PayoutItem, Reward
-from rules.rewards.services.payouts import CLEARING_ACCOUNT
 
 Kind = Transaction.Kind
 
@@ -40,9 +40,7 @@ def _in_program(qs: QuerySet, program: Program | None, field: str = "program") -
 
 
 def _user_account(outer_field: str) -> Concat:
-    return Concat(
-        Value("user:"), OuterRef(outer_field), Value(":rewards"), output_field=CharField()
-    )
+    return user_rewards_code_sql(OuterRef(outer_field))
 
 
 def _finding(object_type: str, object_id: Any, message: str, expected: Any, actual: Any):
@@ -120,7 +118,7 @@ def check_reward_states(program: Program | None) -> list[Finding]:
                     "reward",
                     r["pk"],
                     f"the reward's pending transaction does not credit {r['amount']} to "
-                    f"user:{r['beneficiary']}:rewards",
+                    f"{user_rewards_code(r['beneficiary'])}",
                     r["amount"],
                     None,
                 )
@@ -159,7 +157,7 @@ def check_clawback_transfers(program: Program | None) -> list[Finding]:
             + (
                 "was reversed"
                 if r["reversed"]
-                else f"does not debit {r['amount']} from user:{r['beneficiary']}:rewards"
+                else f"does not debit {r['amount']} from {user_rewards_code(r['beneficiary'])}"
             ),
             r["amount"],
             None,
@@ -188,7 +186,7 @@ def check_payout_transfers(program: Program | None) -> list[Finding]:
                 transaction_id=OuterRef("transaction_id"),
                 direction="credit",
                 amount=OuterRef("amount"),
-                account__code=CLEARING_ACCOUNT,
+                account__code=PAYOUTS_CLEARING,
             )
         ),
         postings=Coalesce(
@@ -231,7 +229,7 @@ def check_payout_transfers(program: Program | None) -> list[Finding]:
         else:
             message = (
                 f"transfer {r['transaction_id']} does not move exactly {r['amount']} from "
-                f"user:{r['beneficiary']}:rewards to {CLEARING_ACCOUNT}"
+                f"{user_rewards_code(r['beneficiary'])} to {PAYOUTS_CLEARING}"
             )
         findings.append(_finding("payout_item", r["pk"], message, r["amount"], r["transaction_id"]))
     orphans = _in_program(

@@ -25,7 +25,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from config.platform.audit import audit_record, audit_record_sql
+from config.platform.audit import audit_record
 from config.platform.exceptions import (
     CurrencyMismatch,
     InvalidTransition,
@@ -34,16 +34,13 @@ from config.platform.exceptions import (
 )
 from config.platform.identifiers import PARTICIPANT_ID_RE
 from config.platform.models import Program
-from config.platform.webhooks.services import (
-    webhook_dispatch_on_commit,
-    webhook_emit,
-    webhook_emit_sql,
-)
+from config.platform.webhooks.services import webhook_emit
+from ledger.booking import postgres
+from ledger.booking.lines import PostingLine
+from ledger.booking.postgres import TXN, Rider, RiderAudit, RiderEvent
 from ledger.models import Account, Transaction
+from ledger.services.accounts import account_get_or_create
 from ledger.services.transactions import (
-    PostingLine,
-    Rider,
-    account_get_or_create,
     transaction_create,
     transaction_post,
     transaction_reverse,
@@ -199,7 +196,7 @@ def reward_create(
         hold_reason=hold_reason,
     )
     try:
-        if connection.vendor == "postgresql":
+        if postgres.in_use():
             return _create_in_one_statement(new, actor=actor), True
         return _create(new, actor=actor), True
     except (IntegrityError, _Duplicate):
@@ -211,20 +208,22 @@ def reward_create(
 
 
 # reward_create's rows as CTEs of the booking statement (see _create_in_one_statement): the
-# reward, its payload (reward_event_payload, with the id the insert generated) and history row.
+# reward, its payload (reward_event_payload, with the id the insert generated) and history row,
+# each selecting from the transaction row (TXN); the audit entry and outbox rows read `created`.
 _REWARD_CTES = [
     (
         "reward",
         "INSERT INTO ledger_reward (program_id, beneficiary, amount, currency, reward_type,"
         " status, metadata, transaction_id, source_key, hold_reason, created_at, updated_at)"
-        f" SELECT txn.program_id, %s, %s, %s, %s, '{Status.PENDING.value}', %s::jsonb, txn.id,"
-        " %s, %s, txn.created_at, txn.created_at FROM txn RETURNING id, status, hold_reason",
+        f" SELECT {TXN}.program_id, %s, %s, %s, %s, '{Status.PENDING.value}', %s::jsonb,"
+        f" {TXN}.id, %s, %s, {TXN}.created_at, {TXN}.created_at FROM {TXN}"
+        " RETURNING id, status, hold_reason",
     ),
     ("created", "SELECT id, %s::jsonb || jsonb_build_object('id', id) AS payload FROM reward"),
     (
         "history",
         "INSERT INTO ledger_rewardhistory (reward_id, status, at, actor, reason)"
-        " SELECT r.id, r.status, txn.created_at, %s, r.hold_reason FROM reward r, txn",
+        f" SELECT r.id, r.status, {TXN}.created_at, %s, r.hold_reason FROM reward r, {TXN}",
     ),
 ]
 
@@ -282,9 +281,10 @@ def _create(reward: Reward, *, actor: str) -> Reward:
 
 def _create_in_one_statement(reward: Reward, *, actor: str) -> Reward:
     """PostgreSQL: the reward row, its history row, audit entry and outbox rows ride in the
-    booking's statement (transactions.Rider), and a guard in it refuses a known source_key. One
-    statement is atomic on its own: outside a transaction block it commits by itself, so a
-    reward costs one round trip (plus opening the user's account the first time)."""
+    booking's statement (a ledger.booking.postgres Rider), and a guard in it refuses a known
+    source_key. One statement is atomic on its own: outside a transaction block it commits by
+    itself, so a reward costs one round trip (plus opening the user's account the first
+    time)."""
     program = reward.program
     event = REWARD_EVENTS[Status.PENDING]
     built: list[Rider] = []  # the rider of the (last) booking attempt
@@ -295,19 +295,6 @@ def _create_in_one_statement(reward: Reward, *, actor: str) -> Reward:
         # The payload as reward_event_payload has it; the id the statement generates is merged
         # in by SQL (jsonb keys have no order, so the stored value is the same).
         payload = json.dumps(reward_event_payload(reward), cls=DjangoJSONEncoder)
-        audit_sql, audit_params = audit_record_sql(
-            source="created",
-            program=program,
-            actor=actor,
-            action=event,
-            object_type="reward",
-            object_id_sql="created.id::text",
-            after_sql="created.payload",
-            reason=reward.hold_reason,
-        )
-        outbox_sql, outbox_params = webhook_emit_sql(
-            source="created", program=program, event_type=event, payload_sql="created.payload"
-        )
         guard, guard_params = "TRUE", []
         if reward.source_key:
             guard = (
@@ -316,7 +303,7 @@ def _create_in_one_statement(reward: Reward, *, actor: str) -> Reward:
             guard_params = [program.pk, reward.source_key]
         built[:] = [
             Rider(
-                ctes=[*_REWARD_CTES, ("audited", audit_sql), ("outbox", outbox_sql)],
+                ctes=_REWARD_CTES,
                 params=[
                     reward.beneficiary,
                     reward.amount,
@@ -327,13 +314,21 @@ def _create_in_one_statement(reward: Reward, *, actor: str) -> Reward:
                     reward.hold_reason,
                     payload,
                     actor,
-                    *audit_params,
-                    *outbox_params,
                 ],
-                outputs=["(SELECT id FROM reward)", "(SELECT array_agg(id) FROM outbox)"],
+                outputs=["(SELECT id FROM reward)"],
                 guard=guard,
                 guard_params=guard_params,
                 refusal=_Duplicate(),
+                audit=RiderAudit(
+                    source="created",
+                    actor=actor,
+                    action=event,
+                    object_type="reward",
+                    object_id_sql="created.id::text",
+                    after_sql="created.payload",
+                    reason=reward.hold_reason,
+                ),
+                event=RiderEvent(source="created", event_type=event, payload_sql="created.payload"),
             )
         ]
         return built[0]
@@ -353,9 +348,8 @@ def _create_in_one_statement(reward: Reward, *, actor: str) -> Reward:
             rider=rider,
             **_booking_details(reward, actor),
         )
-    reward.pk, message_ids = built[0].result
+    (reward.pk,) = built[0].result
     reward._state.adding, reward._state.db = False, connection.alias
-    webhook_dispatch_on_commit(message_ids or [])
     return reward
 
 
