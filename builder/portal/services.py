@@ -58,17 +58,22 @@ def partner_account_ensure(*, participant: Participant) -> PartnerAccount:
     existing = selectors.partner_account_of(participant)
     if existing is not None:
         return existing
-    with transaction.atomic():
-        user_model = get_user_model()
-        user = user_model(
-            username=f"partner-{participant.pk}",
-            email=str(participant.attributes.get("email", ""))[:254],
-            is_staff=False,
-            is_superuser=False,
-        )
-        user.set_unusable_password()
-        user.save()
-        return PartnerAccount.objects.create(user=user, participant=participant)
+    try:
+        with transaction.atomic():
+            user = get_user_model()(
+                username=f"partner-{participant.pk}",
+                email=str(participant.attributes.get("email", ""))[:254],
+                is_staff=False,
+                is_superuser=False,
+            )
+            user.set_unusable_password()
+            user.save()
+            return PartnerAccount.objects.create(user=user, participant=participant)
+    except IntegrityError:  # made at the same moment by another request: theirs stands
+        account = selectors.partner_account_of(participant)
+        if account is None:
+            raise
+        return account
 
 
 def email_preferences_update(*, account: PartnerAccount, opt_out: bool) -> PartnerAccount:
