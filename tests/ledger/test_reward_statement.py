@@ -257,6 +257,11 @@ def _scenario(program):
 _CLOCK = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:\d\d)?$")
 
 
+def _booked_when_created(reward: Reward) -> bool:
+    assert reward.transaction is not None  # every reward is booked
+    return reward.created_at == reward.transaction.created_at
+
+
 def _written(program):
     """Every row the scenario wrote for `program`, in the order written, with generated ids
     and clock readings replaced by what they stand for."""
@@ -315,7 +320,7 @@ def _written(program):
                     **{f: getattr(r, f) for f in ("reward_type", "metadata", "source_key")},
                     "hold_reason": r.hold_reason,
                     "transaction": str(r.transaction_id),
-                    "at": r.created_at == r.transaction.created_at,
+                    "at": _booked_when_created(r),
                     "history": [(h.status, h.actor, h.reason) for h in r.history.order_by("id")],
                 }
                 for r in rewards
