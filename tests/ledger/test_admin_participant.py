@@ -185,6 +185,7 @@ def test_search_finds_a_participant_by_external_id_or_email(root, alice):
 def test_no_view_on_site_and_view_site_leads_to_the_api_docs(root, alice):
     html = _page(root, alice)
     assert "viewsitelink" not in html  # no per-object "View on site"
+    assert "historylink" not in html  # admin-form edits: participants never get any
     index = root.get(reverse("admin:index")).content.decode()
     assert f'href="{reverse("swagger-ui")}"' in index
 

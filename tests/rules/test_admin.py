@@ -1,4 +1,4 @@
-"""The rules admin (rules/admin.py): publishing asks for confirmation and says what a rule
+"""The rules admin (rules/admin/): publishing asks for confirmation and says what a rule
 will pay, in major units (issue 11, item 8); the rules settings (fraud velocity, match
 attributes) change through their audited service (item 6)."""
 
