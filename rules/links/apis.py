@@ -13,7 +13,10 @@ from config.platform.api.serializers import rendered, rendered_many, validated
 from config.platform.api.views import ProgramAPIView
 from rules import selectors as rules_selectors
 from rules.links import selectors
+from rules.links.analytics import analytics
 from rules.links.serializers import (
+    AnalyticsQuerySerializer,
+    AnalyticsSerializer,
     ProgramSerializer,
     ProgramUpdateSerializer,
     ReferralLinkCreateSerializer,
@@ -82,6 +85,53 @@ class ReferralLinkListApi(ProgramAPIView):
         participant = rules_selectors.participant_get(program=self.program, external_id=external_id)
         link = referral_link_create(participant=participant, actor=self.actor, **data)
         return Response(rendered(ReferralLinkSerializer, link), status=status.HTTP_201_CREATED)
+
+
+class AnalyticsApi(ProgramAPIView):
+    required_permissions = {"GET": "rules.view_clickdaily"}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "from", OpenApiTypes.DATE, description="First UTC day (default: `to` - 29 days)"
+            ),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="Last UTC day (default: today)"),
+            OpenApiParameter(
+                "interval",
+                OpenApiTypes.STR,
+                enum=["day", "week", "month"],
+                description="Buckets: UTC days, ISO weeks (from Monday) or months (default day)",
+            ),
+            OpenApiParameter(
+                "participant", OpenApiTypes.STR, description="A partner's external id: their funnel"
+            ),
+        ],
+        responses=AnalyticsSerializer,
+        operation_id="analytics_retrieve",
+        description="The funnel per interval: clicks and unique clicks (daily roll-ups, bots "
+        "apart), referrals made, conversions (events that produced a reward) and rewards created "
+        "(count and amount in minor units by status now), with totals and the ratio of each stage "
+        "to the one before. Days are UTC days; `from` and `to` are both included. With "
+        "`participant`: the partner's clicks, the referrals they made, the events that rewarded "
+        "them and their rewards. 400 `validation_error` for a date that is not ISO 8601, `from` "
+        "after `to`, an unknown interval, or a range over 731 days by day (1827 by week, 3653 by "
+        "month); 404 `not_found` for an unknown participant.",
+    )
+    def get(self, request: Request, program: str) -> Response:
+        query = validated(AnalyticsQuerySerializer, request.query_params)
+        participant = None
+        if "participant" in query:
+            participant = rules_selectors.participant_get(
+                program=self.program, external_id=query["participant"]
+            )
+        result = analytics(
+            program=self.program,
+            start=query["from"],
+            end=query["to"],
+            interval=query["interval"],
+            participant=participant,
+        )
+        return Response(rendered(AnalyticsSerializer, result))
 
 
 @extend_schema(exclude=True)

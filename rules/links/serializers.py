@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, timedelta
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from config.platform.api.serializers import StrictCharField, StrictSerializer
 from config.platform.currencies import MAX_AMOUNT
 from config.platform.models import AttributionModel, PartnerSignup, Program
+from rules.links.analytics import INTERVALS, MAX_DAYS, REWARD_STATUSES, Analytics
 from rules.links.models import SLUG_PATTERN, ReferralLink
 
 
@@ -103,3 +106,95 @@ class ReferralLinkPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = ReferralLinkSerializer(many=True)
+
+
+# Dates the range may start or end on (far enough from Python's year 1 and 9999 to bucket).
+EARLIEST, LATEST = date(1970, 1, 1), date(9000, 12, 31)
+
+
+class AnalyticsQuerySerializer(serializers.Serializer):
+    """`GET P/analytics` query: `from`, `to` (ISO dates, UTC days, both included), `interval`,
+    `participant` (an external id). Defaults: the last 30 days to today, by day."""
+
+    to = serializers.DateField(required=False, input_formats=["iso-8601"])
+    interval = serializers.ChoiceField(choices=INTERVALS, required=False, default="day")
+    participant = StrictCharField(required=False, max_length=255)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {
+            "from": serializers.DateField(required=False, input_formats=["iso-8601"]),
+            **super().get_fields(),
+        }
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        end = attrs.get("to") or timezone.now().astimezone(UTC).date()
+        start = attrs.get("from") or end - timedelta(days=29)
+        interval = attrs["interval"]
+        for name, day in (("from", start), ("to", end)):
+            if not EARLIEST <= day <= LATEST:
+                raise serializers.ValidationError(
+                    {name: f"must be between {EARLIEST} and {LATEST}."}
+                )
+        if start > end:
+            raise serializers.ValidationError({"from": "must not be after `to`."})
+        if (end - start).days + 1 > MAX_DAYS[interval]:
+            raise serializers.ValidationError(
+                {"from": f"a range by {interval} covers at most {MAX_DAYS[interval]} days."}
+            )
+        return {**attrs, "from": start, "to": end}
+
+
+class RewardTallySerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    amount = serializers.IntegerField(help_text="Minor units of the response's `currency`")
+
+
+class RewardsByStatusSerializer(serializers.Serializer):
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {status: RewardTallySerializer() for status in REWARD_STATUSES}
+
+
+class AnalyticsRewardsSerializer(serializers.Serializer):
+    count = serializers.IntegerField(source="rewards_count")
+    amount = serializers.IntegerField(source="rewards_amount", help_text="Minor units")
+    by_status = RewardsByStatusSerializer(
+        source="rewards", help_text="Count and amount by the rewards' status now"
+    )
+
+
+class AnalyticsBucketSerializer(serializers.Serializer):
+    start = serializers.DateField(help_text="First UTC day of the interval (within the range)")
+    end = serializers.DateField(help_text="Last UTC day of the interval (within the range)")
+    clicks = serializers.IntegerField(help_text="Clicks, bots apart (daily roll-ups)")
+    unique_clicks = serializers.IntegerField(
+        help_text="Distinct visitors per day, added up over the interval's days"
+    )
+    referrals = serializers.IntegerField(help_text="Referrals made")
+    conversions = serializers.IntegerField(help_text="Events that produced a reward")
+    rewards = AnalyticsRewardsSerializer(source="*")
+
+
+class FunnelSerializer(serializers.Serializer):
+    click_to_referral = serializers.FloatField(allow_null=True)
+    referral_to_conversion = serializers.FloatField(allow_null=True)
+    conversion_to_reward = serializers.FloatField(
+        allow_null=True, help_text="Rewards per conversion (an event may reward two people)"
+    )
+
+
+class AnalyticsSerializer(serializers.Serializer):
+    program = serializers.SlugField(source="program.slug")
+    participant = serializers.CharField(source="participant.external_id", allow_null=True)
+    to = serializers.DateField(source="end")
+    interval = serializers.ChoiceField(choices=INTERVALS)
+    time_zone = serializers.SerializerMethodField(help_text='Days are UTC days: always "UTC"')
+    currency = serializers.CharField()
+    intervals = AnalyticsBucketSerializer(source="buckets", many=True)
+    totals = AnalyticsBucketSerializer()
+    funnel = FunnelSerializer(help_text="Each stage over the one before it; null over zero")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {"from": serializers.DateField(source="start"), **super().get_fields()}
+
+    def get_time_zone(self, analytics: Analytics) -> str:
+        return "UTC"

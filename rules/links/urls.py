@@ -6,6 +6,7 @@ from rules.links import apis
 
 urlpatterns = [
     path("", apis.ProgramSlashApi.as_view(), name="program-detail"),
+    path("analytics", apis.AnalyticsApi.as_view(), name="analytics"),
     path(
         "participants/<str:external_id>/links",
         apis.ReferralLinkListApi.as_view(),
