@@ -312,3 +312,61 @@ def test_who_may_read_it(url, program, group, status):
     assert r.status_code == status
     if status == 403:
         assert "rules.view_clickdaily" in r.json()["detail"]
+
+
+# --- the console's page ----------------------------------------------------------------------
+
+
+def _staff(*groups: str, superuser: bool = False):
+    from django.test import Client
+
+    user = get_user_model().objects.create_user(
+        username="oscar", password="pw", is_staff=True, is_superuser=superuser
+    )
+    user.groups.add(*Group.objects.filter(name__in=groups))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+PAGE = "/admin/rules/clickdaily/analytics/"
+
+
+def test_the_console_page_draws_the_funnel(program, data):
+    client = _staff("operators")
+    r = client.get(PAGE, {"program": "acme", "start": "2026-03-01", "end": "2026-03-02"})
+    assert r.status_code == 200
+    html = r.content.decode()
+    chart = r.context["chart"]
+    assert chart["labels"] == ["2026-03-01", "2026-03-02"]
+    assert chart["clicks"] == [10, 9] and chart["referrals"] == [1, 2]
+    assert chart["conversions"] == [1, 1] and chart["rewards"] == [2, 1]
+    assert chart["amount"] == [6000, 2500] and chart["exponent"] == 2
+    assert 'id="analytics-data" type="application/json"' in html
+    assert "admin_dashboard/analytics.js" in html and "npm/chart.js/dist/chart.umd.js" in html
+    assert "<script>" not in html  # the CSP allows no inline script
+    assert "85.00 INR" in html and "50.00 INR" in html  # all rewards, the confirmed ones
+
+
+def test_the_console_page_for_one_partner_and_its_errors(program, data):
+    client = _staff("operators")
+    query = {"program": "acme", "start": "2026-03-01", "end": "2026-03-02", "participant": "p1"}
+    r = client.get(PAGE, query)
+    assert r.context["chart"]["clicks"] == [0, 4]
+    assert "partner p1" in r.content.decode()
+    r = client.get(PAGE, {**query, "participant": "nobody"})
+    assert r.status_code == 200 and "result" not in r.context
+    assert "No such participant" in r.content.decode()
+    r = client.get(PAGE, {**query, "start": "2026-03-05"})
+    assert "result" not in r.context and "must not be after" in r.content.decode()
+
+
+def test_the_console_page_defaults_and_links(program):
+    client = _staff(superuser=True)
+    r = client.get(PAGE)
+    assert r.status_code == 200 and len(r.context["chart"]["labels"]) == 30
+    assert PAGE in client.get("/admin/").content.decode()
+
+
+def test_the_console_page_needs_the_clicks_view_permission(program):
+    assert _staff("rule authors").get(PAGE).status_code == 403
