@@ -20,7 +20,6 @@ from config.platform.api.serializers import (
 from config.platform.api.views import ProgramAPIView
 from ledger import selectors
 from ledger.booking.lines import PostingLine
-from ledger.models import Posting
 from ledger.serializers import (
     AccountCreateSerializer,
     AccountSerializer,
@@ -81,9 +80,10 @@ class AccountEntriesApi(ProgramAPIView):
     @extend_schema(responses=EntrySerializer(many=True))
     def get(self, request: Request, program: str, code: str) -> Response:
         account = selectors.account_get(program=self.program, code=code)
-        qs = Posting.objects.filter(account=account).select_related("account")
         paginator = CursorPagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
+        page = paginator.paginate_queryset(
+            selectors.account_entries(account=account), request, view=self
+        )
         return paginator.get_paginated_response(rendered_many(EntrySerializer, page))
 
 
@@ -108,7 +108,7 @@ class TransactionListApi(ProgramAPIView):
                 metadata=data["metadata"],
                 actor=self.actor,
             )
-            txn = txn_services.transaction_get(program=self.program, transaction_id=txn.pk)
+            txn = selectors.transaction_get(program=self.program, pk=txn.pk)
             return Response(rendered(TransactionSerializer, txn), status=status.HTTP_201_CREATED)
 
         return idempotent(request, self.program, effect)
@@ -119,7 +119,7 @@ class TransactionDetailApi(ProgramAPIView):
 
     @extend_schema(responses=TransactionSerializer)
     def get(self, request: Request, program: str, pk: str) -> Response:
-        txn = txn_services.transaction_get(program=self.program, transaction_id=pk)
+        txn = selectors.transaction_get(program=self.program, pk=pk)
         return Response(rendered(TransactionSerializer, txn))
 
 
@@ -136,11 +136,11 @@ class TransactionPostApi(ProgramAPIView):
         "clawback or credits (it moves only through its owner).",
     )
     def post(self, request: Request, program: str, pk: str) -> Response:
-        pending = txn_services.transaction_get(program=self.program, transaction_id=pk)
+        pending = selectors.transaction_get(program=self.program, pk=pk)
         txn_services.transaction_move(
             program=self.program, txn=pending, step=self.action, actor=self.actor
         )
-        txn = txn_services.transaction_get(program=self.program, transaction_id=pk)
+        txn = selectors.transaction_get(program=self.program, pk=pk)
         return Response(rendered(TransactionSerializer, txn))
 
 
@@ -162,7 +162,7 @@ class TransactionReverseApi(ProgramAPIView):
     def post(self, request: Request, program: str, pk: str) -> Response:
         def effect() -> Response:
             data = validated(ReasonSerializer, request.data)
-            original = txn_services.transaction_get(program=self.program, transaction_id=pk)
+            original = selectors.transaction_get(program=self.program, pk=pk)
             reversal = txn_services.transaction_move(
                 program=self.program,
                 txn=original,
@@ -170,7 +170,7 @@ class TransactionReverseApi(ProgramAPIView):
                 reason=data["reason"],
                 actor=self.actor,
             )
-            txn = txn_services.transaction_get(program=self.program, transaction_id=reversal.pk)
+            txn = selectors.transaction_get(program=self.program, pk=reversal.pk)
             return Response(rendered(TransactionSerializer, txn), status=status.HTTP_201_CREATED)
 
         return idempotent(request, self.program, effect)

@@ -11,11 +11,11 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.platform.exceptions import InvalidTransition
+from ledger.accounts import user_rewards_code
 from ledger.models import Account, Transaction
 from rules.rewards.models import PayoutBatch, PayoutItem
 from rules.rewards.services import payouts
 from rules.rewards.services.programs import program_create
-from rules.rewards.services.rewards import user_rewards_account_code
 from tests.ledger.operator_fixtures import *  # noqa: F403
 from tests.ledger.operator_fixtures import APPROVER, CREATOR
 
@@ -48,7 +48,7 @@ def test_an_item_slipped_into_an_approved_batch_is_refused(
         )
     payouts.payout_batch_execute(batch=batch, actor=CREATOR)
     assert [(i.beneficiary, i.amount) for i in batch.items.all()] == [("carol", 1000)]
-    dave = Account.objects.get(program=program, code=user_rewards_account_code("dave"))
+    dave = Account.objects.get(program=program, code=user_rewards_code("dave"))
     assert not dave.postings.filter(direction="debit").exists()
 
 

@@ -35,7 +35,8 @@ from ledger.services.transactions import (
 )
 from rules.rewards.models import Reward
 from rules.rewards.services.programs import program_create
-from rules.rewards.services.rewards import reward_confirm, reward_create, reward_event_payload
+from rules.rewards.services.reward_records import reward_event_payload
+from rules.rewards.services.rewards import reward_confirm, reward_create
 
 # These count statements in Django's query log. Django 5.2 (what pip resolves on Python 3.11)
 # logs a server-side prepared statement without its SQL, so the count is Django 6's only.

@@ -16,7 +16,7 @@ from config.platform.api.serializers import (
     validated,
 )
 from config.platform.api.views import ProgramAPIView
-from config.platform.webhooks import services as services
+from config.platform.webhooks import selectors, services
 from config.platform.webhooks.models import (
     EVENT_TYPES,
     WebhookDelivery,
@@ -159,7 +159,7 @@ class WebhookEndpointListApi(ProgramAPIView):
         description="The program's endpoints.",
     )
     def get(self, request: Request, program: str) -> Response:
-        qs = WebhookEndpoint.objects.filter(program=self.program)
+        qs = selectors.webhook_endpoint_list(program=self.program)
         paginator = CursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(rendered_many(EndpointSerializer, page))
@@ -187,7 +187,7 @@ class WebhookEndpointDetailApi(ProgramAPIView):
 
     @extend_schema(responses=EndpointSerializer)
     def get(self, request: Request, program: str, pk: str) -> Response:
-        endpoint = services.webhook_endpoint_get(program=self.program, endpoint_id=pk)
+        endpoint = selectors.webhook_endpoint_get(program=self.program, pk=pk)
         return Response(rendered(EndpointSerializer, endpoint))
 
     @extend_schema(
@@ -197,7 +197,7 @@ class WebhookEndpointDetailApi(ProgramAPIView):
         "`rotate_secret` is true.",
     )
     def patch(self, request: Request, program: str, pk: str) -> Response:
-        endpoint = services.webhook_endpoint_get(program=self.program, endpoint_id=pk)
+        endpoint = selectors.webhook_endpoint_get(program=self.program, pk=pk)
         data = validated(EndpointUpdateSerializer, request.data)
         endpoint = services.webhook_endpoint_update(endpoint=endpoint, actor=self.actor, **data)
         out = EndpointWithSecretSerializer if data.get("rotate_secret") else EndpointSerializer
@@ -205,7 +205,7 @@ class WebhookEndpointDetailApi(ProgramAPIView):
 
     @extend_schema(responses={204: None}, description="Remove the endpoint and its messages.")
     def delete(self, request: Request, program: str, pk: str) -> Response:
-        endpoint = services.webhook_endpoint_get(program=self.program, endpoint_id=pk)
+        endpoint = selectors.webhook_endpoint_get(program=self.program, pk=pk)
         services.webhook_endpoint_delete(endpoint=endpoint, actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -217,8 +217,8 @@ class WebhookDeliveryListApi(ProgramAPIView):
         responses=DeliveryPageSerializer, description="The endpoint's delivery log, newest first."
     )
     def get(self, request: Request, program: str, pk: str) -> Response:
-        endpoint = services.webhook_endpoint_get(program=self.program, endpoint_id=pk)
-        qs = WebhookDelivery.objects.filter(endpoint=endpoint).select_related("message")
+        endpoint = selectors.webhook_endpoint_get(program=self.program, pk=pk)
+        qs = selectors.webhook_delivery_list(endpoint=endpoint)
         paginator = DeliveryPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(rendered_many(DeliverySerializer, page))
@@ -229,8 +229,8 @@ class WebhookMessageListApi(ProgramAPIView):
 
     @extend_schema(responses=MessagePageSerializer, description="Messages queued for the endpoint.")
     def get(self, request: Request, program: str, pk: str) -> Response:
-        endpoint = services.webhook_endpoint_get(program=self.program, endpoint_id=pk)
-        qs = WebhookMessage.objects.filter(endpoint=endpoint)
+        endpoint = selectors.webhook_endpoint_get(program=self.program, pk=pk)
+        qs = selectors.webhook_message_list(endpoint=endpoint)
         paginator = CursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(rendered_many(MessageSerializer, page))
@@ -245,8 +245,8 @@ class WebhookMessageRedeliverApi(ProgramAPIView):
         description="Send the message again (same event id) with a fresh retry budget.",
     )
     def post(self, request: Request, program: str, pk: str, message_id: str) -> Response:
-        endpoint = services.webhook_endpoint_get(program=self.program, endpoint_id=pk)
-        message = services.webhook_message_get(endpoint=endpoint, message_id=message_id)
+        endpoint = selectors.webhook_endpoint_get(program=self.program, pk=pk)
+        message = selectors.webhook_message_get(endpoint=endpoint, pk=message_id)
         data = validated(RedeliverSerializer, request.data or {})
         message = services.webhook_redeliver(
             message=message, actor=self.actor, reason=data["reason"]

@@ -32,22 +32,21 @@ from config.platform.exceptions import (
     FourEyesViolation,
     InsufficientFunds,
     InvalidTransition,
-    NotFound,
     ValidationFailed,
 )
 from config.platform.identifiers import PARTICIPANT_ID_RE
 from config.platform.models import Program
 from config.platform.webhooks.services import webhook_emit
-from ledger.accounts import PAYOUTS_CLEARING
+from ledger.accounts import PAYOUTS_CLEARING, user_rewards_code
 from ledger.booking.lines import PostingLine
 from ledger.models import Account, AccountBalance
 from ledger.selectors import account_balance
 from ledger.services.transactions import transaction_create
 from rules.rewards.models import PayoutBatch, PayoutCoverage, PayoutItem, Reward
+from rules.rewards.selectors import reward_balance_available
 from rules.rewards.services.rewards import (
     reward_statuses_that_can_become,
     reward_transition_locked,
-    user_rewards_account_code,
 )
 
 Status = PayoutBatch.Status
@@ -71,17 +70,6 @@ def batch_total(batch: PayoutBatch) -> int:
     return batch.items.aggregate(total=Sum("amount"))["total"] or 0
 
 
-def payout_batch_get(*, program: Program, batch_id: Any) -> PayoutBatch:
-    try:
-        pk = int(str(batch_id))
-    except ValueError:
-        raise NotFound(f"No payout batch {batch_id}.") from None
-    batch = PayoutBatch.objects.filter(program=program, pk=pk).first()
-    if batch is None:
-        raise NotFound(f"No payout batch {batch_id}.")
-    return batch
-
-
 def _lock(batch: PayoutBatch) -> PayoutBatch:
     return PayoutBatch.objects.select_for_update().select_related("program").get(pk=batch.pk)
 
@@ -90,16 +78,6 @@ def _require_move(batch: PayoutBatch, to_status: str, *, step: str) -> None:
     """Refuse (409 invalid_transition) a step whose move BATCH_TRANSITIONS does not allow."""
     if to_status not in BATCH_TRANSITIONS[batch.status]:
         raise InvalidTransition(f"Payout batch {batch.pk} is {batch.status}; it cannot be {step}.")
-
-
-def _available(program: Program, beneficiary: str) -> int:
-    """What the beneficiary can be paid: the posted balance of their rewards account less
-    pending outflows. Clawbacks are debits of that account, so this nets them (and may be
-    negative)."""
-    account = Account.objects.filter(
-        program=program, code=user_rewards_account_code(beneficiary)
-    ).first()
-    return 0 if account is None else account_balance(account)["available"]
 
 
 def _check_amount(program: Program, beneficiary: str, amount: int, available: int) -> None:
@@ -170,7 +148,7 @@ def payout_item_add(
         if batch.items.filter(beneficiary=beneficiary).exists():
             raise AlreadyExists(f"{beneficiary} is already in payout batch {batch.pk}.")
         program = batch.program
-        available = _available(program, beneficiary)
+        available = reward_balance_available(program=program, beneficiary=beneficiary)
         if amount is None and available <= 0:
             raise InsufficientFunds(
                 f"{beneficiary} has nothing available to pay ({available} {program.currency})."
@@ -280,7 +258,7 @@ def payout_batch_execute(*, batch: PayoutBatch, actor: str) -> PayoutBatch:
         _require_move(batch, Status.EXECUTED, step="executed")
         program = batch.program
         items = list(batch.items.order_by("beneficiary"))
-        codes = {user_rewards_account_code(i.beneficiary): i for i in items}
+        codes = {user_rewards_code(i.beneficiary): i for i in items}
         accounts = {
             a.code: a
             for a in Account.objects.filter(program=program, code__in=[*codes, PAYOUTS_CLEARING])

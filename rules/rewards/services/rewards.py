@@ -8,38 +8,29 @@ user:{beneficiary}:rewards; confirming posts it; reversing a pending reward void
 confirmed one gets a reversal; a clawback books a posted transfer back out of the user's account
 (which may go negative: the next payout nets it). Every step locks the reward row first, so two
 racing confirm/reverse calls produce exactly one effect; repeating a step that already happened
-is a no-op. `reward_transition` is the one place a status changes (history + audit), and
+is a no-op. reward_booking books a new reward; reward_records writes what each status a reward
+enters leaves behind (history, audit, outbox). `reward_transition` is the one place a status
+changes, and
 TRANSITIONS is the one status guard: every service, the admin's buttons, payouts and refunds ask
 it (reward_can_become, reward_statuses_that_can_become) rather than naming statuses themselves.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.platform.audit import audit_record
-from config.platform.exceptions import (
-    CurrencyMismatch,
-    InvalidTransition,
-    NotFound,
-    ValidationFailed,
-)
+from config.platform.exceptions import CurrencyMismatch, InvalidTransition, ValidationFailed
 from config.platform.identifiers import PARTICIPANT_ID_RE
 from config.platform.models import Program
-from config.platform.webhooks.services import webhook_emit
-from ledger.booking import postgres
+from ledger.accounts import REWARDS_EXPENSE, user_rewards_code
 from ledger.booking.lines import PostingLine
-from ledger.booking.postgres import TXN, Rider, RiderAudit, RiderEvent
-from ledger.models import Account, Transaction
-from ledger.services.accounts import account_get_or_create
+from ledger.models import Transaction
 from ledger.services.transactions import (
     transaction_create,
     transaction_post,
@@ -47,9 +38,10 @@ from ledger.services.transactions import (
     transaction_void,
 )
 from rules.rewards.models import Reward, RewardHistory
+from rules.rewards.services.reward_booking import RewardDuplicate, reward_book
+from rules.rewards.services.reward_records import reward_record_status
 
 Status = Reward.Status
-EXPENSE_ACCOUNT = "program:rewards_expense"
 AUTO_CONFIRM_ACTOR = "system:auto_confirm"
 
 # Which status each status may move to (SPEC §4), the only status guard of the reward services.
@@ -60,14 +52,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.PAID: frozenset({Status.CLAWED_BACK}),
     Status.REVERSED: frozenset(),
     Status.CLAWED_BACK: frozenset(),
-}
-# Outbox event type announced for each status a reward enters (interfaces.md, webhooks).
-REWARD_EVENTS: dict[str, str] = {
-    Status.PENDING: "reward.created",
-    Status.CONFIRMED: "reward.confirmed",
-    Status.PAID: "reward.paid",
-    Status.REVERSED: "reward.reversed",
-    Status.CLAWED_BACK: "reward.clawed_back",
 }
 
 
@@ -104,36 +88,6 @@ def _require_transition(reward: Reward, to_status: str) -> None:
     if nexts:
         message += f" It can be {' or '.join(nexts)}."
     raise InvalidTransition(message)
-
-
-def user_rewards_account_code(beneficiary: str) -> str:
-    return f"user:{beneficiary}:rewards"
-
-
-def reward_event_payload(reward: Reward) -> dict[str, Any]:
-    """The reward as audit entries and webhook events describe it."""
-    return {
-        "id": reward.pk,
-        "beneficiary": reward.beneficiary,
-        "amount": reward.amount,
-        "currency": reward.currency,
-        "reward_type": reward.reward_type,
-        "status": reward.status,
-        "hold_reason": reward.hold_reason,
-        "metadata": reward.metadata,
-        "created_at": reward.created_at,
-    }
-
-
-def reward_get(*, program: Program, reward_id: Any) -> Reward:
-    try:
-        pk = int(str(reward_id))
-    except ValueError:
-        raise NotFound(f"No reward {reward_id}.") from None
-    reward = Reward.objects.filter(program=program, pk=pk).first()
-    if reward is None:
-        raise NotFound(f"No reward {reward_id}.")
-    return reward
 
 
 def _validate_new(
@@ -196,10 +150,8 @@ def reward_create(
         hold_reason=hold_reason,
     )
     try:
-        if postgres.in_use():
-            return _create_in_one_statement(new, actor=actor), True
-        return _create(new, actor=actor), True
-    except (IntegrityError, _Duplicate):
+        return reward_book(new, actor=actor), True
+    except (IntegrityError, RewardDuplicate):
         if source_key:
             existing = Reward.objects.filter(program=program, source_key=source_key).first()
             if existing is not None:  # created earlier, or concurrently, from the same source
@@ -207,156 +159,10 @@ def reward_create(
         raise
 
 
-# reward_create's rows as CTEs of the booking statement (see _create_in_one_statement): the
-# reward, its payload (reward_event_payload, with the id the insert generated) and history row,
-# each selecting from the transaction row (TXN); the audit entry and outbox rows read `created`.
-_REWARD_CTES = [
-    (
-        "reward",
-        "INSERT INTO ledger_reward (program_id, beneficiary, amount, currency, reward_type,"
-        " status, metadata, transaction_id, source_key, hold_reason, created_at, updated_at)"
-        f" SELECT {TXN}.program_id, %s, %s, %s, %s, '{Status.PENDING.value}', %s::jsonb,"
-        f" {TXN}.id, %s, %s, {TXN}.created_at, {TXN}.created_at FROM {TXN}"
-        " RETURNING id, status, hold_reason",
-    ),
-    ("created", "SELECT id, %s::jsonb || jsonb_build_object('id', id) AS payload FROM reward"),
-    (
-        "history",
-        "INSERT INTO ledger_rewardhistory (reward_id, status, at, actor, reason)"
-        f" SELECT r.id, r.status, {TXN}.created_at, %s, r.hold_reason FROM reward r, {TXN}",
-    ),
-]
-
-
-class _Duplicate(Exception):
-    """The program already has a reward with this source_key."""
-
-
-def _booking_lines(reward: Reward, user_account: Account) -> list[PostingLine]:
-    return [
-        PostingLine(EXPENSE_ACCOUNT, "debit", reward.amount),
-        PostingLine(user_account, "credit", reward.amount),
-    ]
-
-
-def _booking_details(reward: Reward, actor: str) -> dict[str, Any]:
-    return {
-        "pending": True,
-        "description": f"{reward.reward_type} reward for {reward.beneficiary}",
-        "metadata": {"reward_type": reward.reward_type},
-        "reference": f"reward:{reward.source_key}" if reward.source_key else "reward",
-        "actor": actor,
-        "audit": False,
-    }
-
-
-def _create(reward: Reward, *, actor: str) -> Reward:
-    """Portable: the booking, then the reward row, its history, audit entry and outbox rows."""
-    if (
-        reward.source_key
-        and Reward.objects.filter(program=reward.program, source_key=reward.source_key).exists()
-    ):
-        raise _Duplicate
-    with transaction.atomic():
-        user_account = account_get_or_create(
-            program=reward.program,
-            code=user_rewards_account_code(reward.beneficiary),
-            kind=Account.Kind.LIABILITY,
-        )
-        # Booked before the reward row so the row is inserted once, complete; a duplicate
-        # source_key then rolls the booking back with it.
-        txn = transaction_create(
-            program=reward.program,
-            postings=_booking_lines(reward, user_account),
-            **_booking_details(reward, actor),
-        )
-        reward.transaction = txn
-        reward.created_at = reward.updated_at = txn.created_at
-        reward.save(force_insert=True)
-        _record_status(
-            reward, before=None, at=reward.created_at, actor=actor, reason=reward.hold_reason
-        )
-    return reward
-
-
-def _create_in_one_statement(reward: Reward, *, actor: str) -> Reward:
-    """PostgreSQL: the reward row, its history row, audit entry and outbox rows ride in the
-    booking's statement (a ledger.booking.postgres Rider), and a guard in it refuses a known
-    source_key. One statement is atomic on its own: outside a transaction block it commits by
-    itself, so a reward costs one round trip (plus opening the user's account the first
-    time)."""
-    program = reward.program
-    event = REWARD_EVENTS[Status.PENDING]
-    built: list[Rider] = []  # the rider of the (last) booking attempt
-
-    def rider(txn: Transaction) -> Rider:
-        reward.transaction = txn
-        reward.created_at = reward.updated_at = txn.created_at
-        # The payload as reward_event_payload has it; the id the statement generates is merged
-        # in by SQL (jsonb keys have no order, so the stored value is the same).
-        payload = json.dumps(reward_event_payload(reward), cls=DjangoJSONEncoder)
-        guard, guard_params = "TRUE", []
-        if reward.source_key:
-            guard = (
-                "NOT EXISTS (SELECT 1 FROM ledger_reward WHERE program_id = %s AND source_key = %s)"
-            )
-            guard_params = [program.pk, reward.source_key]
-        built[:] = [
-            Rider(
-                ctes=_REWARD_CTES,
-                params=[
-                    reward.beneficiary,
-                    reward.amount,
-                    reward.currency,
-                    reward.reward_type,
-                    json.dumps(reward.metadata),
-                    reward.source_key,
-                    reward.hold_reason,
-                    payload,
-                    actor,
-                ],
-                outputs=["(SELECT id FROM reward)"],
-                guard=guard,
-                guard_params=guard_params,
-                refusal=_Duplicate(),
-                audit=RiderAudit(
-                    source="created",
-                    actor=actor,
-                    action=event,
-                    object_type="reward",
-                    object_id_sql="created.id::text",
-                    after_sql="created.payload",
-                    reason=reward.hold_reason,
-                ),
-                event=RiderEvent(source="created", event_type=event, payload_sql="created.payload"),
-            )
-        ]
-        return built[0]
-
-    user_account = account_get_or_create(
-        program=program,
-        code=user_rewards_account_code(reward.beneficiary),
-        kind=Account.Kind.LIABILITY,
-    )
-    # Inside a caller's transaction a savepoint keeps a lost source_key race (a unique
-    # violation) from aborting the caller's work; without a source_key there is no such race.
-    block = transaction.atomic() if reward.source_key and connection.in_atomic_block else None
-    with block or nullcontext():
-        transaction_create(
-            program=program,
-            postings=_booking_lines(reward, user_account),
-            rider=rider,
-            **_booking_details(reward, actor),
-        )
-    (reward.pk,) = built[0].result
-    reward._state.adding, reward._state.db = False, connection.alias
-    return reward
-
-
 def reward_transition(*, reward: Reward, to_status: str, actor: str, reason: str = "") -> Reward:
-    """The single place a reward's status changes: status and timestamps, then `_record_status`
-    (history row, audit entry, outbox event), in the caller's database transaction. No ledger
-    work (callers book it)."""
+    """The single place a reward's status changes: status and timestamps, then
+    `reward_record_status` (history row, audit entry, outbox event), in the caller's database
+    transaction. No ledger work (callers book it)."""
     with transaction.atomic():
         return reward_transition_locked(
             reward=_lock(reward), to_status=to_status, actor=actor, reason=reason
@@ -382,34 +188,8 @@ def reward_transition_locked(
         reward.paid_at = now
         fields.append("paid_at")
     reward.save(update_fields=fields)
-    _record_status(reward, before=before, at=now, actor=actor, reason=reason)
+    reward_record_status(reward, before=before, at=now, actor=actor, reason=reason)
     return reward
-
-
-def _record_status(
-    reward: Reward, *, before: str | None, at: datetime, actor: str, reason: str
-) -> None:
-    """Announce the status a reward just entered (created as pending, or moved): the history
-    row, the audit entry and the outbox event (REWARD_EVENTS) all come from here, in the
-    caller's database transaction."""
-    RewardHistory.objects.create(
-        reward=reward, status=reward.status, at=at, actor=actor, reason=reason
-    )
-    audit_record(
-        program=reward.program,
-        actor=actor,
-        action=REWARD_EVENTS[reward.status],
-        object_type="reward",
-        object_id=reward.pk,
-        before=None if before is None else {"status": before},
-        after=reward_event_payload(reward),
-        reason=reason,
-    )
-    webhook_emit(
-        program=reward.program,
-        event_type=REWARD_EVENTS[reward.status],
-        payload=reward_event_payload(reward),
-    )
 
 
 def _lock(reward: Reward) -> Reward:
@@ -448,8 +228,8 @@ def _book_clawback(reward: Reward, *, actor: str, reason: str) -> None:
     reward.clawback_transaction = transaction_create(
         program=reward.program,
         postings=[
-            PostingLine(user_rewards_account_code(reward.beneficiary), "debit", reward.amount),
-            PostingLine(EXPENSE_ACCOUNT, "credit", reward.amount),
+            PostingLine(user_rewards_code(reward.beneficiary), "debit", reward.amount),
+            PostingLine(REWARDS_EXPENSE, "credit", reward.amount),
         ],
         description=f"Clawback of reward {reward.pk}: {reason}",
         metadata={"reward": reward.pk, "reason": reason},
