@@ -114,7 +114,11 @@ class Referral(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["referrer", "created_at"], name="referral_referrer_time")]
+        indexes = [
+            models.Index(fields=["referrer", "created_at"], name="referral_referrer_time"),
+            # Analytics: the program's referrals per day.
+            models.Index(fields=["program", "created_at"], name="referral_program_time"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(referrer=models.F("referred")), name="referral_not_self"
@@ -249,5 +253,15 @@ class RewardLink(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["rule", "beneficiary", "occurred_at"], name="rewardlink_limits")
+            models.Index(fields=["rule", "beneficiary", "occurred_at"], name="rewardlink_limits"),
+            # Analytics: conversions (events that rewarded someone) per day, of the program and
+            # of one beneficiary.
+            models.Index(
+                fields=["program", "occurred_at", "event"],
+                name="rewardlink_program_time",
+            ),
+            models.Index(
+                fields=["program", "beneficiary", "occurred_at", "event"],
+                name="rewardlink_beneficiary_time",
+            ),
         ]

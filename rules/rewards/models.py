@@ -87,6 +87,11 @@ class Reward(models.Model):
         indexes = [
             models.Index(fields=["program", "status", "created_at"]),
             models.Index(fields=["program", "beneficiary"], name="reward_beneficiary"),
+            # Analytics: rewards created per day and status, with their amounts.
+            models.Index(
+                fields=["program", "created_at", "status", "amount"],
+                name="reward_program_created",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="reward_amount_positive"),
