@@ -10,20 +10,27 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from config.platform.admin.common import money
 from config.platform.currencies import currency_exponent
+from config.platform.exceptions import NotFound
 from config.platform.models import Program
 from rules.links.analytics import MAX_DAYS, Analytics, analytics
-from rules.models import Participant
+from rules.selectors import participant_get
+
+
+def programs() -> QuerySet[Program]:
+    """The programs the page offers, by name; the first is the default."""
+    return Program.objects.order_by("name")
 
 
 class AnalyticsForm(forms.Form):
     program = forms.ModelChoiceField(
-        queryset=Program.objects.order_by("name"), to_field_name="slug", required=False
+        queryset=Program.objects.none(), to_field_name="slug", required=False
     )
     start = forms.DateField(label="From", required=False, widget=forms.DateInput({"type": "date"}))
     end = forms.DateField(label="To", required=False, widget=forms.DateInput({"type": "date"}))
@@ -34,9 +41,13 @@ class AnalyticsForm(forms.Form):
         help_text="External id; empty: the whole program",
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["program"].queryset = programs()  # type: ignore[attr-defined]
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        program = data.get("program") or Program.objects.order_by("name").first()
+        program = data.get("program") or programs().first()
         end = data.get("end") or timezone.now().astimezone(UTC).date()
         start = data.get("start") or end - timedelta(days=29)
         if start > end:
@@ -45,10 +56,9 @@ class AnalyticsForm(forms.Form):
             self.add_error("start", f"At most {MAX_DAYS['day']} days by day.")
         partner = None
         if program is not None and data.get("participant"):
-            partner = Participant.objects.filter(
-                program=program, external_id=data["participant"]
-            ).first()
-            if partner is None:
+            try:
+                partner = participant_get(program=program, external_id=data["participant"])
+            except NotFound:
                 self.add_error("participant", "No such participant in this program.")
         return {**data, "program": program, "start": start, "end": end, "partner": partner}
 
@@ -74,7 +84,7 @@ def analytics_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpR
     today = timezone.now().astimezone(UTC).date()
     params.setdefault("end", today.isoformat())
     params.setdefault("start", (today - timedelta(days=29)).isoformat())
-    first = Program.objects.order_by("name").first()
+    first = programs().first()
     if first is not None:
         params.setdefault("program", first.slug)
     form = AnalyticsForm(params)
