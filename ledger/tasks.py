@@ -13,6 +13,8 @@ import logging
 
 from celery import shared_task
 
+from ledger.services.reconciliation_runs import NIGHTLY_ACTOR, reconciliation_record
+
 logger = logging.getLogger(__name__)
 
 
@@ -23,6 +25,4 @@ logger = logging.getLogger(__name__)
 def reconcile_nightly() -> str:
     """Run and store every integrity check (each program's run, and the whole ledger's);
     without a broker the inline scheduler calls it (or cron runs `manage.py reconcile`)."""
-    from ledger.services.reconciliation_runs import NIGHTLY_ACTOR, reconciliation_record
-
     return reconciliation_record(actor=NIGHTLY_ACTOR).status

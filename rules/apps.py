@@ -14,10 +14,23 @@ class RulesConfig(AppConfig):
         from rules.links import models  # noqa: F401
 
     def ready(self) -> None:
-        from rules import checks, signals  # noqa: F401  (registers checks and receivers)
+        from config.platform.webhooks.events import webhook_event_types_register
+        from rules import checks, dashboard, tasks  # noqa: F401  (checks registers the checks)
         from rules.actions.registry import autodiscover as rule_actions_autodiscover
+        from rules.rewards import dashboard as rewards_dashboard
         from rules.rewards import ledger_owners
+        from rules.rewards import webhooks as rewards_webhooks
         from rules.rewards.services import reconciliation  # noqa: F401  (registers its checks)
+        from rules.services.handoff import event_handoff_connect
+        from rules.services.processing import EVENT_FAILED
 
         rule_actions_autodiscover()  # each rules/actions/<type>.py registers its action
         ledger_owners.register()  # the books refuse to move these transactions by hand
+        # Webhook event types, in the order clients see them: the money domain's, then ours.
+        rewards_webhooks.register()
+        webhook_event_types_register(EVENT_FAILED)
+        # The operator's start page: the money domain's cards and charts, then ours.
+        rewards_dashboard.register()
+        dashboard.register()
+        # A stored event goes to a worker (or is processed here) once it is committed.
+        event_handoff_connect(tasks.event_enqueue)

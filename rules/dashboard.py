@@ -1,56 +1,42 @@
-"""Numbers for the per-program dashboard on the admin index (rendered by Chart.js). Amounts
-stay in minor units, as everywhere in the ledger; `exponent` tells the page how to show them."""
+"""The referral domain on the admin index (config.platform.admin.dashboard), registered at
+start-up: the failed events card and the program's top referrers (by referrals, with what they
+earned in minor units)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncDate
-from django.utils import timezone
+from django.http import HttpRequest
 
-from config.platform.currencies import currency_exponent
+from config.platform.admin.dashboard import (
+    attention_card_register,
+    changelist_url,
+    count_item,
+    program_panel_register,
+)
 from config.platform.models import Program
-from rules.rewards.models import Reward
+from rules.models import Event
+from rules.rewards.dashboard import VIEW_REWARDS
 from rules.selectors import top_referrers
 
-DAYS = 30
 TOP = 10
 
 
-def dashboard_data(program: Program, *, now=None) -> dict[str, Any]:
-    now = now or timezone.now()
-    start = (now - timedelta(days=DAYS - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    rewards = Reward.objects.filter(program=program)
-    per_day: dict[Any, Any] = {
-        row["day"]: row
-        for row in rewards.filter(created_at__gte=start)
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(count=Count("pk"), amount=Sum("amount"))
-    }
-    days = [(start + timedelta(days=i)).date() for i in range(DAYS)]
-    totals = rewards.aggregate(
-        **{
-            f"{s}_{m}": agg("amount" if m == "amount" else "pk", filter=Q(status=s))
-            for s in ("pending", "confirmed", "paid")
-            for m, agg in (("amount", Sum), ("count", Count))
-        }
-    )
-    return {
-        "program": program.slug,
-        "currency": program.currency,
-        "exponent": currency_exponent(program.currency),
-        "per_day": {
-            "labels": [d.isoformat() for d in days],
-            "count": [per_day.get(d, {}).get("count", 0) for d in days],
-            "amount": [per_day.get(d, {}).get("amount", 0) or 0 for d in days],
-        },
-        "totals": {
-            s: {"amount": totals[f"{s}_amount"] or 0, "count": totals[f"{s}_count"]}
-            for s in ("pending", "confirmed", "paid")
-        },
-        # Participants who referred someone, by how many, with what they earned.
-        "top_referrers": top_referrers(program=program, limit=TOP),
-    }
+def failed_event_items(request: HttpRequest) -> list[dict[str, Any]]:
+    url = changelist_url(request, Event, "status__exact=failed")
+    if url is None:
+        return []
+    failed = Event.objects.filter(status=Event.Status.FAILED).count()
+    return [
+        count_item("failed_events", failed, "failed event", "failed events", url, level="alert")
+    ]
+
+
+def top_referrers_panel(program: Program) -> dict[str, Any]:
+    # Participants who referred someone, by how many, with what they earned.
+    return {"top_referrers": top_referrers(program=program, limit=TOP)}
+
+
+def register() -> None:
+    attention_card_register("rules.failed_events", failed_event_items, order=30)
+    program_panel_register("rules.top_referrers", top_referrers_panel, permission=VIEW_REWARDS)

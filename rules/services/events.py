@@ -1,6 +1,6 @@
 """Event ingestion: a durable intent, stored with the attribute merge in one transaction.
 
-Processing is handed off by the post_save signal (rules.signals) after commit; see
+The event is handed off for processing when its row is committed (rules.services.handoff); see
 rules.services.processing for what happens then."""
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any, cast
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connections, router, transaction
-from django.db.models.signals import post_save
 from django.utils import timezone
 
 from config.platform import rowsql
@@ -24,7 +23,9 @@ from config.platform.db import prepared_cursor
 from config.platform.exceptions import IdempotencyKeyReused, NotFound, ValidationFailed
 from config.platform.models import Program
 from rules.models import Event, Participant
+from rules.services.handoff import event_handoff_on_commit
 from rules.services.participants import participant_get_or_create, participant_merge_attributes
+from rules.services.processing import HANDOFF_LEASE
 
 # The rule trigger pattern (rules/schema.json): a type no trigger can name would never match.
 EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
@@ -134,6 +135,7 @@ def event_ingest(
                     participant=participant, attributes=attributes, actor=actor
                 )
             event = Event.objects.create(participant=participant, **fields)
+            _hand_off(event, db=db)
             audit_record(
                 program=program,
                 actor=actor,
@@ -156,8 +158,6 @@ def _handoff_lease() -> datetime | None:
     of its own after commit. A failed publish still makes it due at once (event_enqueue)."""
     if not settings.CELERY_BROKER_URL:
         return None  # processed inline on commit
-    from rules.services.processing import HANDOFF_LEASE
-
     return timezone.now() + HANDOFF_LEASE
 
 
@@ -219,11 +219,14 @@ def _insert_pg(event: Event, *, user: str, actor: str, db: str) -> tuple[Event, 
     event.participant = cast(Participant, participant_cols.load(db, row[1:]))
     event._state.adding = False
     event._state.db = db
-    # What Model.save() would send: the hand-off receiver (rules.signals) queues it on commit.
-    post_save.send(
-        sender=Event, instance=event, created=True, update_fields=None, raw=False, using=db
-    )
+    _hand_off(event, db=db)
     return event, True
+
+
+def _hand_off(event: Event, *, db: str) -> None:
+    """Queue a new event for processing once its row is committed. An event stored with a
+    hand-off lease (with a broker, `_handoff_lease`) is already marked."""
+    event_handoff_on_commit(event.pk, marked=event.next_attempt_at is not None, using=db)
 
 
 def event_get(*, program: Program, event_id: str) -> Event:

@@ -35,6 +35,7 @@ from config.platform import rowsql
 from config.platform.audit import audit_record
 from config.platform.db import prepared_cursor
 from config.platform.models import Program
+from config.platform.webhooks.services import webhook_emit
 from rules.actions.run import actions_run
 from rules.engine import compile_rule
 from rules.engine.plan import plan_actions
@@ -42,8 +43,8 @@ from rules.exceptions import EventNotReady
 from rules.fraud import fraud_hold_reason
 from rules.models import Event, Participant, RewardLink
 from rules.rewards.models import Reward
-from rules.selectors import active_rule_versions, event_facts
-from rules.services.referrals import rules_config_get
+from rules.rewards.services.rewards import reward_can_become, reward_reverse
+from rules.selectors import active_rule_versions, event_facts, rules_config_get
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ HANDOFF_GRACE = timedelta(minutes=1)
 # again (a lost message); sooner would queue a second copy behind a mere backlog.
 HANDOFF_LEASE = STUCK_AFTER
 REFUND_EVENT = "refund"
+# The webhook event type this app owns, registered at start-up (RulesConfig.ready()).
+EVENT_FAILED = "event.failed"
 ACTOR = "system:events"
 
 Status = Event.Status
@@ -178,8 +181,6 @@ def rules_evaluate_and_act(event: Event) -> list[dict[str, Any]]:
 def refund_apply(event: Event) -> dict[str, Any]:
     """Reverse the unpaid rewards that the refunded event's rules created. Paid ones are left
     for the operator's clawback and listed as such."""
-    from rules.rewards.services.rewards import reward_can_become, reward_reverse
-
     # The catalog names the field `original_event`; `original_event_id` is accepted too.
     original_id = event.data.get("original_event_id") or event.data.get("original_event")
     out: dict[str, Any] = {
@@ -242,8 +243,6 @@ def event_mark_failed(*, event: Event, error: str) -> None:
     """The one way an event becomes failed (final failure after MAX_ATTEMPTS, or abandoned by
     MAX_ATTEMPTS dead workers): status, audit entry and the ``event.failed`` webhook, in the
     caller's transaction, which holds the event's row lock."""
-    from config.platform.webhooks.services import webhook_emit
-
     event.status = Status.FAILED
     event.error = error
     event.next_attempt_at = None
@@ -258,7 +257,7 @@ def event_mark_failed(*, event: Event, error: str) -> None:
     )
     webhook_emit(
         program=event.program,
-        event_type="event.failed",
+        event_type=EVENT_FAILED,
         payload={
             "id": event.event_id,
             "type": event.type,

@@ -15,16 +15,11 @@ from rules.services.participants import participant_get_or_create
 REFERRAL_EVENT = "referral_created"
 
 
-def rules_config_get(*, program: Program) -> RuleProgramConfig:
-    config, _ = RuleProgramConfig.objects.get_or_create(program=program)
-    return config
-
-
 def _lock_program_graph(program: Program) -> None:
     """Serialise referral creation per program. A cycle can close through edges that
     concurrent requests add at the same time (A→B while B→A); checking the chain under one
     lock makes that impossible, and referral creation is cheap enough to queue."""
-    rules_config_get(program=program)
+    RuleProgramConfig.objects.get_or_create(program=program)
     RuleProgramConfig.objects.select_for_update().filter(program=program).get()
 
 

@@ -10,23 +10,21 @@ from django.utils import timezone
 from config.platform.audit import audit_record
 from config.platform.exceptions import InvalidTransition, NotFound, ValidationFailed
 from config.platform.models import Program
+from rules.catalog import catalog_for
 from rules.exceptions import RuleInvalid
 from rules.models import Rule, RuleVersion
 from rules.rewards.operations import operation_set_get
-from rules.services.referrals import rules_config_get
+from rules.selectors import rules_config_get
+from rules.validation import validate_definition
 
 
 def program_catalog(*, program: Program) -> dict[str, Any]:
     """Built-in triggers and fields plus the program's custom ones."""
-    from rules.catalog import catalog_for
-
     return catalog_for(rules_config_get(program=program).custom_catalog or None)
 
 
 def rule_definition_check(*, program: Program, definition: Any) -> None:
     """Schema and semantic validation; RuleInvalid lists every problem with its JSON path."""
-    from rules.validation import validate_definition
-
     if not isinstance(definition, dict):
         raise RuleInvalid(
             "A rule definition is a JSON object.",

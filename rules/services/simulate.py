@@ -11,6 +11,8 @@ from django.utils import timezone
 from config.platform.exceptions import ValidationFailed
 from config.platform.models import Program
 from rules.actions.registry import action_for
+from rules.engine import compile_rule
+from rules.engine.plan import plan_actions
 from rules.models import Event, Participant, Rule
 from rules.selectors import event_facts, facts_build
 from rules.services.rules import rule_definition_check, rule_version_get
@@ -20,8 +22,6 @@ MAX_SIMULATED_EVENTS = 20_000
 
 
 def _plan(definition: dict[str, Any], facts: dict[str, Any], program: Program) -> list[dict]:
-    from rules.engine.plan import plan_actions
-
     return plan_actions(
         definition,
         facts,
@@ -36,8 +36,6 @@ def rule_test(
 ) -> dict[str, Any]:
     """Evaluate one version (latest by default) against an event as POST events takes it.
     The user's stored profile is used with the event's attributes merged in, unsaved."""
-    from rules.engine import compile_rule
-
     rule_version = rule_version_get(rule=rule, version=version)
     definition = rule_version.definition
     user = event["user"]
@@ -75,8 +73,6 @@ def rule_simulate(
 ) -> dict[str, Any]:
     """Replay the stored events of the rule's trigger that occurred in [start, end] through
     `definition`. Profiles are read as they are now; per-rule limits are not applied."""
-    from rules.engine import compile_rule
-
     rule_definition_check(program=program, definition=definition)
     if start > end:
         raise ValidationFailed(

@@ -14,13 +14,10 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.platform.models import AuditEntry, IdempotencyRecord
+from config.platform.webhooks.endpoints import webhook_endpoint_create, webhook_endpoint_delete
 from config.platform.webhooks.models import WebhookDelivery, WebhookMessage
-from config.platform.webhooks.services import (
-    webhook_emit,
-    webhook_endpoint_create,
-    webhook_endpoint_delete,
-    webhook_messages_purge,
-)
+from config.platform.webhooks.retention import webhook_messages_purge
+from config.platform.webhooks.services import webhook_emit
 from ledger.booking.lines import MAX_POSTINGS, PostingLine
 from ledger.models import Account, AccountBalance, Posting, ReconciliationRun, Transaction
 from ledger.services.reconciliation_runs import reconciliation_record

@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from config.platform.models import AuditEntry
-from config.platform.webhooks import services as services
+from config.platform.webhooks import endpoints, services
 from config.platform.webhooks.models import WebhookEndpoint, WebhookMessage
 from tests.production.conftest import wait_for_webhooks
 
@@ -50,7 +50,7 @@ def test_create_endpoint_in_admin_shows_the_secret_once(admin_client, program, r
 
 
 def test_redeliver_action(admin_client, program, receiver):
-    services.webhook_endpoint_create(
+    endpoints.webhook_endpoint_create(
         program=program, url=receiver.url, events=["reward.paid"], actor="t"
     )
     services.webhook_emit(program=program, event_type="reward.paid", payload={"id": 1})

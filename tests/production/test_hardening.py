@@ -29,7 +29,8 @@ from hypothesis import strategies as st
 
 from config.platform import csvsafe
 from config.platform.models import AuditEntry
-from config.platform.webhooks import services as services
+from config.platform.webhooks import delivery as webhook_delivery
+from config.platform.webhooks import endpoints, services
 from config.platform.webhooks.models import WebhookDelivery, WebhookMessage
 from config.platform.webhooks.tasks import INLINE_DELIVERY_THREAD
 from tests.production.conftest import wait_for_webhooks
@@ -39,7 +40,7 @@ DOCS = ROOT / "docs"
 
 
 def make_endpoint(program, url, events=("reward.created",)):
-    return services.webhook_endpoint_create(
+    return endpoints.webhook_endpoint_create(
         program=program, url=url, events=list(events), actor="test"
     )
 
@@ -154,7 +155,7 @@ def test_delivery_errors_shown_to_clients_do_not_reveal_name_resolution(
         format="json",
     )
     assert r.status_code == 201, r.json()
-    with caplog.at_level(logging.WARNING, logger="config.platform.webhooks.services"):
+    with caplog.at_level(logging.WARNING, logger="config.platform.webhooks.delivery"):
         emit(program)
     [delivery] = api.get(url(f"webhook-endpoints/{r.json()['id']}/deliveries")).json()["results"]
     shown = delivery["error"]
@@ -175,7 +176,7 @@ def test_a_private_address_and_an_unknown_name_look_the_same_to_clients(
     make_endpoint(program, "http://127.0.0.1:9/hooks")
     emit(program)
     errors = {d.error for d in WebhookDelivery.objects.all()}
-    assert errors == {f"DestinationRefused: {services.UNREACHABLE}"}
+    assert errors == {f"DestinationRefused: {webhook_delivery.UNREACHABLE}"}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -184,17 +185,17 @@ def test_credentials_in_an_endpoint_url_are_never_logged(program, caplog, allow_
     with caplog.at_level(logging.DEBUG):
         endpoint = make_endpoint(program, secret_url)
         emit(program)
-        services.webhook_endpoint_update(endpoint=endpoint, description="crm", actor="test")
+        endpoints.webhook_endpoint_update(endpoint=endpoint, description="crm", actor="test")
     delivery = WebhookDelivery.objects.get()
     assert not delivery.success and delivery.error == "ConnectError: could not connect"
     assert "s3cr3t-pw" not in caplog.text
     assert "http://***@127.0.0.1:1/hooks" in caplog.text
     for entry in AuditEntry.objects.filter(object_type="webhook_endpoint"):
         assert "s3cr3t-pw" not in repr((entry.before, entry.after))
-    assert services.webhook_url_masked("https://u:p@h.example:8443/x?y=1") == (
+    assert endpoints.webhook_url_masked("https://u:p@h.example:8443/x?y=1") == (
         "https://***@h.example:8443/x?y=1"
     )
-    assert services.webhook_url_masked("https://h.example/x") == "https://h.example/x"
+    assert endpoints.webhook_url_masked("https://h.example/x") == "https://h.example/x"
 
 
 # --- the documented verification snippet never raises -----------------------------------------
@@ -262,7 +263,7 @@ def test_the_documented_verifier_never_raises(header):
 def test_the_documented_verifier_accepts_a_real_signature():
     verify = docs_verifier()
     now = int(time.time())
-    header = services.webhook_signature(secret=SECRET, body=BODY.decode(), timestamp=now)
+    header = webhook_delivery.webhook_signature(secret=SECRET, body=BODY.decode(), timestamp=now)
     assert verify(SECRET, BODY, header) is True
     assert verify(SECRET, BODY, f" {header.replace(',', ', ')} ") is True  # spaces are tolerated
     assert verify(SECRET, bytearray(BODY), header) is True

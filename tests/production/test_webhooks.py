@@ -14,7 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.platform.models import AuditEntry
-from config.platform.webhooks import services as services
+from config.platform.webhooks import delivery as webhook_delivery
+from config.platform.webhooks import endpoints, services
 from config.platform.webhooks.models import WebhookDelivery, WebhookMessage
 from tests.production.conftest import wait_for_webhooks
 
@@ -37,7 +38,7 @@ def docs_verifier():
 
 
 def make_endpoint(program, url, events=("reward.created",)):
-    return services.webhook_endpoint_create(
+    return endpoints.webhook_endpoint_create(
         program=program, url=url, events=list(events), actor="test"
     )
 
@@ -70,7 +71,7 @@ def test_outbox_row_exists_iff_the_change_commits(program, receiver):
 def test_only_subscribed_active_endpoints_get_messages(program, receiver):
     make_endpoint(program, receiver.url, events=["reward.paid"])
     inactive = make_endpoint(program, receiver.url)
-    services.webhook_endpoint_update(endpoint=inactive, active=False, actor="test")
+    endpoints.webhook_endpoint_update(endpoint=inactive, active=False, actor="test")
     emit(program)
     assert not WebhookMessage.objects.exists()
     services.webhook_emit(program=program, event_type="reward.paid", payload={"id": 3})
@@ -96,7 +97,9 @@ def test_signature_verifies_with_the_documented_snippet(program, receiver):
     assert verify(endpoint.secret, request.body.encode() + b" ", header) is False
     # An old timestamp is refused even with a valid MAC (replay protection).
     old = int(header.split(",")[0][2:]) - 3600
-    stale = services.webhook_signature(secret=endpoint.secret, body=request.body, timestamp=old)
+    stale = webhook_delivery.webhook_signature(
+        secret=endpoint.secret, body=request.body, timestamp=old
+    )
     assert verify(endpoint.secret, request.body.encode(), stale) is False
     body = receiver.json()
     assert body["type"] == "reward.created" and body["program"] == "acme"
@@ -108,7 +111,7 @@ def test_signature_verifies_with_the_documented_snippet(program, receiver):
 def test_failures_retry_with_exponential_backoff_then_succeed(program, receiver, settings):
     settings.WEBHOOK_RETRY_BASE_SECONDS = 60
     settings.WEBHOOK_RETRY_MAX_DELAY_SECONDS = 300
-    assert [services.webhook_retry_delay(n).total_seconds() for n in range(1, 6)] == [
+    assert [webhook_delivery.webhook_retry_delay(n).total_seconds() for n in range(1, 6)] == [
         60,
         120,
         240,
@@ -125,16 +128,16 @@ def test_failures_retry_with_exponential_backoff_then_succeed(program, receiver,
     assert first_retry - timezone.now() > timedelta(seconds=55)
 
     # Not due yet: the sweep leaves it alone.
-    assert services.webhook_deliver_due() == 0
+    assert webhook_delivery.webhook_deliver_due() == 0
     assert len(receiver.requests) == 1
 
-    assert services.webhook_deliver_due(now=first_retry) == 1
+    assert webhook_delivery.webhook_deliver_due(now=first_retry) == 1
     message.refresh_from_db()
     assert message.status == "pending" and message.attempts == 2
     assert message.next_attempt_at is not None
     assert message.next_attempt_at - first_retry >= timedelta(seconds=120)
 
-    assert services.webhook_deliver_due(now=message.next_attempt_at) == 1
+    assert webhook_delivery.webhook_deliver_due(now=message.next_attempt_at) == 1
     message.refresh_from_db()
     assert message.status == "delivered" and message.delivered_at is not None
     log = list(WebhookDelivery.objects.filter(message=message).order_by("attempt"))
@@ -155,10 +158,10 @@ def test_gives_up_after_max_attempts_and_redeliver_sends_again(program, receiver
     emit(program)
     message = WebhookMessage.objects.get()
     assert message.next_attempt_at is not None
-    services.webhook_deliver_due(now=message.next_attempt_at + timedelta(days=1))
+    webhook_delivery.webhook_deliver_due(now=message.next_attempt_at + timedelta(days=1))
     message.refresh_from_db()
     assert message.status == "failed" and message.next_attempt_at is None
-    assert services.webhook_deliver_due(now=timezone.now() + timedelta(days=30)) == 0
+    assert webhook_delivery.webhook_deliver_due(now=timezone.now() + timedelta(days=30)) == 0
 
     services.webhook_redeliver(message=message, actor="user:ops", reason="receiver fixed")
     wait_for_webhooks()
@@ -213,7 +216,7 @@ def test_private_addresses_are_refused_unless_allowed(program, receiver, setting
     assert receiver.requests == []
     delivery = WebhookDelivery.objects.get()
     # The delivery log (shown to API clients) names no address; the server log does.
-    assert delivery.error == f"DestinationRefused: {services.UNREACHABLE}"
+    assert delivery.error == f"DestinationRefused: {webhook_delivery.UNREACHABLE}"
 
 
 def test_delivery_connects_to_the_checked_address_not_a_rebound_one(program, settings, monkeypatch):
@@ -236,9 +239,9 @@ def test_delivery_connects_to_the_checked_address_not_a_rebound_one(program, set
         return httpx.Response(204)
 
     real_client = httpx.Client
-    monkeypatch.setattr(services.socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(webhook_delivery.socket, "getaddrinfo", getaddrinfo)
     monkeypatch.setattr(
-        services.httpx,
+        webhook_delivery.httpx,
         "Client",
         lambda **kwargs: real_client(transport=httpx.MockTransport(handler), **kwargs),
     )
@@ -260,18 +263,18 @@ def test_a_leased_message_is_not_sent_twice(program, receiver):
     assert due is not None
     # Two sweeps racing for the same due message: the first takes the lease, the second finds
     # nothing due.
-    assert services._claim(message.pk, now=due, timeout=5)
-    assert services.webhook_deliver_due(now=due) == 0
+    assert webhook_delivery._claim(message.pk, now=due, timeout=5)
+    assert webhook_delivery.webhook_deliver_due(now=due) == 0
     assert len(receiver.requests) == 1
 
 
 def test_endpoint_secret_rotation_and_delete_are_audited(program, receiver):
     endpoint = make_endpoint(program, receiver.url)
     old = endpoint.secret
-    rotated = services.webhook_endpoint_update(endpoint=endpoint, rotate_secret=True, actor="t")
+    rotated = endpoints.webhook_endpoint_update(endpoint=endpoint, rotate_secret=True, actor="t")
     assert rotated.secret.startswith("whsec_") and rotated.secret != old
     emit(program)
-    services.webhook_endpoint_delete(endpoint=rotated, actor="t")
+    endpoints.webhook_endpoint_delete(endpoint=rotated, actor="t")
     assert not WebhookMessage.objects.exists() and not WebhookDelivery.objects.exists()
     actions = list(
         AuditEntry.objects.filter(object_type="webhook_endpoint")

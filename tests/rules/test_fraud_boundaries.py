@@ -12,7 +12,7 @@ import pytest
 from rules.fraud import fraud_hold_reason
 from rules.models import Participant, Referral
 from rules.rewards.models import Reward
-from rules.services.referrals import rules_config_get
+from rules.selectors import rules_config_get
 from tests.rules.conftest import ALWAYS, reward_action, rule_def
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=utc)

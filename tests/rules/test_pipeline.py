@@ -144,9 +144,7 @@ def test_failures_retry_with_backoff_then_fail_with_the_error(
 
     monkeypatch.setattr(processing, "rules_evaluate_and_act", broken)
     emitted = []
-    monkeypatch.setattr(
-        "config.platform.webhooks.services.webhook_emit", lambda **kw: emitted.append(kw)
-    )
+    monkeypatch.setattr(processing, "webhook_emit", lambda **kw: emitted.append(kw))
     event = ingest("evt-fail", "purchase", "bob")
     event = Event.objects.get(pk=event.pk)
     delays = []
@@ -420,7 +418,7 @@ def _at(value: str):
 
 
 def test_referral_velocity_holds_rewards_of_a_burst(program, publish, refer, ingest):
-    from rules.services.referrals import rules_config_get
+    from rules.selectors import rules_config_get
 
     config = rules_config_get(program=program)
     config.fraud_max_referrals_per_hour = 2

@@ -17,9 +17,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def no_hand_off(monkeypatch):
     """Store events without processing them, so the test's threads do it together."""
-    import rules.tasks
+    from rules.services import handoff
 
-    monkeypatch.setattr(rules.tasks, "event_enqueue", lambda pk, **kwargs: None)
+    monkeypatch.setattr(handoff, "_enqueue", lambda pk, **kwargs: None)
 
 
 def run_together(targets) -> list:

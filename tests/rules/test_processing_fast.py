@@ -28,9 +28,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def held(monkeypatch):
     """Ingest without processing on commit, so the test processes the event itself."""
-    import rules.tasks
+    from rules.services import handoff
 
-    monkeypatch.setattr(rules.tasks, "event_enqueue", lambda pk, **kwargs: None)
+    monkeypatch.setattr(handoff, "_enqueue", lambda pk, **kwargs: None)
 
 
 def test_active_rule_versions_match_the_orm_query(program, publish):

@@ -113,7 +113,7 @@ def test_validate_endpoint(api, url):
 
 
 def test_semantic_validation_knows_the_programs_custom_triggers(api, url, program):
-    from rules.services.referrals import rules_config_get
+    from rules.selectors import rules_config_get
 
     custom = rule_def(
         trigger="course_completed",

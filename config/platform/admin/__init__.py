@@ -3,10 +3,10 @@ imports this package; each layer registers its own ModelAdmins in its own `admin
 
 from django.contrib import admin
 
-# users and groups (their changes audited as the signed-in operator), API keys and the audit log
-from config.platform.admin import records, users  # noqa: F401
+# users and groups (their changes audited as the signed-in operator), API keys, the audit log,
+# the webhook endpoints and outbox
+from config.platform.admin import records, users, webhooks  # noqa: F401
 from config.platform.admin.guard import install as install_selection_guard
-from config.platform.webhooks import admin as webhooks_admin  # noqa: F401
 
 admin.site.site_header = "Referral Ledger"
 admin.site.site_title = "Referral Ledger"

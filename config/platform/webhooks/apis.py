@@ -16,22 +16,27 @@ from config.platform.api.serializers import (
     validated,
 )
 from config.platform.api.views import ProgramAPIView
-from config.platform.webhooks import selectors, services
-from config.platform.webhooks.models import (
-    EVENT_TYPES,
-    WebhookDelivery,
-    WebhookEndpoint,
-    WebhookMessage,
-)
+from config.platform.webhooks import endpoints, selectors, services
+from config.platform.webhooks.events import webhook_event_types
+from config.platform.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 
-EVENTS_HELP = "Event types to receive: " + ", ".join(EVENT_TYPES)
+
+class EventTypesField(serializers.ListField):
+    """A list of registered webhook event types. The choices are read each time a serializer is
+    made (DRF copies declared fields per serializer), not when this module is imported: the apps
+    register their types at start-up (config.platform.webhooks.events)."""
+
+    def __init__(self, *, described: bool = False, **kwargs) -> None:
+        types = webhook_event_types()
+        kwargs["child"] = serializers.ChoiceField(choices=types)
+        if described:
+            kwargs["help_text"] = "Event types to receive: " + ", ".join(types)
+        super().__init__(**kwargs)
 
 
 class EndpointCreateSerializer(StrictSerializer):
     url = serializers.CharField(max_length=2000, help_text="http(s) URL that receives POSTs")
-    events = serializers.ListField(
-        child=serializers.ChoiceField(choices=EVENT_TYPES), allow_empty=False, help_text=EVENTS_HELP
-    )
+    events = EventTypesField(allow_empty=False, described=True)
     description = serializers.CharField(
         max_length=200, required=False, allow_blank=True, default=""
     )
@@ -40,12 +45,7 @@ class EndpointCreateSerializer(StrictSerializer):
 
 class EndpointUpdateSerializer(StrictSerializer):
     url = serializers.CharField(max_length=2000, required=False)
-    events = serializers.ListField(
-        child=serializers.ChoiceField(choices=EVENT_TYPES),
-        allow_empty=False,
-        required=False,
-        help_text=EVENTS_HELP,
-    )
+    events = EventTypesField(allow_empty=False, required=False, described=True)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True)
     active = StrictBooleanField(required=False)
     rotate_secret = StrictBooleanField(
@@ -54,7 +54,7 @@ class EndpointUpdateSerializer(StrictSerializer):
 
 
 class EndpointSerializer(serializers.ModelSerializer):
-    events = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPES))
+    events = EventTypesField()
 
     class Meta:
         model = WebhookEndpoint
@@ -172,7 +172,7 @@ class WebhookEndpointListApi(ProgramAPIView):
     )
     def post(self, request: Request, program: str) -> Response:
         data = validated(EndpointCreateSerializer, request.data)
-        endpoint = services.webhook_endpoint_create(program=self.program, actor=self.actor, **data)
+        endpoint = endpoints.webhook_endpoint_create(program=self.program, actor=self.actor, **data)
         return Response(
             rendered(EndpointWithSecretSerializer, endpoint), status=status.HTTP_201_CREATED
         )
@@ -199,14 +199,14 @@ class WebhookEndpointDetailApi(ProgramAPIView):
     def patch(self, request: Request, program: str, pk: str) -> Response:
         endpoint = selectors.webhook_endpoint_get(program=self.program, pk=pk)
         data = validated(EndpointUpdateSerializer, request.data)
-        endpoint = services.webhook_endpoint_update(endpoint=endpoint, actor=self.actor, **data)
+        endpoint = endpoints.webhook_endpoint_update(endpoint=endpoint, actor=self.actor, **data)
         out = EndpointWithSecretSerializer if data.get("rotate_secret") else EndpointSerializer
         return Response(out(endpoint).data)
 
     @extend_schema(responses={204: None}, description="Remove the endpoint and its messages.")
     def delete(self, request: Request, program: str, pk: str) -> Response:
         endpoint = selectors.webhook_endpoint_get(program=self.program, pk=pk)
-        services.webhook_endpoint_delete(endpoint=endpoint, actor=self.actor)
+        endpoints.webhook_endpoint_delete(endpoint=endpoint, actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -6,7 +6,8 @@ that others should hear about writes one **WebhookMessage** per subscribed endpo
 database transaction as the change (the transactional outbox): the message exists exactly when
 the change does, whatever happens to the process afterwards. Delivery happens after commit, is
 retried with exponential backoff, and each attempt appends a **WebhookDelivery** row (the
-delivery log operators read when a receiver says it never got a message).
+delivery log operators read when a receiver says it never got a message). The event types are
+registered by the apps that own them (config.platform.webhooks.events).
 """
 
 from __future__ import annotations
@@ -16,16 +17,6 @@ import uuid
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-
-EVENT_TYPES = [
-    "reward.created",
-    "reward.confirmed",
-    "reward.reversed",
-    "reward.paid",
-    "reward.clawed_back",
-    "payout.executed",
-    "event.failed",
-]
 
 
 class WebhookEndpoint(models.Model):

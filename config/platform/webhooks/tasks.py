@@ -15,7 +15,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import connections
 
-from config.platform.webhooks import services as webhooks
+from config.platform.webhooks import delivery
 
 logger = logging.getLogger(__name__)
 INLINE_DELIVERY_THREAD = "webhook-delivery"
@@ -23,12 +23,12 @@ INLINE_DELIVERY_THREAD = "webhook-delivery"
 
 @shared_task(name="ledger.webhook_deliver_due")
 def webhook_deliver_due() -> int:
-    return webhooks.webhook_deliver_due()
+    return delivery.webhook_deliver_due()
 
 
 @shared_task(name="ledger.webhook_deliver_messages")
 def webhook_deliver_messages(message_ids: list[str]) -> int:
-    return webhooks.webhook_deliver_many([uuid.UUID(m) for m in message_ids])
+    return delivery.webhook_deliver_many([uuid.UUID(m) for m in message_ids])
 
 
 # Without a broker, deliveries run on one small pool per process: a burst of changes (120 quick
@@ -100,7 +100,7 @@ def webhook_messages_dispatch(message_ids: Iterable[uuid.UUID]) -> None:
 
 def _deliver_inline(message_ids: list[uuid.UUID]) -> None:
     try:
-        webhooks.webhook_deliver_many(message_ids, timeout=settings.WEBHOOK_INLINE_TIMEOUT_SECONDS)
+        delivery.webhook_deliver_many(message_ids, timeout=settings.WEBHOOK_INLINE_TIMEOUT_SECONDS)
     except Exception:
         logger.exception("Inline webhook delivery failed; the sweep will retry")
     finally:

@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from config.platform.webhooks.services import webhook_deliver_due
+from config.platform.webhooks.delivery import webhook_deliver_due
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from config.platform.webhooks.services import webhook_messages_purge
+from config.platform.webhooks.retention import webhook_messages_purge
 
 
 class Command(BaseCommand):

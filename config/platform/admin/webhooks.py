@@ -12,18 +12,25 @@ from django.http import HttpRequest
 
 from config.platform.admin.common import ReadOnlyAdmin, ReadOnlyInline, actor_of
 from config.platform.exceptions import DomainError
-from config.platform.webhooks import services as services
-from config.platform.webhooks.models import (
-    EVENT_TYPES,
-    WebhookDelivery,
-    WebhookEndpoint,
-    WebhookMessage,
+from config.platform.webhooks.endpoints import (
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_update,
 )
+from config.platform.webhooks.events import webhook_event_types
+from config.platform.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
+from config.platform.webhooks.services import webhook_redeliver
+
+
+def _event_type_choices() -> list[tuple[str, str]]:
+    """Read when a form is made: the apps register their types at start-up, after this module
+    was imported by the admin's autodiscovery."""
+    return [(e, e) for e in webhook_event_types()]
 
 
 class WebhookEndpointForm(forms.ModelForm):
     events = forms.MultipleChoiceField(
-        choices=[(e, e) for e in EVENT_TYPES], widget=forms.CheckboxSelectMultiple
+        choices=_event_type_choices, widget=forms.CheckboxSelectMultiple
     )
     rotate_secret = forms.BooleanField(
         required=False, help_text="Make a new signing secret; it is shown once after saving."
@@ -66,7 +73,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form, change: bool) -> None:
         data = form.cleaned_data
         if change:
-            saved = services.webhook_endpoint_update(
+            saved = webhook_endpoint_update(
                 endpoint=obj,
                 actor=actor_of(request),
                 url=data["url"],
@@ -76,7 +83,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
                 rotate_secret=data.get("rotate_secret", False),
             )
         else:
-            saved = services.webhook_endpoint_create(
+            saved = webhook_endpoint_create(
                 program=data["program"],
                 url=data["url"],
                 events=list(data["events"]),
@@ -93,7 +100,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             )
 
     def delete_model(self, request: HttpRequest, obj: WebhookEndpoint) -> None:
-        services.webhook_endpoint_delete(endpoint=obj, actor=actor_of(request))
+        webhook_endpoint_delete(endpoint=obj, actor=actor_of(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for endpoint in queryset:
@@ -130,7 +137,7 @@ class WebhookMessageAdmin(ReadOnlyAdmin):
         done = 0
         for message in queryset:
             try:
-                services.webhook_redeliver(message=message, actor=actor_of(request))
+                webhook_redeliver(message=message, actor=actor_of(request))
                 done += 1
             except DomainError as exc:
                 self.message_user(request, f"{message.pk}: {exc.detail}", messages.ERROR)
