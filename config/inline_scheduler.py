@@ -43,6 +43,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.module_loading import autodiscover_modules
 
+from config.celery import app
+
 logger = logging.getLogger(__name__)
 
 # First half of every advisory lock key, so the scheduler's locks stay apart from any others.
@@ -195,8 +197,6 @@ class InlineScheduler:
 
     @classmethod
     def from_settings(cls) -> InlineScheduler:
-        from config.celery import app
-
         # Registers every app's tasks (Celery's own loader would also re-run django.setup()).
         autodiscover_modules("tasks")
         jobs = jobs_from_schedule(settings.CELERY_BEAT_SCHEDULE, resolve=app.tasks.__getitem__)

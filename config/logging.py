@@ -7,12 +7,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from config.platform.context import current_request_id
+
 
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        # Imported here: settings import this module before Django is set up.
-        from config.platform.context import current_request_id
-
         if not getattr(record, "request_id", ""):
             # django.request logs 4xx/5xx after the middleware has returned: read the request's.
             request = getattr(record, "request", None)
