@@ -103,7 +103,8 @@ class ParticipantAdmin(ReadOnlyAdmin):
     ):
         participant = self.get_object(request, object_id)
         extra = dict(extra_context or {})
-        if participant is not None:
+        # Django refuses the page itself to whoever may not see it; read nothing for them.
+        if participant is not None and self.has_view_or_change_permission(request, participant):
             extra.update(self.overview(request, participant))
             extra["subtitle"] = f"{participant.external_id} ({participant.program.slug})"
         return super().change_view(request, object_id, form_url, extra_context=extra)

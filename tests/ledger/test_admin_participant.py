@@ -197,6 +197,12 @@ def test_an_operator_sees_the_page_without_sections_they_may_not_open(ops, alice
     assert 'id="participant-referrer"' in html
 
 
+def test_the_page_is_refused_to_staff_without_the_permission(staff, alice):
+    nobody = staff("nobody")
+    r = nobody.get(reverse("admin:rules_participant_change", args=[alice.pk]))
+    assert r.status_code == 403
+
+
 # --- the audit log as a change list -----------------------------------------------------------
 
 
