@@ -17,14 +17,43 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from rules.actions.run import ActionOutcome, ActionStep
-    from rules.nl import Parser
+    from config.platform.models import Program
+    from rules.models import Event, Rule, RuleVersion
+    from rules.phrases import PhraseReader
 
 Error = dict[str, str]
 _TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 BENEFICIARY_FIELD_HINT = (
     "Who is paid: the referrer, the referred user, or the referrer's referrer (parent)."
 )
+
+
+@dataclass
+class ActionOutcome:
+    rewards: list[int] = field(default_factory=list)
+    credits: list[int] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    limited: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ActionStep:
+    """One planned action about to run, with what every action type needs to run it."""
+
+    program: Program
+    event: Event
+    rule: Rule
+    rule_version: RuleVersion
+    action: dict[str, Any]  # the plan entry (rules.engine.plan)
+    key: str
+    actor: str
+    metadata: dict[str, Any]
+    limits: dict[str, Any]
+    hold_reason: str = ""
+
+    @property
+    def index(self) -> int:
+        return self.action["index"]
 
 
 @dataclass(frozen=True)
@@ -150,7 +179,7 @@ class RuleAction:
         """The admin's publish page line: "the referrer: 500.00 INR (voucher) per event"."""
         return f"{who}: {self.type}"
 
-    def draft(self, parser: Parser, *, trigger: str) -> list[dict[str, Any]] | None:
+    def draft(self, parser: PhraseReader, *, trigger: str) -> list[dict[str, Any]] | None:
         """Actions read from the sentence, or None when it does not speak of this action."""
         return None
 
@@ -210,10 +239,12 @@ def registered() -> list[RuleAction]:
 
 
 def autodiscover() -> None:
-    """Import every module of this package: each action module registers its action when it is
-    imported (``ACTION = register(...)``), so a new action is one new module. Called from
-    ``RulesConfig.ready()``, as django.contrib.admin discovers ``admin`` modules."""
-    package = importlib.import_module(__package__ or "rules.actions")
+    """Import every module of the ``rules.actions`` package: each action module registers its
+    action when it is imported (``ACTION = register(...)``), so a new action is one new module.
+    Called from ``RulesConfig.ready()``, as django.contrib.admin discovers ``admin`` modules.
+    The registry sits outside that package so that what it serves (validation, planning,
+    explaining) can import it while the action modules import them."""
+    package = importlib.import_module("rules.actions")
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{module.name}")
 

@@ -16,7 +16,7 @@ class RulesConfig(AppConfig):
     def ready(self) -> None:
         from config.platform.webhooks.events import webhook_event_types_register
         from rules import checks, dashboard, tasks  # noqa: F401  (checks registers the checks)
-        from rules.actions.registry import autodiscover as rule_actions_autodiscover
+        from rules.action_registry import autodiscover as rule_actions_autodiscover
         from rules.rewards import dashboard as rewards_dashboard
         from rules.rewards import ledger_owners
         from rules.rewards import webhooks as rewards_webhooks

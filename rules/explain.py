@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from config.platform.currencies import currency_exponent
-from rules.actions.registry import action_for
+from rules.action_registry import action_for
 from rules.catalog import BUILTIN_TRIGGERS
 
 CURRENCY_SYMBOLS: Final = {"INR": "₹", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}

@@ -19,35 +19,13 @@ warnings too. A draft is never published.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from config.platform.currencies import currency_exponent
-from rules.actions.registry import registered
+from rules.action_registry import registered
+from rules.phrases import MONEY_PATTERN, PhraseReader
 from rules.validation import validate_definition
 
 SPEC_PRIORITY: Final = 10
-_CURRENCIES: Final = {
-    "₹": "INR",
-    "rs": "INR",
-    "rs.": "INR",
-    "inr": "INR",
-    "rupee": "INR",
-    "rupees": "INR",
-    "$": "USD",
-    "usd": "USD",
-    "dollar": "USD",
-    "dollars": "USD",
-    "€": "EUR",
-    "eur": "EUR",
-    "euro": "EUR",
-    "euros": "EUR",
-    "£": "GBP",
-    "gbp": "GBP",
-    "pound": "GBP",
-    "pounds": "GBP",
-}
 _COUNTRIES: Final = {
     "india": "IN",
     "the us": "US",
@@ -161,66 +139,11 @@ _FILLER: Final = frozenset(
         "rule",
     ]
 )
-# 1,000 / 1,00,000 (Indian grouping) / 1000.50; a trailing comma is punctuation, not a digit group
-_NUMBER: Final = r"(\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
-_MONEY: Final = (
-    r"(₹|\$|€|£|rs\.?\s)?\s*" + _NUMBER + r"\s*(rupees?|inr|dollars?|usd|euros?|eur|pounds?|gbp)?"
-)
-# The kind of reward after an amount: a reward type (credit_reward) or points (award_credits).
-_KINDS: Final = r"\s*(vouchers?|coupon|gift card|cash|store credit|credits?|points?)?"
 
 
-def _number(text: str) -> Decimal | None:
-    try:
-        return Decimal(text.replace(",", ""))
-    except InvalidOperation:
-        return None
-
-
-@dataclass(frozen=True)
-class RewardPhrase:
-    """ "reward 500 rupees voucher": the amount's symbol, number and currency word, the kind
-    word, the text after the verb (it names the beneficiaries) and the span it covers."""
-
-    symbol: str | None
-    number: str
-    currency_word: str | None
-    kind: str | None
-    tail: str
-    span: tuple[int, int]
-
-
-class Parser:
-    """The offline parser's state: the sentence, what is used of it, the warnings. Action
-    modules read their phrases with it (RuleAction.draft)."""
-
-    MONEY: Final = _MONEY
-
-    def __init__(self, text: str, currency: str) -> None:
-        self.text = " ".join(text.lower().split())
-        self.default_currency = currency
-        self.used = [False] * len(self.text)
-        self.warnings: list[str] = []
-
-    def find(self, pattern: str, consume: bool = True) -> re.Match[str] | None:
-        match = re.search(pattern, self.text)
-        if match and consume:
-            for i in range(match.start(), match.end()):
-                self.used[i] = True
-        return match
-
-    def money(
-        self, symbol: str | None, number: str, word: str | None, *, warn: bool = True
-    ) -> tuple[int, str] | None:
-        value = _number(number)
-        if value is None:
-            return None
-        code = _CURRENCIES.get((symbol or "").strip()) or _CURRENCIES.get(word or "")
-        if code is None:
-            code = self.default_currency
-            if warn:
-                self.warnings.append(f"no currency given for {number}; assumed {code}")
-        return int(value.scaleb(currency_exponent(code))), code
+class Parser(PhraseReader):
+    """The offline parser: the reader's phrase tools plus the trigger, the conditions, the
+    actions (each registered action reads its own phrases) and what was not understood."""
 
     def trigger(self) -> str:
         for name, pattern in _TRIGGERS:
@@ -270,7 +193,7 @@ class Parser:
             r"\b(?:the )?(?:order |purchase |payment )?(?:amount|value|total) (?:is )?("
             + "|".join(_COMPARATORS)
             + r") "
-            + _MONEY
+            + MONEY_PATTERN
         )
         if amount:
             # a comparison needs no currency, only the scale: event.amount is in minor units
@@ -281,49 +204,6 @@ class Parser:
                     f"event.amount is in minor units: {amount.group(3)} read as {parsed[0]}"
                 )
         return leaves
-
-    def beneficiaries(self, clause: str) -> list[str]:
-        if re.search(r"\bboth\b", clause):
-            return ["referrer", "referred"]
-        if re.search(
-            r"\b(?:referred (?:user|friend|person)|new (?:user|member)|referee|"
-            r"friend)\b",
-            clause,
-        ):
-            return ["referred"]
-        if re.search(r"\b(?:parent|referrer's referrer)\b", clause):
-            return ["parent"]
-        return ["referrer"]
-
-    def number(self, text: str) -> Decimal | None:
-        return _number(text)
-
-    def reward_phrase(self) -> RewardPhrase | None:
-        """The sentence's "reward/give/pay <amount> [kind]" phrase (not consumed)."""
-        verb = self.find(r"\b(?:reward|give|pay|credit|award|grant)s?\b(.*)$", consume=False)
-        tail = verb.group(1) if verb else self.text
-        money = re.search(_MONEY + _KINDS, tail)
-        if not money:
-            return None
-        start = (verb.start(1) if verb else 0) + money.start()
-        return RewardPhrase(
-            symbol=money.group(1),
-            number=money.group(2),
-            currency_word=money.group(3),
-            kind=money.group(4),
-            tail=tail,
-            span=(verb.start() if verb else start, start + len(money.group(0))),
-        )
-
-    def claim(self, phrase: RewardPhrase) -> None:
-        for i in range(*phrase.span):
-            self.used[i] = True
-
-    def claim_beneficiary(self) -> None:
-        self.find(
-            r"\b(?:both|(?:the )?(?:referred (?:user|friend|person)|new (?:user|member)"
-            r"|referee|parent|referrer's referrer|referrer))\b"
-        )
 
     def actions(self, trigger: str) -> list[dict[str, Any]]:
         """The first registered action that recognises its phrases drafts the actions."""

@@ -4,7 +4,7 @@ validate_definition returns a list of ``{"path", "message"}`` with JSON paths su
 ``$.conditions.conditions[1].operator``; an empty list means valid. Semantic checks run
 only on a definition whose shape passed the schema.
 
-The schema is rules/schema.json with the registered actions (rules.actions.registry) filled
+The schema is rules/schema.json with the registered actions (rules.action_registry) filled
 in: the action ``type`` enum, one ``if type then params`` per action, and each action's params
 schema under ``$defs.<type>``. ``rule_schema()`` assembles it (once per registry change);
 ``SCHEMA`` reads it.
@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from jsonschema import Draft202012Validator
 
-from rules.actions.registry import CheckContext, action_for, generation, registered
+from rules.action_registry import CheckContext, action_for, generation, registered
 from rules.catalog import field_type
 from rules.engine import compile_rule
 from rules.engine.operators import LIST_TYPES, MAX_WITHIN_DAYS, is_number, parse_datetime

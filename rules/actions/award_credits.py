@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from rules.actions.registry import (
+from rules.action_registry import (
     BENEFICIARY,
     CheckContext,
     ParamField,
@@ -20,8 +20,8 @@ from rules.actions.registry import (
 from rules.rewards.services.credits import credit_apply
 
 if TYPE_CHECKING:
-    from rules.actions.run import ActionOutcome, ActionStep
-    from rules.nl import Parser
+    from rules.action_registry import ActionOutcome, ActionStep
+    from rules.phrases import PhraseReader
 
 
 class AwardCredits(RuleAction):
@@ -100,7 +100,7 @@ class AwardCredits(RuleAction):
     def pays(self, params: Mapping[str, Any], *, who: str, currency: str) -> str:
         return f"{who}: {params.get('amount') or 'some'} credits (not money)"
 
-    def draft(self, parser: Parser, *, trigger: str) -> list[dict[str, Any]] | None:
+    def draft(self, parser: PhraseReader, *, trigger: str) -> list[dict[str, Any]] | None:
         """ "reward N points": CREDIT_ADD of N credits."""
         phrase = parser.reward_phrase()
         if phrase is None or not (phrase.kind or "").startswith("point"):

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from config.platform.admin.common import money
-from rules.actions.registry import (
+from rules.action_registry import (
     BENEFICIARY,
     CheckContext,
     ParamField,
@@ -21,8 +21,8 @@ from rules.actions.rewarding import reward_book
 from rules.explain import format_money
 
 if TYPE_CHECKING:
-    from rules.actions.run import ActionOutcome, ActionStep
-    from rules.nl import Parser
+    from rules.action_registry import ActionOutcome, ActionStep
+    from rules.phrases import PhraseReader
 
 # The words the offline drafter reads as a reward type.
 REWARD_TYPE_WORDS: Final = {
@@ -112,7 +112,7 @@ class CreditReward(RuleAction):
         amount = money(params.get("amount"), params.get("currency") or currency)
         return f"{who}: {amount} ({params.get('reward_type', 'cash')}) per event"
 
-    def draft(self, parser: Parser, *, trigger: str) -> list[dict[str, Any]] | None:
+    def draft(self, parser: PhraseReader, *, trigger: str) -> list[dict[str, Any]] | None:
         """ "reward/give/pay N rupees|dollars|euros|pounds [voucher|cash|credit]"."""
         phrase = parser.reward_phrase()
         if phrase is None:

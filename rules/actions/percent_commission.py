@@ -12,7 +12,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 from config.platform.admin.common import money
-from rules.actions.registry import (
+from config.platform.currencies import MAX_AMOUNT
+from rules.action_registry import (
     BENEFICIARY,
     CheckContext,
     ParamField,
@@ -24,13 +25,12 @@ from rules.actions.registry import (
 from rules.actions.rewarding import reward_book
 from rules.catalog import field_type
 from rules.engine.operators import MISSING, is_number, resolve
-from rules.engine.plan import MAX_AMOUNT
 from rules.explain import money_or_units, words
 from rules.validation import NUMERIC_TYPES
 
 if TYPE_CHECKING:
-    from rules.actions.run import ActionOutcome, ActionStep
-    from rules.nl import Parser
+    from rules.action_registry import ActionOutcome, ActionStep
+    from rules.phrases import PhraseReader
 
 _RATE: Final = r"(\d+(?:\.\d+)?)\s*(?:%|percent|per cent)"
 
@@ -182,7 +182,7 @@ class PercentCommission(RuleAction):
             line += f", at most {money(params['cap'], currency)} per event"
         return line
 
-    def draft(self, parser: Parser, *, trigger: str) -> list[dict[str, Any]] | None:
+    def draft(self, parser: PhraseReader, *, trigger: str) -> list[dict[str, Any]] | None:
         """ "X percent commission on purchases [capped at N]", "Y percent to the parent"."""
         commission = parser.find(
             _RATE + r" commission"

@@ -15,15 +15,15 @@ from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 
 from config.platform import rowsql
+from config.platform.currencies import MAX_AMOUNT
 from config.platform.db import prepared_cursor
 from config.platform.models import Program
-from rules.engine.plan import MAX_AMOUNT
 from rules.models import RewardLink, Rule
 from rules.rewards.models import Reward
 from rules.rewards.services.rewards import reward_create
 
 if TYPE_CHECKING:
-    from rules.actions.run import ActionOutcome, ActionStep
+    from rules.action_registry import ActionOutcome, ActionStep
 
 # --- limits -------------------------------------------------------------------------------
 

@@ -9,14 +9,13 @@ rules.actions.rewarding, which enforces the rule's limits."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
 
 from config.platform.exceptions import DomainError
 from config.platform.models import Program
-from rules.actions.registry import action_for
+from rules.action_registry import ActionOutcome, ActionStep, action_for
 from rules.actions.rewarding import rule_limits
 from rules.models import Event, Rule, RuleVersion
 
@@ -25,34 +24,6 @@ logger = logging.getLogger(__name__)
 
 def action_key(*, event_pk: int, rule_version_pk: int, index: int) -> str:
     return f"evt:{event_pk}:rule:{rule_version_pk}:act:{index}"
-
-
-@dataclass
-class ActionOutcome:
-    rewards: list[int] = field(default_factory=list)
-    credits: list[int] = field(default_factory=list)
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-    limited: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class ActionStep:
-    """One planned action about to run, with what every action type needs to run it."""
-
-    program: Program
-    event: Event
-    rule: Rule
-    rule_version: RuleVersion
-    action: dict[str, Any]  # the plan entry (rules.engine.plan)
-    key: str
-    actor: str
-    metadata: dict[str, Any]
-    limits: dict[str, Any]
-    hold_reason: str = ""
-
-    @property
-    def index(self) -> int:
-        return self.action["index"]
 
 
 def actions_run(

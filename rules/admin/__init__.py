@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from config.platform.admin.common import SUBJECTS, actor_of, money, run_for_each
-from rules.actions.registry import action_for
+from rules.action_registry import action_for
 from rules.admin import participants  # noqa: F401  (registers the participant's page)
 from rules.models import Event, Referral, Rule, RuleProgramConfig, RuleVersion
 from rules.rewards import admin as rewards_admin  # noqa: F401  (registers the money domain's pages)

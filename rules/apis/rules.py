@@ -17,7 +17,7 @@ from config.platform.api.pagination import CursorPagination
 from config.platform.api.serializers import rendered, rendered_many, validated
 from config.platform.api.views import ProgramAPIView
 from config.platform.exceptions import ValidationFailed
-from rules.actions.registry import actions_catalog
+from rules.action_registry import actions_catalog
 from rules.explain import explain
 from rules.models import Rule, RuleVersion
 from rules.nl import draft_from_text

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rules.actions.registry import PlanContext, action_for
+from rules.action_registry import PlanContext, action_for
 
 
 def _beneficiary_id(facts: Mapping[str, Any], role: str) -> str | None:
@@ -21,11 +21,6 @@ def _beneficiary_id(facts: Mapping[str, Any], role: str) -> str | None:
         return None
     external_id = participant.get("id")
     return None if external_id in (None, "") else str(external_id)
-
-
-# The largest amount the ledger takes, in minor units (rules/schema.json `minor_units`, the API's
-# AmountField). A base above it is no real sale: bad data, skipped rather than paid or capped.
-MAX_AMOUNT = 10**15
 
 
 def plan_actions(

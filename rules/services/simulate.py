@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from config.platform.exceptions import ValidationFailed
 from config.platform.models import Program
-from rules.actions.registry import action_for
+from rules.action_registry import action_for
 from rules.engine import compile_rule
 from rules.engine.plan import plan_actions
 from rules.models import Event, Participant, Rule

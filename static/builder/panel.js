@@ -319,7 +319,7 @@ function moneyInput(name, amount, currency, onchange) {
   return el("span", { class: "money" }, box, el("span", { class: "unit", text: currency }));
 }
 
-/** One param's control, by its field's kind (rules/actions/registry.py ParamField). */
+/** One param's control, by its field's kind (rules/action_registry.py ParamField). */
 function paramField(f, params, ctx, setParam) {
   const value = params[f.name];
   const currency = params.currency || ctx.currency;

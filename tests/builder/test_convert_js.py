@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rules.actions.registry import actions_catalog
+from rules.action_registry import actions_catalog
 
 TESTS = Path(__file__).with_name("convert.test.mjs")
 

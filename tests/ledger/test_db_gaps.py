@@ -13,9 +13,8 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from config.platform.models import AuditEntry, IdempotencyRecord
+from config.platform.models import AuditEntry, IdempotencyRecord, WebhookDelivery, WebhookMessage
 from config.platform.webhooks.endpoints import webhook_endpoint_create, webhook_endpoint_delete
-from config.platform.webhooks.models import WebhookDelivery, WebhookMessage
 from config.platform.webhooks.retention import webhook_messages_purge
 from config.platform.webhooks.services import webhook_emit
 from ledger.booking.lines import MAX_POSTINGS, PostingLine

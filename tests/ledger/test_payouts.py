@@ -403,7 +403,7 @@ def test_demo_seed_adds_a_batch_awaiting_approval_once(program):
 
 @pytest.mark.django_db  # rolled back: the outbox row is enough, delivery never starts
 def test_execution_announces_payout_executed(program, confirmed_reward, approved_batch):
-    from config.platform.webhooks.models import WebhookEndpoint, WebhookMessage
+    from config.platform.models import WebhookEndpoint, WebhookMessage
 
     WebhookEndpoint.objects.create(
         program=program, url="https://hooks.example/x", secret="s", events=["payout.executed"]

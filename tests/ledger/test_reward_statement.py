@@ -16,9 +16,8 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from config.platform.exceptions import InsufficientFunds
-from config.platform.models import AuditEntry
+from config.platform.models import AuditEntry, WebhookMessage
 from config.platform.webhooks.endpoints import webhook_endpoint_create
-from config.platform.webhooks.models import WebhookMessage
 from ledger import accounts as chart
 from ledger import selectors
 from ledger.accounts import REWARDS_EXPENSE

@@ -8,9 +8,8 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from config.platform.models import AuditEntry
+from config.platform.models import AuditEntry, WebhookEndpoint, WebhookMessage
 from config.platform.webhooks import endpoints, services
-from config.platform.webhooks.models import WebhookEndpoint, WebhookMessage
 from tests.production.conftest import wait_for_webhooks
 
 pytestmark = [
@@ -63,6 +62,9 @@ def test_redeliver_action(admin_client, program, receiver):
         follow=True,
     )
     assert r.status_code == 200
+    assert [str(m) for m in r.context["messages"]] == [
+        f"Requeued webhook message {message.pk} (reward.paid to {receiver.url})."
+    ]
     wait_for_webhooks()
     assert len(receiver.requests) == 2
     assert AuditEntry.objects.get(action="webhook_message.redelivered").actor == "user:root"

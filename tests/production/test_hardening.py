@@ -28,10 +28,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from config.platform import csvsafe
-from config.platform.models import AuditEntry
+from config.platform.models import AuditEntry, WebhookDelivery, WebhookMessage
 from config.platform.webhooks import delivery as webhook_delivery
 from config.platform.webhooks import endpoints, services
-from config.platform.webhooks.models import WebhookDelivery, WebhookMessage
 from config.platform.webhooks.tasks import INLINE_DELIVERY_THREAD
 from tests.production.conftest import wait_for_webhooks
 

@@ -13,10 +13,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from config.platform.models import AuditEntry
+from config.platform.models import AuditEntry, WebhookDelivery, WebhookMessage
 from config.platform.webhooks import delivery as webhook_delivery
 from config.platform.webhooks import endpoints, services
-from config.platform.webhooks.models import WebhookDelivery, WebhookMessage
 from tests.production.conftest import wait_for_webhooks
 
 pytestmark = [

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from rules.actions import registry
-from rules.actions.registry import (
+from rules import action_registry as registry
+from rules.action_registry import (
     BENEFICIARY,
+    ActionOutcome,
+    ActionStep,
     CheckContext,
     ParamField,
     PlanContext,
@@ -19,12 +21,12 @@ from rules.actions.registry import (
     RuleAction,
 )
 from rules.actions.rewarding import reward_book
-from rules.actions.run import ActionOutcome, ActionStep
 from rules.admin import rule_pays
 from rules.catalog import catalog_for
 from rules.engine.plan import plan_actions
 from rules.explain import explain, format_money
-from rules.nl import Parser, parse_offline
+from rules.nl import parse_offline
+from rules.phrases import PhraseReader
 from rules.rewards.models import Reward
 from rules.validation import rule_schema, validate_definition
 from tests.rules.conftest import ALWAYS, rule_def
@@ -80,7 +82,7 @@ class ThankYouTip(RuleAction):
     def pays(self, params: Mapping[str, Any], *, who: str, currency: str) -> str:
         return f"{who}: a tip of {params['amount']} minor units"
 
-    def draft(self, parser: Parser, *, trigger: str) -> list[dict[str, Any]] | None:
+    def draft(self, parser: PhraseReader, *, trigger: str) -> list[dict[str, Any]] | None:
         match = parser.find(r"\btip (?:the referrer )?(\d+)\b")
         if not match:
             return None

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 
-from rules.engine.plan import MAX_AMOUNT, plan_actions
+from config.platform.currencies import MAX_AMOUNT
+from rules.engine.plan import plan_actions
 from rules.models import Event, Participant, Rule
 from rules.rewards.models import Reward
 from tests.rules.conftest import ALWAYS, SPEC_RULE, rule_def

@@ -8,8 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from config.platform.models import AuditEntry
-from config.platform.webhooks.models import WebhookEndpoint, WebhookMessage
+from config.platform.models import AuditEntry, WebhookEndpoint, WebhookMessage
 from rules.models import Event
 from rules.rewards.models import Reward
 from rules.services import processing

@@ -12,13 +12,13 @@ from django.http import HttpRequest
 
 from config.platform.admin.common import ReadOnlyAdmin, ReadOnlyInline, actor_of
 from config.platform.exceptions import DomainError
+from config.platform.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 from config.platform.webhooks.endpoints import (
     webhook_endpoint_create,
     webhook_endpoint_delete,
     webhook_endpoint_update,
 )
 from config.platform.webhooks.events import webhook_event_types
-from config.platform.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 from config.platform.webhooks.services import webhook_redeliver
 
 

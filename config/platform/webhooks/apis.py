@@ -16,9 +16,9 @@ from config.platform.api.serializers import (
     validated,
 )
 from config.platform.api.views import ProgramAPIView
+from config.platform.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 from config.platform.webhooks import endpoints, selectors, services
 from config.platform.webhooks.events import webhook_event_types
-from config.platform.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 
 class EventTypesField(serializers.ListField):

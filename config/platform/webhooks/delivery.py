@@ -24,8 +24,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from config.platform.models import WebhookDelivery, WebhookMessage
 from config.platform.webhooks.endpoints import webhook_url_masked
-from config.platform.webhooks.models import WebhookDelivery, WebhookMessage
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,8 @@ from django.utils import timezone
 
 from config.platform.audit import audit_record
 from config.platform.exceptions import ValidationFailed
-from config.platform.models import Program
+from config.platform.models import Program, WebhookDelivery, WebhookEndpoint, WebhookMessage
 from config.platform.webhooks.events import webhook_event_types
-from config.platform.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 from config.platform.webhooks.retention import allow_message_delete
 
 

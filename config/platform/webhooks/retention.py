@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from config.platform.audit import audit_record
 from config.platform.exceptions import ValidationFailed
-from config.platform.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
+from config.platform.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 Status = WebhookMessage.Status
 

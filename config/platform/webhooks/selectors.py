@@ -8,8 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from config.platform.exceptions import NotFound
-from config.platform.models import Program
-from config.platform.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
+from config.platform.models import Program, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 
 def webhook_endpoint_list(*, program: Program) -> QuerySet[WebhookEndpoint]:

@@ -20,10 +20,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.platform.audit import audit_record
-from config.platform.models import Program
+from config.platform.models import Program, WebhookEndpoint, WebhookMessage
 from config.platform.webhooks import tasks
 from config.platform.webhooks.events import webhook_event_type_known
-from config.platform.webhooks.models import WebhookEndpoint, WebhookMessage
 
 logger = logging.getLogger(__name__)
 
