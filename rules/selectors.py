@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from django.db import connections, router
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 
 from config.platform import rowsql
@@ -308,3 +308,44 @@ def top_referrers(*, program: Program, limit: int) -> list[dict[str, Any]]:
         }
         for row in top
     ]
+
+
+# --- rules and their versions ---------------------------------------------------------------
+
+
+def rule_get(*, program: Program, rule_id: Any) -> Rule:
+    try:
+        pk = int(rule_id)
+    except (TypeError, ValueError):
+        raise NotFound(f"No rule {rule_id!r}.") from None
+    rule = Rule.objects.filter(program=program, pk=pk).select_related("active_version").first()
+    if rule is None:
+        raise NotFound(f"No rule {rule_id!r}.")
+    return rule
+
+
+def rule_version_get(*, rule: Rule, version: int | None = None) -> RuleVersion:
+    """A version of the rule; the latest when `version` is None."""
+    number = rule.latest_version if version is None else version
+    found = RuleVersion.objects.filter(rule=rule, version=number).first()
+    if found is None:
+        raise NotFound(f"Rule {rule.pk} has no version {number}.")
+    return found
+
+
+def rule_list(*, program: Program, status: str | None = None) -> QuerySet[Rule]:
+    """A program's rules (with their active versions), optionally of one status."""
+    rules = Rule.objects.filter(program=program).select_related("active_version")
+    return rules.filter(status=status) if status else rules
+
+
+def rule_latest_versions(rules: list[Rule]) -> dict[int, RuleVersion]:
+    """Each rule's latest version, by rule id, in one query (a list page shows them)."""
+    wanted = Q(pk__in=[])
+    for rule in rules:
+        wanted |= Q(rule_id=rule.pk, version=rule.latest_version)
+    return {v.rule_id: v for v in RuleVersion.objects.filter(wanted)}
+
+
+def rule_version_list(*, rule: Rule) -> QuerySet[RuleVersion]:
+    return RuleVersion.objects.filter(rule=rule).select_related("rule")

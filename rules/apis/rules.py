@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -19,9 +18,16 @@ from config.platform.api.views import ProgramAPIView
 from config.platform.exceptions import ValidationFailed
 from rules.action_registry import actions_catalog
 from rules.explain import explain
-from rules.models import Rule, RuleVersion
+from rules.models import Rule
 from rules.nl import draft_from_text
 from rules.rewards.operations import operation_set_get
+from rules.selectors import (
+    rule_get,
+    rule_latest_versions,
+    rule_list,
+    rule_version_get,
+    rule_version_list,
+)
 from rules.serializers import (
     DraftFromTextSerializer,
     PublishSerializer,
@@ -61,15 +67,10 @@ class RuleListApi(ProgramAPIView):
         responses=RuleSerializer(many=True),
     )
     def get(self, request: Request, program: str) -> Response:
-        qs = Rule.objects.filter(program=self.program).select_related("active_version")
-        if request.query_params.get("status"):
-            qs = qs.filter(status=request.query_params["status"])
+        rules = rule_list(program=self.program, status=request.query_params.get("status"))
         paginator = CursorPagination()
-        page = paginator.paginate_queryset(qs, request, view=self) or []
-        wanted = Q(pk__in=[])
-        for r in page:
-            wanted |= Q(rule_id=r.pk, version=r.latest_version)
-        latest = {v.rule_id: v for v in RuleVersion.objects.filter(wanted)}
+        page = paginator.paginate_queryset(rules, request, view=self) or []
+        latest = rule_latest_versions(page)
         results = [RuleSerializer(r, context={"latest": latest.get(r.pk)}).data for r in page]
         return paginator.get_paginated_response(results)
 
@@ -92,7 +93,7 @@ class RuleDetailApi(ProgramAPIView):
 
     @extend_schema(responses=RuleSerializer)
     def get(self, request: Request, program: str, pk: str) -> Response:
-        return _render(rule_services.rule_get(program=self.program, rule_id=pk))
+        return _render(rule_get(program=self.program, rule_id=pk))
 
     @extend_schema(
         request=OpenApiTypes.OBJECT,
@@ -101,7 +102,7 @@ class RuleDetailApi(ProgramAPIView):
         "active version stays active until another is published).",
     )
     def put(self, request: Request, program: str, pk: str) -> Response:
-        rule = rule_services.rule_get(program=self.program, rule_id=pk)
+        rule = rule_get(program=self.program, rule_id=pk)
         rule = rule_services.rule_update(
             rule=rule, definition=_definition_from(request.data), actor=self.actor
         )
@@ -117,8 +118,8 @@ class RuleVersionsApi(ProgramAPIView):
 
     @extend_schema(responses=RuleVersionSerializer(many=True))
     def get(self, request: Request, program: str, pk: str) -> Response:
-        rule = rule_services.rule_get(program=self.program, rule_id=pk)
-        versions = RuleVersion.objects.filter(rule=rule).select_related("rule")
+        rule = rule_get(program=self.program, rule_id=pk)
+        versions = rule_version_list(rule=rule)
         paginator = VersionPagination()
         page = paginator.paginate_queryset(versions, request, view=self)
         return paginator.get_paginated_response(rendered_many(RuleVersionSerializer, page))
@@ -135,7 +136,7 @@ class RulePublishApi(ProgramAPIView):
     )
     def post(self, request: Request, program: str, pk: str) -> Response:
         data = validated(PublishSerializer, request.data or {})
-        rule = rule_services.rule_get(program=self.program, rule_id=pk)
+        rule = rule_get(program=self.program, rule_id=pk)
         return _render(
             rule_services.rule_publish(rule=rule, version=data["version"], actor=self.actor)
         )
@@ -146,7 +147,7 @@ class RuleArchiveApi(ProgramAPIView):
 
     @extend_schema(request=None, responses=RuleSerializer)
     def post(self, request: Request, program: str, pk: str) -> Response:
-        rule = rule_services.rule_get(program=self.program, rule_id=pk)
+        rule = rule_get(program=self.program, rule_id=pk)
         return _render(rule_services.rule_archive(rule=rule, actor=self.actor))
 
 
@@ -177,7 +178,7 @@ class RuleTestApi(ProgramAPIView):
     )
     def post(self, request: Request, program: str, pk: str) -> Response:
         data = validated(RuleTestSerializer, request.data)
-        rule = rule_services.rule_get(program=self.program, rule_id=pk)
+        rule = rule_get(program=self.program, rule_id=pk)
         return Response(
             rule_test(program=self.program, rule=rule, event=data["event"], version=data["version"])
         )
@@ -234,7 +235,7 @@ class RuleExplainApi(ProgramAPIView):
 
     @extend_schema(parameters=[VERSION_PARAM], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, program: str, pk: str) -> Response:
-        rule = rule_services.rule_get(program=self.program, rule_id=pk)
+        rule = rule_get(program=self.program, rule_id=pk)
         raw = request.query_params.get("version")
         if raw is not None:
             # str.isdigit() accepts "²" and other digits int() refuses; bounded to fit int4
@@ -243,9 +244,9 @@ class RuleExplainApi(ProgramAPIView):
                     "version is a positive integer.",
                     errors=[{"field": "version", "message": "must be a positive integer"}],
                 )
-            version = rule_services.rule_version_get(rule=rule, version=int(raw))
+            version = rule_version_get(rule=rule, version=int(raw))
         else:
-            version = rule.active_version or rule_services.rule_version_get(rule=rule)
+            version = rule.active_version or rule_version_get(rule=rule)
         text = explain(version.definition, currency=self.program.currency)
         return Response({"text": text, "version": version.version})
 

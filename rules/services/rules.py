@@ -8,13 +8,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.platform.audit import audit_record
-from config.platform.exceptions import InvalidTransition, NotFound, ValidationFailed
+from config.platform.exceptions import InvalidTransition, ValidationFailed
 from config.platform.models import Program
 from rules.catalog import catalog_for
 from rules.exceptions import RuleInvalid
 from rules.models import Rule, RuleVersion
 from rules.rewards.operations import operation_set_get
-from rules.selectors import rules_config_get
+from rules.selectors import rule_get, rule_version_get, rules_config_get
 from rules.validation import validate_definition
 
 
@@ -42,26 +42,6 @@ def rule_definition_check(*, program: Program, definition: Any) -> None:
             + "; ".join(f"{e['path']}: {e['message']}" for e in errors[:5]),
             errors=errors,
         )
-
-
-def rule_get(*, program: Program, rule_id: Any) -> Rule:
-    try:
-        pk = int(rule_id)
-    except (TypeError, ValueError):
-        raise NotFound(f"No rule {rule_id!r}.") from None
-    rule = Rule.objects.filter(program=program, pk=pk).select_related("active_version").first()
-    if rule is None:
-        raise NotFound(f"No rule {rule_id!r}.")
-    return rule
-
-
-def rule_version_get(*, rule: Rule, version: int | None = None) -> RuleVersion:
-    """A version of the rule; the latest when `version` is None."""
-    number = rule.latest_version if version is None else version
-    found = RuleVersion.objects.filter(rule=rule, version=number).first()
-    if found is None:
-        raise NotFound(f"Rule {rule.pk} has no version {number}.")
-    return found
 
 
 def rule_create(*, program: Program, definition: dict[str, Any], actor: str) -> Rule:

@@ -14,8 +14,8 @@ from rules.action_registry import action_for
 from rules.engine import compile_rule
 from rules.engine.plan import plan_actions
 from rules.models import Event, Participant, Rule
-from rules.selectors import event_facts, facts_build
-from rules.services.rules import rule_definition_check, rule_version_get
+from rules.selectors import event_facts, facts_build, rule_version_get
+from rules.services.rules import rule_definition_check
 
 # Replaying is synchronous: cap it so one request cannot scan a whole history.
 MAX_SIMULATED_EVENTS = 20_000
