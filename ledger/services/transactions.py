@@ -7,7 +7,6 @@ services are the only code that writes postings and balances."""
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from config.platform.exceptions import InvalidTransition, NotFound
+from config.platform.exceptions import InvalidTransition
 from config.platform.models import Program
 from ledger import accounts as chart
 from ledger.booking import lines as requested
@@ -136,22 +135,6 @@ def transaction_create(
                 raise
             chart.cache_forget(program)
     raise AssertionError("unreachable")
-
-
-def transaction_get(*, program: Program, transaction_id: Any) -> Transaction:
-    try:
-        pk = uuid.UUID(str(transaction_id))
-    except ValueError:
-        raise NotFound(f"No transaction {transaction_id}.") from None
-    txn = (
-        Transaction.objects.select_related("resolution", "reversal", "reverses")
-        .prefetch_related("postings__account")
-        .filter(program=program, pk=pk)
-        .first()
-    )
-    if txn is None:
-        raise NotFound(f"No transaction {transaction_id}.")
-    return txn
 
 
 def _copied_lines(txn: Transaction, *, mirror: bool) -> list[Line]:
