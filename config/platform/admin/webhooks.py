@@ -3,15 +3,20 @@ secret shown once), the outbox messages with their delivery log, and a "Redelive
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from config.platform.admin.common import ReadOnlyAdmin, ReadOnlyInline, actor_of
-from config.platform.exceptions import DomainError
+from config.platform.admin.common import (
+    SUBJECTS,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    actor_of,
+    run_for_each,
+)
 from config.platform.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 from config.platform.webhooks.endpoints import (
     webhook_endpoint_create,
@@ -134,11 +139,14 @@ class WebhookMessageAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Redeliver selected messages", permissions=["redeliver"])
     def redeliver(self, request: HttpRequest, queryset: QuerySet) -> None:
-        done = 0
-        for message in queryset:
-            try:
-                webhook_redeliver(message=message, actor=actor_of(request))
-                done += 1
-            except DomainError as exc:
-                self.message_user(request, f"{message.pk}: {exc.detail}", messages.ERROR)
-        self.message_user(request, f"Queued {done} message(s) for redelivery.", messages.SUCCESS)
+        actor = actor_of(request)
+        run_for_each(
+            request,
+            queryset.select_related("endpoint"),
+            lambda message: webhook_redeliver(message=cast(WebhookMessage, message), actor=actor),
+            done="Requeued",
+        )
+
+
+# "Requeued webhook message 5 (reward.confirmed to https://shop.example/hooks)."
+SUBJECTS[WebhookMessage] = lambda m: f"webhook message {m.pk} ({m.event_type} to {m.endpoint.url})"
