@@ -49,7 +49,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
-	$(VENV)/bin/mypy config ledger rules builder
+	$(VENV)/bin/mypy config ledger rules builder tests bench manage.py
 
 format: setup
 	$(VENV)/bin/ruff check --fix .

@@ -38,17 +38,19 @@ class BaseLedgerOperation(Enum, metaclass=_OperationSetType):
     """Base of every operation set. Members are declared with their default signed amount;
     equal amounts do not alias each other (each member gets its own identity)."""
 
+    default_amount: int
+
     def __new__(cls, amount: int):
         if type(amount) is not int:
             raise TypeError(f"{cls.__name__}: default amounts are integers, got {amount!r}")
         member = object.__new__(cls)
         member._value_ = next(_ids)
-        member.default_amount = amount  # type: ignore[attr-defined]
+        member.default_amount = amount
         return member
 
     @property
     def sign(self) -> int:
-        amount = self.default_amount  # type: ignore[attr-defined]
+        amount = self.default_amount
         return (amount > 0) - (amount < 0)
 
 
