@@ -152,6 +152,9 @@ class Event(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     results = models.JSONField(default=list, blank=True)
     refund = models.JSONField(null=True, blank=True)
+    # Set when the event came with a click_id or coupon (rules.links.attribution):
+    # {"status": "attributed"|"expired"|"unknown"|"self"|..., "reason", ...}.
+    attribution = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)

@@ -73,6 +73,8 @@ class ParticipantSerializer(serializers.ModelSerializer):
 class ReferralCreateSerializer(StrictSerializer):
     referrer = ParticipantIdField(required=False)
     referral_code = serializers.CharField(max_length=32, required=False)
+    click_id = serializers.CharField(max_length=64, required=False)
+    coupon = serializers.CharField(max_length=40, required=False)
     referred = ParticipantIdField()
 
 
@@ -95,6 +97,9 @@ class EventCreateSerializer(StrictSerializer):
     attributes = JSONObjectField(required=False, default=dict)
     # DRF moves declared fields off the class, so `data` does not shadow Serializer.data.
     data = JSONObjectField(required=False, default=dict)  # type: ignore[assignment]
+    # Attribution (SPEC section 11): a user without a referrer gets one from either.
+    click_id = serializers.CharField(max_length=64, required=False, default=None)
+    coupon = serializers.CharField(max_length=40, required=False, default=None)
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -103,6 +108,7 @@ class EventSerializer(serializers.ModelSerializer):
     received_at = serializers.DateTimeField(source="created_at")
     results = serializers.JSONField()
     refund = serializers.JSONField()
+    attribution = serializers.JSONField()
 
     class Meta:
         model = Event
@@ -117,6 +123,7 @@ class EventSerializer(serializers.ModelSerializer):
             "attempts",
             "results",
             "refund",
+            "attribution",
             "error",
             "received_at",
             "processed_at",

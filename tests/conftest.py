@@ -78,6 +78,7 @@ def ensure_groups() -> None:
     importlib.import_module("ledger.migrations.0009_api_key_owner").apply_groups(apps, None)
     importlib.import_module("rules.migrations.0005_referral_links").grant(apps, None)
     importlib.import_module("rules.migrations.0006_analytics").grant(apps, None)
+    importlib.import_module("rules.migrations.0008_attribution_coupons").grant(apps, None)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from config.platform.admin.common import ReadOnlyAdmin, money, status_badge
 from config.platform.admin.records import audit_changes
 from config.platform.models import AuditEntry
 from rules.admin.overview import Rows, participant_overview
-from rules.links import admin as links_admin  # noqa: F401  (registers the daily clicks page)
+from rules.links import admin as links_admin  # also registers the daily clicks page
 from rules.links.models import ClickDaily
 from rules.models import Event, Participant, Referral
 from rules.rewards.models import PayoutBatch, Reward
@@ -87,6 +87,7 @@ class ParticipantAdmin(ReadOnlyAdmin):
     fields = ("external_id", "program", "email", "referral_code", "attributes", "created_at")
     readonly_fields = fields
     change_form_template = "admin/rules/participant/change_form.html"
+    inlines = [links_admin.CouponInline]
     view_on_site = False  # participants have no page outside the console
     changelist_hint = (
         "Everyone a program knows: referrers and the people they referred. Open one to see "

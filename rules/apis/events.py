@@ -45,7 +45,9 @@ class EventListApi(ProgramAPIView):
         description="Store the event and merge `attributes` into the user's profile in one "
         "transaction; it is processed after commit. The `id` is the idempotency key: the same "
         "id and body again is 200 with the stored event, another body 422 "
-        "`idempotency_key_reused`.",
+        "`idempotency_key_reused`. With `click_id` or `coupon`, a user without a referrer "
+        "gets one in the same transaction; `attribution` says what came of it: `attributed`, "
+        "or `expired`, `unknown`, `self`, `already_referred`, `cycle` with a `reason`.",
     )
     def post(self, request: Request, program: str) -> Response:
         data = validated(EventCreateSerializer, request.data)
@@ -57,6 +59,8 @@ class EventListApi(ProgramAPIView):
             occurred_at=data["occurred_at"],
             attributes=data["attributes"],
             data=data["data"],
+            click_id=data["click_id"],
+            coupon=data["coupon"],
             actor=self.actor,
         )
         if created and not settings.CELERY_BROKER_URL:

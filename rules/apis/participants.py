@@ -89,8 +89,10 @@ class ReferralListApi(ProgramAPIView):
     @extend_schema(
         request=ReferralCreateSerializer,
         responses={201: ReferralSerializer},
-        description="Name the referrer by `referrer` (external id) or `referral_code`. Unknown "
-        "participants are created. Errors: 400 `self_referral`, 409 `already_referred`, "
+        description="Name the referrer by `referrer` (external id), `referral_code`, `click_id` "
+        "(the program's attribution model and window apply) or `coupon`. Unknown "
+        "participants are created. An unknown or expired click id or coupon is 400 "
+        "`validation_error`. Errors: 400 `self_referral`, 409 `already_referred`, "
         "400 `referral_cycle`.",
     )
     def post(self, request: Request, program: str) -> Response:

@@ -4,15 +4,19 @@ the portal, clicks by visitors)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 
-from config.platform.admin.common import ReadOnlyAdmin, ReadOnlyInline
+from config.platform.admin.common import ReadOnlyAdmin, ReadOnlyInline, actor_of
 from rules.links.analytics_admin import analytics_view
-from rules.links.models import ClickDaily, ReferralLink
+from rules.links.models import ClickDaily, Coupon, ReferralLink
+from rules.links.services.coupons import coupon_code_taken, coupon_create
 
 
 class ReferralLinkInline(ReadOnlyInline):
@@ -21,6 +25,55 @@ class ReferralLinkInline(ReadOnlyInline):
     readonly_fields = ["slug", "destination", "created_at"]
     show_change_link = False
     verbose_name = "named link"
+
+
+class CouponInline(ReadOnlyInline):
+    """A participant's coupon codes on their page; assigned at Coupons → Add (the participant
+    prefilled with ?participant=<id>) or through the API."""
+
+    model = Coupon
+    fields = ["code", "created_at"]
+    readonly_fields = ["code", "created_at"]
+    show_change_link = False
+
+
+class CouponForm(forms.ModelForm):
+    class Meta:
+        model = Coupon
+        fields = ["participant", "code"]
+
+    def clean_code(self) -> str:
+        return self.cleaned_data["code"].strip().upper()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        participant, code = data.get("participant"), data.get("code")
+        if participant is not None and code and coupon_code_taken(participant.program, code):
+            self.add_error("code", "This code is already used in the program.")
+        return data
+
+
+@admin.register(Coupon)
+class CouponAdmin(ReadOnlyAdmin):
+    """Coupon codes: added here (through the service: upper-cased, unique in the program,
+    audited), never changed, since events were attributed by them."""
+
+    list_display = ["code", "participant", "program", "created_at"]
+    list_filter = ["program"]
+    list_select_related = ["participant", "program"]
+    search_fields = ["code", "participant__external_id"]
+    raw_id_fields = ["participant"]
+    fields = ["participant", "code"]
+    form = CouponForm
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return admin.ModelAdmin.has_add_permission(self, request)
+
+    def save_model(
+        self, request: HttpRequest, obj: Coupon, form: forms.ModelForm, change: bool
+    ) -> None:
+        created = coupon_create(participant=obj.participant, code=obj.code, actor=actor_of(request))
+        obj.pk, obj.program_id, obj.code = created.pk, created.program_id, created.code
 
 
 @admin.register(ClickDaily)

@@ -17,12 +17,16 @@ from rules.links.analytics import analytics
 from rules.links.serializers import (
     AnalyticsQuerySerializer,
     AnalyticsSerializer,
+    CouponCreateSerializer,
+    CouponPageSerializer,
+    CouponSerializer,
     ProgramSerializer,
     ProgramUpdateSerializer,
     ReferralLinkCreateSerializer,
     ReferralLinkPageSerializer,
     ReferralLinkSerializer,
 )
+from rules.links.services.coupons import coupon_create
 from rules.links.services.links import referral_link_create
 from rules.rewards.services.program_settings import program_update
 
@@ -85,6 +89,39 @@ class ReferralLinkListApi(ProgramAPIView):
         participant = rules_selectors.participant_get(program=self.program, external_id=external_id)
         link = referral_link_create(participant=participant, actor=self.actor, **data)
         return Response(rendered(ReferralLinkSerializer, link), status=status.HTTP_201_CREATED)
+
+
+class CouponListApi(ProgramAPIView):
+    required_permissions = {"GET": "rules.view_coupon", "POST": "rules.add_coupon"}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", OpenApiTypes.INT, description="page size (max 500)")],
+        responses=CouponPageSerializer,
+        operation_id="participant_coupons_list",
+        description="The coupon codes assigned to the participant, newest first.",
+    )
+    def get(self, request: Request, program: str, external_id: str) -> Response:
+        participant = rules_selectors.participant_get(program=self.program, external_id=external_id)
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(
+            selectors.coupon_list(participant=participant), request, view=self
+        )
+        return paginator.get_paginated_response(rendered_many(CouponSerializer, page))
+
+    @extend_schema(
+        request=CouponCreateSerializer,
+        responses={201: CouponSerializer},
+        operation_id="participant_coupons_create",
+        description="Assign a coupon code: an event or referral with `coupon` set to it is "
+        "attributed to the participant. Codes are case-insensitive (stored upper-case). 400 "
+        "`validation_error` for a bad code; 409 `already_exists` when the program has the code "
+        "(as a coupon or a referral code).",
+    )
+    def post(self, request: Request, program: str, external_id: str) -> Response:
+        data = validated(CouponCreateSerializer, request.data)
+        participant = rules_selectors.participant_get(program=self.program, external_id=external_id)
+        coupon = coupon_create(participant=participant, code=data["code"], actor=self.actor)
+        return Response(rendered(CouponSerializer, coupon), status=status.HTTP_201_CREATED)
 
 
 class AnalyticsApi(ProgramAPIView):

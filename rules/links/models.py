@@ -32,6 +32,9 @@ from rules.models import Participant
 SLUG_PATTERN = r"^[a-z0-9-]{1,40}$"
 # \A and \Z mean the same in PostgreSQL's and Python's (SQLite's REGEXP) regular expressions.
 SLUG_CHECK = r"\A[a-z0-9-]{1,40}\Z"
+# Coupon codes: letters, digits, '-' and '_', stored upper-case (case-insensitive codes).
+COUPON_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
+COUPON_CHECK = r"\A[A-Z0-9_-]{1,40}\Z"
 
 
 def click_id() -> uuid.UUID:
@@ -141,3 +144,26 @@ class ClickDaily(models.Model):
                 name="click_daily_code_day_unique",
             ),
         ]
+
+
+class Coupon(models.Model):
+    """A code a participant's audience types at checkout instead of following a link
+    (SPEC section 11, attribution). Stored upper-case: unique per program whatever the case."""
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+", db_index=False)
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="coupons")
+    code = models.CharField(max_length=40)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "rules"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "code"], name="coupon_code_unique"),
+            models.CheckConstraint(
+                condition=Q(code__regex=COUPON_CHECK), name="coupon_code_format"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code

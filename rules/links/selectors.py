@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from config.platform import rowsql
 from config.platform.db import prepared_cursor
 from config.platform.models import Program
-from rules.links.models import ReferralLink
+from rules.links.models import Coupon, ReferralLink
 from rules.models import Participant
 
 
@@ -64,3 +64,7 @@ def link_target(*, code: str, slug: str | None) -> LinkTarget | None:
 
 def referral_link_list(*, participant: Participant) -> QuerySet[ReferralLink]:
     return ReferralLink.objects.filter(participant=participant).select_related("participant")
+
+
+def coupon_list(*, participant: Participant) -> QuerySet[Coupon]:
+    return Coupon.objects.filter(participant=participant).order_by("-created_at", "-id")

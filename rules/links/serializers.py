@@ -12,7 +12,7 @@ from config.platform.api.serializers import StrictCharField, StrictSerializer
 from config.platform.currencies import MAX_AMOUNT
 from config.platform.models import AttributionModel, PartnerSignup, Program
 from rules.links.analytics import INTERVALS, MAX_DAYS, REWARD_STATUSES, Analytics
-from rules.links.models import SLUG_PATTERN, ReferralLink
+from rules.links.models import SLUG_PATTERN, Coupon, ReferralLink
 
 
 class StrictIntField(serializers.IntegerField):
@@ -106,6 +106,25 @@ class ReferralLinkPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = ReferralLinkSerializer(many=True)
+
+
+class CouponCreateSerializer(StrictSerializer):
+    code = StrictCharField(
+        max_length=40,
+        help_text="Letters, digits, '-' and '_'; case-insensitive, unique in the program",
+    )
+
+
+class CouponSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Coupon
+        fields = ["code", "created_at"]
+
+
+class CouponPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = CouponSerializer(many=True)
 
 
 # Dates the range may start or end on (far enough from Python's year 1 and 9999 to bucket).

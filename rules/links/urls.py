@@ -12,4 +12,9 @@ urlpatterns = [
         apis.ReferralLinkListApi.as_view(),
         name="participant-links",
     ),
+    path(
+        "participants/<str:external_id>/coupons",
+        apis.CouponListApi.as_view(),
+        name="participant-coupons",
+    ),
 ]

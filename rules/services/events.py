@@ -22,16 +22,20 @@ from config.platform.audit import audit_record, audit_record_sql
 from config.platform.db import prepared_cursor
 from config.platform.exceptions import IdempotencyKeyReused, NotFound, ValidationFailed
 from config.platform.models import Program
-from rules.models import Event, Participant
+from rules.exceptions import AlreadyReferred, ReferralCycle, SelfReferral
+from rules.links import attribution
+from rules.models import Event, Participant, Referral
 from rules.services.handoff import event_handoff_on_commit
 from rules.services.participants import participant_get_or_create, participant_merge_attributes
 from rules.services.processing import HANDOFF_LEASE
+from rules.services.referral_graph import lock_program_graph, referral_link
 
 # The rule trigger pattern (rules/schema.json): a type no trigger can name would never match.
 EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 # Ids the system gives its own events (e.g. referral_created:<referred>); clients cannot use
 # them, or a client event could take the id of a later referral's event and block it.
 SYSTEM_EVENT_ID_PREFIX = "referral_created:"
+REFERRAL_EVENT = "referral_created"
 
 
 def event_body_hash(
@@ -41,6 +45,8 @@ def event_body_hash(
     occurred_at: datetime | None,
     attributes: dict[str, Any],
     data: dict[str, Any],
+    click_id: str | None = None,
+    coupon: str | None = None,
 ) -> str:
     """What makes two deliveries of one event id "the same request" (SPEC §6)."""
     body = {
@@ -50,6 +56,11 @@ def event_body_hash(
         "attributes": attributes,
         "data": data,
     }
+    # Only when given, so an event without them hashes as it always did.
+    if click_id:
+        body["click_id"] = click_id
+    if coupon:
+        body["coupon"] = coupon
     raw = json.dumps(body, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -74,10 +85,14 @@ def event_ingest(
     data: dict[str, Any] | None = None,
     actor: str,
     system: bool = False,
+    click_id: str | None = None,
+    coupon: str | None = None,
 ) -> tuple[Event, bool]:
     """Store an event once. The same id and body again returns the stored event
     (created=False); the same id with another body is IdempotencyKeyReused. Only the
-    system (``system=True``) may use ids in the reserved namespace."""
+    system (``system=True``) may use ids in the reserved namespace. A `click_id` or `coupon`
+    gives a user without a referrer one, in the event's transaction; the event's
+    `attribution` says what came of it (rules.links.attribution)."""
     attributes = attributes or {}
     data = data or {}
     if not event_id or len(event_id) > 255:
@@ -104,8 +119,19 @@ def event_ingest(
             "occurred_at needs a timezone.",
             errors=[{"field": "occurred_at", "message": "time without a timezone"}],
         )
+    if click_id and coupon:
+        raise ValidationFailed(
+            "Give at most one of 'click_id' or 'coupon'.",
+            errors=[{"field": "click_id", "message": "give click_id or coupon, not both"}],
+        )
     body_hash = event_body_hash(
-        type=type, user=user, occurred_at=occurred_at, attributes=attributes, data=data
+        type=type,
+        user=user,
+        occurred_at=occurred_at,
+        attributes=attributes,
+        data=data,
+        click_id=click_id,
+        coupon=coupon,
     )
     fields: dict[str, Any] = {
         "program": program,
@@ -118,7 +144,8 @@ def event_ingest(
         "next_attempt_at": _handoff_lease(),
     }
     db = router.db_for_write(Event)
-    if connections[db].vendor == "postgresql" and not attributes:
+    attributing = bool(click_id or coupon)
+    if connections[db].vendor == "postgresql" and not attributes and not attributing:
         stored = _insert_pg(Event(**fields), user=user, actor=actor, db=db)
         if stored is not None:
             return stored
@@ -127,6 +154,10 @@ def event_ingest(
         return _replay(existing, body_hash)
     try:
         with transaction.atomic():
+            if attributing:
+                # Before the user's row, in the order POST P/referrals takes them: two
+                # transactions creating the same new user cannot wait on each other.
+                lock_program_graph(program)
             participant, _ = participant_get_or_create(
                 program=program, external_id=user, actor=actor
             )
@@ -134,6 +165,17 @@ def event_ingest(
                 participant = participant_merge_attributes(
                     participant=participant, attributes=attributes, actor=actor
                 )
+            referral = None
+            if attributing:
+                result, referral = _attribute(
+                    program=program,
+                    participant=participant,
+                    at=fields["occurred_at"],
+                    click_id=click_id,
+                    coupon=coupon,
+                    actor=actor,
+                )
+                fields["attribution"] = result.as_json()
             event = Event.objects.create(participant=participant, **fields)
             _hand_off(event, db=db)
             audit_record(
@@ -144,12 +186,73 @@ def event_ingest(
                 object_id=event_id,
                 after={"type": type, "user": user},
             )
+            if referral is not None:
+                referral_event_ingest(referral, actor=actor)
     except IntegrityError:
         existing = _stored(program=program, event_id=event_id)
         if existing is None:
             raise
         return _replay(existing, body_hash)  # the same id arrived concurrently
     return event, True
+
+
+def _attribute(
+    *,
+    program: Program,
+    participant: Participant,
+    at: datetime,
+    click_id: str | None,
+    coupon: str | None,
+    actor: str,
+) -> tuple[attribution.Attribution, Referral | None]:
+    """The event's referral from its click id or coupon, under the program's graph lock (so
+    racing events of one user add one referral; event_ingest holds it). Every outcome but a
+    new referral is a status with its reason; the event is stored either way."""
+    existing = Referral.objects.filter(referred=participant).select_related("referrer").first()
+    if existing is not None:
+        return attribution.Attribution(
+            attribution.ALREADY_REFERRED,
+            f"{participant.external_id!r} was already referred by "
+            f"{existing.referrer.external_id!r}.",
+            click_id=click_id,
+            coupon=coupon,
+        ), None
+    result = attribution.resolve(
+        program=program, user=participant.external_id, at=at, click_id=click_id, coupon=coupon
+    )
+    if result.referrer is None:
+        return result, None
+    try:
+        referral = referral_link(
+            program=program, referrer=result.referrer, referred=participant, actor=actor
+        )
+    except SelfReferral as exc:
+        return attribution.Attribution(attribution.SELF, str(exc), click_id=click_id), None
+    except AlreadyReferred as exc:
+        return attribution.Attribution(attribution.ALREADY_REFERRED, str(exc)), None
+    except ReferralCycle as exc:
+        status = attribution.CYCLE
+        return attribution.Attribution(status, str(exc), click_id=click_id, coupon=coupon), None
+    return result, referral
+
+
+def referral_event_ingest(referral: Referral, *, actor: str) -> None:
+    """The internal `referral_created` event rules trigger on, with a deterministic id: a
+    participant is referred at most once."""
+    referred = referral.referred.external_id
+    event_ingest(
+        program=referral.program,
+        event_id=f"{SYSTEM_EVENT_ID_PREFIX}{referred}",
+        type=REFERRAL_EVENT,
+        user=referred,
+        occurred_at=referral.created_at,
+        data={
+            "referrer": referral.referrer.external_id,
+            "referral_code": referral.referrer.referral_code,
+        },
+        actor=actor,
+        system=True,
+    )
 
 
 def _handoff_lease() -> datetime | None:

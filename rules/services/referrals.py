@@ -1,44 +1,49 @@
-"""Referrals: one referrer per participant, no self-referral, no cycles."""
+"""Referrals: one referrer per participant, no self-referral, no cycles. The referrer is
+named by external id, referral code, click id or coupon (rules.links.attribution)."""
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.utils import timezone
 
-from config.platform.audit import audit_record
 from config.platform.exceptions import ValidationFailed
 from config.platform.models import Program
-from rules.exceptions import AlreadyReferred, ReferralCycle, SelfReferral
-from rules.models import Participant, Referral, RuleProgramConfig
-from rules.services.events import SYSTEM_EVENT_ID_PREFIX, event_ingest
+from rules.exceptions import SelfReferral
+from rules.links import attribution
+from rules.models import Participant, Referral
+from rules.services.events import referral_event_ingest
 from rules.services.participants import participant_get_or_create
+from rules.services.referral_graph import lock_program_graph, referral_link
 
-REFERRAL_EVENT = "referral_created"
-
-
-def _lock_program_graph(program: Program) -> None:
-    """Serialise referral creation per program. A cycle can close through edges that
-    concurrent requests add at the same time (A→B while B→A); checking the chain under one
-    lock makes that impossible, and referral creation is cheap enough to queue."""
-    RuleProgramConfig.objects.get_or_create(program=program)
-    RuleProgramConfig.objects.select_for_update().filter(program=program).get()
+NAMING_FIELDS = ("referrer", "referral_code", "click_id", "coupon")
 
 
-def _ancestors(participant: Participant) -> list[int]:
-    """Walk up one referral at a time: chains are short, programs may be large."""
-    chain = [participant.pk]
-    current = participant.pk
-    seen = {current}
-    while True:
-        parent = (
-            Referral.objects.filter(referred_id=current)
-            .values_list("referrer_id", flat=True)
-            .first()
+def _referrer_by_code(program: Program, referral_code: str) -> Participant:
+    referrer = Participant.objects.filter(
+        program=program, referral_code=referral_code.strip().upper()
+    ).first()
+    if referrer is None:
+        raise ValidationFailed(
+            f"No participant has the referral code {referral_code!r}.",
+            errors=[{"field": "referral_code", "message": "unknown referral code"}],
         )
-        if parent is None or parent in seen:
-            return chain
-        chain.append(parent)
-        seen.add(parent)
-        current = parent
+    return referrer
+
+
+def _referrer_attributed(
+    program: Program, referred: str, click_id: str | None, coupon: str | None
+) -> Participant:
+    result = attribution.resolve(
+        program=program, user=referred, at=timezone.now(), click_id=click_id, coupon=coupon
+    )
+    if result.status == attribution.SELF:
+        raise SelfReferral(f"{referred!r} cannot refer themselves ({result.reason})")
+    if result.referrer is None:
+        field = "coupon" if coupon else "click_id"
+        raise ValidationFailed(
+            result.reason, errors=[{"field": field, "message": f"{result.status} {field}"}]
+        )
+    return result.referrer
 
 
 def referral_create(
@@ -47,30 +52,32 @@ def referral_create(
     referred: str,
     referrer: str | None = None,
     referral_code: str | None = None,
+    click_id: str | None = None,
+    coupon: str | None = None,
     actor: str,
 ) -> Referral:
-    """Link `referred` to a referrer named by external id or referral code. Unknown
-    participants are created. Emits the internal `referral_created` event for rules."""
-    if bool(referrer) == bool(referral_code):
+    """Link `referred` to a referrer named by exactly one of external id, referral code,
+    click id or coupon. Unknown participants are created. Emits the internal
+    `referral_created` event for rules."""
+    given = [v for v in (referrer, referral_code, click_id, coupon) if v]
+    if len(given) != 1:
         raise ValidationFailed(
-            "Name the referrer by exactly one of 'referrer' or 'referral_code'.",
-            errors=[{"field": "referrer", "message": "give referrer or referral_code"}],
+            "Name the referrer by exactly one of 'referrer', 'referral_code', 'click_id' or "
+            "'coupon'.",
+            errors=[
+                {"field": "referrer", "message": "give exactly one of " + ", ".join(NAMING_FIELDS)}
+            ],
         )
+    if referrer is not None and referrer == referred:
+        raise SelfReferral(f"{referred!r} cannot refer themselves.")
     with transaction.atomic():
-        _lock_program_graph(program)
+        lock_program_graph(program)
         if referral_code:
-            referrer_p = Participant.objects.filter(
-                program=program, referral_code=referral_code.strip().upper()
-            ).first()
-            if referrer_p is None:
-                raise ValidationFailed(
-                    f"No participant has the referral code {referral_code!r}.",
-                    errors=[{"field": "referral_code", "message": "unknown referral code"}],
-                )
+            referrer_p = _referrer_by_code(program, referral_code)
+        elif click_id or coupon:
+            referrer_p = _referrer_attributed(program, referred, click_id, coupon)
         else:
             assert referrer is not None
-            if referrer == referred:
-                raise SelfReferral(f"{referred!r} cannot refer themselves.")
             referrer_p, _ = participant_get_or_create(
                 program=program, external_id=referrer, actor=actor
             )
@@ -79,37 +86,8 @@ def referral_create(
         referred_p, _ = participant_get_or_create(
             program=program, external_id=referred, actor=actor
         )
-        if Referral.objects.filter(referred=referred_p).exists():
-            raise AlreadyReferred(f"{referred!r} already has a referrer.")
-        if referred_p.pk in _ancestors(referrer_p):
-            raise ReferralCycle(
-                f"{referrer_p.external_id!r} is in {referred!r}'s downline; the referral would "
-                "create a cycle."
-            )
-        try:
-            with transaction.atomic():
-                referral = Referral.objects.create(
-                    program=program, referrer=referrer_p, referred=referred_p
-                )
-        except IntegrityError:
-            raise AlreadyReferred(f"{referred!r} already has a referrer.") from None
-        audit_record(
-            program=program,
-            actor=actor,
-            action="referral.created",
-            object_type="referral",
-            object_id=referral.pk,
-            after={"referrer": referrer_p.external_id, "referred": referred},
+        referral = referral_link(
+            program=program, referrer=referrer_p, referred=referred_p, actor=actor
         )
-        # Deterministic id: a participant is referred at most once.
-        event_ingest(
-            program=program,
-            event_id=f"{SYSTEM_EVENT_ID_PREFIX}{referred}",
-            type=REFERRAL_EVENT,
-            user=referred,
-            occurred_at=referral.created_at,
-            data={"referrer": referrer_p.external_id, "referral_code": referrer_p.referral_code},
-            actor=actor,
-            system=True,
-        )
+        referral_event_ingest(referral, actor=actor)
     return referral
