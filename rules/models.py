@@ -88,7 +88,9 @@ class Participant(models.Model):
                 fields=["program", "external_id"], name="participant_external_id_unique"
             ),
             # Unique across programs: a short link /r/{referral_code} names no program.
-            models.UniqueConstraint(fields=["referral_code"], name="participant_referral_code_unique"),
+            models.UniqueConstraint(
+                fields=["referral_code"], name="participant_referral_code_unique"
+            ),
             # The ledger pays into user:{external_id}:rewards: the id must be one segment of an
             # account code (config.platform.identifiers.PARTICIPANT_ID_RE), or it is never paid.
             models.CheckConstraint(

@@ -4,39 +4,64 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0010_integrity_gaps'),
+        ("ledger", "0010_integrity_gaps"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='program',
-            name='allowed_domains',
-            field=models.JSONField(blank=True, default=list, help_text='Hosts links may lead to (subdomains included)'),
+            model_name="program",
+            name="allowed_domains",
+            field=models.JSONField(
+                blank=True, default=list, help_text="Hosts links may lead to (subdomains included)"
+            ),
         ),
         migrations.AddField(
-            model_name='program',
-            name='attribution_model',
-            field=models.CharField(choices=[('first_click', 'First click'), ('last_click', 'Last click')], default='last_click', max_length=20),
+            model_name="program",
+            name="attribution_model",
+            field=models.CharField(
+                choices=[("first_click", "First click"), ("last_click", "Last click")],
+                default="last_click",
+                max_length=20,
+            ),
         ),
         migrations.AddField(
-            model_name='program',
-            name='attribution_window_days',
-            field=models.PositiveSmallIntegerField(default=90, help_text='How long a click can earn a referral (1-365 days)'),
+            model_name="program",
+            name="attribution_window_days",
+            field=models.PositiveSmallIntegerField(
+                default=90, help_text="How long a click can earn a referral (1-365 days)"
+            ),
         ),
         migrations.AddField(
-            model_name='program',
-            name='landing_url',
-            field=models.CharField(blank=True, default='', help_text='Where referral links lead (https)', max_length=2000),
+            model_name="program",
+            name="landing_url",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="Where referral links lead (https)",
+                max_length=2000,
+            ),
         ),
         migrations.AddField(
-            model_name='program',
-            name='partner_signup',
-            field=models.CharField(choices=[('closed', 'Closed (invite only)'), ('approval', 'Approval (anyone may apply)'), ('open', 'Open')], default='closed', max_length=20),
+            model_name="program",
+            name="partner_signup",
+            field=models.CharField(
+                choices=[
+                    ("closed", "Closed (invite only)"),
+                    ("approval", "Approval (anyone may apply)"),
+                    ("open", "Open"),
+                ],
+                default="closed",
+                max_length=20,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='program',
-            constraint=models.CheckConstraint(condition=models.Q(('attribution_window_days__gte', 1), ('attribution_window_days__lte', 365)), name='program_attribution_window_days_range'),
+            model_name="program",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("attribution_window_days__gte", 1), ("attribution_window_days__lte", 365)
+                ),
+                name="program_attribution_window_days_range",
+            ),
         ),
     ]
