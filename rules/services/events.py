@@ -20,7 +20,7 @@ from django.utils import timezone
 from config.platform import rowsql
 from config.platform.audit import audit_record, audit_record_sql
 from config.platform.db import prepared_cursor
-from config.platform.exceptions import IdempotencyKeyReused, NotFound, ValidationFailed
+from config.platform.exceptions import IdempotencyKeyReused, ValidationFailed
 from config.platform.models import Program
 from rules.exceptions import AlreadyReferred, ReferralCycle, SelfReferral
 from rules.links import attribution
@@ -330,14 +330,3 @@ def _hand_off(event: Event, *, db: str) -> None:
     """Queue a new event for processing once its row is committed. An event stored with a
     hand-off lease (with a broker, `_handoff_lease`) is already marked."""
     event_handoff_on_commit(event.pk, marked=event.next_attempt_at is not None, using=db)
-
-
-def event_get(*, program: Program, event_id: str) -> Event:
-    event = (
-        Event.objects.filter(program=program, event_id=event_id)
-        .select_related("participant")
-        .first()
-    )
-    if event is None:
-        raise NotFound(f"No event {event_id!r}.")
-    return event
