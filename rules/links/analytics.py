@@ -162,14 +162,14 @@ def analytics(
     for day, n, unique in per_day.order_by().values_list("day", "c", "u"):
         days[day].clicks += int(n or 0)
         days[day].unique_clicks += int(unique or 0)
-    for day, n in _per_day(referrals, "created_at", n=Count("id")):
+    for day, n in _per_day(referrals, "created_at", n=Count("*")):
         days[day].referrals += n
     for day, n in _per_day(links, "occurred_at", n=Count("event_id", distinct=True)):
         days[day].conversions += n
     by_status = (
         rewards.annotate(d=TruncDate("created_at", tzinfo=UTC))
         .values("d", "status")
-        .annotate(n=Count("id"), a=Sum("amount"))
+        .annotate(n=Count("*"), a=Sum("amount"))
         .order_by()
         .values_list("d", "status", "n", "a")
     )
