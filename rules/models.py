@@ -104,7 +104,10 @@ class Participant(models.Model):
 
 
 class Referral(models.Model):
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="referrals")
+    # No index of its own: referral_program_time (program, created_at) serves lookups by program.
+    program = models.ForeignKey(
+        Program, on_delete=models.PROTECT, related_name="referrals", db_index=False
+    )
     referrer = models.ForeignKey(
         Participant, on_delete=models.PROTECT, related_name="referrals_made", db_index=False
     )
@@ -242,7 +245,8 @@ class RuleVersion(models.Model):
 class RewardLink(models.Model):
     """Which reward an event's rule action created (refunds, limits and budgets read it)."""
 
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: rewardlink_program_time serves lookups by program.
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+", db_index=False)
     event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="reward_links")
     rule = models.ForeignKey(
         Rule, on_delete=models.PROTECT, related_name="reward_links", db_index=False
