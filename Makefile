@@ -56,7 +56,7 @@ format: setup
 	$(VENV)/bin/ruff format .
 
 check-migrations: setup
-	DJANGO_SECRET_KEY=x $(PY) manage.py makemigrations --check --dry-run
+	DJANGO_SECRET_KEY=x FIELD_ENCRYPTION_KEYS=$(shell $(PY) -c "import base64;print(base64.urlsafe_b64encode(bytes(32)).decode())") $(PY) manage.py makemigrations --check --dry-run
 
 test: setup lint check-migrations
 	@echo "==> Tests on $(or $(TEST_DATABASE_URL),SQLite (embedded default))"

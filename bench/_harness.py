@@ -78,10 +78,12 @@ def database_drop(name: str) -> None:
 def django_on_scratch_database(name: str) -> Iterator[None]:
     """Django set up in this process on a fresh, migrated scratch database `name`, dropped on
     the way out (for benchmarks that call the services directly)."""
+    import base64
     import secrets
 
     os.environ.update(
         DJANGO_SECRET_KEY=secrets.token_urlsafe(40),
+        FIELD_ENCRYPTION_KEYS=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         DATABASE_URL=database_recreate(name),
         DJANGO_SETTINGS_MODULE="config.settings.base",
         CELERY_BROKER_URL="",

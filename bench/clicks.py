@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import secrets
@@ -137,6 +138,7 @@ async def _generate(spec: dict[str, Any]) -> dict[str, Any]:
 def _setup(database: str) -> list[str]:
     os.environ.update(
         DJANGO_SECRET_KEY=secrets.token_urlsafe(40),
+        FIELD_ENCRYPTION_KEYS=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         DATABASE_URL=database,
         DJANGO_SETTINGS_MODULE="config.settings.base",
         CELERY_BROKER_URL="",

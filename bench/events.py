@@ -25,6 +25,7 @@ that a reconciliation over the whole ledger is clean. Everything it started is s
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import secrets
 import sys
@@ -131,6 +132,8 @@ def rewards_expected(tree: Tree, events: list[dict[str, Any]], rules: dict[str, 
 def django_setup(database: str) -> None:
     os.environ.update(
         DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(40),
+        FIELD_ENCRYPTION_KEYS=os.environ.get("FIELD_ENCRYPTION_KEYS")
+        or base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         DATABASE_URL=database,
         DJANGO_SETTINGS_MODULE="config.settings.base",
         CELERY_BROKER_URL="",  # setup's own events (referral_created) are processed here

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import random
@@ -269,6 +270,7 @@ def _setup(database: str, broker: str) -> str:
     """Migrate the scratch database and create the program, key and rule; returns the key."""
     os.environ.update(
         DJANGO_SECRET_KEY=secrets.token_urlsafe(40),
+        FIELD_ENCRYPTION_KEYS=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         DATABASE_URL=database,
         DJANGO_SETTINGS_MODULE="config.settings.base",
         CELERY_BROKER_URL=broker,

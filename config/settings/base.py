@@ -136,6 +136,14 @@ AUTHENTICATION_BACKENDS = [
 PORTAL_RATE_WINDOW_SECONDS = env.int("PORTAL_RATE_WINDOW_SECONDS", default=15 * 60)
 PORTAL_RATE_PER_EMAIL = env.int("PORTAL_RATE_PER_EMAIL", default=5)
 PORTAL_RATE_PER_IP = env.int("PORTAL_RATE_PER_IP", default=30)
+# Secrets at rest (config/platform/crypto.py): comma-separated Fernet keys, newest first. Required
+# outside DEBUG; DEBUG (the demo, the tests) derives one from SECRET_KEY.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+if not FIELD_ENCRYPTION_KEYS and not DEBUG:
+    raise ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEYS is required when DJANGO_DEBUG is false: generate one with "
+        "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`."
+    )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Referral Ledger <noreply@localhost>")
 
 REST_FRAMEWORK = {

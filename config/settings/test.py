@@ -4,6 +4,8 @@ from DATABASE_URL, so the same suite runs on PostgreSQL and on SQLite."""
 import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-not-secret")
+# Tests run with DEBUG off, so they need a field-encryption key (config/platform/crypto.py).
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWZpZWxkLWtleS1ub3Qtc2VjcmV0ISE=")
 
 from .base import *  # noqa: F403
 from .base import REST_FRAMEWORK

@@ -3,6 +3,7 @@ it: clean with secure defaults, and loud when a production default is switched o
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import subprocess
@@ -22,6 +23,7 @@ def run_check(**env_overrides: str) -> subprocess.CompletedProcess:
         "DJANGO_SETTINGS_MODULE": "config.settings.base",
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "FIELD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "DJANGO_ALLOWED_HOSTS": "ledger.example.com",
         "DATABASE_URL": "sqlite:////tmp/deploy-check-unused.sqlite3",
         **env_overrides,

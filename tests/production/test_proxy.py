@@ -72,6 +72,7 @@ def gunicorn(tmp_path) -> Iterator[int]:
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "GUNICORN_"))},
         "DJANGO_SETTINGS_MODULE": "config.settings.base",
         "DJANGO_SECRET_KEY": "proxy-test-not-secret",
+        "FIELD_ENCRYPTION_KEYS": "cHJveHktdGVzdC1maWVsZC1rZXktbm90LXNlY3JldCE=",
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": f"sqlite:///{tmp_path}/unused.sqlite3",
         "INLINE_SCHEDULER": "false",
