@@ -89,27 +89,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-# Behind PgBouncer in transaction mode (DB_POOLER=pgbouncer, docs/OPERATIONS.md) consecutive
-# transactions of one connection may run on different server sessions, so nothing may live in
-# the session: no server-side cursors (WITH HOLD cursors outlive a transaction), no prepared
-# statements (LEDGER_PREPARED_STATEMENTS below) and scheduler leases held per transaction
-# (config/inline_scheduler.py).
-DB_POOLER = env.str("DB_POOLER", default="")
-if DB_POOLER not in ("", "pgbouncer"):
-    raise ImproperlyConfigured(f"DB_POOLER must be unset or 'pgbouncer', not {DB_POOLER!r}")
-if DB_POOLER and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
-    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
-# A streaming replica (SPEC §15): reads that tolerate lag go there when they ask for it
-# (config/db_router.py); every write and every read that decides one stays on the primary.
-DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
-if DATABASE_REPLICA_URL:
-    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
-    for _key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "DISABLE_SERVER_SIDE_CURSORS"):
-        if _key in DATABASES["default"]:
-            DATABASES["replica"].setdefault(_key, DATABASES["default"][_key])
-    # Tests see the primary's test database through it (no second copy to migrate).
-    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
-DATABASE_ROUTERS = ["config.db_router.PrimaryReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -165,16 +144,6 @@ if not FIELD_ENCRYPTION_KEYS and not DEBUG:
         "FIELD_ENCRYPTION_KEYS is required when DJANGO_DEBUG is false: generate one with "
         "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`."
     )
-# Payout rails (SPEC section 13, docs/PAYOUT_RAILS.md): the platform's PayPal REST app and Stripe
-# secret key. Unset, the `paypal` / `stripe_connect` rails refuse to send (nothing is paid). The
-# base URLs point the official SDKs elsewhere (the tests' local stubs); empty means the provider.
-PAYPAL_CLIENT_ID = env.str("PAYPAL_CLIENT_ID", default="")
-PAYPAL_CLIENT_SECRET = env.str("PAYPAL_CLIENT_SECRET", default="")
-PAYPAL_ENVIRONMENT = env.str("PAYPAL_ENVIRONMENT", default="sandbox")
-PAYPAL_BASE_URL = env.str("PAYPAL_BASE_URL", default="")
-PAYPAL_UNCLAIMED_DAYS = env.int("PAYPAL_UNCLAIMED_DAYS", default=30)
-STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
-STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Referral Ledger <noreply@localhost>")
 
 REST_FRAMEWORK = {
@@ -321,15 +290,8 @@ WEBHOOK_RETRY_MAX_DELAY_SECONDS = env.int("WEBHOOK_RETRY_MAX_DELAY_SECONDS", def
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
 
 # The ledger prepares its booking statement once per connection (planned once, not per reward);
-# off by default behind PgBouncer, which keeps prepared statements across transactions only from
-# 1.21 on with max_prepared_statements set (then set this to true).
-LEDGER_PREPARED_STATEMENTS = env.bool("LEDGER_PREPARED_STATEMENTS", default=not DB_POOLER)
-
-# GET /metrics (SPEC §15, config/platform/metrics.py): from these client addresses (the
-# connection's, or X-Forwarded-For's last entry with CLICK_IP_FROM_FORWARDED_FOR) or with
-# `Authorization: Bearer $METRICS_TOKEN`; anyone else gets a 404. Both unset: nobody.
-METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
-METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# turn off for a pooler that cannot keep prepared statements (PgBouncer < 1.21, transaction mode).
+LEDGER_PREPARED_STATEMENTS = env.bool("LEDGER_PREPARED_STATEMENTS", default=True)
 
 GROQ_API_KEY = env.str("GROQ_API_KEY", default="")
 # A model that supports Groq's json_schema response format (structured outputs).
@@ -360,7 +322,7 @@ SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 # Load balancers probe over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)

@@ -8,7 +8,6 @@ from datetime import date
 
 from django.db.models import Sum
 
-from config.db_router import replica_alias
 from rules.links.models import ClickDaily, ReferralLink
 from rules.models import Participant
 
@@ -16,8 +15,7 @@ from rules.models import Participant
 def clicks_by_day(*, participant: Participant, since: date) -> dict[date, int]:
     """{UTC date: clicks (bots apart)} on all the participant's links from `since` on."""
     rows = (
-        ClickDaily.objects.using(replica_alias())
-        .filter(participant=participant, day__gte=since)
+        ClickDaily.objects.filter(participant=participant, day__gte=since)
         .values("day")
         .annotate(n=Sum("clicks"))
         .values_list("day", "n")

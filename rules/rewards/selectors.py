@@ -6,11 +6,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, Prefetch, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
-from config.db_router import replica_alias
 from config.platform.db import prepared_cursor
 from config.platform.exceptions import NotFound
 from config.platform.models import Program
@@ -42,7 +40,7 @@ def reward_list(
 ) -> QuerySet[Reward]:
     """The program's rewards with their history; `status` (a Reward.Status value) and
     `beneficiary` narrow them when given."""
-    qs = Reward.objects.using(replica_alias()).filter(program=program).prefetch_related("history")
+    qs = Reward.objects.filter(program=program).prefetch_related("history")
     if status is not None:
         qs = qs.filter(status=status)
     if beneficiary is not None:
@@ -52,7 +50,7 @@ def reward_list(
 
 def reward_detail(*, program: Program, pk: int) -> Reward:
     """A reward of the program as the API renders it: with its history."""
-    return reward_list(program=program).using(DEFAULT_DB_ALIAS).get(pk=pk)  # after a write
+    return reward_list(program=program).get(pk=pk)
 
 
 def reward_history(*, reward: Reward) -> QuerySet[RewardHistory]:
@@ -85,16 +83,14 @@ def _items() -> QuerySet[PayoutItem]:
 
 def payout_batch_list(*, program: Program) -> QuerySet[PayoutBatch]:
     """The program's batches, each with its items (by beneficiary) and their coverages."""
-    return (
-        PayoutBatch.objects.using(replica_alias())
-        .filter(program=program)
-        .prefetch_related(Prefetch("items", queryset=_items()))
+    return PayoutBatch.objects.filter(program=program).prefetch_related(
+        Prefetch("items", queryset=_items())
     )
 
 
 def payout_batch_detail(*, program: Program, pk: int) -> PayoutBatch:
     """A batch of the program as the API renders it: with its items and their coverages."""
-    return payout_batch_list(program=program).using(DEFAULT_DB_ALIAS).get(pk=pk)  # after a write
+    return payout_batch_list(program=program).get(pk=pk)
 
 
 def payout_item_list(*, batch: PayoutBatch) -> QuerySet[PayoutItem]:
@@ -120,8 +116,7 @@ def user_ledger_entries(*, program: Program, external_id: str) -> QuerySet[Posti
         program=program, code__startswith=user_codes_prefix(external_id)
     ).values("pk")
     return (
-        Posting.objects.using(replica_alias())
-        .filter(account__in=accounts.using(replica_alias()))
+        Posting.objects.filter(account__in=accounts)
         .exclude(kind__in=[Transaction.Kind.POST, Transaction.Kind.VOID])
         .select_related("account", "transaction__resolution")
     )
@@ -187,10 +182,8 @@ def user_balance(*, program: Program, external_id: str) -> dict[str, Any]:
 
 def beneficiary_rewards(*, program: Program, beneficiary: str) -> QuerySet[Reward]:
     """The beneficiary's rewards, newest first."""
-    return (
-        Reward.objects.using(replica_alias())
-        .filter(program=program, beneficiary=beneficiary)
-        .order_by("-created_at", "-id")
+    return Reward.objects.filter(program=program, beneficiary=beneficiary).order_by(
+        "-created_at", "-id"
     )
 
 
@@ -210,8 +203,7 @@ def beneficiary_rewards_by_day(
     """{UTC date: (rewards earned, their amount in minor units)} from `since` on, reversed and
     clawed-back rewards left out (they were never earned)."""
     rows = (
-        Reward.objects.using(replica_alias())
-        .filter(program=program, beneficiary=beneficiary, created_at__gte=since)
+        Reward.objects.filter(program=program, beneficiary=beneficiary, created_at__gte=since)
         .exclude(status__in=[Reward.Status.REVERSED, Reward.Status.CLAWED_BACK])
         .annotate(day=TruncDate("created_at"))
         .values("day")
@@ -224,8 +216,7 @@ def beneficiary_rewards_by_day(
 def beneficiary_payout_items(*, program: Program, beneficiary: str) -> QuerySet[PayoutItem]:
     """The beneficiary's payout items (one per batch), newest batch first, with their batch."""
     return (
-        PayoutItem.objects.using(replica_alias())
-        .filter(batch__program=program, beneficiary=beneficiary)
+        PayoutItem.objects.filter(batch__program=program, beneficiary=beneficiary)
         .select_related("batch")
         .order_by("-batch__created_at", "-id")
     )

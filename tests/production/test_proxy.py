@@ -107,7 +107,7 @@ def nginx(tmp_path, gunicorn) -> Iterator[int]:
     port = free_port()
     site = SHIPPED.read_text()
     site, listens = re.subn(r"listen 80;", f"listen 127.0.0.1:{port};", site)
-    site, upstreams = re.subn(r"server 127\.0\.0\.1:8000;", f"server 127.0.0.1:{gunicorn};", site)
+    site, upstreams = re.subn(r"server 127\.0\.0\.1:8000\b", f"server 127.0.0.1:{gunicorn}", site)
     assert listens == 1 and upstreams == 1, "config/nginx.conf changed shape: update this test"
     (tmp_path / "site.conf").write_text(site)
     temp = {name: tmp_path / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
