@@ -41,6 +41,7 @@ setup: $(VENV)/.installed node_modules/.installed
 run: setup
 	$(DEV_ENV) $(PY) manage.py migrate --noinput
 	$(DEV_ENV) $(PY) manage.py seed_demo
+	$(DEV_ENV) $(PY) manage.py portal_signin_link demo alice
 	@echo "==> Admin: http://127.0.0.1:8000/admin/  Builder: http://127.0.0.1:8000/builder/  (user demo / password demo)"
 	@echo "==> Other terminals: export $(DEV_ENV) before manage.py commands (README, Using the API)"
 	$(DEV_ENV) $(PY) manage.py runserver 127.0.0.1:8000

@@ -102,11 +102,17 @@ class LinkBase:
     origin: str
 
 
+def signin_link(*, account: PartnerAccount, base: LinkBase) -> str:
+    """A new sign-in link for the partner (single use, expiring; see signin_link_user)."""
+    program = account.participant.program
+    token = get_token(account.user, scope=_scope(program))
+    return f"{base.origin}{reverse('portal:signin-link', args=[program.slug])}?sesame={token}"
+
+
 def _send_link(*, account: PartnerAccount, base: LinkBase, welcome: bool) -> None:
     participant = account.participant
     program = participant.program
-    token = get_token(account.user, scope=_scope(program))
-    link = f"{base.origin}{reverse('portal:signin-link', args=[program.slug])}?sesame={token}"
+    link = signin_link(account=account, base=base)
     email = str(participant.attributes.get("email", ""))
     transaction.on_commit(
         partial(
