@@ -35,6 +35,10 @@ class LinkForm(forms.Form):
 
 
 class PreferencesForm(forms.Form):
-    email_opt_out = forms.BooleanField(
-        required=False, label="Don't send me news or notifications by email"
+    email_reward_confirmed = forms.BooleanField(
+        required=False, label="A reward is confirmed (with its amount)"
+    )
+    email_payout_sent = forms.BooleanField(required=False, label="A payout is sent to you")
+    email_payout_failed = forms.BooleanField(
+        required=False, label="A payout could not be sent (so you can fix your payout details)"
     )

@@ -36,10 +36,16 @@ class PartnerAccount(models.Model):
     participant = models.OneToOneField(
         Participant, on_delete=models.PROTECT, related_name="partner_account"
     )
-    # Email preferences (SPEC section 12): a partner may turn off the emails that are not
-    # needed to use the portal. Sign-in links are always sent.
-    email_opt_out = models.BooleanField(
-        default=False, help_text="No news or notifications (sign-in links are always sent)"
+    # Email preferences (SPEC section 12): one switch per notification email (EmailOutbox.Kind),
+    # read when the email is sent. Sign-in links (and the welcome, which is one) are always sent.
+    email_reward_confirmed = models.BooleanField(
+        default=True, help_text="Email the partner when a reward is confirmed"
+    )
+    email_payout_sent = models.BooleanField(
+        default=True, help_text="Email the partner when a payout is sent"
+    )
+    email_payout_failed = models.BooleanField(
+        default=True, help_text="Email the partner when a payout fails"
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -48,6 +54,10 @@ class PartnerAccount(models.Model):
 
     def __str__(self) -> str:
         return f"partner {self.participant_id}"
+
+    def wants(self, kind: str) -> bool:
+        """Whether the partner wants this kind of notification email (EmailOutbox.Kind)."""
+        return bool(getattr(self, f"email_{kind}"))
 
 
 class PartnerApplication(models.Model):
@@ -90,3 +100,61 @@ class PortalPartner(Participant):
     class Meta:
         proxy = True
         verbose_name = "portal partner"
+
+
+class EmailOutbox(models.Model):
+    """One notification email to a partner, written in the transaction of the change that
+    caused it (a reward confirmed, a payout sent or failed: config.platform.notifications) and
+    sent after that commits, retried with backoff until the mail server takes it
+    (builder/portal/outbox.py). At most one row per kind and object (`object_key`, e.g.
+    ``reward:42``), so a repeated or concurrent notification adds no second email.
+
+    The partner is named by program and external id (the money domain knows no more); who gets
+    the email, whether they want it and what it says are decided when it is sent, so an email
+    address or preference changed meanwhile counts."""
+
+    class Kind(models.TextChoices):
+        REWARD_CONFIRMED = "reward_confirmed", "Reward confirmed"
+        PAYOUT_SENT = "payout_sent", "Payout sent"
+        PAYOUT_FAILED = "payout_failed", "Payout failed"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # waiting for its first or next attempt
+        SENT = "sent"  # the mail server accepted it
+        SKIPPED = "skipped"  # not sent, on purpose: no partner account, no email, opted out
+        FAILED = "failed"  # gave up after the last attempt
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
+    # The participant's external id (rules.models.Participant.external_id); not a foreign key,
+    # so a notification never fails the money write it belongs to.
+    beneficiary = models.CharField(max_length=255)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    object_key = models.CharField(max_length=100)
+    data = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    to = models.EmailField(blank=True, help_text="Where it was sent")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "partner email"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["program", "kind", "object_key"], name="portal_email_once"
+            ),
+        ]
+        indexes = [
+            # The sweep's query: due pending emails, oldest first.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status="pending"),
+                name="portal_email_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.beneficiary} ({self.status})"

@@ -76,17 +76,27 @@ def partner_account_ensure(*, participant: Participant) -> PartnerAccount:
         return account
 
 
-def email_preferences_update(*, account: PartnerAccount, opt_out: bool) -> PartnerAccount:
-    if account.email_opt_out != opt_out:
-        account.email_opt_out = opt_out
-        account.save(update_fields=["email_opt_out"])
+EMAIL_PREFERENCES = ("email_reward_confirmed", "email_payout_sent", "email_payout_failed")
+
+
+def email_preferences_update(*, account: PartnerAccount, wanted: dict[str, bool]) -> PartnerAccount:
+    """Set which notification emails the partner gets (EMAIL_PREFERENCES; a missing one is
+    unchanged). Audited when something changed. Sign-in links are always sent."""
+    before = {name: getattr(account, name) for name in EMAIL_PREFERENCES}
+    after = {name: bool(wanted.get(name, before[name])) for name in EMAIL_PREFERENCES}
+    changed = [name for name in EMAIL_PREFERENCES if before[name] != after[name]]
+    if changed:
+        for name in changed:
+            setattr(account, name, after[name])
+        account.save(update_fields=changed)
         audit_record(
             program=account.participant.program,
             actor=f"partner:{account.participant.external_id}",
             action="partner.email_preferences_changed",
             object_type="participant",
             object_id=account.participant.external_id,
-            after={"email_opt_out": opt_out},
+            before={name: before[name] for name in changed},
+            after={name: after[name] for name in changed},
         )
     return account
 

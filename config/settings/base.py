@@ -145,6 +145,40 @@ if not FIELD_ENCRYPTION_KEYS and not DEBUG:
         "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`."
     )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Referral Ledger <noreply@localhost>")
+# Email through Django 6.1's MAILERS (docs/PORTAL.md "Emails"). The environment keeps the
+# familiar names: EMAIL_BACKEND (default SMTP; the console in DEBUG), EMAIL_HOST, EMAIL_PORT,
+# EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, EMAIL_USE_SSL, EMAIL_TIMEOUT (seconds).
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+_email_backend = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend" if DEBUG else SMTP_BACKEND,
+)
+# A stuck mail server is a failed attempt after this long (and the outbox's lease outlasts it).
+MAIL_TIMEOUT_SECONDS = env.int("EMAIL_TIMEOUT", default=10)
+MAILERS = {
+    "default": {
+        "BACKEND": _email_backend,
+        "OPTIONS": {
+            "host": env.str("EMAIL_HOST", default="localhost"),
+            "port": env.int("EMAIL_PORT", default=25),
+            "username": env.str("EMAIL_HOST_USER", default=""),
+            "password": env.str("EMAIL_HOST_PASSWORD", default=""),
+            "use_tls": env.bool("EMAIL_USE_TLS", default=False),
+            "use_ssl": env.bool("EMAIL_USE_SSL", default=False),
+            "timeout": MAIL_TIMEOUT_SECONDS,
+        }
+        if _email_backend == SMTP_BACKEND
+        else {},
+    }
+}
+# The portal's notification emails: links in them start here (e.g. https://ref.example.com;
+# empty: the emails name the pages without links), and a refused email is retried with backoff.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="")
+PORTAL_EMAIL_RETRY_BASE_SECONDS = env.int("PORTAL_EMAIL_RETRY_BASE_SECONDS", default=60)
+PORTAL_EMAIL_RETRY_MAX_DELAY_SECONDS = env.int(
+    "PORTAL_EMAIL_RETRY_MAX_DELAY_SECONDS", default=6 * 3600
+)
+PORTAL_EMAIL_MAX_ATTEMPTS = env.int("PORTAL_EMAIL_MAX_ATTEMPTS", default=12)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -270,6 +304,11 @@ WEBHOOK_SWEEP_SECONDS = env.int("WEBHOOK_SWEEP_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE["ledger.webhook_deliver_due"] = {
     "task": "ledger.webhook_deliver_due",
     "schedule": WEBHOOK_SWEEP_SECONDS,
+}
+# Partner emails (builder/portal/outbox.py): due retries and any email whose hand-off was lost.
+CELERY_BEAT_SCHEDULE["portal.email_send_due"] = {
+    "task": "portal.email_send_due",
+    "schedule": env.int("PORTAL_EMAIL_SWEEP_SECONDS", default=30),
 }
 # Nightly reconciliation at 03:00 UTC, stored as runs (without a broker: the inline scheduler,
 # or cron runs `manage.py reconcile`; docs/OPERATIONS.md).

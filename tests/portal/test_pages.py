@@ -123,11 +123,19 @@ def test_payout_details_not_available_yet(alice_client):
 
 
 def test_email_preferences(alice, alice_client):
-    assert "Sign-in links are always sent" in text(alice_client.get("/portal/acme/preferences"))
-    alice_client.post("/portal/acme/preferences", {"email_opt_out": "on"})
-    assert PartnerAccount.objects.get(participant=alice).email_opt_out is True
+    page = text(alice_client.get("/portal/acme/preferences"))
+    assert "Sign-in links are always sent" in page and "A reward is confirmed" in page
+    alice_client.post(
+        "/portal/acme/preferences", {"email_reward_confirmed": "on", "email_payout_failed": "on"}
+    )
+    account = PartnerAccount.objects.get(participant=alice)
+    assert (account.email_reward_confirmed, account.email_payout_sent) == (True, False)
+    assert account.email_payout_failed is True
     alice_client.post("/portal/acme/preferences", {})
-    assert PartnerAccount.objects.get(participant=alice).email_opt_out is False
+    account.refresh_from_db()
+    assert not any(
+        (account.email_reward_confirmed, account.email_payout_sent, account.email_payout_failed)
+    )
 
 
 def test_pages_are_private_and_not_cached(alice_client):

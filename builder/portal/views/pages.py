@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from builder.portal import statements
 from builder.portal.forms import LinkForm, PreferencesForm
-from builder.portal.services import email_preferences_update
+from builder.portal.services import EMAIL_PREFERENCES, email_preferences_update
 from builder.portal.views.access import Partner, partner_required
 from builder.portal.wording import batch_status, mask, reward_explanation, reward_status
 from config.platform.admin.common import money
@@ -260,10 +260,10 @@ def preferences(request: HttpRequest, partner: Partner) -> HttpResponse:
     account = partner.account
     form = PreferencesForm(
         request.POST if request.method == "POST" else None,
-        initial={"email_opt_out": account.email_opt_out},
+        initial={name: getattr(account, name) for name in EMAIL_PREFERENCES},
     )
     if request.method == "POST" and form.is_valid():
-        email_preferences_update(account=account, opt_out=form.cleaned_data["email_opt_out"])
+        email_preferences_update(account=account, wanted=form.cleaned_data)
         messages.success(request, "Saved your email preferences.")
         return redirect("portal:preferences", program=partner.program.slug)
     return _page(request, partner, "portal/preferences.html", form=form)

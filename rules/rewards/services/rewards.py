@@ -28,6 +28,7 @@ from config.platform.audit import audit_record
 from config.platform.exceptions import CurrencyMismatch, InvalidTransition, ValidationFailed
 from config.platform.identifiers import PARTICIPANT_ID_RE
 from config.platform.models import Program
+from config.platform.notifications import notification_emit
 from ledger.accounts import REWARDS_EXPENSE, user_rewards_code
 from ledger.booking.lines import PostingLine
 from ledger.models import Transaction
@@ -258,6 +259,7 @@ def _step(
     actor: str,
     reason: str,
     precondition: Callable[[Reward], None] | None = None,
+    moved_hook: Callable[[Reward], None] | None = None,
 ) -> tuple[Reward, bool]:
     """Move the reward to `to_status` with its booking, under the reward's row lock. A reward
     already there is returned unchanged (changed=False: SPEC §4's repeat, no second effect);
@@ -279,6 +281,8 @@ def _step(
         moved = reward_transition_locked(
             reward=locked, to_status=to_status, actor=actor, reason=reason
         )
+        if moved_hook is not None:
+            moved_hook(moved)
         return moved, True
 
 
@@ -289,6 +293,23 @@ def _not_held(reward: Reward) -> None:
         )
 
 
+def _notify_confirmed(reward: Reward) -> None:
+    # In the confirmation's transaction, so only a confirmation that happened tells the partner
+    # (builder/portal: an email outbox row, sent after commit). The money domain names
+    # participants by external id (`beneficiary`); it has no participant row id to give.
+    notification_emit(
+        "reward.confirmed",
+        program_id=reward.program_id,
+        participant_id=0,
+        data={
+            "reward": reward.pk,
+            "beneficiary": reward.beneficiary,
+            "amount": reward.amount,
+            "currency": reward.currency,
+        },
+    )
+
+
 def _confirm(*, reward: Reward, actor: str, reason: str) -> tuple[Reward, bool]:
     return _step(
         reward=reward,
@@ -296,6 +317,7 @@ def _confirm(*, reward: Reward, actor: str, reason: str) -> tuple[Reward, bool]:
         actor=actor,
         reason=reason,
         precondition=_not_held,
+        moved_hook=_notify_confirmed,
     )
 
 
