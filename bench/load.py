@@ -4,6 +4,7 @@
                                    [--workers 4] [--threads 2] [--no-broker]
                                    [--worker-pool prefork] [--worker-concurrency 1]
                                    [--db bench_load] [--broker redis://127.0.0.1:6379/12]
+                                   [--server gunicorn|granian|both] [--rounds 2]
 
 Creates a scratch database (--db, dropped first), migrates it, creates a program, an API key and one
 published rule (every `purchase` event rewards its user) through the services, starts gunicorn
@@ -22,6 +23,11 @@ on a scratch database of the same PostgreSQL and the ratio, and finally the CPU 
 throughput those CPU costs allow on this machine's cores, PostgreSQL's share alone and with the
 HTTP floor. Everything it started is stopped on exit, Ctrl-C included; traffic goes to
 127.0.0.1 only.
+
+--server granian runs all of that on granian (WSGI) instead of gunicorn. --server both compares
+the two on single-request reward creation and /healthz only: each server in turn (ABBA, --rounds
+turns each) on the same database, same worker and thread counts, no broker, printing throughput,
+latency and the CPU per request of the web server, PostgreSQL and the load generator.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import argparse
 import asyncio
 import base64
 import json
+import logging
 import os
 import random
 import re
@@ -57,6 +64,7 @@ from bench._harness import (  # noqa: E402
     process_cpu,
     server_env,
     stopping,
+    wait_http,
 )
 
 SLUG = "bench"
@@ -354,11 +362,22 @@ def main() -> int:
     parser.add_argument("--worker-concurrency", type=int, default=1)
     parser.add_argument("--broker", default=BROKER, help="Redis URL for Celery (flushed first)")
     parser.add_argument("--log", default="/tmp/bench_load.log", help="server logs go here")
+    parser.add_argument(
+        "--server",
+        choices=("gunicorn", "granian", "both"),
+        default="gunicorn",
+        help="the WSGI server; both: single-request reward creation on each, in turns",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="--server both: turns per server")
     parser.add_argument("--generate", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
-        print(json.dumps(asyncio.run(_generate(json.loads(args.generate)))))
+        spec = json.loads(args.generate)
+        generate = _generate_servers if spec.get("servers") else _generate
+        print(json.dumps(asyncio.run(generate(spec))))
         return 0
+    if args.server == "both":
+        return _compare_servers(args)
     # `kill` or `timeout` stop the run like Ctrl-C does: through the finally blocks below.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
@@ -377,7 +396,7 @@ def main() -> int:
         CELERY_BROKER_URL=broker,
     )
     log = open(args.log, "w")  # noqa: SIM115  (closed at the end; servers write to it)
-    server = Gunicorn(env, workers=args.workers, threads=args.threads, log=log)
+    server = SERVERS[args.server](env, workers=args.workers, threads=args.threads, log=log)
     worker = CeleryWorker(env, concurrency=args.worker_concurrency, pool=args.worker_pool, log=log)
     generator: subprocess.Popen | None = None
     try:
@@ -417,8 +436,10 @@ def main() -> int:
 
     cores = os.cpu_count()
     mode = "gthread" if args.threads > 1 else "sync"
+    if args.server == "granian":
+        mode = "WSGI"
     print(
-        f"gunicorn: {args.workers} {mode} workers x {args.threads} thread(s), {cores} cores, "
+        f"{args.server}: {args.workers} {mode} workers x {args.threads} thread(s), {cores} cores, "
         "events "
         + (
             f"on a Celery worker (Redis, {args.worker_pool} pool x {args.worker_concurrency})"
@@ -481,6 +502,145 @@ def _print_budget(saturation: dict[str, Any], cores: int, rate: float) -> None:
         f"  the open-loop mix at {rate:g} req/s needs {needed:.0f} CPU ms per second"
         f" ({needed / budget:.0%} of the machine)"
     )
+
+
+# --- gunicorn against granian (issue 16: "measure ... and keep the faster") ----------------
+
+
+class Granian(Gunicorn):
+    """granian (Rust HTTP server, WSGI interface) on the same app and port scheme as Gunicorn:
+    `workers` processes with `threads` blocking threads each (the threads that run Django,
+    as gunicorn's gthread threads do); CPU is counted over the master's children the same way."""
+
+    def start(self, timeout: float = 60) -> Granian:
+        port = self.env["GUNICORN_BIND"].rsplit(":", 1)[1]
+        cmd = [PYTHON, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1"]
+        cmd += ["--port", port, "--workers", self.env["GUNICORN_WORKERS"]]
+        cmd += ["--blocking-threads", self.env["GUNICORN_THREADS"], "--no-ws"]
+        cmd += ["--no-access-log", "--log-level", "warning", "config.wsgi:application"]
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log or subprocess.DEVNULL,
+            stderr=self.log or subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_http(f"{self.url}/healthz", timeout=timeout, proc=self.proc)
+        return self
+
+
+SERVERS: dict[str, type[Gunicorn]] = {"gunicorn": Gunicorn, "granian": Granian}
+SERVER_OPS = ("reward_create", "healthz")  # the comparison: one reward per request, the floor
+
+
+async def _generate_servers(spec: dict[str, Any]) -> dict[str, Any]:
+    """Closed loop on SERVER_OPS against one server, with the CPU each request cost the web
+    server, PostgreSQL and this generator (no broker: no events, no Celery worker)."""
+    import aiohttp
+    import psycopg
+
+    connector = aiohttp.TCPConnector(limit=256)
+    session = aiohttp.ClientSession(
+        base_url=spec["url"],
+        headers={"Authorization": f"Bearer {spec['key']}"},
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=TIMEOUT),
+    )
+    out: dict[str, Any] = {}
+    async with session:
+        await _closed_loop(session, "reward_create", 8, 2)  # warm-up: imports, connections
+        conn = await psycopg.AsyncConnection.connect(spec["admin_database"], autocommit=True)
+        for op in SERVER_OPS:
+            web = _cpu_seconds(spec["server_pid"])
+            pg = await _postgres_cpu(conn)
+            own = time.process_time()
+            samples, elapsed = await _closed_loop(
+                session, op, spec["concurrency"], spec["saturation_seconds"]
+            )
+            out[op] = summary = _summary(samples[op], elapsed)
+            ok = max(summary["ok"], 1)
+            summary["server_cpu_ms"] = round(
+                1000 * (_cpu_seconds(spec["server_pid"]) - web) / ok, 2
+            )
+            summary["postgres_cpu_ms"] = round(1000 * (await _postgres_cpu(conn) - pg) / ok, 2)
+            summary["generator_cpu_ms"] = round(
+                1000 * (time.process_time() - own) / max(summary["requests"], 1), 2
+            )
+        await conn.close()
+    return out
+
+
+def _compare_servers(args: argparse.Namespace) -> int:
+    """gunicorn and granian in turns (ABBA... so a drift of the machine or of the growing table
+    falls on both), same database, same app, same worker and thread counts."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    database = database_recreate(args.db)
+    key = _setup(database, "")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per readiness probe
+    env = server_env(
+        database,
+        DJANGO_SETTINGS_MODULE="config.settings.base",
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        API_RATE_LIMIT="10000000/min",
+        CELERY_BROKER_URL="",
+        INLINE_SCHEDULER="false",  # no periodic jobs in the web processes during the runs
+    )
+    pairs = [("gunicorn", "granian"), ("granian", "gunicorn")]
+    order = [name for i in range(args.rounds) for name in pairs[i % 2]]
+    runs: dict[str, list[dict[str, Any]]] = {"gunicorn": [], "granian": []}
+    log = open(args.log, "w")  # noqa: SIM115  (closed at the end; servers write to it)
+    try:
+        for name in order:
+            server = SERVERS[name](env, workers=args.workers, threads=args.threads, log=log)
+            with stopping(server):
+                server.start()
+                assert server.proc is not None  # start() spawned it
+                spec = {
+                    "servers": True,
+                    "url": server.url,
+                    "server_pid": server.proc.pid,
+                    "admin_database": PG_ADMIN_URL,
+                    "key": key,
+                    "concurrency": args.concurrency,
+                    "saturation_seconds": args.saturation_seconds,
+                }
+                run = subprocess.run(
+                    [PYTHON, __file__, "--generate", json.dumps(spec)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                runs[name].append(json.loads(run.stdout))
+    finally:
+        log.close()
+        database_drop(args.db)
+
+    print(
+        f"gunicorn against granian: {args.workers} workers x {args.threads} threads each"
+        f" (gunicorn {'gthread' if args.threads > 1 else 'sync'}, granian WSGI blocking"
+        f" threads), {args.concurrency} clients, {args.saturation_seconds:g} s per operation,"
+        f" turns {' '.join(order)}, {os.cpu_count()} cores"
+    )
+    header = f"  {'server':<9} {'operation':<14} {'requests':>8} {'errors':>6} {'req/s':>8}"
+    print(header + f" {'p50 ms':>7} {'p99 ms':>7}   CPU ms/request: web, PostgreSQL, generator")
+    best: dict[str, float] = {}
+    for name, results in runs.items():
+        for op in SERVER_OPS:
+            for s in (r[op] for r in results):
+                print(
+                    f"  {name:<9} {op:<14} {s['requests']:>8} {sum(s['errors'].values()):>6}"
+                    f" {s['throughput']:>8.1f} {s['p50_ms'] or 0:>7.1f} {s['p99_ms'] or 0:>7.1f}"
+                    f"   {s['server_cpu_ms']:>5.2f} {s['postgres_cpu_ms']:>5.2f}"
+                    f" {s['generator_cpu_ms']:>5.2f}"
+                )
+        best[name] = max(r["reward_create"]["throughput"] for r in results)
+    ratio = best["granian"] / best["gunicorn"]
+    print(
+        f"\nreward creation, best turn: granian {best['granian']:.0f}/s, gunicorn"
+        f" {best['gunicorn']:.0f}/s, granian / gunicorn = {ratio:.2f}"
+    )
+    return 0
 
 
 if __name__ == "__main__":

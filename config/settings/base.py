@@ -45,8 +45,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.platform.context.RequestIdMiddleware",
-    # Requests and latency by route pattern for GET /metrics (config/platform/metrics.py).
-    "config.platform.metrics.MetricsMiddleware",
     # NUL in a path or query, a UTC offset PostgreSQL refuses, a body over the limit: refused
     # before any view or query runs (config/platform/api/guard.py).
     "config.platform.api.guard.InputGuardMiddleware",
@@ -92,27 +90,6 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 
-# Behind PgBouncer in transaction mode (DB_POOLER=pgbouncer, docs/OPERATIONS.md) consecutive
-# transactions of one connection may run on different server sessions, so nothing may live in
-# the session: no server-side cursors (WITH HOLD cursors outlive a transaction), no prepared
-# statements (LEDGER_PREPARED_STATEMENTS below) and scheduler leases held per transaction
-# (config/inline_scheduler.py).
-DB_POOLER = env.str("DB_POOLER", default="")
-if DB_POOLER not in ("", "pgbouncer"):
-    raise ImproperlyConfigured(f"DB_POOLER must be unset or 'pgbouncer', not {DB_POOLER!r}")
-if DB_POOLER and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
-    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
-# A streaming replica (SPEC §15): reads that tolerate lag go there when they ask for it
-# (config/db_router.py); every write and every read that decides one stays on the primary.
-DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
-if DATABASE_REPLICA_URL:
-    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
-    for _key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "DISABLE_SERVER_SIDE_CURSORS"):
-        if _key in DATABASES["default"]:
-            DATABASES["replica"].setdefault(_key, DATABASES["default"][_key])
-    # Tests see the primary's test database through it (no second copy to migrate).
-    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
-DATABASE_ROUTERS = ["config.db_router.PrimaryReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -32,10 +32,7 @@ OWNERS = [
         kind="payout",
         instead="a payout transfer moves only with its payout batch",
         reference=re.compile(r"payout:.*", re.S),
-        linked=lambda ids: (
-            _linked(PayoutItem, "transaction_id")(ids)
-            or _linked(PayoutItem, "return_transaction_id")(ids)
-        ),
+        linked=_linked(PayoutItem, "transaction_id"),
     ),
     TransactionOwner(
         kind="credits",
