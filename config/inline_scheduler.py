@@ -14,6 +14,14 @@ session advisory lock (`pg_try_advisory_lock`, one per job name) on a connection
 on other databases an exclusive `flock` on a file per job and database. The other processes
 try again at each due time, so when the holder exits (its session or file closes) another one
 takes the job over. Settings: INLINE_SCHEDULER (default: true when CELERY_BROKER_URL is unset).
+
+Behind PgBouncer in transaction mode (DB_POOLER=pgbouncer) a session lock would be taken on
+whichever server session served that one statement, and stay there, held for (or released
+under) somebody else. There the lease is a transaction-level lock instead
+(`pg_try_advisory_xact_lock`), taken for one run in a transaction of its own connection that
+stays open while the job runs (PgBouncer keeps a transaction on one server session) and ends
+after it. No two processes ever run a job at once; each process runs it at its own due times
+(the jobs are idempotent sweeps, so N processes cost N runs per interval, not wrong results).
 """
 
 from __future__ import annotations
@@ -68,6 +76,10 @@ class Leases(Protocol):
         """True when this process holds the job's lease (taking it if it is free)."""
         ...
 
+    def release(self, name: str) -> None:
+        """The job's run ended (a lease held for the process's life stays held)."""
+        ...
+
     def release_all(self) -> None: ...
 
 
@@ -102,12 +114,71 @@ class PostgresLeases:
             self._held.add(name)
         return taken
 
+    def release(self, name: str) -> None:
+        pass
+
     def release_all(self) -> None:
         if self._db is not None:
             with contextlib.suppress(Exception):
                 self._db.close()  # ends the session, which releases its advisory locks
         self._db = None
         self._held.clear()
+
+
+class PostgresTransactionLeases:
+    """For a transaction pooler: a job's lease is a transaction-level advisory lock, held from
+    `hold` to `release` by a transaction left open on a connection of its own. Nothing lives in
+    the session: the lock ends with the transaction, on whichever server session ran it."""
+
+    def __init__(self, alias: str = DEFAULT_DB_ALIAS) -> None:
+        self.alias = alias
+        self._db: Any = None
+        self._open: str | None = None  # the job whose transaction is open
+
+    def _connection(self) -> Any:
+        if self._db is not None and self._db.connection is not None and not self._db.is_usable():
+            self.release_all()
+        if self._db is None:
+            self._db = connections.create_connection(self.alias)
+        return self._db
+
+    def hold(self, name: str) -> bool:
+        if self._open is not None:
+            self.release(self._open)
+        db = self._connection()
+        taken = False
+        try:
+            with db.cursor() as cursor:
+                cursor.execute("BEGIN")
+                cursor.execute(
+                    "SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, lock_key(name)]
+                )
+                taken = bool(cursor.fetchone()[0])
+                if not taken:
+                    cursor.execute("ROLLBACK")
+        except Exception:
+            self.release_all()  # whatever state the transaction is in, it ends with the session
+            raise
+        if taken:
+            self._open = name
+        return taken
+
+    def release(self, name: str) -> None:
+        if self._open != name or self._db is None:
+            return
+        self._open = None
+        try:
+            with self._db.cursor() as cursor:
+                cursor.execute("COMMIT")  # ends the transaction, and the lock with it
+        except Exception:
+            self.release_all()  # a broken connection: its transaction (and lock) are gone
+
+    def release_all(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(Exception):
+                self._db.close()
+        self._db = None
+        self._open = None
 
 
 class FileLeases:
@@ -132,6 +203,9 @@ class FileLeases:
         self._held[name] = fd
         return True
 
+    def release(self, name: str) -> None:
+        pass
+
     def release_all(self) -> None:
         for fd in self._held.values():
             os.close(fd)  # closing the file releases its lock
@@ -141,6 +215,8 @@ class FileLeases:
 def leases_for(alias: str = DEFAULT_DB_ALIAS) -> Leases:
     connection = connections[alias]
     if connection.vendor == "postgresql":
+        if getattr(settings, "DB_POOLER", ""):
+            return PostgresTransactionLeases(alias)
         return PostgresLeases(alias)
     return FileLeases(str(connection.settings_dict["NAME"]))
 
@@ -237,6 +313,11 @@ class InlineScheduler:
                 (time.monotonic() - started) * 1e3,
                 result,
             )
+        finally:
+            try:
+                self.leases.release(job.name)
+            except Exception:
+                logger.exception("Inline job %s: could not release its lease", job.name)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="inline-scheduler", daemon=True)

@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
+from config.db_router import replica_alias
 from config.platform.exceptions import NotFound
 from config.platform.models import Program
 from ledger.models import Account, AccountBalance, Posting, ReconciliationRun, Transaction
@@ -64,7 +65,7 @@ def account_balance(account: Account, *, as_of: datetime | None = None) -> dict[
 
 def account_entries(*, account: Account) -> QuerySet[Posting]:
     """The account's postings, each with its account (the API pages them newest first)."""
-    return Posting.objects.filter(account=account).select_related("account")
+    return Posting.objects.using(replica_alias()).filter(account=account).select_related("account")
 
 
 def transaction_get(*, program: Program, pk: Any) -> Transaction:

@@ -11,6 +11,7 @@ from django.db import connections, router
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 
+from config.db_router import replica_alias
 from config.platform import rowsql
 from config.platform.db import prepared_cursor
 from config.platform.exceptions import NotFound
@@ -223,7 +224,7 @@ def event_list(
 ) -> QuerySet[Event]:
     """The program's events with their participant; a non-empty `event_type` or `status`
     narrows them."""
-    qs = Event.objects.filter(program=program).select_related("participant")
+    qs = Event.objects.using(replica_alias()).filter(program=program).select_related("participant")
     if event_type:
         qs = qs.filter(type=event_type)
     if status:
@@ -272,7 +273,8 @@ def participant_by_email(*, program: Program, email: str) -> Participant | None:
 def referrals_by_day(*, participant: Participant, since: datetime) -> dict[Any, int]:
     """{UTC date: referrals the participant made that day} from `since` on."""
     rows = (
-        Referral.objects.filter(referrer=participant, created_at__gte=since)
+        Referral.objects.using(replica_alias())
+        .filter(referrer=participant, created_at__gte=since)
         .annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(n=Count("id"))
@@ -287,14 +289,16 @@ def top_referrers(*, program: Program, limit: int) -> list[dict[str, Any]]:
     and clawed-back rewards left out)}, most referrals first. Someone who earned without
     referring anyone is not a referrer."""
     top = list(
-        Referral.objects.filter(program=program)
+        Referral.objects.using(replica_alias())
+        .filter(program=program)
         .values("referrer__external_id")
         .annotate(referrals=Count("pk"))
         .order_by("-referrals", "referrer__external_id")[:limit]
     )
     ids = [row["referrer__external_id"] for row in top]
     earned = dict(
-        Reward.objects.filter(program=program, beneficiary__in=ids)
+        Reward.objects.using(replica_alias())
+        .filter(program=program, beneficiary__in=ids)
         .exclude(status__in=[Reward.Status.REVERSED, Reward.Status.CLAWED_BACK])
         .values("beneficiary")
         .annotate(amount=Sum("amount"))

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
+from config.db_router import replica_alias
 from config.platform.models import AuditEntry, Program
 
 # The audit entry fields a reader can match exactly.
@@ -26,7 +27,7 @@ def audit_entry_list(
     unknown = set(match) - set(AUDIT_EXACT_FILTERS)
     if unknown:
         raise ValueError(f"Not an exact audit filter: {', '.join(sorted(unknown))}")
-    qs = AuditEntry.objects.filter(program=program, **match)
+    qs = AuditEntry.objects.using(replica_alias()).filter(program=program, **match)
     if since is not None:
         qs = qs.filter(at__gte=since)
     if until is not None:

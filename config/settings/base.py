@@ -45,6 +45,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.platform.context.RequestIdMiddleware",
+    # Requests and latency by route pattern for GET /metrics (config/platform/metrics.py).
+    "config.platform.metrics.MetricsMiddleware",
     # NUL in a path or query, a UTC offset PostgreSQL refuses, a body over the limit: refused
     # before any view or query runs (config/platform/api/guard.py).
     "config.platform.api.guard.InputGuardMiddleware",
@@ -89,6 +91,27 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# Behind PgBouncer in transaction mode (DB_POOLER=pgbouncer, docs/OPERATIONS.md) consecutive
+# transactions of one connection may run on different server sessions, so nothing may live in
+# the session: no server-side cursors (WITH HOLD cursors outlive a transaction), no prepared
+# statements (LEDGER_PREPARED_STATEMENTS below) and scheduler leases held per transaction
+# (config/inline_scheduler.py).
+DB_POOLER = env.str("DB_POOLER", default="")
+if DB_POOLER not in ("", "pgbouncer"):
+    raise ImproperlyConfigured(f"DB_POOLER must be unset or 'pgbouncer', not {DB_POOLER!r}")
+if DB_POOLER and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+# A streaming replica (SPEC §15): reads that tolerate lag go there when they ask for it
+# (config/db_router.py); every write and every read that decides one stays on the primary.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    for _key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "DISABLE_SERVER_SIDE_CURSORS"):
+        if _key in DATABASES["default"]:
+            DATABASES["replica"].setdefault(_key, DATABASES["default"][_key])
+    # Tests see the primary's test database through it (no second copy to migrate).
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["config.db_router.PrimaryReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -329,8 +352,15 @@ WEBHOOK_RETRY_MAX_DELAY_SECONDS = env.int("WEBHOOK_RETRY_MAX_DELAY_SECONDS", def
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
 
 # The ledger prepares its booking statement once per connection (planned once, not per reward);
-# turn off for a pooler that cannot keep prepared statements (PgBouncer < 1.21, transaction mode).
-LEDGER_PREPARED_STATEMENTS = env.bool("LEDGER_PREPARED_STATEMENTS", default=True)
+# off by default behind PgBouncer, which keeps prepared statements across transactions only from
+# 1.21 on with max_prepared_statements set (then set this to true).
+LEDGER_PREPARED_STATEMENTS = env.bool("LEDGER_PREPARED_STATEMENTS", default=not DB_POOLER)
+
+# GET /metrics (SPEC §15, config/platform/metrics.py): from these client addresses (the
+# connection's, or X-Forwarded-For's last entry with CLICK_IP_FROM_FORWARDED_FOR) or with
+# `Authorization: Bearer $METRICS_TOKEN`; anyone else gets a 404. Both unset: nobody.
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 GROQ_API_KEY = env.str("GROQ_API_KEY", default="")
 # A model that supports Groq's json_schema response format (structured outputs).
@@ -361,7 +391,7 @@ SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 # Load balancers probe over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)

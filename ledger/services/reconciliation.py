@@ -22,8 +22,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import connections, transaction
 
+from config.db_router import replica_connection_alias, replica_reads
 from config.platform.models import Program
 from ledger.selectors import POSTED_KINDS
 
@@ -89,7 +90,9 @@ def _checked(name: str, check: CheckFn, program: Program | None) -> list[Finding
     """A check's findings. A check that fails (say, on data too corrupt for its query) is a
     finding itself: the run still completes, is stored and says which check could not run."""
     try:
-        with transaction.atomic():  # a savepoint: a failed query must not end the run's work
+        # The checks read the replica when there is one (a consistent, lag-tolerant view);
+        # a savepoint there: a failed query must not end the run's work.
+        with replica_reads() as db, transaction.atomic(using=db):
             return check(program)
     except Exception as exc:
         logger.exception("reconciliation check %s failed", name)
@@ -120,7 +123,7 @@ class _FindingEncoder(DjangoJSONEncoder):
 
 
 def _rows(sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    with connection.cursor() as cursor:
+    with connections[replica_connection_alias()].cursor() as cursor:
         cursor.execute(sql, params)
         cols = [c[0] for c in cursor.description]
         # PostgreSQL sums bigints as numeric: findings carry plain integers (JSON-friendly).

@@ -30,6 +30,7 @@ from typing import Any
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 
+from config.db_router import replica_alias
 from config.platform.models import Program
 from rules.links.models import ClickDaily
 from rules.models import Participant, Referral, RewardLink
@@ -144,14 +145,17 @@ def analytics(
     until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
     days: dict[date, Bucket] = defaultdict(lambda: Bucket(start, start))
 
-    clicks = ClickDaily.objects.filter(program=program, day__gte=start, day__lte=end)
-    referrals = Referral.objects.filter(
+    db = replica_alias()  # lag-tolerant (config/db_router.py)
+    clicks = ClickDaily.objects.using(db).filter(program=program, day__gte=start, day__lte=end)
+    referrals = Referral.objects.using(db).filter(
         program=program, created_at__gte=since, created_at__lt=until
     )
-    links = RewardLink.objects.filter(
+    links = RewardLink.objects.using(db).filter(
         program=program, occurred_at__gte=since, occurred_at__lt=until
     )
-    rewards = Reward.objects.filter(program=program, created_at__gte=since, created_at__lt=until)
+    rewards = Reward.objects.using(db).filter(
+        program=program, created_at__gte=since, created_at__lt=until
+    )
     if participant is not None:
         clicks = clicks.filter(participant=participant)
         referrals = referrals.filter(referrer=participant)

@@ -8,6 +8,7 @@ from datetime import date
 
 from django.db.models import Sum
 
+from config.db_router import replica_alias
 from rules.links.models import ClickDaily, ReferralLink
 from rules.models import Participant
 
@@ -15,7 +16,8 @@ from rules.models import Participant
 def clicks_by_day(*, participant: Participant, since: date) -> dict[date, int]:
     """{UTC date: clicks (bots apart)} on all the participant's links from `since` on."""
     rows = (
-        ClickDaily.objects.filter(participant=participant, day__gte=since)
+        ClickDaily.objects.using(replica_alias())
+        .filter(participant=participant, day__gte=since)
         .values("day")
         .annotate(n=Sum("clicks"))
         .values_list("day", "n")

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, Prefetch, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
+from config.db_router import replica_alias
 from config.platform.db import prepared_cursor
 from config.platform.exceptions import NotFound
 from config.platform.models import Program
@@ -40,7 +42,7 @@ def reward_list(
 ) -> QuerySet[Reward]:
     """The program's rewards with their history; `status` (a Reward.Status value) and
     `beneficiary` narrow them when given."""
-    qs = Reward.objects.filter(program=program).prefetch_related("history")
+    qs = Reward.objects.using(replica_alias()).filter(program=program).prefetch_related("history")
     if status is not None:
         qs = qs.filter(status=status)
     if beneficiary is not None:
@@ -50,7 +52,7 @@ def reward_list(
 
 def reward_detail(*, program: Program, pk: int) -> Reward:
     """A reward of the program as the API renders it: with its history."""
-    return reward_list(program=program).get(pk=pk)
+    return reward_list(program=program).using(DEFAULT_DB_ALIAS).get(pk=pk)  # after a write
 
 
 def reward_history(*, reward: Reward) -> QuerySet[RewardHistory]:
@@ -83,14 +85,16 @@ def _items() -> QuerySet[PayoutItem]:
 
 def payout_batch_list(*, program: Program) -> QuerySet[PayoutBatch]:
     """The program's batches, each with its items (by beneficiary) and their coverages."""
-    return PayoutBatch.objects.filter(program=program).prefetch_related(
-        Prefetch("items", queryset=_items())
+    return (
+        PayoutBatch.objects.using(replica_alias())
+        .filter(program=program)
+        .prefetch_related(Prefetch("items", queryset=_items()))
     )
 
 
 def payout_batch_detail(*, program: Program, pk: int) -> PayoutBatch:
     """A batch of the program as the API renders it: with its items and their coverages."""
-    return payout_batch_list(program=program).get(pk=pk)
+    return payout_batch_list(program=program).using(DEFAULT_DB_ALIAS).get(pk=pk)  # after a write
 
 
 def payout_item_list(*, batch: PayoutBatch) -> QuerySet[PayoutItem]:
@@ -116,7 +120,8 @@ def user_ledger_entries(*, program: Program, external_id: str) -> QuerySet[Posti
         program=program, code__startswith=user_codes_prefix(external_id)
     ).values("pk")
     return (
-        Posting.objects.filter(account__in=accounts)
+        Posting.objects.using(replica_alias())
+        .filter(account__in=accounts.using(replica_alias()))
         .exclude(kind__in=[Transaction.Kind.POST, Transaction.Kind.VOID])
         .select_related("account", "transaction__resolution")
     )
@@ -182,8 +187,10 @@ def user_balance(*, program: Program, external_id: str) -> dict[str, Any]:
 
 def beneficiary_rewards(*, program: Program, beneficiary: str) -> QuerySet[Reward]:
     """The beneficiary's rewards, newest first."""
-    return Reward.objects.filter(program=program, beneficiary=beneficiary).order_by(
-        "-created_at", "-id"
+    return (
+        Reward.objects.using(replica_alias())
+        .filter(program=program, beneficiary=beneficiary)
+        .order_by("-created_at", "-id")
     )
 
 
@@ -203,7 +210,8 @@ def beneficiary_rewards_by_day(
     """{UTC date: (rewards earned, their amount in minor units)} from `since` on, reversed and
     clawed-back rewards left out (they were never earned)."""
     rows = (
-        Reward.objects.filter(program=program, beneficiary=beneficiary, created_at__gte=since)
+        Reward.objects.using(replica_alias())
+        .filter(program=program, beneficiary=beneficiary, created_at__gte=since)
         .exclude(status__in=[Reward.Status.REVERSED, Reward.Status.CLAWED_BACK])
         .annotate(day=TruncDate("created_at"))
         .values("day")
@@ -216,7 +224,8 @@ def beneficiary_rewards_by_day(
 def beneficiary_payout_items(*, program: Program, beneficiary: str) -> QuerySet[PayoutItem]:
     """The beneficiary's payout items (one per batch), newest batch first, with their batch."""
     return (
-        PayoutItem.objects.filter(batch__program=program, beneficiary=beneficiary)
+        PayoutItem.objects.using(replica_alias())
+        .filter(batch__program=program, beneficiary=beneficiary)
         .select_related("batch")
         .order_by("-batch__created_at", "-id")
     )
