@@ -33,4 +33,4 @@ class RulesConfig(AppConfig):
         rewards_dashboard.register()
         dashboard.register()
         # A stored event goes to a worker (or is processed here) once it is committed.
-        event_handoff_connect(tasks.event_enqueue)
+        event_handoff_connect(tasks.event_enqueue, many=tasks.events_enqueue_batch)

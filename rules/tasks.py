@@ -10,6 +10,7 @@ from django.conf import settings
 
 from rules.links.tasks import clicks_purge_old, clicks_rollup  # noqa: F401  (discovered with this module)
 from rules.rewards.tasks import confirm_due_rewards  # noqa: F401  (discovered with this module)
+from rules.services.event_batch import events_process_batch
 from rules.services.processing import event_handoff_mark, event_process, events_requeue_stuck
 
 logger = logging.getLogger(__name__)
@@ -62,3 +63,33 @@ def requeue_stuck(*, inline: bool | None = None) -> int:
 @shared_task(name="rules.requeue_stuck_events")
 def requeue_stuck_events() -> int:
     return requeue_stuck(inline=False)
+
+
+@shared_task(name="rules.process_events", acks_late=True)
+def process_events(event_pks: list[int]) -> dict[str, int]:
+    """A batch of events (rules.services.event_batch): one claim, one transaction."""
+    return vars(events_process_batch(event_pks=event_pks))
+
+
+def events_enqueue_batch(event_pks: list[int]) -> None:
+    """Hand a batch of committed events (stored with their hand-off lease when there is a
+    broker) to a worker as one task, or process them here as one batch. Never raises."""
+    if settings.CELERY_BROKER_URL:
+        try:
+            process_events.apply_async(
+                (list(event_pks),), retry=True, retry_policy=PUBLISH_RETRY_POLICY
+            )
+        except Exception:
+            logger.exception(
+                "Could not queue %d events; the sweeper will pick them up", len(event_pks)
+            )
+            for pk in event_pks:
+                try:
+                    event_handoff_mark(event_pk=pk, lost=True)
+                except Exception:
+                    logger.exception("Could not mark event %s as not handed off", pk)
+        return
+    try:
+        events_process_batch(event_pks=event_pks)
+    except Exception:
+        logger.exception("Inline processing of a batch of events failed; they will be retried")

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from rules.apis import events, participants
+from rules.apis import event_batch, events, participants
 from rules.apis import rules as rules_apis
 
 urlpatterns = [
@@ -23,6 +23,7 @@ urlpatterns = [
     ),
     path("referrals", participants.ReferralListApi.as_view(), name="referral-list"),
     path("events", events.EventListApi.as_view(), name="event-list"),
+    path("events/batch", event_batch.EventBatchApi.as_view(), name="event-batch"),
     path("events/<str:event_id>", events.EventDetailApi.as_view(), name="event-detail"),
     path("rules", rules_apis.RuleListApi.as_view(), name="rule-list"),
     path("rules/validate", rules_apis.RuleValidateApi.as_view(), name="rule-validate"),

@@ -116,15 +116,19 @@ def event_claim(*, event_pk: int) -> int | None:
 # --- work ---------------------------------------------------------------------------------
 
 
-def rules_evaluate_and_act(event: Event) -> list[dict[str, Any]]:
+def rules_evaluate_and_act(
+    event: Event, *, active: list[tuple[Any, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Evaluate the event's active rules and run the matched actions (no status change).
 
     Rules run in priority order, up to and including the first matched rule with
     stop_processing; each of those is evaluated once, with its trace, and recorded matched or
-    not. Compiled rules are cached by rules.engine (versions are immutable)."""
+    not. Compiled rules are cached by rules.engine (versions are immutable). `active`: the
+    active rules for the event's type, when the caller has read them already (a batch)."""
     program = event.program
     facts, roles = event_facts(event)
-    active = active_rule_versions(program=program, trigger=event.type)
+    if active is None:
+        active = active_rule_versions(program=program, trigger=event.type)
     if not active:
         return []
     # Fraud signals compare a referrer with the referred: without a referrer there is nothing

@@ -1,0 +1,268 @@
+"""Events in batches (SPEC §14): ingesting many in one request, and processing many per claim.
+
+Ingesting (`events_ingest_batch`): each event goes through event_ingest exactly as
+`POST P/events` sends it (same validation, idempotency by id, attribute merge, attribution),
+committed on its own, so one event's refusal never undoes another; their hand-offs are
+collected (rules.services.handoff.event_handoff_batched) and handed off together, as one batch
+task on a broker or batched processing in this process.
+
+Processing (`events_process_batch`), what a worker does with a batch of event ids (or the next
+due events):
+
+1. **Claim** them all in one statement (PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED``, so
+   two workers given overlapping batches each take a disjoint part; committed on its own, so a
+   worker that dies has spent the attempt, as event_claim does for one);
+2. **Work** in one transaction: the claimed events, their programs and participants are read
+   and locked in one query, the active rules once per (program, type); then each event, in
+   (occurred_at, id) order so that a user's events apply in the order they happened, under a
+   savepoint of its own: a failing event rolls back only its own work, and the others commit;
+3. **Failures** are recorded afterwards one by one (`_record_failure`: retry with backoff, or
+   failed after MAX_ATTEMPTS), as for a single event.
+
+Every action keeps its deterministic key (event, rule version, action), so a batch that dies
+midway and is retried pays nothing twice. Two batch workers can deadlock on the balance rows
+of the accounts their events pay (each holds the rows its earlier events locked until the
+batch commits): PostgreSQL then aborts one statement, its savepoint rolls back that one event,
+which is retried after the usual backoff.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from config.platform import rowsql
+from config.platform.db import prepared_cursor
+from config.platform.exceptions import DomainError
+from config.platform.models import Program
+from rules.exceptions import EventNotReady
+from rules.models import Event, Participant
+from rules.selectors import active_rule_versions
+from rules.services.events import event_ingest
+from rules.services.handoff import event_handoff_batched
+from rules.services.processing import (
+    REFUND_EVENT,
+    _record_failure,
+    event_mark_processed,
+    refund_apply,
+    rules_evaluate_and_act,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_EVENTS = 1000  # per request
+BATCH_SIZE = 100  # per claim: a worker's batch
+Status = Event.Status
+
+
+@dataclass
+class IngestResult:
+    event: Event | None
+    created: bool
+    error: DomainError | None = None
+
+
+def events_ingest_batch(
+    *, program: Program, items: Sequence[dict[str, Any] | DomainError], actor: str
+) -> list[IngestResult]:
+    """Store each event (validated fields of POST P/events, or the error that answers it) as
+    event_ingest does, in order; hand the new ones off together. Then, when they were
+    processed in this process, read them back as stored."""
+    results: list[IngestResult] = []
+    with event_handoff_batched() as handed:
+        for item in items:
+            if isinstance(item, DomainError):
+                results.append(IngestResult(None, False, item))
+                continue
+            try:
+                event, created = event_ingest(
+                    program=program,
+                    event_id=item["id"],
+                    type=item["type"],
+                    user=item["user"],
+                    occurred_at=item["occurred_at"],
+                    attributes=item["attributes"],
+                    data=item["data"],
+                    click_id=item["click_id"],
+                    coupon=item["coupon"],
+                    actor=actor,
+                )
+            except DomainError as exc:
+                results.append(IngestResult(None, False, exc))
+                continue
+            results.append(IngestResult(event, created))
+    if handed and not _broker():
+        # Processed in this process: show the stored state, as POST P/events does.
+        fresh = Event.objects.select_related("participant").in_bulk(handed)
+        for result in results:
+            if result.event is not None and result.event.pk in fresh:
+                result.event = fresh[result.event.pk]
+    return results
+
+
+def _broker() -> bool:
+    return bool(settings.CELERY_BROKER_URL)
+
+
+# --- claim --------------------------------------------------------------------------------
+
+
+@functools.cache
+def _claim_sql(by_id: bool) -> str:
+    table = Event._meta.db_table
+    which = (
+        "id = ANY(%s)"
+        if by_id
+        else "(next_attempt_at IS NULL OR next_attempt_at <= %s) ORDER BY created_at, id LIMIT %s"
+    )
+    if by_id:
+        which += " ORDER BY id"
+    return (
+        f"UPDATE {table} SET status = '{Status.PROCESSING.value}', attempts = attempts + 1,"
+        f" claimed_at = %s WHERE id IN (SELECT id FROM {table}"
+        f" WHERE status = '{Status.RECEIVED.value}' AND {which} FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, attempts"
+    )
+
+
+def events_claim_batch(
+    *, event_pks: Sequence[int] | None = None, limit: int = BATCH_SIZE, now: datetime | None = None
+) -> dict[int, int]:
+    """Take received events for processing: these ids, or the next `limit` due ones. Returns
+    {event pk: attempt number} for those taken (not those done, failed, or another worker's)."""
+    now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        params: list[Any] = [now, list(event_pks)] if event_pks is not None else [now, now, limit]
+        with prepared_cursor() as cursor:
+            cursor.execute(_claim_sql(event_pks is not None), params)
+            return dict(cursor.fetchall())
+    with transaction.atomic():
+        qs = Event.objects.filter(status=Status.RECEIVED)
+        if event_pks is not None:
+            pks = list(qs.filter(pk__in=event_pks).values_list("pk", flat=True))
+        else:
+            due = qs.exclude(next_attempt_at__gt=now).order_by("created_at", "id")
+            pks = list(due.values_list("pk", flat=True)[:limit])
+        Event.objects.filter(pk__in=pks, status=Status.RECEIVED).update(
+            status=Status.PROCESSING,
+            attempts=F("attempts") + 1,
+            claimed_at=now,
+        )
+        return dict(Event.objects.filter(pk__in=pks).values_list("pk", "attempts"))
+
+
+# --- work ---------------------------------------------------------------------------------
+
+
+@functools.cache
+def _locked_query(db: str) -> tuple[str, list[rowsql.Columns]]:
+    parts = [
+        rowsql.columns(Event, "e", db),
+        rowsql.columns(Program, "pr", db),
+        rowsql.columns(Participant, "p", db),
+    ]
+    sql = (
+        f"SELECT {', '.join(c for part in parts for c in part.sql)}"
+        f" FROM {Event._meta.db_table} e"
+        f" JOIN {Program._meta.db_table} pr ON pr.id = e.program_id"
+        f" JOIN {Participant._meta.db_table} p ON p.id = e.participant_id"
+        " WHERE e.id = ANY(%s) ORDER BY e.id FOR UPDATE OF e"
+    )
+    return sql, parts
+
+
+def _events_locked(pks: list[int]) -> list[Event]:
+    """The events under their row locks, with programs and participants, in one query, in the
+    order they apply: by occurred_at, then id."""
+    if connection.vendor != "postgresql":
+        events = list(
+            Event.objects.select_for_update(of=("self",))
+            .select_related("program", "participant")
+            .filter(pk__in=pks)
+            .order_by("id")
+        )
+    else:
+        sql, parts = _locked_query(connection.alias)
+        with prepared_cursor() as cursor:
+            cursor.execute(sql, [pks])
+            rows = cursor.fetchall()
+        events = []
+        programs: dict[int, Program] = {}
+        for row in rows:
+            event, program, participant = rowsql.split(row, parts, connection.alias)
+            assert isinstance(event, Event) and isinstance(participant, Participant)
+            program = programs.setdefault(cast(Program, program).pk, cast(Program, program))
+            event.program = program
+            participant.program = program
+            event.participant = participant
+            events.append(event)
+    return sorted(events, key=lambda e: (e.occurred_at, e.pk))
+
+
+@dataclass
+class BatchOutcome:
+    processed: int = 0
+    retry: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+def events_process_batch(
+    *, event_pks: Sequence[int] | None = None, limit: int = BATCH_SIZE
+) -> BatchOutcome:
+    """Process these events (or the next `limit` due ones) as one batch; see the module's
+    docstring. Safe to call any number of times, from any number of workers."""
+    outcome = BatchOutcome()
+    claimed = events_claim_batch(event_pks=event_pks, limit=limit)
+    if event_pks is not None:
+        outcome.skipped += len(set(event_pks) - claimed.keys())
+    if not claimed:
+        return outcome
+    failures: list[tuple[int, int, BaseException]] = []
+    try:
+        with transaction.atomic():
+            events = _events_locked(sorted(claimed))
+            rules: dict[tuple[int, str], list[tuple[Any, Any]]] = {}
+            for event in events:
+                if event.status != Status.PROCESSING or event.attempts != claimed[event.pk]:
+                    outcome.skipped += 1  # handed back and taken by another worker
+                    continue
+                key = (event.program_id, event.type)
+                if key not in rules:
+                    rules[key] = active_rule_versions(program=event.program, trigger=event.type)
+                try:
+                    with transaction.atomic():  # a savepoint: a failure undoes this event only
+                        results = rules_evaluate_and_act(event, active=rules[key])
+                        refund = refund_apply(event) if event.type == REFUND_EVENT else None
+                        event_mark_processed(event=event, results=results, refund=refund)
+                except Exception as exc:
+                    if isinstance(exc, EventNotReady):
+                        logger.info("Event %s not ready: %s", event.pk, exc)
+                    else:
+                        logger.exception("Processing event %s failed in a batch", event.pk)
+                    failures.append((event.pk, claimed[event.pk], exc))
+                    continue
+                outcome.processed += 1
+    except Exception as exc:
+        # The batch's transaction itself failed (say, the connection dropped): nothing of it
+        # committed; every claimed event is recorded as a failed attempt.
+        logger.exception("A batch of %d events failed as a whole", len(claimed))
+        outcome.processed = 0
+        failures = [(pk, attempt, exc) for pk, attempt in claimed.items()]
+    for pk, attempt, exc in failures:
+        try:
+            status = _record_failure(event_pk=pk, attempt=attempt, exc=exc).status
+        except Exception:
+            logger.exception("Could not record the failure of event %s", pk)
+            continue  # left processing: the sweeper hands it back after STUCK_AFTER
+        setattr(outcome, status, getattr(outcome, status) + 1)
+    return outcome
