@@ -36,6 +36,11 @@ class PartnerSignup(models.TextChoices):
     OPEN = "open", "Open"
 
 
+class PayoutSchedule(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    MONTHLY = "monthly", "Monthly (a draft batch each month)"
+
+
 class Program(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -76,6 +81,13 @@ class Program(models.Model):
     # Who may join the partner portal (SPEC section 12).
     partner_signup = models.CharField(
         max_length=20, choices=PartnerSignup.choices, default=PartnerSignup.CLOSED
+    )
+    # Payouts (SPEC section 13): monthly, the scheduler drafts a batch on day 1 + delay.
+    payout_schedule = models.CharField(
+        max_length=10, choices=PayoutSchedule.choices, default=PayoutSchedule.MANUAL
+    )
+    payout_delay_days = models.PositiveSmallIntegerField(
+        default=0, help_text="Monthly drafts are made this many days after the 1st (0-27)"
     )
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -167,6 +167,16 @@ if not FIELD_ENCRYPTION_KEYS and not DEBUG:
         "FIELD_ENCRYPTION_KEYS is required when DJANGO_DEBUG is false: generate one with "
         "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`."
     )
+# Payout rails (SPEC section 13, docs/PAYOUT_RAILS.md): the platform's PayPal REST app and Stripe
+# secret key. Unset, the `paypal` / `stripe_connect` rails refuse to send (nothing is paid). The
+# base URLs point the official SDKs elsewhere (the tests' local stubs); empty means the provider.
+PAYPAL_CLIENT_ID = env.str("PAYPAL_CLIENT_ID", default="")
+PAYPAL_CLIENT_SECRET = env.str("PAYPAL_CLIENT_SECRET", default="")
+PAYPAL_ENVIRONMENT = env.str("PAYPAL_ENVIRONMENT", default="sandbox")
+PAYPAL_BASE_URL = env.str("PAYPAL_BASE_URL", default="")
+PAYPAL_UNCLAIMED_DAYS = env.int("PAYPAL_UNCLAIMED_DAYS", default=30)
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Referral Ledger <noreply@localhost>")
 # Email through Django 6.1's MAILERS (docs/PORTAL.md "Emails"). The environment keeps the
 # familiar names: EMAIL_BACKEND (default SMTP; the console in DEBUG), EMAIL_HOST, EMAIL_PORT,

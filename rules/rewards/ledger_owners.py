@@ -32,7 +32,10 @@ OWNERS = [
         kind="payout",
         instead="a payout transfer moves only with its payout batch",
         reference=re.compile(r"payout:.*", re.S),
-        linked=_linked(PayoutItem, "transaction_id"),
+        linked=lambda ids: (
+            _linked(PayoutItem, "transaction_id")(ids)
+            or _linked(PayoutItem, "return_transaction_id")(ids)
+        ),
     ),
     TransactionOwner(
         kind="credits",

@@ -18,8 +18,17 @@ every new approval (batches approved before 0009 are history and stay as they ar
 A **PayoutItem** pays one beneficiary. Executing the batch books one posted transfer per item,
 ``user:{beneficiary}:rewards`` → ``program:payouts_clearing``, and links it to the item
 (unique): an item is booked at most once, however often or concurrently the batch is executed.
-**PayoutCoverage** records which confirmed rewards an item paid (unique per reward, so a
-reward is paid by exactly one item); reconciliation checks paid rewards against it.
+**PayoutCoverage** records which confirmed rewards an item paid (unique per reward and
+attempt, so a reward is paid by one item at a time); reconciliation checks paid rewards against
+it. Coverages are append-only: when an item fails, its rewards return to ``confirmed`` and a
+later payout covers them again with the next ``attempt``.
+
+Payout rails (SPEC §13): a batch has a ``rail`` (rules/rewards/rails). After execution each item
+is ``sent``, then ``paid`` or ``failed``; a failed (or returned) item books the transfer back,
+``program:payouts_clearing`` → ``user:{beneficiary}:rewards``, linked as its
+``return_transaction`` (unique: returned once). A **PayoutMethod** is where a participant
+wants to be paid; its details are encrypted at rest (config/platform/crypto.py) and only their
+masked form is stored in clear.
 """
 
 from __future__ import annotations
@@ -148,7 +157,53 @@ class CreditEntry(models.Model):
         return f"{self.owner_id} {self.operation} {self.amount:+d}"
 
 
+class PayoutMethod(models.Model):
+    """Where one participant of a program is paid (SPEC §13)."""
+
+    class Method(models.TextChoices):
+        PAYPAL = "paypal", "PayPal"
+        STRIPE_CONNECT = "stripe_connect", "Stripe Connect"
+        BANK_TRANSFER = "bank_transfer", "Bank transfer"
+        UPI = "upi", "UPI"
+        MANUAL = "manual", "Manual"
+
+    program = models.ForeignKey(
+        "ledger.Program", on_delete=models.PROTECT, related_name="payout_methods", db_index=False
+    )
+    beneficiary = models.CharField(max_length=255)
+    method = models.CharField(max_length=20, choices=Method.choices)
+    # Fernet ciphertext of the details (JSON); `masked` is what every screen shows.
+    details_encrypted = models.TextField(blank=True)
+    masked = models.JSONField(default=dict, blank=True)
+    updated_by = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "ledger"
+        ordering = ["program", "beneficiary"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["program", "beneficiary"], name="payout_method_beneficiary_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.beneficiary}: {self.get_method_display()}"
+
+
 class PayoutBatch(models.Model):
+    class Rail(models.TextChoices):
+        CSV = "csv", "CSV file"
+        PAYPAL = "paypal", "PayPal Payouts"
+        STRIPE_CONNECT = "stripe_connect", "Stripe Connect"
+        EXTERNAL = "external", "External (webhook)"
+
+    class CsvFormat(models.TextChoices):
+        GENERIC = "generic", "Generic"
+        PAYPAL_MASS_PAY = "paypal_mass_pay", "PayPal mass pay"
+        WISE_BATCH = "wise_batch", "Wise batch"
+
     class Status(models.TextChoices):
         DRAFT = "draft"
         PENDING_APPROVAL = "pending_approval"
@@ -173,6 +228,12 @@ class PayoutBatch(models.Model):
     rejection_reason = models.TextField(blank=True)
     executed_by = models.CharField(max_length=255, blank=True)
     executed_at = models.DateTimeField(null=True, blank=True)
+    rail = models.CharField(max_length=20, choices=Rail.choices, default=Rail.CSV)
+    csv_format = models.CharField(
+        max_length=20, choices=CsvFormat.choices, default=CsvFormat.GENERIC, blank=True
+    )
+    # The month a scheduled draft was made for (its first day): one per program and month.
+    scheduled_for = models.DateField(null=True, blank=True)
 
     class Meta:
         app_label = "ledger"
@@ -192,6 +253,9 @@ class PayoutBatch(models.Model):
                 condition=~Q(status__in=["approved", "executed"]) | ~Q(approved_by=""),
                 name="payout_batch_approved_has_approver",
             ),
+            models.UniqueConstraint(
+                fields=["program", "scheduled_for"], name="payout_batch_scheduled_once"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -199,6 +263,12 @@ class PayoutBatch(models.Model):
 
 
 class PayoutItem(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"  # not executed yet
+        SENT = "sent"
+        PAID = "paid"
+        FAILED = "failed"
+
     batch = models.ForeignKey(
         PayoutBatch, on_delete=models.PROTECT, related_name="items", db_index=False
     )
@@ -215,6 +285,23 @@ class PayoutItem(models.Model):
         blank=True,
     )
     created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # The payout method at execution (its name; the details stay encrypted on PayoutMethod).
+    method = models.CharField(max_length=20, blank=True)
+    # The provider's id of the payout (PayPal batch/item, Stripe transfer), once it answered.
+    provider_ref = models.CharField(max_length=255, blank=True)
+    failure_reason = models.TextField(blank=True)
+    # The transfer back into the beneficiary's rewards account when the item failed.
+    return_transaction = models.OneToOneField(
+        "ledger.Transaction",
+        on_delete=models.PROTECT,
+        related_name="returned_payout_item",
+        null=True,
+        blank=True,
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         app_label = "ledger"
@@ -234,18 +321,34 @@ class PayoutItem(models.Model):
         """Deterministic reference of the item's transfer (ledger, CSV export, bank file)."""
         return f"payout:{self.batch_id}:{self.pk}"
 
+    @property
+    def return_reference(self) -> str:
+        return f"{self.reference}:return"
+
+    @property
+    def idempotency_key(self) -> str:
+        """What every provider call about this item carries, the same on every retry."""
+        return f"payout-item-{self.pk}"
+
 
 class PayoutCoverage(models.Model):
     """A confirmed reward marked paid by a payout item."""
 
     item = models.ForeignKey(PayoutItem, on_delete=models.PROTECT, related_name="coverages")
-    reward = models.OneToOneField(
-        "ledger.Reward", on_delete=models.PROTECT, related_name="payout_coverage"
+    reward = models.ForeignKey(
+        "ledger.Reward", on_delete=models.PROTECT, related_name="payout_coverages"
     )
+    # 0 for the first payout of the reward, n after n failed ones (unique with the reward).
+    attempt = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         app_label = "ledger"
         verbose_name_plural = "payout coverages"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reward", "attempt"], name="payout_coverage_reward_attempt_unique"
+            ),
+        ]
 
 
 class HeldRewardManager(models.Manager):

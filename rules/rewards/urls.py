@@ -3,6 +3,7 @@ batches (SPEC §7)."""
 
 from django.urls import path
 
+from rules.rewards.apis import batch as batch_apis
 from rules.rewards.apis import credits as credit_apis
 from rules.rewards.apis import payouts as payout_apis
 from rules.rewards.apis import rewards as reward_apis
@@ -10,6 +11,7 @@ from rules.rewards.apis import users as user_apis
 
 urlpatterns = [
     path("rewards", reward_apis.RewardListApi.as_view(), name="reward-list"),
+    path("rewards/batch", batch_apis.RewardBatchApi.as_view(), name="reward-batch"),
     path("rewards/<str:pk>", reward_apis.RewardDetailApi.as_view(), name="reward-detail"),
     path("rewards/<str:pk>/confirm", reward_apis.RewardConfirmApi.as_view(), name="reward-confirm"),
     path("rewards/<str:pk>/reverse", reward_apis.RewardReverseApi.as_view(), name="reward-reverse"),

@@ -13,6 +13,8 @@ WEBHOOK_EVENT_TYPES = (
     "reward.paid",
     "reward.clawed_back",
     "payout.executed",
+    # The external rail (SPEC §13): one per item; the company pays, then confirms or fails it.
+    "payout.requested",
 )
 
 

@@ -13,6 +13,7 @@ from config.platform.exceptions import (
     FourEyesViolation,
     InsufficientFunds,
     InvalidTransition,
+    NotFound,
     ValidationFailed,
 )
 from config.platform.models import AuditEntry
@@ -186,7 +187,7 @@ def test_amount_above_available_is_refused(program, confirmed_reward):
     batch = payouts.payout_batch_create(program=program, actor=CREATOR)
     with pytest.raises(InsufficientFunds):
         payouts.payout_item_add(batch=batch, beneficiary="carol", amount=1001, actor=CREATOR)
-    with pytest.raises(InsufficientFunds):  # nothing at all to pay
+    with pytest.raises(NotFound):  # issue 14: no such participant, not "nothing available"
         payouts.payout_item_add(batch=batch, beneficiary="nobody", actor=CREATOR)
     assert not batch.items.exists()
 

@@ -258,7 +258,7 @@ class RewardAdmin(RewardActionsMixin, ReadOnlyAdmin):
         txn = reward.transaction
         resolution = getattr(txn, "resolution", None) if txn else None
         reversal = getattr(resolution, "reversal", None) if resolution else None
-        coverage = getattr(reward, "payout_coverage", None)
+        coverage = reward.payout_coverages.select_related("item").order_by("-attempt").first()
         payout = coverage.item.transaction if coverage else None
         rows = [
             _txn_link(txn, "booked (pending)"),

@@ -59,17 +59,20 @@ def check_reward_states(program: Program | None) -> list[Finding]:
     transaction; confirmed ↔ posted and not reversed; reversed ↔ voided or reversed; paid ↔
     posted and covered by an executed payout; clawed_back ↔ paid and a clawback transfer."""
     resolution = Transaction.objects.filter(resolves=OuterRef("transaction_id"))
-    covered = PayoutCoverage.objects.filter(
+    covered_any = PayoutCoverage.objects.filter(
         reward=OuterRef("pk"),
         item__transaction__isnull=False,
         item__batch__status=PayoutBatch.Status.EXECUTED,
     )
+    # A failed (returned) item no longer pays its rewards: they are confirmed again.
+    covered = covered_any.exclude(item__status=PayoutItem.Status.FAILED)
     rewards = _in_program(Reward.objects.all(), program).annotate(
         resolution_kind=Subquery(resolution.values("kind")[:1]),
         post_reversed=Exists(
             Transaction.objects.filter(reverses__resolves=OuterRef("transaction_id"))
         ),
         covered=Exists(covered),
+        covered_any=Exists(covered_any),
         booked=Exists(
             Posting.objects.filter(
                 transaction_id=OuterRef("transaction_id"),
@@ -87,7 +90,9 @@ def check_reward_states(program: Program | None) -> list[Finding]:
         When(resolution_kind=Kind.VOID, then=Value(Reward.Status.REVERSED)),
         When(post_reversed=True, then=Value(Reward.Status.REVERSED)),
         When(
-            covered=True, clawback_transaction__isnull=False, then=Value(Reward.Status.CLAWED_BACK)
+            covered_any=True,
+            clawback_transaction__isnull=False,
+            then=Value(Reward.Status.CLAWED_BACK),
         ),
         When(covered=True, then=Value(Reward.Status.PAID)),
         When(clawback_transaction__isnull=False, then=Value("clawed back but never paid")),
@@ -234,7 +239,7 @@ def check_payout_transfers(program: Program | None) -> list[Finding]:
         findings.append(_finding("payout_item", r["pk"], message, r["amount"], r["transaction_id"]))
     orphans = _in_program(
         Transaction.objects.filter(reference__startswith="payout:", kind=Kind.POSTED), program
-    ).filter(payout_item__isnull=True)
+    ).filter(payout_item__isnull=True, returned_payout_item__isnull=True)
     findings += [
         _finding(
             "transaction",
@@ -245,4 +250,100 @@ def check_payout_transfers(program: Program | None) -> list[Finding]:
         )
         for pk, ref in orphans.values_list("pk", "reference").order_by("pk")
     ]
+    return findings
+
+
+@register_check("payout_items")
+def check_payout_items(program: Program | None) -> list[Finding]:
+    """Every payout item's status agrees with its batch and its transfers (SPEC §13): pending
+    only in a batch not executed; sent, paid or failed only in an executed one; a failed item
+    has exactly its return, one posted, unreversed transfer of the amount from
+    program:payouts_clearing back to user:{beneficiary}:rewards, and no other item has one. (The
+    rewards a failed item paid are confirmed again: reward_states checks them.)"""
+    Item = PayoutItem.Status
+    items = _in_program(PayoutItem.objects.all(), program, "batch__program").annotate(
+        back_debit=Exists(
+            Posting.objects.filter(
+                transaction_id=OuterRef("return_transaction_id"),
+                kind=Kind.POSTED,
+                direction="debit",
+                amount=OuterRef("amount"),
+                account__code=PAYOUTS_CLEARING,
+            )
+        ),
+        back_credit=Exists(
+            Posting.objects.filter(
+                transaction_id=OuterRef("return_transaction_id"),
+                kind=Kind.POSTED,
+                direction="credit",
+                amount=OuterRef("amount"),
+                account__code=_user_account("beneficiary"),
+            )
+        ),
+        back_postings=Coalesce(
+            Subquery(
+                Posting.objects.filter(transaction_id=OuterRef("return_transaction_id"))
+                .values("transaction_id")
+                .annotate(n=Count("pk"))
+                .values("n")[:1],
+                output_field=IntegerField(),
+            ),
+            0,
+        ),
+        back_reversed=Exists(
+            Transaction.objects.filter(reverses=OuterRef("return_transaction_id"))
+        ),
+    )
+    executed = Q(batch__status=PayoutBatch.Status.EXECUTED)
+    failed = Q(status=Item.FAILED)
+    bad = items.filter(
+        (executed & Q(status=Item.PENDING))
+        | (~executed & ~Q(status=Item.PENDING))
+        | (failed & Q(return_transaction__isnull=True))
+        | (
+            failed
+            & Q(return_transaction__isnull=False)
+            & (
+                Q(back_debit=False)
+                | Q(back_credit=False)
+                | ~Q(back_postings=2)
+                | Q(back_reversed=True)
+            )
+        )
+        | (~failed & Q(return_transaction__isnull=False))
+    ).values(
+        "pk",
+        "batch_id",
+        "batch__status",
+        "status",
+        "amount",
+        "beneficiary",
+        "return_transaction_id",
+        "back_reversed",
+    )
+    findings = []
+    for r in bad.order_by("pk"):
+        executed_batch = r["batch__status"] == PayoutBatch.Status.EXECUTED
+        if executed_batch and r["status"] == Item.PENDING:
+            message = f"batch {r['batch_id']} is executed but the item is still pending"
+            expected, actual = "sent, paid or failed", r["status"]
+        elif not executed_batch and r["status"] != Item.PENDING:
+            message = f"batch {r['batch_id']} is {r['batch__status']} but the item is {r['status']}"
+            expected, actual = Item.PENDING, r["status"]
+        elif r["status"] != Item.FAILED:
+            message = f"the item is {r['status']} but has a return transfer"
+            expected, actual = None, str(r["return_transaction_id"])
+        elif r["return_transaction_id"] is None:
+            message = "the item failed but its money was never returned"
+            expected, actual = r["amount"], None
+        elif r["back_reversed"]:
+            message = f"the item's return transfer {r['return_transaction_id']} was reversed"
+            expected, actual = r["amount"], str(r["return_transaction_id"])
+        else:
+            message = (
+                f"return transfer {r['return_transaction_id']} does not move exactly "
+                f"{r['amount']} from {PAYOUTS_CLEARING} to {user_rewards_code(r['beneficiary'])}"
+            )
+            expected, actual = r["amount"], str(r["return_transaction_id"])
+        findings.append(_finding("payout_item", r["pk"], message, expected, actual))
     return findings

@@ -1,0 +1,229 @@
+"""Booking many transactions at once on PostgreSQL: one statement for a whole batch, instead of
+one per transaction (`postgres.book`). It writes, per transaction, exactly the rows
+`postgres.book` writes (tested in tests/bulk/test_reward_batch.py), and the same stored totals
+in aggregate: each account's balance row is locked once and updated by the sum of the batch's
+deltas on it.
+
+The contract with a caller (a "batch rider", e.g. rules.rewards' batch of rewards):
+
+- TXN is the set of transaction rows just written (columns TXN_COLUMNS); every entry's
+  transaction id is generated here beforehand (`Entry.txn.pk`), so a rider matches its own
+  rows to them by id; the rider's CTEs may select from TXN and their own earlier CTEs only;
+- nothing is written unless every check passes for the batch as a whole: all accounts are
+  the ones given (else StaleAccount) and no no_overdraft account would be overdrawn by the
+  batch's total on it (else BatchRefused, and the caller books item by item instead, where
+  each item is refused or booked on its own);
+- `outputs` (SQL expressions) are read back in order.
+
+Locks: one balance row per account, taken in account-id order in one statement, as
+`postgres.book` takes them, so a batch and single bookings cannot deadlock each other. A
+sharded account's shard is chosen at random beforehand (a batch waits on it rather than
+skipping to a free one: it holds the row for one statement either way).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DataError, connection
+from django.utils import timezone
+
+from config.platform.db import prepared_cursor
+from config.platform.models import Program
+from ledger.booking import totals
+from ledger.booking.postgres import StaleAccount, _fingerprint
+from ledger.booking.totals import Line
+from ledger.models import Account, Transaction
+
+TXN = "txn"
+TXN_COLUMNS = ("id", "program_id", "kind", "created_at")
+OWN_NAMES = frozenset({"k", "locked", "chk", TXN, "upd", "ins"})
+
+
+class BatchRefused(Exception):
+    """The batch as a whole would overdraw a no_overdraft account or overflow a stored
+    total: nothing was written. Book its transactions one by one to refuse only those that
+    must be."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One transaction of a batch: the (unsaved) transaction and its validated lines."""
+
+    txn: Transaction
+    lines: list[Line]
+
+
+@dataclass
+class BatchRider:
+    """Rows a batch statement writes along with its transactions (see the module's
+    contract). `ctes` are (name, body) pairs."""
+
+    ctes: list[tuple[str, str]]
+    params: list[Any]
+    outputs: list[str] = field(default_factory=list)
+    result: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        taken = [n for n, _ in self.ctes if n in OWN_NAMES]
+        if taken:
+            raise ValueError(f"the batch statement defines {taken} itself")
+
+
+def open_accounts(
+    *, program: Program, codes: Sequence[str], kind: str, shards: int = 1
+) -> dict[str, Account]:
+    """Open the accounts (and their balance rows) that do not exist yet, in one statement,
+    and return all of them by code (one more statement for those that did exist). Like
+    `postgres.open_account`, a concurrent opening is not an error."""
+    codes = sorted(set(codes))
+    found: dict[str, Account] = {}
+    if not codes:
+        return found
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH a AS (INSERT INTO ledger_account (program_id, code, kind, currency,"
+            " no_overdraft, balance_shards, created_at) SELECT %s, c, %s, %s, FALSE, %s, %s"
+            " FROM unnest(%s::text[]) AS c ORDER BY c ON CONFLICT DO NOTHING"
+            " RETURNING id, code, created_at),"
+            " b AS (INSERT INTO ledger_accountbalance (account_id, shard, posted_debits,"
+            " posted_credits, pending_debits, pending_credits)"
+            " SELECT a.id, s, 0, 0, 0, 0 FROM a CROSS JOIN generate_series(0, %s - 1) s)"
+            " SELECT id, code, created_at FROM a",
+            [program.pk, kind, program.currency, shards, timezone.now(), codes, shards],
+        )
+        for pk, code, created_at in cursor.fetchall():
+            account = Account(
+                pk=pk,
+                program=program,
+                code=code,
+                kind=kind,
+                currency=program.currency,
+                no_overdraft=False,
+                balance_shards=shards,
+                created_at=created_at,
+            )
+            account._state.adding, account._state.db = False, connection.alias
+            found[code] = account
+    rest = [c for c in codes if c not in found]
+    if rest:
+        found |= {a.code: a for a in Account.objects.filter(program=program, code__in=rest)}
+    return found
+
+
+def book_many(program: Program, entries: Sequence[Entry], *, rider: BatchRider | None) -> None:
+    """Write every entry's transaction and postings, the stored totals and the rider's rows,
+    in one statement, or nothing (raising StaleAccount or BatchRefused)."""
+    deltas: totals.Deltas = {}
+    for entry in entries:
+        for account_id, (account, d) in totals.balance_deltas(entry.txn.kind, entry.lines).items():
+            total = deltas.setdefault(account_id, (account, [0, 0, 0, 0]))[1]
+            for i in range(4):
+                total[i] += d[i]
+    ordered = sorted(deltas)
+    accounts = [deltas[a][0] for a in ordered]
+    sums = [deltas[a][1] for a in ordered]
+    params: list[Any] = [
+        ordered,
+        [0 if a.balance_shards == 1 else random.randrange(a.balance_shards) for a in accounts],
+        [_fingerprint(a) for a in accounts],
+        [a.debit_normal for a in accounts],
+        *[[s[c] for s in sums] for c in range(4)],
+        [totals.need(a, *s) for a, s in zip(accounts, sums, strict=True)],
+    ]
+    ctes = [
+        "k AS (SELECT * FROM unnest(%s::bigint[], %s::int[], %s::jsonb[], %s::bool[],"
+        " %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])"
+        " AS k (account_id, shard, fp, dn, pd, pc, qd, qc, need))",
+        # One lock per account, in account-id order (the order postgres.book locks in).
+        "locked AS MATERIALIZED (SELECT b.id, k.account_id, k.need, CASE WHEN k.need = 0"
+        " THEN 0 WHEN k.dn THEN b.posted_debits - b.posted_credits - b.pending_credits"
+        " ELSE b.posted_credits - b.posted_debits - b.pending_debits END AS available"
+        " FROM k JOIN ledger_accountbalance b ON b.account_id = k.account_id"
+        " AND b.shard = k.shard JOIN ledger_account a ON a.id = b.account_id"
+        " AND jsonb_build_array(a.program_id, a.code, a.kind, a.no_overdraft,"
+        " a.balance_shards) = k.fp ORDER BY b.account_id FOR UPDATE OF b)",
+        "chk AS (SELECT count(*) = %s AS complete, count(*) = %s"
+        " AND COALESCE(bool_and(available >= need OR need = 0), TRUE) AS ok FROM locked)",
+    ]
+    params += [len(ordered), len(ordered)]
+    txns = [e.txn for e in entries]
+    ctes.append(
+        f"{TXN} AS (INSERT INTO ledger_transaction (id, program_id, kind, resolves_id,"
+        " reverses_id, description, metadata, reference, created_at)"
+        " SELECT x.id, %s, x.kind, NULL, NULL, x.description, x.metadata, x.reference,"
+        " x.created_at FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::jsonb[], %s::text[],"
+        " %s::timestamptz[]) WITH ORDINALITY AS x (id, kind, description, metadata, reference,"
+        " created_at, n) WHERE (SELECT ok FROM chk) ORDER BY x.n"
+        f" RETURNING {', '.join(TXN_COLUMNS)})"
+    )
+    if any(t.resolves_id or t.reverses_id for t in txns):
+        raise ValueError("a batch books new transactions only (no post, void or reversal)")
+    params += [
+        program.pk,
+        [t.pk for t in txns],
+        [t.kind for t in txns],
+        [t.description for t in txns],
+        [json.dumps(t.metadata, cls=DjangoJSONEncoder) for t in txns],
+        [t.reference for t in txns],
+        [t.created_at for t in txns],
+    ]
+    ctes.append(
+        "upd AS (UPDATE ledger_accountbalance b SET"
+        " posted_debits = b.posted_debits + k.pd, posted_credits = b.posted_credits + k.pc,"
+        " pending_debits = b.pending_debits + k.qd, pending_credits = b.pending_credits + k.qc"
+        f" FROM locked l JOIN k USING (account_id) WHERE b.id = l.id"
+        f" AND EXISTS (SELECT 1 FROM {TXN}) RETURNING b.id)"
+    )
+    flat = [(e.txn.pk, *line) for e in entries for line in e.lines]
+    ctes.append(
+        "ins AS (INSERT INTO ledger_posting (transaction_id, account_id, direction, amount,"
+        " currency, kind, created_at)"
+        f" SELECT t.id, x.account_id, x.direction, x.amount, x.currency, t.kind, t.created_at"
+        " FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bigint[], %s::text[])"
+        " WITH ORDINALITY AS x (txn_id, account_id, direction, amount, currency, i)"
+        f" JOIN {TXN} t ON t.id = x.txn_id ORDER BY x.i RETURNING id)"
+    )
+    params += [
+        [f[0] for f in flat],
+        [f[1].pk for f in flat],
+        [f[2] for f in flat],
+        [f[3] for f in flat],
+        [f[1].currency for f in flat],
+    ]
+    outputs: list[str] = []
+    if rider is not None:
+        ctes += [f"{name} AS ({body})" for name, body in rider.ctes]
+        params += rider.params
+        outputs = rider.outputs
+    sql = (
+        f"WITH {', '.join(ctes)} SELECT complete, ok, (SELECT count(*) FROM {TXN}),"
+        " (SELECT count(*) FROM upd), (SELECT count(*) FROM ins)"
+        + "".join(f", {o}" for o in outputs)
+        + " FROM chk"
+    )
+    with prepared_cursor() as cursor:
+        try:
+            cursor.execute(sql, params)
+        except DataError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != "22003":
+                raise
+            raise BatchRefused("a stored total would overflow") from None
+        complete, ok, inserted, updated, posted, *results = cursor.fetchone()
+    if not complete:
+        raise StaleAccount(f"account rows changed or missing for accounts {ordered}")
+    if not ok:
+        raise BatchRefused("the batch would overdraw a no_overdraft account")
+    if inserted != len(txns) or updated != len(ordered) or posted != len(flat):
+        raise RuntimeError(
+            f"batch booking wrote {inserted} transactions, {updated} balances, {posted} postings"
+        )
+    for t in txns:
+        t._state.adding, t._state.db = False, connection.alias
+    if rider is not None:
+        rider.result = tuple(results)

@@ -1,0 +1,82 @@
+"""Reused reads of payout methods, rails and item outcomes (SPEC §13), beside the batch reads
+in rules.rewards.selectors. Selectors read: they call no service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Count
+
+from config.platform.exceptions import NotFound
+from config.platform.models import Program
+from rules.rewards.models import PayoutBatch, PayoutCoverage, PayoutItem, PayoutMethod
+
+ItemStatus = PayoutItem.Status
+
+
+def payout_method_get(*, program: Program, beneficiary: str) -> PayoutMethod | None:
+    return PayoutMethod.objects.filter(program=program, beneficiary=beneficiary).first()
+
+
+def payout_method_required(*, program: Program, beneficiary: str) -> PayoutMethod:
+    method = payout_method_get(program=program, beneficiary=beneficiary)
+    if method is None:
+        raise NotFound(f"{beneficiary} has no payout method.")
+    return method
+
+
+def payout_methods_of(*, program: Program, beneficiaries: Iterable[str]) -> dict[str, PayoutMethod]:
+    """{beneficiary: their payout method} for those who set one."""
+    return {
+        m.beneficiary: m
+        for m in PayoutMethod.objects.filter(program=program, beneficiary__in=list(beneficiaries))
+    }
+
+
+def payout_item_get(*, batch: PayoutBatch, pk: Any) -> PayoutItem:
+    """The batch's item; 404 `not_found` otherwise (also for another batch's item)."""
+    try:
+        item_id = int(str(pk))
+    except ValueError:
+        raise NotFound(f"No payout item {pk} in batch {batch.pk}.") from None
+    item = PayoutItem.objects.filter(batch=batch, pk=item_id).first()
+    if item is None:
+        raise NotFound(f"No payout item {pk} in batch {batch.pk}.")
+    return item
+
+
+def payout_amounts(items: Iterable[PayoutItem]) -> dict[str, int]:
+    """What the items sent, paid and failed, in minor units (`sent` counts the items still
+    awaiting their outcome; `pending`, those not executed yet)."""
+    amounts = {s: 0 for s in ItemStatus.values}
+    for item in items:
+        amounts[item.status] += item.amount
+    return amounts
+
+
+def payout_coverage_attempts(reward_ids: Iterable[int]) -> dict[int, int]:
+    """{reward id: how many payouts have covered it so far} (the next coverage's `attempt`)."""
+    rows = (
+        PayoutCoverage.objects.filter(reward_id__in=list(reward_ids))
+        .values("reward_id")
+        .annotate(n=Count("pk"))
+        .values_list("reward_id", "n")
+    )
+    return {reward_id: n for reward_id, n in rows}
+
+
+def payout_items_awaiting_provider(*, batch: PayoutBatch) -> list[PayoutItem]:
+    """Items handed to a provider rail whose answer we have not recorded (no provider_ref)."""
+    return list(batch.items.filter(status=ItemStatus.SENT, provider_ref="").order_by("beneficiary"))
+
+
+def payout_items_to_poll(*, program: Program | None = None, limit: int = 500) -> list[PayoutItem]:
+    """Sent items on provider rails that the provider has acknowledged: ask how they ended."""
+    qs = PayoutItem.objects.filter(status=ItemStatus.SENT).exclude(provider_ref="")
+    qs = qs.filter(
+        batch__rail__in=[PayoutBatch.Rail.PAYPAL, PayoutBatch.Rail.STRIPE_CONNECT]
+    ).select_related("batch__program")
+    if program is not None:
+        qs = qs.filter(batch__program=program)
+    return list(qs.order_by("pk")[:limit])

@@ -1,0 +1,414 @@
+"""Creating many rewards in one request (SPEC §14, `POST P/rewards/batch`).
+
+Each item is its own idempotent request, exactly as if it had been sent alone to
+`POST P/rewards` with `Idempotency-Key: <key>` (the same fingerprint, the same stored record
+and response, so a key may even be replayed across the two endpoints); one item's failure never
+blocks another's. One database transaction per batch:
+
+1. items that fail validation are answered 400 at once and store nothing (as alone);
+2. the keys of the others are claimed in one statement (`INSERT ... ON CONFLICT DO NOTHING`, in
+   key order so two batches sharing keys cannot deadlock); a key already taken, also by a
+   concurrent batch that has just committed (the insert waits for it on the unique index), is
+   replayed from its stored record: 200 with the stored body, 422 for another body;
+3. the claimed items are booked: on PostgreSQL by one statement (ledger.booking.batch) in
+   which the rewards, their history rows, audit entries and outbox rows ride, writing what
+   reward_create writes for each (tests/bulk/test_reward_batch.py compares the rows); should
+   the batch as a whole be refused (a no_overdraft account, an overflowing total), and on
+   SQLite, item by item through reward_create, each under a savepoint;
+4. every claimed key's record is completed in one statement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.utils import timezone
+from rest_framework.utils import encoders
+
+from config.platform.api.errors import problem
+from config.platform.context import current_request_id
+from config.platform.currencies import MAX_AMOUNT
+from config.platform.exceptions import (
+    DomainError,
+    IdempotencyKeyReused,
+    IdempotencyRequestInProgress,
+    ValidationFailed,
+)
+from config.platform.models import IdempotencyRecord, Program
+from config.platform.webhooks.services import webhook_dispatch_on_commit
+from ledger import accounts as chart
+from ledger.accounts import REWARDS_EXPENSE, user_rewards_code
+from ledger.booking import batch, postgres
+from ledger.booking.batch import TXN, BatchRefused, BatchRider, Entry
+from ledger.booking.lines import PostingLine, resolve_accounts
+from ledger.models import Account, Transaction
+from rules.rewards.models import Reward
+from rules.rewards.services.reward_records import REWARD_EVENTS, reward_event_payload
+from rules.rewards.services.rewards import _validate_new, reward_create
+
+MAX_ITEMS = 1000
+Status = Reward.Status
+_TABLE = IdempotencyRecord._meta.db_table
+Render = Callable[[Reward, str], Any]  # (the new reward, the actor) -> its 201 body
+
+
+@dataclass
+class BatchItem:
+    """One item: its key, its fingerprint (item_fingerprint) and either the validated fields
+    of reward_create or the validation error that answers it."""
+
+    key: str
+    fingerprint: str
+    fields: dict[str, Any] | None = None
+    error: DomainError | None = None
+
+
+@dataclass
+class ItemResult:
+    key: str
+    status: int
+    body: Any  # the reward (2xx) or a problem object
+
+    def as_json(self) -> dict[str, Any]:
+        name = "reward" if self.status < 400 else "error"
+        return {"key": self.key, "status": self.status, name: self.body}
+
+
+def item_fingerprint(single_path: str, body: Any) -> str:
+    """What `POST {single_path}` with this body would be fingerprinted as
+    (config.platform.api.idempotency.request_fingerprint)."""
+    raw = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"POST {single_path}\n{raw}".encode()).hexdigest()
+
+
+def _problem(exc: DomainError) -> dict[str, Any]:
+    return problem(
+        status=exc.status, code=exc.code, title=exc.title, detail=exc.detail, errors=exc.errors
+    )
+
+
+def _stored(body: Any) -> str:
+    # The encoder DRF's renderer uses, as the single endpoint stores its responses.
+    return json.dumps(body, cls=encoders.JSONEncoder)
+
+
+def _check(program: Program, fields: dict[str, Any]) -> None:
+    """What reward_create and the booking refuse with a 400 (storing nothing), checked before
+    the key is claimed."""
+    _validate_new(
+        program=program,
+        beneficiary=fields["beneficiary"],
+        amount=fields["amount"],
+        currency=fields["currency"],
+        reward_type=fields["reward_type"],
+    )
+    if fields["amount"] > MAX_AMOUNT:
+        raise ValidationFailed(
+            f"An amount is at most {MAX_AMOUNT} minor units (the money limit).",
+            errors=[{"field": "amount", "message": f"at most {MAX_AMOUNT}"}],
+        )
+
+
+def reward_batch_create(
+    *, program: Program, items: Sequence[BatchItem], actor: str, render: Render
+) -> list[ItemResult]:
+    """One result per item, in order (see the module's docstring)."""
+    results: list[ItemResult | None] = [None] * len(items)
+    first: dict[str, int] = {}
+    repeats: list[int] = []
+    for i, item in enumerate(items):
+        if item.error is None and item.fields is not None:
+            try:
+                _check(program, item.fields)
+            except DomainError as exc:
+                item.error = exc
+        if item.error is not None:
+            results[i] = ItemResult(item.key, item.error.status, _problem(item.error))
+        elif item.key in first:
+            repeats.append(i)  # the same key twice in one batch: answered as a retry
+        else:
+            first[item.key] = i
+    work = sorted(first.values(), key=lambda i: items[i].key)
+    if work:
+        with transaction.atomic():
+            claimed = _claim(program, [items[i] for i in work])
+            taken = [i for i in work if items[i].key not in claimed]
+            if taken:
+                records = IdempotencyRecord.objects.filter(
+                    program=program, key__in=[items[i].key for i in taken]
+                )
+                by_key = {r.key: r for r in records}
+                for i in taken:
+                    results[i] = _replay(items[i], by_key[items[i].key])
+            todo = sorted((i for i in work if items[i].key in claimed), key=lambda i: i)
+            outcomes = _book(program, [items[i] for i in todo], actor=actor)
+            completed: list[tuple[int, int, str]] = []
+            dropped: list[int] = []
+            for i, outcome in zip(todo, outcomes, strict=True):
+                item = items[i]
+                if isinstance(outcome, DomainError):
+                    result = ItemResult(item.key, outcome.status, _problem(outcome))
+                    if outcome.status == 400:
+                        dropped.append(claimed[item.key])  # as alone: a 400 stores nothing
+                        results[i] = result
+                        continue
+                else:
+                    result = ItemResult(item.key, 201, render(outcome, actor))
+                results[i] = result
+                completed.append((claimed[item.key], result.status, _stored(result.body)))
+            _complete(completed, dropped)
+    for i in repeats:
+        original = results[first[items[i].key]]
+        assert original is not None
+        if items[i].fingerprint != items[first[items[i].key]].fingerprint:
+            results[i] = _reused(items[i].key)
+        else:
+            results[i] = ItemResult(
+                items[i].key, 200 if original.status == 201 else original.status, original.body
+            )
+    return [r for r in results if r is not None]
+
+
+def _reused(key: str) -> ItemResult:
+    exc = IdempotencyKeyReused(
+        "This Idempotency-Key was used with a different request; use a new key."
+    )
+    return ItemResult(key, exc.status, _problem(exc))
+
+
+def _replay(item: BatchItem, record: IdempotencyRecord) -> ItemResult:
+    if record.request_hash != item.fingerprint:
+        return _reused(item.key)
+    if record.response_status is None:  # a portable-path rival still running
+        exc = IdempotencyRequestInProgress("The first request with this key is still running.")
+        return ItemResult(item.key, exc.status, _problem(exc))
+    status = record.response_status
+    return ItemResult(item.key, 200 if status < 300 else status, record.response_body)
+
+
+def _claim(program: Program, items: Sequence[BatchItem]) -> dict[str, int]:
+    """Claim the items' keys in one statement, in key order; the ids of those claimed."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    rows = ", ".join(["(%s, %s, %s, NULL, NULL, %s)"] * len(items))
+    params: list[Any] = []
+    for item in items:
+        params += [program.pk, item.key, item.fingerprint, now]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_TABLE} (program_id, key, request_hash, response_status,"
+            f" response_body, created_at) VALUES {rows}"
+            " ON CONFLICT (program_id, key) DO NOTHING RETURNING id, key",
+            params,
+        )
+        return {key: pk for pk, key in cursor.fetchall()}
+
+
+def _complete(completed: list[tuple[int, int, str]], dropped: list[int]) -> None:
+    with connection.cursor() as cursor:
+        if completed and connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {_TABLE} r SET response_status = x.s, response_body = x.b::jsonb"
+                " FROM unnest(%s::bigint[], %s::int[], %s::text[]) AS x (id, s, b)"
+                " WHERE r.id = x.id",
+                [[c[0] for c in completed], [c[1] for c in completed], [c[2] for c in completed]],
+            )
+        elif completed:
+            cursor.executemany(
+                f"UPDATE {_TABLE} SET response_status = %s, response_body = %s WHERE id = %s",
+                [(s, b, pk) for pk, s, b in completed],
+            )
+        if dropped:
+            ids = ", ".join(["%s"] * len(dropped))
+            cursor.execute(f"DELETE FROM {_TABLE} WHERE id IN ({ids})", dropped)
+
+
+def _book(
+    program: Program, items: Sequence[BatchItem], *, actor: str
+) -> list[Reward | DomainError]:
+    if not items:
+        return []
+    if postgres.in_use():
+        for attempt in range(2):
+            try:
+                # A savepoint, so an overflowing total (an error in the statement) leaves the
+                # batch's claims usable for the item-by-item path.
+                with transaction.atomic():
+                    return list(_book_in_one_statement(program, items, actor=actor))
+            except BatchRefused:
+                break
+            except postgres.StaleAccount:
+                if attempt:
+                    raise
+                chart.cache_forget(program)
+    return [_book_one(program, item, actor=actor) for item in items]
+
+
+def _book_one(program: Program, item: BatchItem, *, actor: str) -> Reward | DomainError:
+    assert item.fields is not None
+    try:
+        with transaction.atomic():
+            reward, _ = reward_create(program=program, actor=actor, **item.fields)
+    except DomainError as exc:
+        return exc
+    return reward
+
+
+# reward_create's rows for every reward of a batch, riding the batch booking (TXN: the
+# transactions just written, matched to the items by transaction id). What reward_booking's
+# _REWARD_CTES, audit_record_sql and webhook_emit_sql write for one reward, for a set of them.
+_BATCH_CTES = [
+    (
+        "items",
+        "SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bigint[], %s::text[], %s::text[],"
+        " %s::jsonb[], %s::text[], %s::jsonb[], %s::uuid[]) WITH ORDINALITY AS r (txn_id,"
+        " beneficiary, amount, currency, reward_type, metadata, hold_reason, payload, event_id,"
+        " n)",
+    ),
+    (
+        "reward",
+        "INSERT INTO ledger_reward (program_id, beneficiary, amount, currency, reward_type,"
+        " status, metadata, transaction_id, source_key, hold_reason, created_at, updated_at)"
+        f" SELECT t.program_id, r.beneficiary, r.amount, r.currency, r.reward_type,"
+        f" '{Status.PENDING.value}', r.metadata, t.id, NULL, r.hold_reason, t.created_at,"
+        f" t.created_at FROM items r JOIN {TXN} t ON t.id = r.txn_id ORDER BY r.n"
+        " RETURNING id, transaction_id, status, hold_reason, created_at",
+    ),
+    (
+        "created",
+        "SELECT w.id, w.status, w.hold_reason, w.created_at, r.n, r.event_id,"
+        " r.payload || jsonb_build_object('id', w.id) AS payload"
+        " FROM reward w JOIN items r ON r.txn_id = w.transaction_id",
+    ),
+    (
+        "history",
+        "INSERT INTO ledger_rewardhistory (reward_id, status, at, actor, reason)"
+        " SELECT c.id, c.status, c.created_at, %s, c.hold_reason FROM created c ORDER BY c.n",
+    ),
+    (
+        "audited",
+        "INSERT INTO ledger_auditentry (program_id, at, actor, action, object_type, object_id,"
+        " before, after, reason, request_id) SELECT %s::bigint, %s::timestamptz, %s, %s,"
+        " 'reward', c.id::text, NULL, '{}'::jsonb || c.payload, c.hold_reason, %s"
+        " FROM created c ORDER BY c.n",
+    ),
+    (
+        "outbox",
+        "INSERT INTO ledger_webhookmessage (id, program_id, endpoint_id, event_id, event_type,"
+        " payload, status, attempts, next_attempt_at, created_at) SELECT gen_random_uuid(),"
+        " e.program_id, e.id, c.event_id, %s::text, c.payload, 'pending', 0, %s::timestamptz,"
+        " %s::timestamptz FROM created c JOIN ledger_webhookendpoint e ON e.program_id = %s"
+        " AND e.active AND e.events @> jsonb_build_array(%s::text) ORDER BY c.n, e.id"
+        " RETURNING id",
+    ),
+]
+
+
+def _accounts(program: Program, beneficiaries: set[str]) -> dict[str, Account]:
+    """The users' rewards accounts, opening those that do not exist yet (one statement)."""
+    codes = {user_rewards_code(b) for b in beneficiaries}
+    found: dict[str, Account] = {}
+    for code in codes:
+        if (account := chart.cache_get(program, code)) is not None:
+            found[code] = account
+    missing = sorted(codes - found.keys())
+    if missing:
+        for code in missing:
+            chart.validate_code(code)
+        opened = batch.open_accounts(program=program, codes=missing, kind=Account.Kind.LIABILITY)
+        chart.cache_add(opened.values())
+        found |= opened
+    return found
+
+
+def _book_in_one_statement(
+    program: Program, items: Sequence[BatchItem], *, actor: str
+) -> list[Reward]:
+    fields = [item.fields for item in items]
+    assert all(f is not None for f in fields)
+    users = _accounts(program, {f["beneficiary"] for f in fields if f})
+    lines = [
+        PostingLine(REWARDS_EXPENSE, "debit", 1),
+        *[PostingLine(a, "credit", 1) for a in users.values()],
+    ]
+    accounts = resolve_accounts(program, lines)
+    expense = accounts[REWARDS_EXPENSE]
+    threshold = program.fraud_amount_threshold
+    event = REWARD_EVENTS[Status.PENDING]
+    entries: list[Entry] = []
+    rewards: list[Reward] = []
+    payloads: list[str] = []
+    for f in fields:
+        assert f is not None
+        amount = f["amount"]
+        hold_reason = ""
+        if threshold is not None and amount > threshold:
+            hold_reason = f"amount {amount} is above the fraud review threshold {threshold}"
+        txn = Transaction(
+            program=program,
+            kind=Transaction.Kind.PENDING,
+            description=f"{f['reward_type']} reward for {f['beneficiary']}"[:500],
+            metadata={"reward_type": f["reward_type"]},
+            reference="reward",
+            created_at=timezone.now(),
+        )
+        user = users[user_rewards_code(f["beneficiary"])]
+        entries.append(Entry(txn, [(expense, "debit", amount), (user, "credit", amount)]))
+        reward = Reward(
+            program=program,
+            beneficiary=f["beneficiary"],
+            amount=amount,
+            currency=f["currency"],
+            reward_type=f["reward_type"],
+            metadata=f.get("metadata") or {},
+            source_key=None,
+            hold_reason=hold_reason,
+            transaction=txn,
+            created_at=txn.created_at,
+            updated_at=txn.created_at,
+        )
+        rewards.append(reward)
+        payloads.append(json.dumps(reward_event_payload(reward), cls=DjangoJSONEncoder))
+    now = timezone.now()
+    rider = BatchRider(
+        ctes=_BATCH_CTES,
+        params=[
+            [r.transaction.pk for r in rewards],
+            [r.beneficiary for r in rewards],
+            [r.amount for r in rewards],
+            [r.currency for r in rewards],
+            [r.reward_type for r in rewards],
+            [json.dumps(r.metadata) for r in rewards],
+            [r.hold_reason for r in rewards],
+            payloads,
+            [uuid.uuid4() for _ in rewards],
+            actor,
+            program.pk,
+            now,
+            actor,
+            event,
+            current_request_id(),
+            event,
+            now,
+            now,
+            program.pk,
+            event,
+        ],
+        outputs=[
+            "(SELECT array_agg(id ORDER BY n) FROM created)",
+            "(SELECT array_agg(id) FROM outbox)",
+        ],
+    )
+    batch.book_many(program, entries, rider=rider)
+    ids, messages = rider.result
+    for reward, pk in zip(rewards, ids, strict=True):
+        reward.pk = pk
+        reward._state.adding, reward._state.db = False, connection.alias
+    webhook_dispatch_on_commit(messages or [])
+    return rewards
