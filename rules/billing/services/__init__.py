@@ -1,0 +1,1 @@
+"""The billing connector's writes: integration settings, receiving and processing deliveries."""
