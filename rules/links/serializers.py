@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from config.platform.api.serializers import StrictCharField, StrictSerializer
 from config.platform.currencies import MAX_AMOUNT
-from config.platform.models import AttributionModel, PartnerSignup, Program
+from config.platform.models import AttributionModel, PartnerSignup, PayoutSchedule, Program
 from rules.links.analytics import INTERVALS, MAX_DAYS, REWARD_STATUSES, Analytics
 from rules.links.models import SLUG_PATTERN, Coupon, ReferralLink
 
@@ -42,6 +42,8 @@ class ProgramSerializer(serializers.ModelSerializer):
             "attribution_window_days",
             "attribution_model",
             "partner_signup",
+            "payout_schedule",
+            "payout_delay_days",
             "created_at",
         ]
 
@@ -75,6 +77,13 @@ class ProgramUpdateSerializer(StrictSerializer):
     attribution_window_days = StrictIntField(min_value=1, max_value=365, required=False)
     attribution_model = serializers.ChoiceField(AttributionModel.choices, required=False)
     partner_signup = serializers.ChoiceField(PartnerSignup.choices, required=False)
+    payout_schedule = serializers.ChoiceField(
+        PayoutSchedule.choices,
+        required=False,
+        help_text="monthly: the scheduler drafts a payout batch (as POST P/payout-batches/auto) "
+        "on day 1 + payout_delay_days of each month (UTC); a second person still approves it.",
+    )
+    payout_delay_days = StrictIntField(min_value=0, max_value=27, required=False)
 
 
 class ReferralLinkCreateSerializer(StrictSerializer):

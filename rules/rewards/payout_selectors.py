@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce
 
 from config.platform.exceptions import NotFound
 from config.platform.models import Program
+from ledger.accounts import user_rewards_code
+from ledger.models import Account, AccountBalance
 from rules.rewards.models import PayoutBatch, PayoutCoverage, PayoutItem, PayoutMethod
 
 ItemStatus = PayoutItem.Status
@@ -80,3 +83,34 @@ def payout_items_to_poll(*, program: Program | None = None, limit: int = 500) ->
     if program is not None:
         qs = qs.filter(batch__program=program)
     return list(qs.order_by("pk")[:limit])
+
+
+def payout_candidates(*, program: Program) -> list[tuple[str, int]]:
+    """(beneficiary, available balance) of everyone with a rewards account in the program, by
+    beneficiary; one aggregate over the balance rows (available = posted less pending outflows,
+    as ledger.selectors.account_balance computes it for one account)."""
+    prefix, suffix = user_rewards_code("{}").split("{}")
+    rows = (
+        AccountBalance.objects.filter(
+            account__program=program,
+            account__code__startswith=prefix,
+            account__code__endswith=suffix,
+        )
+        .values("account__code", "account__kind")
+        .annotate(
+            pd=Coalesce(Sum("posted_debits"), 0),
+            pc=Coalesce(Sum("posted_credits"), 0),
+            qd=Coalesce(Sum("pending_debits"), 0),
+            qc=Coalesce(Sum("pending_credits"), 0),
+        )
+    )
+    found = []
+    for r in rows:
+        code = r["account__code"]
+        beneficiary = code[len(prefix) : len(code) - len(suffix)]
+        if r["account__kind"] in Account.DEBIT_NORMAL:
+            available = r["pd"] - r["pc"] - r["qc"]
+        else:
+            available = r["pc"] - r["pd"] - r["qd"]
+        found.append((beneficiary, int(available)))
+    return sorted(found)

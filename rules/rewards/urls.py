@@ -5,6 +5,7 @@ from django.urls import path
 
 from rules.rewards.apis import batch as batch_apis
 from rules.rewards.apis import credits as credit_apis
+from rules.rewards.apis import payout_methods as payout_method_apis
 from rules.rewards.apis import payouts as payout_apis
 from rules.rewards.apis import rewards as reward_apis
 from rules.rewards.apis import users as user_apis
@@ -26,6 +27,7 @@ urlpatterns = [
     path("credits", credit_apis.CreditListApi.as_view(), name="credit-list"),
     path("credits/<str:owner_id>", credit_apis.CreditBalanceApi.as_view(), name="credit-balance"),
     path("payout-batches", payout_apis.PayoutBatchListApi.as_view(), name="payout-batch-list"),
+    path("payout-batches/auto", payout_apis.PayoutBatchAutoApi.as_view(), name="payout-batch-auto"),
     path(
         "payout-batches/<str:pk>",
         payout_apis.PayoutBatchDetailApi.as_view(),
@@ -55,6 +57,21 @@ urlpatterns = [
         "payout-batches/<str:pk>/execute",
         payout_apis.PayoutBatchExecuteApi.as_view(),
         name="payout-batch-execute",
+    ),
+    path(
+        "payout-batches/<str:pk>/items/<str:item>/confirm",
+        payout_apis.PayoutItemConfirmApi.as_view(),
+        name="payout-item-confirm",
+    ),
+    path(
+        "payout-batches/<str:pk>/items/<str:item>/fail",
+        payout_apis.PayoutItemFailApi.as_view(),
+        name="payout-item-fail",
+    ),
+    path(
+        "participants/<str:external_id>/payout-method",
+        payout_method_apis.PayoutMethodApi.as_view(),
+        name="participant-payout-method",
     ),
     path(
         "payout-batches/<str:pk>/export.csv",

@@ -118,8 +118,9 @@ def test_links_list_and_create(alice, alice_client):
     assert "lower-case letters" in bad
 
 
-def test_payout_details_not_available_yet(alice_client):
-    assert "Not available yet" in text(alice_client.get("/portal/acme/payout-details"))
+def test_payout_details_asks_for_a_method(alice_client):
+    # Issue 14: the page sets the payout method (tests/payouts/test_payout_methods.py).
+    assert "choose a method below" in text(alice_client.get("/portal/acme/payout-details"))
 
 
 def test_email_preferences(alice, alice_client):

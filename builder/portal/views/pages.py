@@ -25,6 +25,8 @@ from config.platform.exceptions import DomainError
 from rules.links.click_stats import clicks_by_day, link_clicks, referral_link_of
 from rules.links.selectors import referral_link_list
 from rules.links.services.links import referral_link_create
+from rules.rewards.models import PayoutMethod
+from rules.rewards.payout_selectors import payout_method_get
 from rules.rewards.selectors import (
     beneficiary_payout_item,
     beneficiary_payout_items,
@@ -33,6 +35,7 @@ from rules.rewards.selectors import (
     beneficiary_rewards_by_day,
     user_balance,
 )
+from rules.rewards.services.payout_methods import payout_method_set
 from rules.selectors import participant_tree, referrals_by_day
 
 CHART_DAYS = 30
@@ -248,10 +251,72 @@ def link_detail(request: HttpRequest, partner: Partner, link_id: int) -> HttpRes
     )
 
 
-@require_GET
+# The payout-details page's fields per method (SPEC section 13): one fieldset each, so the page
+# works without JavaScript; only the chosen method's fields are read.
+PAYOUT_FIELDS = {
+    "paypal": [("email", "PayPal e-mail address", "email")],
+    "stripe_connect": [("account", "Stripe account id (acct_…)", "text")],
+    "bank_transfer": [
+        ("name", "Account holder's name", "text"),
+        ("iban", "IBAN", "text"),
+        ("bic", "BIC (optional)", "text"),
+        ("account_number", "Account number (India, instead of IBAN)", "text"),
+        ("ifsc", "IFSC (with the account number)", "text"),
+    ],
+    "upi": [("vpa", "UPI address (name@bank)", "text")],
+    "manual": [("note", "Note for the program (optional)", "text")],
+}
+
+
+@require_http_methods(["GET", "POST"])
 @partner_required
 def payout_details(request: HttpRequest, partner: Partner) -> HttpResponse:
-    return _page(request, partner, "portal/payout_details.html")
+    """The partner's payout method: shown masked, replaced by typing new details in full (the
+    stored ones are never shown back, nor decrypted here)."""
+    program, participant = partner.program, partner.participant
+    errors: list[str] = []
+    chosen = request.POST.get("method", "") if request.method == "POST" else ""
+    if request.method == "POST":
+        fields = PAYOUT_FIELDS.get(chosen, [])
+        details = {
+            name: request.POST.get(f"{chosen}-{name}", "").strip()
+            for name, _label, _kind in fields
+            if request.POST.get(f"{chosen}-{name}", "").strip()
+        }
+        try:
+            payout_method_set(
+                program=program,
+                beneficiary=participant.external_id,
+                method=chosen,
+                details=details,
+                actor=f"partner:{participant.external_id}",
+            )
+        except DomainError as error:
+            errors = [e["message"] for e in error.errors or []] or [error.detail]
+        else:
+            messages.success(request, "Saved your payout details.")
+            return redirect("portal:payout-details", program=program.slug)
+    current = payout_method_get(program=program, beneficiary=participant.external_id)
+    methods = [
+        {
+            "value": value,
+            "label": label,
+            "fields": [
+                {"name": f"{value}-{name}", "label": f_label, "kind": kind}
+                for name, f_label, kind in PAYOUT_FIELDS[value]
+            ],
+        }
+        for value, label in PayoutMethod.Method.choices
+    ]
+    return _page(
+        request,
+        partner,
+        "portal/payout_details.html",
+        current=current,
+        methods=methods,
+        chosen=chosen or (current.method if current else ""),
+        errors=errors,
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -27,8 +27,9 @@ from config.platform.admin.common import (
 from config.platform.exceptions import DomainError, InsufficientFunds, ValidationFailed
 from config.platform.models import Program
 from rules.rewards.models import PayoutBatch
+from rules.rewards.payout_selectors import payout_amounts, payout_item_get
 from rules.rewards.selectors import payout_item_list, reward_balance_available
-from rules.rewards.services import payouts
+from rules.rewards.services import payout_auto, payout_items, payouts
 
 Status = PayoutBatch.Status
 
@@ -42,6 +43,30 @@ class NewBatchForm(forms.Form):
         required=False,
         help_text="For the approver and the bank export, e.g. “March affiliates”.",
     )
+    rail = forms.ChoiceField(
+        choices=PayoutBatch.Rail.choices,
+        initial=PayoutBatch.Rail.CSV,
+        help_text="How the money leaves: a CSV file you pay from (then confirm or fail each "
+        "item), PayPal Payouts, Stripe Connect transfers, or your own system (a "
+        "payout.requested webhook per item).",
+    )
+    csv_format = forms.ChoiceField(
+        choices=PayoutBatch.CsvFormat.choices,
+        initial=PayoutBatch.CsvFormat.GENERIC,
+        required=False,
+        help_text="For the CSV rail: the file to upload to PayPal or Wise, or a generic one.",
+    )
+    auto = forms.BooleanField(
+        required=False,
+        label="Prepare automatically",
+        help_text="Add everyone whose available balance reaches the minimum payout and who has "
+        "a payout method this rail can pay; the others are listed with why.",
+    )
+
+
+class FailItemForm(forms.Form):
+    item = forms.IntegerField()
+    reason = forms.CharField(max_length=2000)
 
 
 class ItemForm(forms.Form):
@@ -137,7 +162,9 @@ def next_step(batch: PayoutBatch) -> str:
     if batch.status == Status.APPROVED:
         return "Approved: ready to execute"
     if batch.status == Status.EXECUTED:
-        return "Paid out; export the CSV for the bank"
+        if batch.rail in payout_items.MANUALLY_SETTLED:
+            return "Executed: confirm or fail each sent item as its payment arrives or bounces"
+        return f"Executed: {batch.get_rail_display()} reports how each item ends"
     return f"Rejected: {Truncator(batch.rejection_reason).chars(60)}"
 
 
@@ -214,6 +241,12 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
             return user.has_perm("ledger.execute_payoutbatch") and batch.status == Status.APPROVED
         if step in ("submit", "add_item"):
             return user.has_perm("ledger.change_payoutbatch") and batch.status == Status.DRAFT
+        if step in ("confirm_item", "fail_item"):
+            return (
+                user.has_perm("ledger.execute_payoutbatch")
+                and batch.status == Status.EXECUTED
+                and batch.rail in payout_items.MANUALLY_SETTLED
+            )
         if step == "reject":
             return (
                 user.has_perm("ledger.change_payoutbatch")
@@ -236,13 +269,37 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
             raise PermissionDenied
         form = NewBatchForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            batch = payouts.payout_batch_create(
-                program=form.cleaned_data["program"],
-                actor=actor_of(request),
-                description=form.cleaned_data["description"],
-            )
-            messages.success(request, f"Draft payout batch {batch.pk} created; add its items.")
-            return HttpResponseRedirect(reverse("admin:ledger_payoutbatch_change", args=[batch.pk]))
+            data = form.cleaned_data
+            options = {
+                "program": data["program"],
+                "actor": actor_of(request),
+                "description": data["description"],
+                "rail": data["rail"],
+                "csv_format": data["csv_format"] or PayoutBatch.CsvFormat.GENERIC,
+            }
+            try:
+                if data["auto"]:
+                    made, skipped = payout_auto.payout_batch_auto(**options)
+                    assert made is not None
+                    batch = made
+                    n = batch.items.count()
+                    messages.success(
+                        request,
+                        f"Draft payout batch {batch.pk} prepared with {n} item{pluralize(n)}.",
+                    )
+                    for s in skipped:
+                        messages.warning(request, f"Skipped {s.beneficiary}: {s.detail}.")
+                else:
+                    batch = payouts.payout_batch_create(**options)
+                    messages.success(
+                        request, f"Draft payout batch {batch.pk} created; add its items."
+                    )
+            except DomainError as exc:
+                messages.error(request, exc.detail)
+            else:
+                return HttpResponseRedirect(
+                    reverse("admin:ledger_payoutbatch_change", args=[batch.pk])
+                )
         context = {
             **self.admin_site.each_context(request),
             "title": "New payout batch",
@@ -260,7 +317,7 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
         items = list(payout_item_list(batch=batch))
         steps = {
             s: self._may(request, s, batch)
-            for s in ("submit", "approve", "reject", "execute", "add_item")
+            for s in ("submit", "approve", "reject", "execute", "add_item", "confirm_item")
         }
         context = {
             **self.admin_site.each_context(request),
@@ -272,6 +329,7 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
             "batch": batch,
             "items": items,
             "total": sum(i.amount for i in items),
+            "amounts": payout_amounts(items),
             "steps": steps,
             "item_form": ItemForm(currency=batch.currency),
             "reject_form": RejectForm(),
@@ -315,6 +373,8 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
                     f"Added {item.beneficiary} to payout batch #{batch.pk}: "
                     f"{money(item.amount, batch.currency)}.",
                 )
+            elif step in ("confirm_item", "fail_item"):
+                return self._settle(request, batch, step, actor)
             elif step == "reject":
                 reject = RejectForm(request.POST)
                 if not reject.is_valid():
@@ -343,6 +403,31 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
             if step == "add_item":
                 detail = item_refusal(batch, request.POST.get("beneficiary", ""), exc)
             messages.error(request, detail)
+        return self._back(batch)
+
+    def _settle(
+        self, request: HttpRequest, batch: PayoutBatch, step: str, actor: str
+    ) -> HttpResponseRedirect:
+        """Confirm (paid) or fail (money back to the partner) one sent item."""
+        form = FailItemForm(request.POST)
+        if step == "confirm_item":
+            form.fields["reason"].required = False
+        if not form.is_valid():
+            messages.error(request, "A reason is required to mark an item failed.")
+            return self._back(batch)
+        item = payout_item_get(batch=batch, pk=form.cleaned_data["item"])
+        if step == "confirm_item":
+            payout_items.payout_item_confirm(batch=batch, item=item, actor=actor)
+            messages.success(request, f"{item.beneficiary}'s payout is marked paid.")
+        else:
+            payout_items.payout_item_fail(
+                batch=batch, item=item, reason=form.cleaned_data["reason"], actor=actor
+            )
+            messages.success(
+                request,
+                f"{item.beneficiary}'s payout failed: {money(item.amount, batch.currency)} is "
+                "back in their balance and its rewards are confirmed again.",
+            )
         return self._back(batch)
 
     def confirm_page(
@@ -376,7 +461,9 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
         if not self.has_view_permission(request, batch):
             raise PermissionDenied
         try:
-            body = payouts.payout_batch_csv(batch=batch)
+            body = payouts.payout_batch_csv(
+                batch=batch, csv_format=request.GET.get("format") or None
+            )
         except DomainError as exc:
             messages.error(request, exc.detail)
             return self._back(batch)

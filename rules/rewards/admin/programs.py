@@ -29,7 +29,15 @@ LINK_SETTINGS = [
     "partner_signup",
 ]
 
-KEEP_WHEN_EMPTY = ("attribution_window_days", "attribution_model", "partner_signup")
+# The payout schedule (SPEC section 13).
+PAYOUT_SETTINGS = ["payout_schedule", "payout_delay_days"]
+
+KEEP_WHEN_EMPTY = (
+    "attribution_window_days",
+    "attribution_model",
+    "partner_signup",
+    *PAYOUT_SETTINGS,
+)
 
 PROGRAM_SETTINGS = [
     "name",
@@ -38,6 +46,7 @@ PROGRAM_SETTINGS = [
     "hold_days",
     "min_payout",
     "fraud_amount_threshold",
+    *PAYOUT_SETTINGS,
     *LINK_SETTINGS,
 ]
 
@@ -77,6 +86,8 @@ PROGRAM_LABELS = {
     "attribution_window_days": "Attribution window (days)",
     "attribution_model": "Attribution model",
     "partner_signup": "Partner signup",
+    "payout_schedule": "Payout schedule",
+    "payout_delay_days": "Monthly draft on day 1 +",
 }
 
 
@@ -109,6 +120,11 @@ PROGRAM_HELP = {
     "attribution_model": "Which click wins when a visitor clicked several partners' links.",
     "partner_signup": "Who may join the partner portal: closed = invited only, approval = "
     "anyone may apply and an operator approves, open = anyone.",
+    "payout_schedule": "Monthly: a draft payout batch with everyone who can be paid (balance at "
+    "least the minimum payout, payout method set) is prepared each month; a person submits it "
+    "and another approves it. Manual: only when an operator prepares one.",
+    "payout_delay_days": "Monthly drafts are prepared this many days after the 1st (0 to 27), "
+    "e.g. 14 leaves two weeks for refunds of last month's orders.",
 }
 
 
@@ -233,7 +249,7 @@ class ProgramAdmin(admin.ModelAdmin):
             ("Commissions", {"fields": ["direct_rate_bps", "override_rate_bps"]}),
             (
                 "Confirmation, payouts and fraud review",
-                {"fields": ["hold_days", "min_payout", "fraud_amount_threshold"]},
+                {"fields": ["hold_days", "min_payout", "fraud_amount_threshold", *PAYOUT_SETTINGS]},
             ),
             ("Referral links and partners", {"fields": LINK_SETTINGS}),
         ]

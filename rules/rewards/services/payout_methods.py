@@ -141,12 +141,22 @@ def _require_participant(program: Program, beneficiary: str) -> None:
         raise NotFound(f"No participant {beneficiary}.")
 
 
+def payout_method_validate(
+    *, program: Program, beneficiary: str, method: Any, details: Any
+) -> dict[str, str]:
+    """What payout_method_set checks, without saving: the participant exists (404) and the
+    details fit the method (400). Returns the normalised details."""
+    _require_participant(program, beneficiary)
+    return payout_details_normalized(method, details)
+
+
 def payout_method_set(
     *, program: Program, beneficiary: str, method: Any, details: Any, actor: str
 ) -> PayoutMethod:
     """Set (or replace) the participant's payout method. 404 for an unknown participant."""
-    _require_participant(program, beneficiary)
-    cleaned = payout_details_normalized(method, details)
+    cleaned = payout_method_validate(
+        program=program, beneficiary=beneficiary, method=method, details=details
+    )
     masked = payout_details_masked(method, cleaned)
     with transaction.atomic():
         current = (

@@ -17,7 +17,7 @@ from config.platform.destinations import (
     url_problem,
 )
 from config.platform.exceptions import ValidationFailed
-from config.platform.models import AttributionModel, PartnerSignup, Program
+from config.platform.models import AttributionModel, PartnerSignup, PayoutSchedule, Program
 
 MAX_ALLOWED_DOMAINS = 50
 
@@ -36,8 +36,11 @@ EDITABLE = frozenset(
         "attribution_window_days",
         "attribution_model",
         "partner_signup",
+        "payout_schedule",
+        "payout_delay_days",
     }
 )
+MAX_PAYOUT_DELAY_DAYS = 27  # a monthly draft is made inside its month
 
 
 def _domain(raw: object, https_only: bool) -> str | None:
@@ -96,9 +99,18 @@ def links_settings_checked(program: Program, changes: dict[str, Any]) -> dict[st
     window = changes.get("attribution_window_days", 1)
     if type(window) is not int or not 1 <= window <= 365:
         errors.append({"field": "attribution_window_days", "message": "a whole number, 1 to 365"})
+    delay = changes.get("payout_delay_days", 0)
+    if type(delay) is not int or not 0 <= delay <= MAX_PAYOUT_DELAY_DAYS:
+        errors.append(
+            {
+                "field": "payout_delay_days",
+                "message": f"a whole number, 0 to {MAX_PAYOUT_DELAY_DAYS}",
+            }
+        )
     for field, choices in (
         ("attribution_model", AttributionModel.values),
         ("partner_signup", PartnerSignup.values),
+        ("payout_schedule", PayoutSchedule.values),
     ):
         if field in changes and changes[field] not in choices:
             errors.append({"field": field, "message": f"one of {', '.join(choices)}"})
