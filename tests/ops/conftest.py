@@ -7,6 +7,10 @@ import socket
 
 from django.db import connection
 
+# Fixtures the operations tests share with the ledger and rules tests.
+from tests.ledger.operator_fixtures import confirmed_reward  # noqa: F401
+from tests.rules.conftest import publish, refer  # noqa: F401
+
 
 def database_url_of_this_test() -> str:
     """A DATABASE_URL naming the database this test runs on (its rows are committed in a
