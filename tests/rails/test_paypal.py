@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from rules.rewards.rails.base import RailItem, RailResult, idempotency_key_for, rail_get
-from rules.rewards.rails.paypal import PayPalRail, item_result
+from rules.rewards.rails.paypal import PayPalRail, item_result, result_from_webhook
 from rules.rewards.rails.providers import (
     RailUnavailable,
     decimal_string_to_minor,
@@ -272,3 +272,26 @@ def test_the_stub_answers_with_paypals_documented_fields(rail, paypal_stub):
     required = set(documented["items"][0]) - {"transaction_id", "activity_id", "payout_item_fee"}
     assert required <= set(stub_item)
     assert set(documented["items"][0]["payout_item"]) <= set(stub_item["payout_item"])
+
+
+def test_a_payouts_item_webhook_is_the_items_result():
+    event = json.loads((FIXTURES / "webhook_payouts_item_returned.json").read_text())
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+
+    result = result_from_webhook(event, unclaimed_days=30, now=now)
+
+    assert result == RailResult(
+        item_id=41,
+        status="failed",
+        provider_ref="FYXMPQTX4JC9N",
+        reason="RETURNED: RECEIVER_UNREGISTERED: Receiver is unregistered. Funds were returned "
+        "after 30 days.",
+    )
+    other = {**event, "event_type": "PAYMENT.PAYOUTSBATCH.SUCCESS"}
+    assert result_from_webhook(other, unclaimed_days=30, now=now) is None
+
+
+def test_an_unknown_environment_is_refused_not_taken_for_the_sandbox(paypal_stub, settings):
+    settings.PAYPAL_ENVIRONMENT = "live"
+    with pytest.raises(RailUnavailable, match="PAYPAL_ENVIRONMENT"):
+        PayPalRail().send(program_id=7, batch_id=3, items=[item()])

@@ -10,7 +10,7 @@ import pytest
 
 from rules.rewards.rails.base import RailItem, idempotency_key_for, rail_get
 from rules.rewards.rails.providers import RailUnavailable
-from rules.rewards.rails.stripe_connect import StripeConnectRail, result_of
+from rules.rewards.rails.stripe_connect import StripeConnectRail, result_from_event, result_of
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rails" / "stripe"
 
@@ -198,3 +198,16 @@ def test_the_stubs_errors_have_stripes_documented_fields(rail, stripe_stub, fixt
     assert status == 400
     assert set(documented) <= set(body["error"])
     assert body["error"]["code"] == documented["code"]
+
+
+def test_a_transfer_reversed_event_is_the_items_return():
+    event = json.loads((FIXTURES / "event_transfer_reversed.json").read_text())
+
+    result = result_from_event(event)
+
+    assert result is not None
+    assert (result.item_id, result.status) == (41, "failed")
+    assert result.provider_ref == "tr_1MiN3gLkdIwHu7ixNCZvFdgA"
+    assert result_from_event({**event, "type": "charge.refunded"}) is None
+    foreign = {**event, "data": {"object": {**event["data"]["object"], "metadata": {}}}}
+    assert result_from_event(foreign) is None

@@ -204,6 +204,21 @@ def item_result(item: dict[str, Any], *, unclaimed_days: int, now: datetime) -> 
     return RailResult(item_id=item_id, status="sent", provider_ref=ref, reason=status)
 
 
+def result_from_webhook(
+    event: dict[str, Any], *, unclaimed_days: int, now: datetime
+) -> RailResult | None:
+    """A PayPal webhook about a payout item (`PAYMENT.PAYOUTS-ITEM.SUCCEEDED`, `.FAILED`,
+    `.RETURNED`, `.BLOCKED`, `.UNCLAIMED`, `.REFUNDED`, `.REVERSED`, ...) as the item's result;
+    None for other events. The caller has verified the webhook (PayPal's verify-webhook-signature)
+    and hands the result to the payouts."""
+    if not str(event.get("event_type", "")).startswith("PAYMENT.PAYOUTS-ITEM."):
+        return None
+    resource = event.get("resource")
+    if not isinstance(resource, dict):
+        return None
+    return item_result(resource, unclaimed_days=unclaimed_days, now=now)
+
+
 def _parse_time(value: Any) -> datetime | None:
     if not value:
         return None
@@ -233,12 +248,18 @@ class PayPalRail:
         creds = self.credentials(program_id)
         if not (creds.client_id and creds.client_secret):
             raise RailUnavailable(NAME, "PAYPAL_CLIENT_ID/SECRET are not set; nothing was sent")
+        environment = Environment.from_value(creds.environment)
+        if environment is None:
+            # The SDK would fall back to the sandbox: say so instead of "paying" nobody.
+            raise RailUnavailable(
+                NAME, f"PAYPAL_ENVIRONMENT is {creds.environment!r}: sandbox or production"
+            )
         with self._lock:
             controller = self._controllers.get(creds)
             if controller is None:
                 config = _Configuration(
                     base_url=creds.base_url,
-                    environment=Environment.from_value(creds.environment, Environment.SANDBOX),
+                    environment=environment,
                     client_credentials_auth_credentials=ClientCredentialsAuthCredentials(
                         o_auth_client_id=creds.client_id,
                         o_auth_client_secret=creds.client_secret,

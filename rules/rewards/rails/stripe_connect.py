@@ -89,6 +89,22 @@ def result_of(item_id: int, transfer: dict[str, Any]) -> RailResult:
     return RailResult(item_id=item_id, status="paid", provider_ref=transfer["id"], reason=reason)
 
 
+TRANSFER_EVENTS = frozenset({"transfer.created", "transfer.updated", "transfer.reversed"})
+
+
+def result_from_event(event: dict[str, Any]) -> RailResult | None:
+    """A Stripe event about one of our transfers (`transfer.reversed` above all), as the item's
+    result; None for other events or transfers no payout item made. The caller has verified
+    the event's signature (the Stripe webhook receiver) and hands the result to the payouts."""
+    if event.get("type") not in TRANSFER_EVENTS:
+        return None
+    transfer = (event.get("data") or {}).get("object") or {}
+    item_id = (transfer.get("metadata") or {}).get("payout_item_id")
+    if transfer.get("object") != "transfer" or not str(item_id or "").isdigit():
+        return None
+    return result_of(int(str(item_id)), transfer)
+
+
 class StripeConnectRail:
     name = NAME
 
