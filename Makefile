@@ -14,11 +14,12 @@ PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_DATABASE_URL = $(or $(DATABASE_URL),$(shell pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && echo $(PG_TEST_URL)))
 DEV_ENV := DJANGO_DEBUG=true
 
-.PHONY: help setup run test lint format check-migrations bench mutation system-deps browser-deps clean
+.PHONY: help setup run test test-pgbouncer lint format check-migrations bench mutation system-deps browser-deps clean
 
 help:
 	@echo "make run    set up (Python venv, npm packages, database, demo data) and serve on :8000"
 	@echo "make test   lint, type-check and run the whole test suite"
+	@echo "make test-pgbouncer  part of the suite through PgBouncer (docs/OPERATIONS.md)"
 	@echo "make bench  run the benchmarks in bench/ (see docs/PERFORMANCE.md)"
 	@echo "make mutation  mutation testing of the ledger services and rule engine (docs/TESTING.md)"
 
@@ -63,6 +64,12 @@ test: setup lint check-migrations
 	@echo "==> Tests on $(or $(TEST_DATABASE_URL),SQLite (embedded default))"
 	$(if $(TEST_DATABASE_URL),DATABASE_URL=$(TEST_DATABASE_URL)) $(PY) -m pytest
 
+# Part of the suite through PgBouncer in transaction mode (DB_POOLER=pgbouncer; docs/OPERATIONS.md):
+# PgBouncer starts on a free port in front of PG_TEST_URL's server. PGBOUNCER_TESTS narrows it.
+PGBOUNCER_TESTS ?= tests/ledger tests/rules tests/ops
+test-pgbouncer: setup
+	PG_TEST_URL=$(PG_TEST_URL) $(PY) -m tests.ops.pgbouncer_suite $(PGBOUNCER_TESTS)
+
 # Benchmarks print figures (docs/PERFORMANCE.md); run them on a quiet machine. Each creates and
 # drops its own PostgreSQL databases; events and load also start gunicorn/Celery on 127.0.0.1.
 bench: setup
@@ -97,12 +104,14 @@ mutation: setup
 	$(VENV)/bin/mutmut results | { grep -v ': not checked' || true; }
 	@$(PY) -c "$$MUTATION_SCORE"
 
-# Debian packages the tests drive: Chromium (tests/browser) and nginx, the buffering proxy in
-# front of gunicorn (config/nginx.conf, tests/production/test_proxy.py).
+# Debian packages the tests drive: Chromium (tests/browser), nginx, the buffering proxy in
+# front of gunicorn (config/nginx.conf, tests/production/test_proxy.py), and PgBouncer, the
+# transaction pooler (tests/ops/test_pgbouncer.py, make test-pgbouncer).
 system-deps:
-	@command -v chromium >/dev/null && command -v nginx >/dev/null || apt-get update -qq
+	@command -v chromium >/dev/null && command -v nginx >/dev/null && test -x /usr/sbin/pgbouncer || apt-get update -qq
 	@command -v chromium >/dev/null || apt-get install -y -qq chromium
 	@command -v nginx >/dev/null || apt-get install -y -qq nginx
+	@test -x /usr/sbin/pgbouncer || apt-get install -y -qq pgbouncer
 
 browser-deps: system-deps
 
