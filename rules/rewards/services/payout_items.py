@@ -181,6 +181,7 @@ def _fail_locked(batch: PayoutBatch, item: PayoutItem, *, reason: str, actor: st
             data={
                 "batch": batch.pk,
                 "item": item.pk,
+                "beneficiary": item.beneficiary,
                 "amount": item.amount,
                 "currency": batch.currency,
                 "method": item.method,

@@ -434,6 +434,7 @@ def _execute_locked(batch: PayoutBatch, *, actor: str) -> None:
                 data={
                     "batch": batch.pk,
                     "item": item.pk,
+                    "beneficiary": item.beneficiary,
                     "amount": item.amount,
                     "currency": batch.currency,
                     "method": item.method,
