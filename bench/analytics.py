@@ -8,7 +8,8 @@ program holding:
 
 - `--partners` partners, each with one click roll-up row (rules_clickdaily) per day for `--days`
   days ending today: 1 to 54 clicks a day (27.5 on average), 80% of them unique. 1,000 x 365 is
-  365,000 rows standing for 10.0 million clicks;
+  365,000 rows standing for 10.0 million clicks, and the program's daily roll-up
+  (rules_programclickdaily, one row per day: what program-wide analytics read);
 - referrals: 2% of the clicks (200,000 for the default shape), each of a new user, spread evenly
   over the days and the partners;
 - conversions: every second referred user's purchase event a day after the referral, with one
@@ -61,6 +62,14 @@ def load(program_id: int, slug: str, partners: int, days: int, cursor, today) ->
            CROSS JOIN generate_series(0, %(days)s - 1) d
            CROSS JOIN LATERAL (SELECT 1 + ((pa.id * 7919 + d * 104729) %% 54) AS c) k
            WHERE pa.program_id = %(p)s""",
+        params,
+    )
+    # The program's own daily roll-up, as the roll-up job writes it beside the partners' rows.
+    cursor.execute(
+        """INSERT INTO rules_programclickdaily
+             (program_id, day, clicks, unique_clicks, bot_clicks)
+           SELECT program_id, day, sum(clicks), sum(unique_clicks), sum(bot_clicks)
+           FROM rules_clickdaily WHERE program_id = %(p)s GROUP BY program_id, day""",
         params,
     )
     cursor.execute(

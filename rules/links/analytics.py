@@ -4,7 +4,8 @@ analytics page): clicks → referrals → conversions → rewards, per day, week
 A selector: it reads and writes nothing. Four grouped queries, each by UTC day, then bucketed
 here into weeks (ISO, starting Monday) or months:
 
-- clicks, unique_clicks: the daily roll-ups (ClickDaily, bots apart), never the raw clicks.
+- clicks, unique_clicks: the daily roll-ups, never the raw clicks: program-wide the program's
+  (ProgramClickDaily, one row a day), for a partner theirs (ClickDaily); bots apart.
   `unique_clicks` adds up each day's distinct visitors: a visitor who comes back on another day
   of a week or month counts once per day.
 - referrals: referrals made (Referral.created_at).
@@ -32,7 +33,7 @@ from django.db.models.functions import TruncDate
 
 from config.db_router import replica_alias
 from config.platform.models import Program
-from rules.links.models import ClickDaily
+from rules.links.models import ClickDaily, ProgramClickDaily
 from rules.models import Participant, Referral, RewardLink
 from rules.rewards.models import Reward
 
@@ -146,7 +147,10 @@ def analytics(
     days: dict[date, Bucket] = defaultdict(lambda: Bucket(start, start))
 
     db = replica_alias()  # lag-tolerant (config/db_router.py)
-    clicks = ClickDaily.objects.using(db).filter(program=program, day__gte=start, day__lte=end)
+    # Program-wide: one roll-up row a day; a partner's: their rows of the per-partner roll-up.
+    clicks: Any = ProgramClickDaily.objects.using(db).filter(
+        program=program, day__gte=start, day__lte=end
+    )
     referrals = Referral.objects.using(db).filter(
         program=program, created_at__gte=since, created_at__lt=until
     )
@@ -157,7 +161,9 @@ def analytics(
         program=program, created_at__gte=since, created_at__lt=until
     )
     if participant is not None:
-        clicks = clicks.filter(participant=participant)
+        clicks = ClickDaily.objects.using(db).filter(
+            program=program, participant=participant, day__gte=start, day__lte=end
+        )
         referrals = referrals.filter(referrer=participant)
         links = links.filter(beneficiary=participant.external_id)
         rewards = rewards.filter(beneficiary=participant.external_id)

@@ -13,7 +13,8 @@ then deleted by a periodic job, after their day is rolled up.
 **ClickDaily** is the roll-up the dashboard, analytics and portal read: clicks (bots apart), unique visitors
 and bot clicks per program, participant, link and UTC day. A periodic job recomputes today's and
 yesterday's rows from the raw clicks (idempotent: a rerun writes the same numbers), so the
-redirect never contends on a counter row. docs/OPERATIONS.md ("Clicks") has the reasoning.
+redirect never contends on a counter row. **ProgramClickDaily** sums those rows per program and
+day, in the same recompute, for program-wide analytics. docs/OPERATIONS.md ("Clicks") has the reasoning.
 """
 
 from __future__ import annotations
@@ -143,6 +144,30 @@ class ClickDaily(models.Model):
                 condition=Q(link__isnull=True),
                 name="click_daily_code_day_unique",
             ),
+        ]
+
+
+class ProgramClickDaily(models.Model):
+    """The program-wide roll-up of a day: the sums of the day's ClickDaily rows, one row per
+    program and UTC day, written by the same recompute in the same transaction
+    (rules/links/services/rollup.py). Program-wide analytics read 90 rows for 90 days here
+    instead of a row per partner and day. `unique_clicks` is the sum of the partners' distinct
+    visitors (a visitor of two partners counts twice), as summing ClickDaily gives."""
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+", db_index=False)
+    day = models.DateField()
+    clicks = models.PositiveIntegerField(default=0, help_text="Clicks that are not bots")
+    unique_clicks = models.PositiveIntegerField(default=0)
+    bot_clicks = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        app_label = "rules"
+        verbose_name = "daily program clicks"
+        verbose_name_plural = "daily program clicks"
+        ordering = ["-day"]
+        constraints = [
+            # Also the index a date range of one program reads.
+            models.UniqueConstraint(fields=["program", "day"], name="program_click_daily_unique")
         ]
 
 

@@ -10,8 +10,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotFound, HttpResponseRedirect
 from django.views.decorators.http import require_GET
 
-from rules.links.selectors import link_target
 from rules.links.services.clicks import Visit, click_record
+from rules.links.target_cache import link_target_cached
 
 COOKIE = "rl_click"
 NOT_FOUND_PAGE = (
@@ -31,7 +31,7 @@ def _client_ip(request: HttpRequest) -> str:
 
 @require_GET  # a HEAD (a link checker) is no click: 405
 def referral_redirect(request: HttpRequest, code: str, slug: str | None = None) -> HttpResponse:
-    target = link_target(code=code, slug=slug)
+    target = link_target_cached(code=code, slug=slug)
     if target is None:
         return HttpResponseNotFound(NOT_FOUND_PAGE)
     visit = Visit(

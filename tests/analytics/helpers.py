@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from django.db.models import F
+
 from config.platform.models import Program
-from rules.links.models import ClickDaily
+from rules.links.models import ClickDaily, ProgramClickDaily
 from rules.models import Event, Participant, Referral, RewardLink, Rule, RuleVersion
 from rules.rewards.models import Reward
 
@@ -21,6 +23,12 @@ def participants(program: Program, n: int, prefix: str = "p") -> list[Participan
 
 
 def clicks(program: Program, partner: Participant, day: date, n: int, unique: int) -> ClickDaily:
+    """A partner's roll-up row for the day, added to the program's row as the roll-up job does
+    (rules/links/services/rollup.py)."""
+    total, _ = ProgramClickDaily.objects.get_or_create(program=program, day=day)
+    ProgramClickDaily.objects.filter(pk=total.pk).update(
+        clicks=F("clicks") + n, unique_clicks=F("unique_clicks") + unique
+    )
     return ClickDaily.objects.create(
         program=program, participant=partner, day=day, clicks=n, unique_clicks=unique
     )

@@ -9,10 +9,11 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from rules.links.models import Click, ClickDaily
+from rules.links.models import Click, ClickDaily, ProgramClickDaily
 from rules.links.services.links import referral_link_create
 from rules.links.services.rollup import clicks_purge, clicks_rollup_day, clicks_rollup_recent
 from rules.links.tasks import clicks_purge_old, clicks_rollup
+from rules.rewards.services.programs import program_create
 from rules.services.participants import participant_get_or_create
 
 pytestmark = pytest.mark.django_db
@@ -64,6 +65,28 @@ def test_rollup_counts_clicks_unique_visitors_and_bots(alice, shop):
     raw = Click.objects.filter(at__date=day).count()
     rolled = sum(r.clicks + r.bot_clicks for r in ClickDaily.objects.filter(day=day))
     assert raw == rolled
+    # The program's row is the sum of its partners' rows, rewritten with them.
+    total = ProgramClickDaily.objects.get(program=shop, day=day)
+    assert (total.clicks, total.unique_clicks, total.bot_clicks) == (8, 7, 2)
+    assert ProgramClickDaily.objects.filter(day=day).count() == 1
+
+
+def test_program_rollup_follows_the_partner_rollups(alice, shop):
+    other, _ = program_create(slug="other", name="Other", currency="INR")
+    carol = participant_get_or_create(program=other, external_id="carol", actor="t")[0]
+    day = NOW.date()
+    add(alice, NOW, "a")
+    add(alice, NOW, "b", bot=True)
+    add(carol, NOW, "a")
+    add(carol, NOW, "c")
+    clicks_rollup_day(day)
+    rows = {r.program_id: r for r in ProgramClickDaily.objects.filter(day=day)}
+    assert (rows[shop.pk].clicks, rows[shop.pk].bot_clicks) == (1, 1)
+    assert (rows[other.pk].clicks, rows[other.pk].unique_clicks) == (2, 2)
+    # A day whose clicks are gone (none left) has no program row either.
+    Click.objects.filter(at__date=day).delete()
+    clicks_rollup_day(day)
+    assert not ProgramClickDaily.objects.filter(day=day).exists()
 
 
 def test_periodic_rollup_does_today_and_yesterday(alice):

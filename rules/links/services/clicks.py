@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -11,13 +12,14 @@ from typing import cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from django.conf import settings
-from django.db import connections, router
+from django.db import IntegrityError, connections, router
 from django.db.models import Field
 from django.utils import timezone
 
 from config.platform.db import prepared_cursor
 from config.platform.destinations import destination_normalized
 from rules.links.bots import is_bot
+from rules.links.db import unpinged
 from rules.links.models import Click, click_id
 from rules.links.selectors import LinkTarget
 
@@ -108,8 +110,17 @@ def _insert(click: Click) -> None:
     fields, sql = _insert_sql(db, settings.CLICK_ASYNC_COMMIT)
     conn = connections[db]
     params = [f.get_db_prep_save(getattr(click, cast(str, f.attname)), conn) for f in fields]
-    with prepared_cursor(db) as cursor:
-        cursor.execute(sql, params)
+
+    def insert() -> None:
+        with prepared_cursor(db) as cursor:
+            cursor.execute(sql, params)
+
+    def again() -> None:
+        # IntegrityError: the first attempt had landed (the same click id), stored once.
+        with contextlib.suppress(IntegrityError):
+            insert()
+
+    unpinged(db, insert, retry=again)
     click._state.adding = False
     click._state.db = db
 

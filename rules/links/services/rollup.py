@@ -5,7 +5,10 @@ insert the aggregate): a rerun gives the same rows, two runs cannot double count
 see the old rows or the new ones. Clicks are written at "now", so only today and yesterday (a
 click stamped 23:59:59 may commit after midnight) change; the periodic job recomputes those two.
 Raw clicks are deleted a whole UTC day at a time, after that day is rolled up once more, so a
-roll-up never counts half a day."""
+roll-up never counts half a day.
+
+The same transaction rewrites the day's program-wide rows (ProgramClickDaily: the sums of its
+ClickDaily rows per program), so the two roll-ups always agree."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from django.db import transaction
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from rules.links.models import Click, ClickDaily
+from rules.links.models import Click, ClickDaily, ProgramClickDaily
 
 
 def _day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -41,6 +44,16 @@ def clicks_rollup_day(day: date) -> int:
         rows = [ClickDaily(day=day, **group) for group in groups]
         ClickDaily.objects.filter(day=day).delete()
         ClickDaily.objects.bulk_create(rows, batch_size=1000)
+        totals: dict[int, ProgramClickDaily] = {}
+        for row in rows:
+            total = totals.setdefault(
+                row.program_id, ProgramClickDaily(program_id=row.program_id, day=day)
+            )
+            total.clicks += row.clicks
+            total.unique_clicks += row.unique_clicks
+            total.bot_clicks += row.bot_clicks
+        ProgramClickDaily.objects.filter(day=day).delete()
+        ProgramClickDaily.objects.bulk_create(totals.values(), batch_size=1000)
     return len(rows)
 
 
