@@ -1,5 +1,6 @@
 """The portal in the operators' console: the approval queue (applications, approve or reject,
-audited) and portal partners (invite a participant: a welcome sign-in link to their email)."""
+audited), portal partners (invite a participant: a welcome sign-in link to their email) and the
+partner emails of the outbox (what was sent, what waits for a retry and why; send again)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from builder.portal.models import PartnerApplication, PortalPartner
+from builder.portal.models import EmailOutbox, PartnerApplication, PortalPartner
 from builder.portal.services import (
     LinkBase,
     application_approve,
     application_reject,
+    email_send_again,
     partner_invite,
 )
 from config.platform.admin.common import actor_of
@@ -103,3 +105,34 @@ class PortalPartnerAdmin(admin.ModelAdmin):
                 f"No email attribute, not invited: {', '.join(skipped)}.",
                 messages.WARNING,
             )
+
+
+@admin.register(EmailOutbox)
+class EmailOutboxAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "kind", "beneficiary", "program", "status", "attempts", "to")
+    list_filter = ("status", "kind", "program")
+    search_fields = ("beneficiary", "to", "object_key")
+    list_select_related = ("program",)
+    actions = ["send_again"]
+    readonly_fields = [f.name for f in EmailOutbox._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # written by the notifications of the money domain
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Send again (failed or skipped emails)", permissions=["change"])
+    def send_again(self, request: HttpRequest, queryset: QuerySet[EmailOutbox]) -> None:
+        queued = [
+            f"{e.get_kind_display()} to {e.beneficiary}"
+            for e in queryset
+            if e.status != EmailOutbox.Status.PENDING
+            and email_send_again(email=e, actor=actor_of(request)).status
+            == EmailOutbox.Status.PENDING
+        ]
+        self.message_user(
+            request,
+            f"Queued {len(queued)} email(s) to send again: {', '.join(queued) or 'none'}.",
+            messages.SUCCESS,
+        )

@@ -16,7 +16,8 @@ from sesame.utils import get_token, get_user
 
 from builder.portal import ratelimit, selectors
 from builder.portal.mail import signin_email_send
-from builder.portal.models import PartnerAccount, PartnerApplication
+from builder.portal.models import EmailOutbox, PartnerAccount, PartnerApplication
+from builder.portal.tasks import email_dispatch
 from config.platform.audit import audit_record
 from config.platform.models import PartnerSignup, Program
 from rules.models import Participant
@@ -291,3 +292,32 @@ def partner_invite(*, participant: Participant, actor: str, base: LinkBase) -> b
         )
         _send_link(account=account, base=base, welcome=True)
     return True
+
+
+# --- the email outbox -------------------------------------------------------------------------
+
+
+def email_send_again(*, email: EmailOutbox, actor: str) -> EmailOutbox:
+    """An operator sends a failed or skipped partner email again (the mail server is fixed, the
+    partner added an address): it is due now with a fresh retry budget, and whether the partner
+    wants it is decided again when it is sent. A pending or sent email is unchanged. Audited."""
+    with transaction.atomic():
+        locked = EmailOutbox.objects.select_for_update().get(pk=email.pk)
+        if locked.status not in (EmailOutbox.Status.FAILED, EmailOutbox.Status.SKIPPED):
+            return locked
+        before = {"status": locked.status, "attempts": locked.attempts}
+        locked.status = EmailOutbox.Status.PENDING
+        locked.attempts = 0
+        locked.next_attempt_at = timezone.now()
+        locked.save(update_fields=["status", "attempts", "next_attempt_at"])
+        audit_record(
+            program=locked.program,
+            actor=actor,
+            action="partner_email.sent_again",
+            object_type="partner_email",
+            object_id=locked.pk,
+            before=before,
+            after={"status": locked.status},
+        )
+        transaction.on_commit(partial(email_dispatch, [locked.pk]))
+    return locked

@@ -18,9 +18,11 @@ from builder.portal.delivery import email_deliver, email_deliver_due, email_retr
 from builder.portal.models import EmailOutbox, PartnerAccount
 from builder.portal.services import partner_account_ensure
 from builder.portal.tasks import email_inline_wait
+from config.platform.models import AuditEntry
 from config.platform.notifications import notification_emit
 from rules.models import Participant
 from rules.rewards.models import Reward
+from rules.rewards.services.payout_items import payout_item_fail
 from rules.rewards.services.program_settings import program_update
 from rules.rewards.services.rewards import reward_confirm, reward_create, rewards_confirm_due
 from tests.portal.smtp import SmtpServer, html_of, text_of
@@ -326,3 +328,49 @@ def test_welcome_and_sign_in_emails(smtp, shop):
     assert signin["Subject"] == "Your sign-in link for Acme"
     assert "works once and for 15 minutes" in text_of(signin)
     assert Participant.objects.get(program=shop).attributes["email"] == "carol@example.com"
+
+
+@override_settings(PORTAL_EMAIL_MAX_ATTEMPTS=1)
+def test_an_operator_sends_a_failed_email_again(smtp, partner, admin_client):
+    smtp.stop()
+    reward_confirm(reward=pending_reward(partner), actor="test")
+    settle()
+    row = EmailOutbox.objects.get()
+    assert row.status == "failed"
+    smtp.start()
+    page = admin_client.get("/admin/portal/emailoutbox/")
+    assert page.status_code == 200 and b"Reward confirmed" in page.content
+    done = admin_client.post(
+        "/admin/portal/emailoutbox/",
+        {"action": "send_again", "_selected_action": [row.pk]},
+        follow=True,
+    )
+    assert b"Queued 1 email(s) to send again: Reward confirmed to alice" in done.content
+    settle()
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == ("sent", 1)
+    assert len(smtp.received(1)) == 1
+    assert AuditEntry.objects.filter(action="partner_email.sent_again", object_id=row.pk).exists()
+
+
+def test_payouts_tell_the_partner_end_to_end(smtp, partner, earn, pay):
+    """The money domain's own calls (rules/rewards/services/payouts.py and payout_items.py):
+    executing a batch emails "sent"; failing the item afterwards emails "failed" with why."""
+    earn(partner, 150000)
+    item = pay(partner)
+    settle()
+    messages = smtp.received(2)
+    assert [m["Subject"] for m in messages] == [
+        "Acme: your reward of 1,500.00 INR is confirmed",
+        "Acme: we sent you 1,500.00 INR",
+    ]
+    payout_item_fail(batch=item.batch, item=item, reason="the bank account is closed", actor="ops")
+    settle()
+    failed = smtp.received(3)[2]
+    assert failed["Subject"] == "Acme: your payout of 1,500.00 INR could not be sent"
+    assert "could not be sent: the bank account is closed." in text_of(failed)
+    assert set(EmailOutbox.objects.values_list("kind", "object_key")) == {
+        ("reward_confirmed", f"reward:{Reward.objects.get().pk}"),
+        ("payout_sent", f"payout_item:{item.pk}"),
+        ("payout_failed", f"payout_item:{item.pk}"),
+    }
