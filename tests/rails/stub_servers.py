@@ -42,6 +42,11 @@ class Recorded:
     client: str
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the listen backlog: concurrent-send tests open many at once
+
+
 class _StubServer:
     """A ThreadingHTTPServer on 127.0.0.1, a free port, that hands requests to `handle`."""
 
@@ -82,8 +87,7 @@ class _StubServer:
             def log_message(self, format: str, *args: Any) -> None:  # quiet test output
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -295,3 +296,13 @@ def test_an_unknown_environment_is_refused_not_taken_for_the_sandbox(paypal_stub
     settings.PAYPAL_ENVIRONMENT = "live"
     with pytest.raises(RailUnavailable, match="PAYPAL_ENVIRONMENT"):
         PayPalRail().send(program_id=7, batch_id=3, items=[item()])
+
+
+def test_twenty_concurrent_sends_of_one_item_make_one_payout(rail, paypal_stub):
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(
+            pool.map(lambda _: rail.send(program_id=7, batch_id=3, items=[item()]), range(20))
+        )
+
+    assert len({r[0] for r in results}) == 1 and results[0][0].status == "sent"
+    assert len(paypal_stub.batches) == 1

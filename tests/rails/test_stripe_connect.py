@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -211,3 +212,13 @@ def test_a_transfer_reversed_event_is_the_items_return():
     assert result_from_event({**event, "type": "charge.refunded"}) is None
     foreign = {**event, "data": {"object": {**event["data"]["object"], "metadata": {}}}}
     assert result_from_event(foreign) is None
+
+
+def test_twenty_concurrent_sends_of_one_item_make_one_transfer(rail, stripe_stub):
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(
+            pool.map(lambda _: rail.send(program_id=7, batch_id=3, items=[item()]), range(20))
+        )
+
+    assert len({r[0] for r in results}) == 1 and results[0][0].status == "paid"
+    assert len(stripe_stub.transfers) == 1
