@@ -12,6 +12,11 @@ while the partner may have been paid.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from config.platform.currencies import currency_exponent
 
@@ -35,3 +40,50 @@ def minor_to_decimal_string(amount: int, currency: str) -> str:
 
 def decimal_string_to_minor(value: str, currency: str) -> int:
     return int(Decimal(value).scaleb(currency_exponent(currency)))
+
+
+PAYPAL_ENVIRONMENTS = frozenset({"sandbox", "production"})
+
+
+@register()
+def check_rail_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Provider rail settings that cannot work: an unknown PayPal environment (the SDK would
+    quietly take the sandbox), half a PayPal credential pair."""
+    problems: list[CheckMessage] = []
+    if str(settings.PAYPAL_ENVIRONMENT).lower() not in PAYPAL_ENVIRONMENTS:
+        problems.append(
+            Error(
+                f"PAYPAL_ENVIRONMENT is {settings.PAYPAL_ENVIRONMENT!r}.",
+                hint="Set it to sandbox or production.",
+                id="rails.E001",
+            )
+        )
+    if bool(settings.PAYPAL_CLIENT_ID) != bool(settings.PAYPAL_CLIENT_SECRET):
+        problems.append(
+            Warning(
+                "Only one of PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET is set: the paypal rail "
+                "cannot pay.",
+                hint="Set both (the REST app's client id and secret), or neither.",
+                id="rails.W001",
+            )
+        )
+    return problems
+
+
+@register(Tags.security, deploy=True)
+def check_rail_endpoints(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """In production the SDKs talk to the providers over HTTPS: a plain-HTTP base URL is a test
+    stub left in the settings (or an interceptor)."""
+    problems: list[CheckMessage] = []
+    for name in ("STRIPE_API_BASE", "PAYPAL_BASE_URL"):
+        url = getattr(settings, name, "")
+        if url and urlsplit(url).scheme != "https":
+            problems.append(
+                Warning(
+                    f"{name} is {url!r}: the payout rail would send credentials and payouts "
+                    "over plain HTTP.",
+                    hint="Use the provider's https URL (or leave PAYPAL_BASE_URL empty).",
+                    id="rails.W002",
+                )
+            )
+    return problems
