@@ -144,8 +144,8 @@ def test_queues_backlogs_and_reconciliation_from_the_database(client, program, m
     assert value(samples, "referral_ledger_events", status="received") == 2
     assert value(samples, "referral_ledger_events", status="processing") == 1
     assert value(samples, "referral_ledger_events", status="failed") == 1
-    age = value(samples, "referral_ledger_events_oldest_age_seconds", status="received")
-    assert 600 <= age < 3600
+    queue_age = value(samples, "referral_ledger_events_oldest_age_seconds", status="received")
+    assert 600 <= queue_age < 3600
     assert value(samples, "referral_ledger_webhook_messages", state="pending") == 2
     assert value(samples, "referral_ledger_webhook_messages", state="due") == 2
     assert value(samples, "referral_ledger_webhook_messages", state="failed") == 1
