@@ -133,7 +133,7 @@ def _form(body: bytes) -> dict[str, str]:
 
 
 class StripeStub(_StubServer):
-    """`POST /v1/transfers`, `GET /v1/transfers/{id}`, `POST|GET /v1/transfers/{id}/reversals`.
+    """`POST|GET /v1/transfers`, `GET /v1/transfers/{id}`, `POST|GET /v1/transfers/{id}/reversals`.
 
     `accounts`: connected account ids that exist (others: `resource_missing` on `destination`);
     `balance`: the platform's available balance per currency in minor units (a transfer above
@@ -151,6 +151,8 @@ class StripeStub(_StubServer):
         self.transfers: dict[str, JSON] = {}
         self.idempotent: dict[str, tuple[dict[str, str], int, JSON]] = {}
         self.fail_next: list[int] = []
+        # False: GET /v1/transfers does not show the transfers yet (Stripe's lists may lag).
+        self.list_visible = True
         self._ids = itertools.count(1)
 
     def _id(self, prefix: str) -> str:
@@ -195,6 +197,8 @@ class StripeStub(_StubServer):
             if key and status != 500:
                 self.idempotent[key] = (params, status, body)
             return status, body, ({"Idempotency-Key": key} if key else {})
+        if request.method == "GET" and parts == ["v1", "transfers"]:
+            return 200, self._transfer_list(dict(parse_qsl(urlsplit(request.path).query))), {}
         if request.method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "transfers"]:
             transfer = self.transfers.get(parts[2])
             if transfer is None:
@@ -222,6 +226,26 @@ class StripeStub(_StubServer):
             ),
             {},
         )
+
+    def _transfer_list(self, query: dict[str, str]) -> JSON:
+        """Newest first; `transfer_group` and `destination` filter, `limit` and `starting_after`
+        page, as GET /v1/transfers documents."""
+        rows = [
+            t
+            for t in reversed(list(self.transfers.values()) if self.list_visible else [])
+            if all(query.get(key) in (None, t[key]) for key in ("transfer_group", "destination"))
+        ]
+        if query.get("starting_after"):
+            ids = [t["id"] for t in rows]
+            after = query["starting_after"]
+            rows = rows[ids.index(after) + 1 :] if after in ids else []
+        limit = int(query.get("limit") or 10)
+        return {
+            "object": "list",
+            "data": rows[:limit],
+            "has_more": len(rows) > limit,
+            "url": "/v1/transfers",
+        }
 
     def _transfer_create(self, params: dict[str, str]) -> tuple[int, JSON]:
         try:

@@ -63,6 +63,7 @@ def test_amounts_go_in_minor_units_whatever_the_exponent(rail, stripe_stub):
 
 
 def test_the_same_key_twice_makes_one_transfer(rail, stripe_stub):
+    stripe_stub.list_visible = False  # only the Idempotency-Key stands between us and a 2nd
     first = rail.send(program_id=7, batch_id=3, items=[item()])
     # A retry after a crash between Stripe's answer and our commit: the same item, alone or
     # among others, carries the same key.
@@ -95,7 +96,7 @@ def test_an_item_without_a_connected_account_fails_without_a_call(rail, stripe_s
     [result] = rail.send(program_id=7, batch_id=3, items=[item(method="paypal")])
 
     assert result.status == "failed" and "not stripe_connect" in result.reason
-    assert stripe_stub.requests == []
+    assert stripe_stub.calls("POST", "/v1/transfers") == []
 
 
 def test_an_outage_decides_nothing_and_the_retry_pays_once(rail, stripe_stub):
@@ -134,6 +135,9 @@ def test_a_refused_secret_key_is_an_outage_not_a_failed_item(rail, stripe_stub, 
 
 def test_a_key_reused_with_other_parameters_is_no_decision(rail, stripe_stub):
     rail.send(program_id=7, batch_id=3, items=[item(amount=1234)])
+    with pytest.raises(RailUnavailable, match="is 1234 usd, not 999 USD"):
+        rail.send(program_id=7, batch_id=3, items=[item(amount=999)])
+    stripe_stub.list_visible = False
     with pytest.raises(RailUnavailable, match="same parameters"):
         rail.send(program_id=7, batch_id=3, items=[item(amount=999)])
     assert len(stripe_stub.transfers) == 1
@@ -222,3 +226,28 @@ def test_twenty_concurrent_sends_of_one_item_make_one_transfer(rail, stripe_stub
 
     assert len({r[0] for r in results}) == 1 and results[0][0].status == "paid"
     assert len(stripe_stub.transfers) == 1
+
+
+def test_a_retry_after_stripe_forgot_the_key_finds_the_transfer(rail, stripe_stub):
+    [paid] = rail.send(program_id=7, batch_id=3, items=[item()])
+    stripe_stub.idempotent.clear()  # Stripe keeps idempotency keys for 24 hours only
+
+    again = rail.send(program_id=7, batch_id=3, items=[item(), item(42, account="acct_1PartnerB")])
+
+    assert again[0] == paid
+    assert again[1].status == "paid" and again[1].provider_ref != paid.provider_ref
+    assert len(stripe_stub.transfers) == 2
+    listed = stripe_stub.calls("GET", "/v1/transfers")
+    assert listed and all("transfer_group=payout-batch-3" in c.path for c in listed)
+
+
+def test_the_lookup_pages_through_a_large_batch(rail, stripe_stub):
+    items = [item(i, amount=100 + i) for i in range(1, 131)]
+    rail.send(program_id=7, batch_id=3, items=items)
+    stripe_stub.idempotent.clear()
+
+    again = rail.send(program_id=7, batch_id=3, items=items)
+
+    assert len(stripe_stub.transfers) == 130
+    assert {r.status for r in again} == {"paid"}
+    assert len(stripe_stub.calls("POST", "/v1/transfers")) == 130

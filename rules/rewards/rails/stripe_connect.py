@@ -3,7 +3,9 @@
 One `POST /v1/transfers` per item through the official `stripe` SDK, with the item's
 idempotency key as Stripe's `Idempotency-Key`: Stripe keeps keys for at least 24 hours and
 answers a repeated key with the transfer it already made, so a retry after a crash between
-Stripe's answer and our commit gets the same transfer back instead of paying twice. The
+Stripe's answer and our commit gets the same transfer back instead of paying twice. A retry
+later than that finds the transfer anyway: each send first lists the batch's transfers
+(`transfer_group=payout-batch-{batch}`) and answers for the items already paid. The
 transfer's metadata carries the item id, so `poll` (and a reader of the Stripe dashboard) can
 tell which item a transfer pays.
 
@@ -105,6 +107,20 @@ def result_from_event(event: dict[str, Any]) -> RailResult | None:
     return result_of(int(str(item_id)), transfer)
 
 
+def _found(item: RailItem, transfer: dict[str, Any]) -> RailResult:
+    """The item's earlier transfer; one for another amount is no answer about this item."""
+    if (transfer["amount"], str(transfer["currency"]).lower()) != (
+        item.amount,
+        item.currency.lower(),
+    ):
+        raise RailUnavailable(
+            NAME,
+            f"transfer {transfer['id']} for payout item {item.item_id} is "
+            f"{transfer['amount']} {transfer['currency']}, not {item.amount} {item.currency}",
+        )
+    return result_of(item.item_id, transfer)
+
+
 class StripeConnectRail:
     name = NAME
 
@@ -131,7 +147,32 @@ class StripeConnectRail:
         self, *, program_id: int, batch_id: int, items: Sequence[RailItem]
     ) -> list[RailResult]:
         client = self.client(program_id)
-        return [self._send_one(client, program_id, batch_id, item) for item in items]
+        made = self._made_before(client, batch_id)
+        return [
+            _found(item, made[item.item_id])
+            if item.item_id in made
+            else self._send_one(client, program_id, batch_id, item)
+            for item in items
+        ]
+
+    def _made_before(self, client: stripe.StripeClient, batch_id: int) -> dict[int, dict[str, Any]]:
+        """The batch's transfers Stripe already has, by payout item (one list call per send).
+        Stripe keeps idempotency keys for 24 hours; a retry later than that (an outage over a
+        weekend) must find the transfer instead of making a second one."""
+        made: dict[int, dict[str, Any]] = {}
+        try:
+            page = client.v1.transfers.list(
+                {"transfer_group": f"payout-batch-{batch_id}", "limit": 100}
+            )
+            for transfer in page.auto_paging_iter():
+                data = transfer.to_dict()
+                metadata = data.get("metadata") or {}
+                item_id = str(metadata.get("payout_item_id") or "")
+                if item_id.isdigit() and metadata.get("payout_batch_id") == str(batch_id):
+                    made.setdefault(int(item_id), data)
+        except stripe.StripeError as exc:
+            raise RailUnavailable(NAME, _error_reason(exc)) from exc
+        return made
 
     def _send_one(
         self, client: stripe.StripeClient, program_id: int, batch_id: int, item: RailItem
