@@ -306,3 +306,15 @@ def test_twenty_concurrent_sends_of_one_item_make_one_payout(rail, paypal_stub):
 
     assert len({r[0] for r in results}) == 1 and results[0][0].status == "sent"
     assert len(paypal_stub.batches) == 1
+
+
+def test_a_refused_token_is_dropped_and_the_next_call_gets_a_new_one(rail, paypal_stub):
+    rail.send(program_id=7, batch_id=3, items=[item(1)])
+    paypal_stub.tokens.clear()  # PayPal revoked the token before its expiry
+
+    with pytest.raises(RailUnavailable):
+        rail.send(program_id=7, batch_id=3, items=[item(2)])
+    [result] = rail.send(program_id=7, batch_id=3, items=[item(2)])
+
+    assert result.status == "sent"
+    assert len(paypal_stub.calls("POST", "/v1/oauth2/token")) == 2

@@ -49,7 +49,11 @@ from paypalserversdk.http.http_method_enum import HttpMethodEnum
 from paypalserversdk.paypal_serversdk_client import PaypalServersdkClient
 
 from rules.rewards.rails.base import RailItem, RailResult, rail_register
-from rules.rewards.rails.providers import RailUnavailable, minor_to_decimal_string
+from rules.rewards.rails.providers import (
+    PAYPAL_ENVIRONMENTS,
+    RailUnavailable,
+    minor_to_decimal_string,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -248,12 +252,12 @@ class PayPalRail:
         creds = self.credentials(program_id)
         if not (creds.client_id and creds.client_secret):
             raise RailUnavailable(NAME, "PAYPAL_CLIENT_ID/SECRET are not set; nothing was sent")
-        environment = Environment.from_value(creds.environment)
-        if environment is None:
+        if str(creds.environment).lower() not in PAYPAL_ENVIRONMENTS:
             # The SDK would fall back to the sandbox: say so instead of "paying" nobody.
             raise RailUnavailable(
                 NAME, f"PAYPAL_ENVIRONMENT is {creds.environment!r}: sandbox or production"
             )
+        environment = Environment[str(creds.environment).upper()]
         with self._lock:
             controller = self._controllers.get(creds)
             if controller is None:
@@ -271,14 +275,25 @@ class PayPalRail:
                 self._controllers[creds] = controller
             return controller
 
-    def _call(self, fn: Callable[[], Any]) -> Any:
+    def _forget(self, controller: PayoutsController) -> None:
+        """Drop a client whose token PayPal refused (revoked, or the app's secret rotated): the
+        next call makes a new one and asks for a new token, instead of failing until expiry."""
+        with self._lock:
+            self._controllers = {k: v for k, v in self._controllers.items() if v is not controller}
+
+    def _call(self, controller: PayoutsController, fn: Callable[[], Any]) -> Any:
         """The SDK call; outages and auth problems become RailUnavailable."""
         try:
             return fn()
         except AuthValidationException as exc:
+            self._forget(controller)
             raise RailUnavailable(NAME, f"PayPal refused our credentials: {exc}") from exc
         except requests.RequestException as exc:
             raise RailUnavailable(NAME, f"PayPal unreachable: {type(exc).__name__}") from exc
+        except ApiException as exc:
+            if exc.response_code == 401:
+                self._forget(controller)
+            raise
 
     def send(
         self, *, program_id: int, batch_id: int, items: Sequence[RailItem]
@@ -315,9 +330,12 @@ class PayPalRail:
         }
         try:
             response = self._call(
-                lambda: controller.create_batch_payout(
-                    body=body, paypal_request_id=item.idempotency_key
-                )
+                controller,
+                partial(
+                    controller.create_batch_payout,
+                    body=body,
+                    paypal_request_id=item.idempotency_key,
+                ),
             )
         except ApiException as exc:
             error = _error_body(exc)
@@ -354,7 +372,9 @@ class PayPalRail:
         results: list[RailResult] = []
         for ref in dict.fromkeys(provider_refs):  # one GET per batch, in the given order
             try:
-                response = self._call(partial(controller.get_payout_batch, payout_batch_id=ref))
+                response = self._call(
+                    controller, partial(controller.get_payout_batch, payout_batch_id=ref)
+                )
             except ApiException as exc:
                 if exc.response_code == 404:
                     logger.warning("paypal payout batch not found", extra={"provider_ref": ref})
