@@ -14,6 +14,7 @@ from rules.rewards.services import payouts
 from rules.rewards.services.payout_methods import payout_method_set
 from rules.rewards.services.rewards import reward_confirm, reward_create
 from rules.services.participants import participant_upsert
+from tests.ledger.operator_fixtures import groups, staff  # noqa: F401  (the console's users)
 
 CREATOR, APPROVER = "user:alice", "user:bob"
 _keys = itertools.count(1)

@@ -38,10 +38,21 @@ class PayoutMethodForm(forms.ModelForm):
         model = PayoutMethod
         fields = ["program", "beneficiary", "method"]
 
+    # One optional field per detail; only those the chosen method takes may be filled.
+    email = forms.CharField(label=DETAIL_FIELDS["email"], required=False, max_length=500)
+    account = forms.CharField(label=DETAIL_FIELDS["account"], required=False, max_length=500)
+    name = forms.CharField(label=DETAIL_FIELDS["name"], required=False, max_length=500)
+    iban = forms.CharField(label=DETAIL_FIELDS["iban"], required=False, max_length=500)
+    bic = forms.CharField(label=DETAIL_FIELDS["bic"], required=False, max_length=500)
+    account_number = forms.CharField(
+        label=DETAIL_FIELDS["account_number"], required=False, max_length=500
+    )
+    ifsc = forms.CharField(label=DETAIL_FIELDS["ifsc"], required=False, max_length=500)
+    vpa = forms.CharField(label=DETAIL_FIELDS["vpa"], required=False, max_length=500)
+    note = forms.CharField(label=DETAIL_FIELDS["note"], required=False, max_length=500)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name, label in DETAIL_FIELDS.items():
-            self.fields[name] = forms.CharField(label=label, required=False, max_length=500)
         if self.instance.pk:
             self.fields["program"].disabled = True
             self.fields["beneficiary"].disabled = True

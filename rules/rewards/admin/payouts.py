@@ -462,7 +462,7 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
             raise PermissionDenied
         try:
             body = payouts.payout_batch_csv(
-                batch=batch, csv_format=request.GET.get("format") or None
+                batch=batch, csv_format=request.GET.get("csv_format") or None
             )
         except DomainError as exc:
             messages.error(request, exc.detail)

@@ -328,7 +328,7 @@ class PayoutBatchExportApi(ProgramAPIView):
         },
         parameters=[
             OpenApiParameter(
-                "format",
+                "csv_format",
                 str,
                 enum=list(FORMATS),
                 required=False,
@@ -343,7 +343,7 @@ class PayoutBatchExportApi(ProgramAPIView):
     def get(self, request: Request, program: str, pk: str) -> HttpResponse:
         batch = selectors.payout_batch_get(program=self.program, pk=pk)
         body = payout_services.payout_batch_csv(
-            batch=batch, csv_format=request.query_params.get("format") or None
+            batch=batch, csv_format=request.query_params.get("csv_format") or None
         )
         response = HttpResponse(body, content_type="text/csv; charset=utf-8")
         filename = f"payout-{self.program.slug}-{batch.pk}.csv"

@@ -478,8 +478,8 @@ def payout_batch_csv(*, batch: PayoutBatch, csv_format: str | None = None) -> st
     csv_format = csv_format or batch.csv_format or PayoutBatch.CsvFormat.GENERIC
     if csv_format not in csv_rail.FORMATS:
         raise ValidationFailed(
-            f"format: one of {', '.join(csv_rail.FORMATS)}.",
-            errors=[{"field": "format", "message": f"one of {', '.join(csv_rail.FORMATS)}"}],
+            f"csv_format: one of {', '.join(csv_rail.FORMATS)}.",
+            errors=[{"field": "csv_format", "message": f"one of {', '.join(csv_rail.FORMATS)}"}],
         )
     items = list(batch.items.order_by("beneficiary"))
     if csv_format == PayoutBatch.CsvFormat.GENERIC:
