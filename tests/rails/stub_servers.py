@@ -19,6 +19,7 @@ start one with `with StripeStub() as stripe_stub:` or through the fixtures in co
 
 from __future__ import annotations
 
+import argparse
 import base64
 import itertools
 import json
@@ -52,7 +53,7 @@ class _StubServer:
 
     name: ClassVar[str] = "stub"
 
-    def __init__(self) -> None:
+    def __init__(self, *, port: int = 0) -> None:
         self.requests: list[Recorded] = []
         self.lock = threading.RLock()
         stub = self
@@ -87,7 +88,7 @@ class _StubServer:
             def log_message(self, format: str, *args: Any) -> None:  # quiet test output
                 pass
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -143,8 +144,8 @@ class StripeStub(_StubServer):
 
     name = "stripe"
 
-    def __init__(self, *, api_key: str = "sk_test_stub") -> None:
-        super().__init__()
+    def __init__(self, *, api_key: str = "sk_test_stub", port: int = 0) -> None:
+        super().__init__(port=port)
         self.api_key = api_key
         self.accounts: set[str] = {"acct_1PartnerA", "acct_1PartnerB"}
         self.balance: dict[str, int] = {"usd": 10**9, "eur": 10**9, "jpy": 10**9}
@@ -401,9 +402,13 @@ class PayPalStub(_StubServer):
     name = "paypal"
 
     def __init__(
-        self, *, client_id: str = "stub-client-id", client_secret: str = "stub-secret"
+        self,
+        *,
+        client_id: str = "stub-client-id",
+        client_secret: str = "stub-secret",
+        port: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(port=port)
         self.client_id = client_id
         self.client_secret = client_secret
         self.tokens: set[str] = set()
@@ -656,3 +661,43 @@ class PayPalStub(_StubServer):
                 for item in batch.items
                 if item["payout_item"]["receiver"] == receiver
             ]
+
+
+def main() -> None:
+    """`python -m tests.rails.stub_servers`: both stubs until Ctrl-C, and the settings that
+    point a local deployment at them (every `acct_…` exists; PayPal items settle as SUCCESS
+    within a second)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--stripe-port", type=int, default=0, help="default: any free port")
+    parser.add_argument("--paypal-port", type=int, default=0, help="default: any free port")
+    args = parser.parse_args()
+    stripe_stub = StripeStub(port=args.stripe_port).start()
+    paypal_stub = PayPalStub(port=args.paypal_port).start()
+    assert isinstance(stripe_stub, StripeStub) and isinstance(paypal_stub, PayPalStub)
+    stripe_stub.accounts = _AnyAccount()
+    print(f"STRIPE_SECRET_KEY={stripe_stub.api_key} STRIPE_API_BASE={stripe_stub.url}")
+    print(
+        f"PAYPAL_CLIENT_ID={paypal_stub.client_id} PAYPAL_CLIENT_SECRET="
+        f"{paypal_stub.client_secret} PAYPAL_BASE_URL={paypal_stub.url}",
+        flush=True,
+    )
+    try:
+        while True:
+            time.sleep(1)
+            paypal_stub.settle()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stripe_stub.stop()
+        paypal_stub.stop()
+
+
+class _AnyAccount(set):
+    """Every `acct_…` id is a connected account (a stand-alone stub knows nobody's)."""
+
+    def __contains__(self, account: object) -> bool:
+        return isinstance(account, str) and account.startswith("acct_")
+
+
+if __name__ == "__main__":
+    main()
