@@ -71,7 +71,8 @@ test-pgbouncer: setup
 	PG_TEST_URL=$(PG_TEST_URL) $(PY) -m tests.ops.pgbouncer_suite $(PGBOUNCER_TESTS)
 
 # Benchmarks print figures (docs/PERFORMANCE.md); run them on a quiet machine. Each creates and
-# drops its own PostgreSQL databases; events and load also start gunicorn/Celery on 127.0.0.1.
+# drops its own PostgreSQL databases; events and load also start gunicorn/Celery on 127.0.0.1,
+# fleet two gunicorn instances behind nginx with two workers and beat on RabbitMQ (tests/fleet).
 bench: setup
 	$(PY) bench/rules.py
 	$(PY) bench/ledger.py
@@ -79,6 +80,7 @@ bench: setup
 	$(PY) bench/facts.py
 	$(PY) bench/postings.py
 	$(PY) bench/load.py
+	$(PY) bench/fleet.py
 
 # Mutation testing (docs/TESTING.md; configured in pyproject.toml's [tool.mutmut]): an hour or
 # more, so neither `make test` nor CI runs it. MUTANTS narrows it by mutant name, e.g.
