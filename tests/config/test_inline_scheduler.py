@@ -100,6 +100,7 @@ def test_due_jobs_run_and_a_crashed_job_is_logged_not_fatal(
         "rules.requeue_stuck_events",
         "ledger.webhook_deliver_due",
         "rules.clicks_rollup",
+        "portal.email_send_due",
     }
     assert not ReconciliationRun.objects.exists()
     assert 0 < wait <= 30  # the shortest interval (webhook sweep) comes next
