@@ -3,7 +3,7 @@ redirect (the busiest path) then writes its click without reading first.
 
 A process forgets everything it remembers whenever it saves or deletes a program, participant
 or named link itself (the signal receivers below); other processes see such a change within
-CLICK_LINK_CACHE_SECONDS (10 s by default: a new landing URL or destination, a new
+CLICK_LINK_CACHE_SECONDS (a setting; 10 s when unset: a new landing URL or destination, a new
 attribution window for the cookie). A new named link is never stale: unknown codes and slugs
 are not remembered, so they are looked up every time. 0 turns the cache off."""
 

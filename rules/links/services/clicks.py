@@ -9,7 +9,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, connections, router
@@ -22,6 +22,7 @@ from rules.links.bots import is_bot
 from rules.links.db import unpinged
 from rules.links.models import Click, click_id
 from rules.links.selectors import LinkTarget
+from rules.links.services.click_buffer import buffer
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 # Parameters the redirect sets itself: a destination's own values are replaced.
@@ -64,20 +65,30 @@ def _referrer_host(referrer: str) -> str:
     return host[:255]
 
 
+@functools.lru_cache(maxsize=4096)
+def _normalized(url: str, domains: tuple[str, ...], https_only: bool) -> str | None:
+    # Pure (the same inputs, the same answer): checked once per URL and domain list, not on
+    # every redirect (IDNA encoding the host was a tenth of the redirect's Python time).
+    return destination_normalized(url, domains, https_only=https_only)
+
+
+@functools.lru_cache(maxsize=4096)
+def _destination_parts(url: str) -> tuple[SplitResult, tuple[tuple[str, str], ...]]:
+    parts = urlsplit(url)
+    return parts, tuple(parse_qsl(parts.query, keep_blank_values=True))
+
+
 def redirect_destination(target: LinkTarget) -> str | None:
     """The link's own destination while it is on the program's allowed domains, else the
     program's landing URL; None when neither is usable (a program without a landing URL)."""
     program = target.participant.program
     https_only = not settings.DEBUG
+    domains = tuple(program.allowed_domains or ())
     if target.link is not None and target.link.destination:
-        url = destination_normalized(
-            target.link.destination, program.allowed_domains, https_only=https_only
-        )
+        url = _normalized(target.link.destination, domains, https_only)
         if url is not None:
             return url
-    return destination_normalized(
-        program.landing_url, program.allowed_domains, https_only=https_only
-    )
+    return _normalized(program.landing_url, domains, https_only)
 
 
 @functools.cache
@@ -103,6 +114,12 @@ def _insert_sql(db: str, async_commit: bool) -> tuple[list[Field], str]:
     return fields, f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(fields))})"
 
 
+@functools.cache
+def _column_names(db: str) -> str:
+    conn = connections[db]
+    return ", ".join(conn.ops.quote_name(cast(str, f.column)) for f in Click._meta.concrete_fields)
+
+
 def _insert(click: Click) -> None:
     """What `Click.objects.create()` does (the same column values and adapters), as one
     prepared statement: on the redirect the ORM's compiling cost more than the insert."""
@@ -110,6 +127,19 @@ def _insert(click: Click) -> None:
     fields, sql = _insert_sql(db, settings.CLICK_ASYNC_COMMIT)
     conn = connections[db]
     params = [f.get_db_prep_save(getattr(click, cast(str, f.attname)), conn) for f in fields]
+    seconds = getattr(settings, "CLICK_BUFFER_SECONDS", 0)
+    if seconds > 0:  # written by the process's buffer thread within `seconds` (click_buffer.py)
+        buffer.add(
+            params,
+            db=db,
+            table=Click._meta.db_table,
+            columns=_column_names(db),
+            seconds=seconds,
+            size=getattr(settings, "CLICK_BUFFER_SIZE", 500),
+        )
+        click._state.adding = False
+        click._state.db = db
+        return
 
     def insert() -> None:
         with prepared_cursor(db) as cursor:
@@ -132,13 +162,9 @@ def click_record(*, target: LinkTarget, visit: Visit) -> tuple[Click, str] | Non
     destination = redirect_destination(target)
     if destination is None:
         return None
-    parts = urlsplit(destination)
+    parts, query = _destination_parts(destination)
     incoming = {key: visit.query[key][:MAX_UTM_LENGTH] for key in UTM_KEYS if visit.query.get(key)}
-    params = [
-        (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if key not in OWN_PARAMS and key not in incoming
-    ]
+    params = [(key, value) for key, value in query if key not in OWN_PARAMS and key not in incoming]
     params += list(incoming.items())
     utm = {key[4:]: value[:MAX_UTM_LENGTH] for key, value in params if key in UTM_KEYS}
     participant = target.participant
