@@ -102,7 +102,7 @@ class PayoutMethodAdmin(ProgramColumnMixin, admin.ModelAdmin):
         "details are stored encrypted and shown masked."
     )
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         shown = ["program", "beneficiary", "method", *DETAIL_FIELDS]
         return [*shown, "details_masked", "updated_by", "updated_at"] if obj else shown
 
