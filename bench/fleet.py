@@ -8,8 +8,8 @@ It runs the test with FLEET_LONG=1 on PostgreSQL (the test database, test_<db>_<
 created and dropped by the test run) and prints its summary: requests, faults injected, answers,
 which instance answered how many requests, tasks per worker, beat's sweeps, the operations'
 outcomes, reconcile's exit. Exits with the test's status. Needs nginx (`make system-deps`) and
-RabbitMQ on 127.0.0.1:5672 (guest/guest, rabbitmqctl to make the run's vhost); server logs go to
-/tmp/fleet_logs.
+RabbitMQ on 127.0.0.1:5672 (guest/guest, rabbitmqctl to make the run's vhost). The servers'
+logs (web, each worker, beat) go to a new directory under /tmp, printed at the start.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +37,8 @@ def main() -> int:
         "FLEET_LONG": "1",
         "FLEET_SECONDS": str(args.seconds),
     }
+    env["FLEET_LOG_DIR"] = tempfile.mkdtemp(prefix="fleet_logs_")
+    print(f"server logs: {env['FLEET_LOG_DIR']}", flush=True)
     if args.seed is not None:
         env["CHAOS_SEED"] = str(args.seed)
     command = [sys.executable, "-m", "pytest", "-q", "-s", "-rs", "tests/fleet"]

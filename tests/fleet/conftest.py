@@ -33,7 +33,7 @@ RABBITMQCTL = shutil.which("rabbitmqctl") or (
     "/usr/sbin/rabbitmqctl" if os.access("/usr/sbin/rabbitmqctl", os.X_OK) else None
 )
 RABBITMQ = os.environ.get("FLEET_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672")
-LOG_DIR = Path(os.environ.get("FLEET_LOG_DIR", "/tmp/fleet_logs"))
+LOG_DIR = os.environ.get("FLEET_LOG_DIR")  # default: the test's own tmp_path (runs never mix)
 
 bank = chaos.bank  # the chaos test's program, key, rule and funded bank accounts
 
@@ -223,7 +223,8 @@ def rabbitmq_vhost() -> Iterator[str]:
 def fleet(transactional_db, rabbitmq_vhost, tmp_path) -> Iterator[Fleet]:
     """Two web instances behind nginx, two workers and beat, all on this test's committed
     database; started in that order of need, stopped in reverse whatever happens."""
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    logs = Path(LOG_DIR) if LOG_DIR else tmp_path / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     env = server_env(
         live_database_url(),
         DJANGO_SETTINGS_MODULE="config.settings.test",
@@ -234,7 +235,7 @@ def fleet(transactional_db, rabbitmq_vhost, tmp_path) -> Iterator[Fleet]:
         # would change the statuses the audit expects).
         EVENT_REQUEUE_SWEEP_SECONDS="5",
     )
-    web_log = (LOG_DIR / "web.log").open("w")
+    web_log = (logs / "web.log").open("w")
     web = [WebInstance(env, workers=2, threads=1, log=web_log) for _ in range(2)]
     workers = [
         Celery(
@@ -244,13 +245,13 @@ def fleet(transactional_db, rabbitmq_vhost, tmp_path) -> Iterator[Fleet]:
                 *("--without-heartbeat", "--without-gossip", "--without-mingle"),
                 f"--hostname=w{n}@%h",
             ],
-            LOG_DIR / f"worker{n}.log",
+            logs / f"worker{n}.log",
         )
         for n in (1, 2)
     ]
     for worker in workers:
         worker.log_path.write_text("")
-    beat_log = LOG_DIR / "beat.log"
+    beat_log = logs / "beat.log"
     beat_log.write_text("")
     beat = Celery(
         {**env, "LOG_LEVEL": "INFO"},
