@@ -8,11 +8,17 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.platform.api.serializers import (
+    JSONObjectField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictSerializer,
+)
 from rules.billing.models import Integration
 
 
-class IntegrationUpdateSerializer(serializers.Serializer):
-    signing_secret = serializers.CharField(
+class IntegrationUpdateSerializer(StrictSerializer):
+    signing_secret = StrictCharField(
         required=False,
         write_only=True,
         trim_whitespace=True,
@@ -28,13 +34,13 @@ class IntegrationUpdateSerializer(serializers.Serializer):
         "ones (partially for a partial refund); `record_only`: the refund event is recorded, "
         "no reward moves.",
     )
-    mapping = serializers.JSONField(
+    mapping = JSONObjectField(
         required=False,
         default=dict,
         help_text='Optional: `{"event_types": {"purchase": "<trigger>", ...}, '
         '"metadata_keys": {"click_id": "<your metadata key>", ...}}`.',
     )
-    active = serializers.BooleanField(required=False)
+    active = StrictBooleanField(required=False)
 
 
 class SecretStateSerializer(serializers.Serializer):

@@ -48,7 +48,7 @@ def test_put_then_get_never_returns_the_secret(admin_api, url):
     assert SECRET not in stored.signing_secret_encrypted
     entry = AuditEntry.objects.get(action="billing.integration.created")
     assert SECRET not in json.dumps([entry.before, entry.after])
-    assert entry.after["secret_hint"] == "••••9f8e"
+    assert (entry.after or {})["secret_hint"] == "••••9f8e"
 
 
 def test_put_without_a_secret_keeps_the_stored_one(admin_api, url):
@@ -64,7 +64,7 @@ def test_put_without_a_secret_keeps_the_stored_one(admin_api, url):
     assert r.json()["refund_policy"] == "reverse_or_clawback"
     assert Integration.objects.get().signing_secret_encrypted == before
     entry = AuditEntry.objects.get(action="billing.integration.updated")
-    assert entry.before["mapping"] == {} and "secret_changed" not in entry.after
+    assert (entry.before or {})["mapping"] == {} and "secret_changed" not in (entry.after or {})
 
 
 @pytest.mark.parametrize(
@@ -103,3 +103,15 @@ def test_the_schema_documents_the_endpoints(admin_api):
     path = schema["paths"]["/api/v1/programs/{program}/integrations/{provider}"]
     assert {"get", "put"} <= set(path)
     assert path["put"]["operationId"] == "integration_update"
+
+
+def test_unknown_fields_and_wrong_types_are_400(admin_api, url):
+    for body in (
+        {"signing_secret": SECRET, "secret": "typo"},
+        {"signing_secret": 12345678901},
+        {"signing_secret": SECRET, "mapping": []},
+        {"signing_secret": SECRET, "active": "yes"},
+    ):
+        r = admin_api.put(url("integrations/stripe"), body, format="json")
+        assert r.status_code == 400 and r.json()["code"] == "validation_error", body
+    assert not Integration.objects.exists()

@@ -65,6 +65,10 @@ def verify(body: bytes, headers: Mapping[str, str], secret: str) -> dict[str, An
     return event
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _data(event: dict[str, Any]) -> dict[str, Any]:
     data = event.get("data")
     return data if isinstance(data, dict) else {}
@@ -90,9 +94,7 @@ def _transaction(event: dict[str, Any], txn: dict[str, Any]) -> Mapped:
         kind = "subscription_started"
     else:
         kind = "purchase"
-    custom = txn.get("custom_data") if isinstance(txn.get("custom_data"), dict) else {}
-    discount = txn.get("discount") if isinstance(txn.get("discount"), dict) else {}
-    customer = txn.get("customer") if isinstance(txn.get("customer"), dict) else {}
+    custom, discount, customer = (_obj(txn.get(k)) for k in ("custom_data", "discount", "customer"))
     ids = {
         k: v
         for k, v in {
