@@ -70,7 +70,7 @@ def test_a_dead_connection_is_replaced_without_the_ping(client, alice, settings)
     """A connection killed between two redirects (a restarted server, pg_terminate_backend):
     the redirect's statement fails on it, and runs once more on a new connection."""
     settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    connection.health_check_enabled = True
+    connection.health_check_enabled = True  # type: ignore[attr-defined]
     assert visit(client, f"/r/{alice.referral_code}").status_code == 302
     connection.ensure_connection()
     pid = connection.connection.info.backend_pid
