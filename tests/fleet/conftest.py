@@ -81,7 +81,9 @@ class Nginx:
     def access_log(self) -> Path:
         return self.root / "access.log"
 
-    def start(self) -> Nginx:
+    def configure(self) -> list[str]:
+        """Write the configuration (a new listen port), check it with `nginx -t`; returns the
+        command that runs it."""
         assert NGINX is not None
         self.port = free_port()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -111,6 +113,10 @@ http {{
         command += ["-c", str(self.root / "nginx.conf")]
         check = subprocess.run([*command, "-t"], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
+        return command
+
+    def start(self) -> Nginx:
+        command = self.configure()
         self.proc = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
