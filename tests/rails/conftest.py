@@ -14,9 +14,17 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 @pytest.fixture(autouse=True)
-def no_internet(monkeypatch):
-    """Every socket a rail test opens goes to loopback: a connection anywhere else (PayPal's or
-    Stripe's real hosts, if a base URL were not taken) fails the test."""
+def no_internet(monkeypatch, settings):
+    """Every socket a rail test opens goes to loopback (or the test database's host): a
+    connection anywhere else (PayPal's or Stripe's real hosts, if a base URL were not taken)
+    fails the test."""
+    db_hosts = {db["HOST"] for db in settings.DATABASES.values() if db.get("HOST")}
+    allowed = LOOPBACK | db_hosts
+    for host in db_hosts - LOOPBACK:  # a database in another container: its addresses too
+        try:
+            allowed |= {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+        except OSError:
+            pass
     original = socket.socket.connect
     original_getaddrinfo = socket.getaddrinfo
     attempts: list[object] = []
@@ -24,14 +32,14 @@ def no_internet(monkeypatch):
     def getaddrinfo(host, *args, **kwargs):
         if isinstance(host, bytes):
             host = host.decode()
-        if host not in LOOPBACK and host is not None:
+        if host not in allowed and host is not None:
             attempts.append(host)
             raise AssertionError(f"a rail test tried to resolve {host!r}")
         return original_getaddrinfo(host, *args, **kwargs)
 
     def connect(self, address):
         host = address[0] if isinstance(address, tuple) else address
-        if isinstance(host, str) and host not in LOOPBACK and self.family != socket.AF_UNIX:
+        if isinstance(host, str) and host not in allowed and self.family != socket.AF_UNIX:
             attempts.append(address)
             raise AssertionError(f"a rail test tried to reach {address!r}")
         return original(self, address)
