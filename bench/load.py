@@ -46,6 +46,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -94,13 +95,34 @@ def _request(op: str) -> tuple[str, str, dict[str, str], Any]:
         return "POST", f"{base}/events", {}, body
     if op == "healthz":
         return "GET", "/healthz", {}, None
+    if op == "reward_batch":
+        items = [
+            {
+                "key": uuid.uuid4().hex,
+                "beneficiary": f"u{random.randrange(USERS)}",
+                "amount": random.randint(100, 10_000),
+                "currency": "INR",
+                "reward_type": "cash",
+            }
+            for _ in range(BATCH)
+        ]
+        return "POST", f"{base}/rewards/batch", {}, {"items": items}
     return "GET", f"{base}/users/{user}/balance", {}, None
 
 
-EXPECTED = {"reward_create": 201, "event_post": 202, "balance_read": 200, "healthz": 200}
+EXPECTED = {
+    "reward_create": 201,
+    "event_post": 202,
+    "balance_read": 200,
+    "healthz": 200,
+    "reward_batch": 200,
+}
 # Saturation also runs /healthz: gunicorn and Django's middleware with no view work and no
-# database, the floor under every API request's CPU.
-SATURATION = [*(op for op, _ in MIX), "healthz"]
+# database, the floor under every API request's CPU; and the bulk endpoint, BATCH rewards per
+# request (POST P/rewards/batch), with fewer clients (BATCH_CLIENTS: each request is big).
+SATURATION = [*(op for op, _ in MIX), "healthz", "reward_batch"]
+BATCH = 100
+BATCH_CLIENTS = 8
 
 
 async def _one(session, op: str, started: float, results: dict[str, list]) -> None:
@@ -108,11 +130,18 @@ async def _one(session, op: str, started: float, results: dict[str, list]) -> No
     try:
         # The whole request (waiting for a connection included) gets 10 s.
         async with session.request(method, path, headers=headers, json=body) as response:
-            await response.read()
+            raw = await response.read()
             status = response.status
     except Exception as exc:  # a refused or reset connection counts as an error, not a crash
         status = type(exc).__name__
-    results[op].append((time.perf_counter() - started, status, status == EXPECTED[op]))
+    good = status == EXPECTED[op]
+    if good and op == "reward_batch":
+        # Every item created (counted without parsing the 100 rewards: cheap for the generator).
+        created = raw.count(b'"status":201')
+        good = created == BATCH
+        if not good:
+            status = f"{BATCH - created} items not created"
+    results[op].append((time.perf_counter() - started, status, good))
 
 
 async def _open_loop(session, rate: float, duration: float) -> tuple[dict[str, list], float]:
@@ -144,15 +173,53 @@ async def _closed_loop(session, op: str, concurrency: int, duration: float):
     return results, time.perf_counter() - t0
 
 
-def _worker_cpu(spec: dict[str, Any]) -> float:
-    """CPU of the Celery worker (main process and its pool)."""
-    pid = spec["worker_pid"]
-    return process_cpu(pid) + _cpu_seconds(pid) if pid else 0.0
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU seconds of a process tree (a gunicorn or Celery master and its workers) at one
+    moment: the master's own, what it has reaped of its exited children (cutime + cstime) and
+    each live child's, by pid."""
+
+    own: float = 0.0
+    reaped: float = 0.0
+    children: dict[int, float] = field(default_factory=dict)
 
 
-def _cpu_seconds(master: int) -> float:
-    """CPU of the gunicorn workers (children of the master)."""
-    return sum(process_cpu(pid) for pid in children_of(master))
+def cpu_sample(master: int | None) -> CpuSample:
+    if not master:
+        return CpuSample()
+    try:
+        fields = Path(f"/proc/{master}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return CpuSample()
+    tick = os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / tick
+    reaped = (int(fields[13]) + int(fields[14])) / tick
+    return CpuSample(own, reaped, {pid: process_cpu(pid) for pid in children_of(master)})
+
+
+def cpu_between(a: CpuSample, b: CpuSample) -> float:
+    """CPU seconds the tree used between two samples. A child alive at both counts its
+    difference; one started in between counts whole; one that exited in between (a worker
+    gunicorn recycled after max_requests) counts what the master reaped of it less what it had
+    at the first sample. Summing the live children at each end instead, as this bench did,
+    lost a recycled worker's CPU and could go negative (-1.91 ms per /healthz request)."""
+    total = (b.own - a.own) + (b.reaped - a.reaped)
+    for pid, cpu in b.children.items():
+        total += cpu - a.children.get(pid, 0.0)
+    for pid, cpu in a.children.items():
+        if pid not in b.children:
+            total -= cpu
+    return total
+
+
+def _cpu_seconds(master: int | None) -> CpuSample:
+    """A sample of the web server's (or the Celery worker's) process tree; see cpu_between."""
+    return cpu_sample(master)
+
+
+def _worker_cpu(spec: dict[str, Any]) -> CpuSample:
+    """The Celery worker's tree (main process and its pool)."""
+    return cpu_sample(spec["worker_pid"])
 
 
 def _summary(samples: list, elapsed: float) -> dict[str, Any]:
@@ -188,7 +255,7 @@ async def _postgres_cpu(conn) -> float:
     postmaster = int(Path(datadir, "postmaster.pid").read_text().split()[0])
     fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
     reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
-    return reaped + process_cpu(postmaster) + _cpu_seconds(postmaster)
+    return reaped + process_cpu(postmaster) + sum(map(process_cpu, children_of(postmaster)))
 
 
 async def _drain(spec: dict[str, Any], limit: float = 120) -> float:
@@ -208,7 +275,7 @@ async def _drain(spec: dict[str, Any], limit: float = 120) -> float:
             assert row is not None  # count(*) always answers one row
             (waiting,) = row
             await asyncio.sleep(0.5)
-            if not waiting and _cpu_seconds(spec["server_pid"]) - cpu < 0.05:
+            if not waiting and cpu_between(cpu, _cpu_seconds(spec["server_pid"])) < 0.05:
                 break
     return round(time.perf_counter() - t0, 1)
 
@@ -249,9 +316,8 @@ async def _generate(spec: dict[str, Any]) -> dict[str, Any]:
             worker = _worker_cpu(spec)
             pg = await _postgres_cpu(conn)
             own = time.process_time()
-            samples, elapsed = await _closed_loop(
-                session, op, spec["concurrency"], spec["saturation_seconds"]
-            )
+            clients = BATCH_CLIENTS if op == "reward_batch" else spec["concurrency"]
+            samples, elapsed = await _closed_loop(session, op, clients, spec["saturation_seconds"])
             out["saturation"][op] = summary = _summary(samples[op], elapsed)
             # The CPU each successful request cost (the PostgreSQL server's includes the
             # Celery worker's statements), including the processing of the events
@@ -260,9 +326,9 @@ async def _generate(spec: dict[str, Any]) -> dict[str, Any]:
             out["drained_s"].append(await _drain(spec))
             ok = max(summary["ok"], 1)
             summary["server_cpu_ms"] = round(
-                1000 * (_cpu_seconds(spec["server_pid"]) - cpu) / ok, 2
+                1000 * cpu_between(cpu, _cpu_seconds(spec["server_pid"])) / ok, 2
             )
-            summary["worker_cpu_ms"] = round(1000 * (_worker_cpu(spec) - worker) / ok, 2)
+            summary["worker_cpu_ms"] = round(1000 * cpu_between(worker, _worker_cpu(spec)) / ok, 2)
             summary["postgres_cpu_ms"] = round(1000 * (await _postgres_cpu(conn) - pg) / ok, 2)
             summary["generator_cpu_ms"] = round(
                 1000 * (time.process_time() - own) / max(summary["requests"], 1), 2
@@ -469,8 +535,14 @@ def main() -> int:
     print(f"\nevents after the run: {result['events']}")
     print(f"waited for the event backlog after each phase (s): {result['drained_s']}")
     rewards = result["saturation"]["reward_create"]["throughput"]
+    bulk = BATCH * result["saturation"]["reward_batch"]["throughput"]
     print(f"\npgbench TPC-B (-c 8 -j 2 -T 10, scale 10): {tps:.0f} tps")
     print(f"reward creations/s at saturation / pgbench tps = {rewards / tps:.3f}")
+    print(
+        f"bulk: {bulk:.0f} rewards/s in batches of {BATCH} ({BATCH_CLIENTS} clients);"
+        f" / single-request rewards/s = {bulk / max(rewards, 0.1):.1f}x;"
+        f" / pgbench tps = {bulk / tps:.2f}x"
+    )
     _print_budget(result["saturation"], cores or 1, args.rate)
     return 0
 
@@ -561,7 +633,7 @@ async def _generate_servers(spec: dict[str, Any]) -> dict[str, Any]:
             out[op] = summary = _summary(samples[op], elapsed)
             ok = max(summary["ok"], 1)
             summary["server_cpu_ms"] = round(
-                1000 * (_cpu_seconds(spec["server_pid"]) - web) / ok, 2
+                1000 * cpu_between(web, _cpu_seconds(spec["server_pid"])) / ok, 2
             )
             summary["postgres_cpu_ms"] = round(1000 * (await _postgres_cpu(conn) - pg) / ok, 2)
             summary["generator_cpu_ms"] = round(

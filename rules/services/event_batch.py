@@ -252,15 +252,15 @@ def events_process_batch(
                     failures.append((event.pk, claimed[event.pk], exc))
                     continue
                 outcome.processed += 1
-    except Exception as exc:
+    except Exception as whole:
         # The batch's transaction itself failed (say, the connection dropped): nothing of it
         # committed; every claimed event is recorded as a failed attempt.
         logger.exception("A batch of %d events failed as a whole", len(claimed))
         outcome.processed = 0
-        failures = [(pk, attempt, exc) for pk, attempt in claimed.items()]
-    for pk, attempt, exc in failures:
+        failures = [(pk, attempt, whole) for pk, attempt in claimed.items()]
+    for pk, attempt, error in failures:
         try:
-            status = _record_failure(event_pk=pk, attempt=attempt, exc=exc).status
+            status = _record_failure(event_pk=pk, attempt=attempt, exc=error).status
         except Exception:
             logger.exception("Could not record the failure of event %s", pk)
             continue  # left processing: the sweeper hands it back after STUCK_AFTER

@@ -147,7 +147,8 @@ def test_a_users_events_apply_in_the_order_they_happened(
     assert event_batch.events_process_batch(event_pks=pks).processed == 2
     [reward] = Reward.objects.all()
     assert reward.status == "reversed"
-    assert Event.objects.get(event_id="r1").refund["reversed"] == [reward.pk]
+    refund = Event.objects.get(event_id="r1").refund
+    assert refund is not None and refund["reversed"] == [reward.pk]
 
 
 @pytest.mark.postgres

@@ -156,6 +156,7 @@ def _rows(program, rewards):
     out = []
     for reward in Reward.objects.filter(pk__in=rewards).order_by("id"):
         txn = reward.transaction
+        assert txn is not None
         out.append(
             {
                 "reward": (
@@ -204,7 +205,12 @@ def _normalised(rows):
 
 
 @pytest.mark.postgres
-def test_the_batch_statement_writes_the_rows_single_requests_write(api, url, program, settings):
+def test_the_batch_statement_writes_the_rows_single_requests_write(api, url, program, monkeypatch):
+    # Outbox rows as written (no delivery attempt changes them), and what was handed off.
+    dispatched: list[list] = []
+    monkeypatch.setattr(
+        "config.platform.webhooks.tasks.webhook_messages_dispatch", dispatched.append
+    )
     program.fraud_amount_threshold = 10_000
     program.save()
     webhook_endpoint_create(
@@ -229,9 +235,14 @@ def test_the_batch_statement_writes_the_rows_single_requests_write(api, url, pro
     ).json()["results"]
     batched = [x["reward"]["id"] for x in results]
     assert _normalised(_rows(program, batched)) == _normalised(_rows(program, singles))
+    # Handed to delivery after commit: each single request's message, then the batch's three.
+    assert [len(ids) for ids in dispatched] == [1, 1, 1, 3]
+    assert set(dispatched[-1]) == set(
+        WebhookMessage.objects.filter(payload__id__in=batched).values_list("pk", flat=True)
+    )
     assert results[2]["reward"]["hold_reason"]
     # The stored totals moved by exactly what the singles moved them by.
-    totals = {}
+    totals: dict[str, list[int]] = {}
     for b in AccountBalance.objects.select_related("account"):
         before = balances_after_singles[b.pk]
         totals.setdefault(b.account.code, [0, 0, 0, 0])

@@ -379,7 +379,7 @@ def _book_in_one_statement(
     rider = BatchRider(
         ctes=_BATCH_CTES,
         params=[
-            [r.transaction.pk for r in rewards],
+            [e.txn.pk for e in entries],
             [r.beneficiary for r in rewards],
             [r.amount for r in rewards],
             [r.currency for r in rewards],
