@@ -1,6 +1,7 @@
 """Events end to end: POST → processed → rewards in the ledger, inline and on a Celery worker.
 
     .venv/bin/python bench/events.py [--events 1000] [--clients 8] [--workers 4] [--broker URL]
+                                     [--batch 100]
 
 Creates the scratch PostgreSQL database bench_events (dropped at the end), migrates it and, for
 each mode, a program seeded through the services like the demo: the SPEC example rule
@@ -17,9 +18,13 @@ subscription starts from the customers), and the clock stops when every event is
    uses the same database, so do not run both at once) and one Celery worker process with a
    prefork pool of 2, started by the script.
 
+3. and 4., unless --batch 0: the same two with the events sent 100 per request
+   (`POST P/events/batch`) and processed in batches (rules.services.event_batch: one claim and
+   one transaction per batch, a savepoint per event), printed as a ratio to the single modes.
+
 Afterwards it checks, per mode, that every event is processed (none failed), that the rewards
 booked match the count and amount computed from the tree and the rules (limits included), and
-that a reconciliation over the whole ledger is clean. Everything it started is stopped on exit.
+that a reconciliation over the whole ledger run after the mode is clean. Everything it started is stopped on exit.
 """
 
 from __future__ import annotations
@@ -219,12 +224,20 @@ def broker_claim(url: str) -> None:
 # --- HTTP ----------------------------------------------------------------------------------
 
 
-def post_all(url: str, key: str, slug: str, events: list[dict[str, Any]], clients: int) -> None:
-    """POST every event once from `clients` threads (keep-alive connections); any answer but
-    202 stops the run."""
+def post_all(
+    url: str, key: str, slug: str, events: list[dict[str, Any]], clients: int, batch: int = 0
+) -> None:
+    """POST every event once from `clients` threads (keep-alive connections), one per request
+    or, with `batch`, that many per POST events/batch; any answer but 202 (for the request and
+    each of its events) stops the run."""
     import httpx
 
-    queue = iter(events)
+    chunks: list[list[dict[str, Any]]] = (
+        [events[i : i + batch] for i in range(0, len(events), batch)]
+        if batch
+        else [[e] for e in events]
+    )
+    queue = iter(chunks)
     lock = threading.Lock()
     errors: list[str] = []
 
@@ -233,12 +246,20 @@ def post_all(url: str, key: str, slug: str, events: list[dict[str, Any]], client
         with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
             while not errors:
                 with lock:
-                    event = next(queue, None)
-                if event is None:
+                    chunk = next(queue, None)
+                if chunk is None:
                     return
-                response = http.post(f"/api/v1/programs/{slug}/events", json=event)
-                if response.status_code != 202:
-                    errors.append(f"{event['id']}: {response.status_code} {response.text[:300]}")
+                if batch:
+                    path = f"/api/v1/programs/{slug}/events/batch"
+                    response = http.post(path, json={"events": chunk})
+                    bad = response.status_code != 202 or any(
+                        r["status"] != 202 for r in response.json()["results"]
+                    )
+                else:
+                    response = http.post(f"/api/v1/programs/{slug}/events", json=chunk[0])
+                    bad = response.status_code != 202
+                if bad:
+                    errors.append(f"{chunk[0]['id']}: {response.status_code} {response.text[:300]}")
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:
@@ -261,7 +282,14 @@ def wait_processed(slug: str, prefix: str, n: int, timeout: float) -> Counter[st
 
 
 def run_mode(
-    name: str, *, database: str, broker: str, tree: Tree, args: argparse.Namespace, log
+    name: str,
+    *,
+    database: str,
+    broker: str,
+    tree: Tree,
+    args: argparse.Namespace,
+    log,
+    batch: int = 0,
 ) -> dict[str, Any]:
     key = program_seed(name, tree)
     events = events_plan(name, tree, args.events)
@@ -289,13 +317,18 @@ def run_mode(
         wait_processed(name, "warm-", WARMUP_EVENTS, args.timeout)
 
         started = time.perf_counter()
-        post_all(server.url, key, name, events, args.clients)
+        post_all(server.url, key, name, events, args.clients, batch=batch)
         posted = time.perf_counter() - started
         counts = wait_processed(name, f"{name}-", len(events), args.timeout)
         elapsed = time.perf_counter() - started
     booked = rewards_booked(name)
     expected = rewards_expected(tree, events, demo_rules())
+    from ledger.services.reconciliation import reconciliation_run
+
+    report = reconciliation_run()  # after each mode: clean so far
     return {
+        "reconcile": report.status,
+        "findings": [str(f) for f in report.findings[:10]],
         "mode": name,
         "events": len(events),
         "posted_s": posted,
@@ -315,6 +348,12 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait per mode")
     parser.add_argument("--broker", default=BROKER, help="Redis for the Celery mode")
     parser.add_argument("--log", default="/tmp/bench_events.log", help="server logs go here")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=100,
+        help="events per POST events/batch in the batched modes (0: single modes only)",
+    )
     args = parser.parse_args()
 
     broker_claim(args.broker)  # fail before the long inline run, not after it
@@ -324,13 +363,21 @@ def main() -> int:
     log = open(args.log, "w")  # noqa: SIM115  (closed at the end; servers write to it)
     try:
         django_setup(database)
-        for mode, broker in (("inline", ""), ("celery", args.broker)):
+        modes = [("inline", "", 0), ("celery", args.broker, 0)]
+        if args.batch:
+            modes += [("batchinline", "", args.batch), ("batchcelery", args.broker, args.batch)]
+        for mode, broker, batch in modes:
             results.append(
-                run_mode(mode, database=database, broker=broker, tree=tree, args=args, log=log)
+                run_mode(
+                    mode,
+                    database=database,
+                    broker=broker,
+                    tree=tree,
+                    args=args,
+                    log=log,
+                    batch=batch,
+                )
             )
-        from ledger.services.reconciliation import reconciliation_run
-
-        report = reconciliation_run()
     finally:
         log.close()
         from django.db import connections
@@ -344,26 +391,34 @@ def main() -> int:
         f"referrers, {TOPS * MIDS_PER_TOP} referrers, {len(tree.parents)} customers"
     )
     print(f"  {'mode':<38} {'events/s':>9} {'POSTs s':>8} {'all done s':>10} {'rewards':>8}")
-    ok = report.status == "clean"
+    ok = True
+    labels = {
+        "inline": "inline (no broker)",
+        "celery": "Celery worker (Redis, 1 x prefork 2)",
+        "batchinline": f"batched x{args.batch}, inline",
+        "batchcelery": f"batched x{args.batch}, Celery worker",
+    }
     for r in results:
-        label = {
-            "inline": "inline (no broker)",
-            "celery": "Celery worker (Redis, 1 x prefork 2)",
-        }[r["mode"]]
+        label = labels[r["mode"]]
         print(
             f"  {label:<38} {r['events_per_s']:>9.1f} {r['posted_s']:>8.1f}"
             f" {r['elapsed_s']:>10.1f} {r['rewards'][0]:>8}"
         )
         good = r["statuses"] == {"processed": r["events"]} and r["rewards"] == r["expected"]
+        good = good and r["reconcile"] == "clean"
         ok = ok and good
         print(
             f"    statuses {r['statuses']}; rewards booked {r['rewards'][0]} "
             f"(amount {r['rewards'][1]}), expected {r['expected'][0]} "
-            f"(amount {r['expected'][1]}): {'ok' if good else 'MISMATCH'}"
+            f"(amount {r['expected'][1]}); reconcile after it: {r['reconcile']}:"
+            f" {'ok' if good else 'MISMATCH'}"
         )
-    print(f"reconciliation of the whole ledger: {report.status}")
-    for finding in report.findings[:10]:
-        print(f"  {finding}")
+        for finding in r["findings"]:
+            print(f"      {finding}")
+    rate = {r["mode"]: r["events_per_s"] for r in results}
+    for single, batched in (("inline", "batchinline"), ("celery", "batchcelery")):
+        if batched in rate:
+            print(f"batched / single events/s ({single}): {rate[batched] / rate[single]:.1f}x")
     return 0 if ok else 1
 
 
