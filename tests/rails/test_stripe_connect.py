@@ -133,12 +133,19 @@ def test_a_refused_secret_key_is_an_outage_not_a_failed_item(rail, stripe_stub, 
     assert stripe_stub.transfers == {}
 
 
+def age(stub, days: float = 2) -> None:
+    """Stripe has forgotten the idempotency keys: the transfers are `days` old."""
+    for transfer in stub.transfers.values():
+        transfer["created"] -= int(days * 86400)
+    stub.idempotent.clear()
+
+
 def test_a_key_reused_with_other_parameters_is_no_decision(rail, stripe_stub):
     rail.send(program_id=7, batch_id=3, items=[item(amount=1234)])
-    with pytest.raises(RailUnavailable, match="is 1234 usd, not 999 USD"):
-        rail.send(program_id=7, batch_id=3, items=[item(amount=999)])
-    stripe_stub.list_visible = False
     with pytest.raises(RailUnavailable, match="same parameters"):
+        rail.send(program_id=7, batch_id=3, items=[item(amount=999)])
+    age(stripe_stub)
+    with pytest.raises(RailUnavailable, match="is 1234 usd, not 999 USD"):
         rail.send(program_id=7, batch_id=3, items=[item(amount=999)])
     assert len(stripe_stub.transfers) == 1
 
@@ -230,21 +237,32 @@ def test_twenty_concurrent_sends_of_one_item_make_one_transfer(rail, stripe_stub
 
 def test_a_retry_after_stripe_forgot_the_key_finds_the_transfer(rail, stripe_stub):
     [paid] = rail.send(program_id=7, batch_id=3, items=[item()])
-    stripe_stub.idempotent.clear()  # Stripe keeps idempotency keys for 24 hours only
+    age(stripe_stub)  # Stripe keeps idempotency keys for 24 hours only
 
     again = rail.send(program_id=7, batch_id=3, items=[item(), item(42, account="acct_1PartnerB")])
 
     assert again[0] == paid
     assert again[1].status == "paid" and again[1].provider_ref != paid.provider_ref
     assert len(stripe_stub.transfers) == 2
+    assert len(stripe_stub.calls("POST", "/v1/transfers")) == 2  # item 41 was not asked again
     listed = stripe_stub.calls("GET", "/v1/transfers")
     assert listed and all("transfer_group=payout-batch-3" in c.path for c in listed)
+
+
+def test_within_the_keys_lifetime_a_retry_asks_again_with_the_key(rail, stripe_stub):
+    [paid] = rail.send(program_id=7, batch_id=3, items=[item()])
+
+    assert rail.send(program_id=7, batch_id=3, items=[item()]) == [paid]
+
+    posts = stripe_stub.calls("POST", "/v1/transfers")
+    assert [c.headers["idempotency-key"] for c in posts] == ["payout-item-41"] * 2
+    assert len(stripe_stub.transfers) == 1
 
 
 def test_the_lookup_pages_through_a_large_batch(rail, stripe_stub):
     items = [item(i, amount=100 + i) for i in range(1, 131)]
     rail.send(program_id=7, batch_id=3, items=items)
-    stripe_stub.idempotent.clear()
+    age(stripe_stub)
 
     again = rail.send(program_id=7, batch_id=3, items=items)
 

@@ -5,7 +5,8 @@ idempotency key as Stripe's `Idempotency-Key`: Stripe keeps keys for at least 24
 answers a repeated key with the transfer it already made, so a retry after a crash between
 Stripe's answer and our commit gets the same transfer back instead of paying twice. A retry
 later than that finds the transfer anyway: each send first lists the batch's transfers
-(`transfer_group=payout-batch-{batch}`) and answers for the items already paid. The
+(`transfer_group=payout-batch-{batch}`) and answers from the list for items whose transfer is
+older than the key's lifetime. The
 transfer's metadata carries the item id, so `poll` (and a reader of the Stripe dashboard) can
 tell which item a transfer pays.
 
@@ -23,6 +24,7 @@ invalid amount) fail the item with Stripe's error code and message; outages rais
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +39,10 @@ from rules.rewards.rails.providers import RailUnavailable
 logger = logging.getLogger(__name__)
 
 NAME = "stripe_connect"
+# Stripe keeps an idempotency key for at least 24 hours. Within this margin under it, a retry
+# asks again with the item's key (Stripe replays the transfer); beyond it, the transfer found
+# by listing the batch's transfer_group answers, since the key may be forgotten.
+KEY_WINDOW_SECONDS = 23 * 3600
 
 
 @dataclass(frozen=True)
@@ -129,9 +135,11 @@ class StripeConnectRail:
         *,
         credentials: Callable[[int], StripeCredentials] = credentials_from_settings,
         max_network_retries: int = 2,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.credentials = credentials
         self.max_network_retries = max_network_retries
+        self.clock = clock
 
     def client(self, program_id: int) -> stripe.StripeClient:
         creds = self.credentials(program_id)
@@ -148,17 +156,19 @@ class StripeConnectRail:
     ) -> list[RailResult]:
         client = self.client(program_id)
         made = self._made_before(client, batch_id)
+        now = self.clock()
         return [
             _found(item, made[item.item_id])
-            if item.item_id in made
+            if item.item_id in made and now - made[item.item_id]["created"] > KEY_WINDOW_SECONDS
             else self._send_one(client, program_id, batch_id, item)
             for item in items
         ]
 
     def _made_before(self, client: stripe.StripeClient, batch_id: int) -> dict[int, dict[str, Any]]:
         """The batch's transfers Stripe already has, by payout item (one list call per send).
-        Stripe keeps idempotency keys for 24 hours; a retry later than that (an outage over a
-        weekend) must find the transfer instead of making a second one."""
+        Within KEY_WINDOW_SECONDS of a transfer the item's idempotency key answers a retry; a
+        retry later than that (after an outage over a weekend) must find the transfer here
+        instead of making a second one."""
         made: dict[int, dict[str, Any]] = {}
         try:
             page = client.v1.transfers.list(
