@@ -23,6 +23,7 @@ from django.test import Client  # noqa: E402
 
 from config.db_router import REPLICA, replica_reads  # noqa: E402
 from config.platform.api_keys import api_key_create  # noqa: E402
+from config.platform.models import Program  # noqa: E402
 from ledger.services.reconciliation import reconciliation_run  # noqa: E402
 from rules.rewards.models import Reward  # noqa: E402
 from rules.rewards.services.programs import program_create  # noqa: E402
@@ -112,6 +113,12 @@ def main() -> dict[str, Any]:
     replica_sql("SELECT pg_wal_replay_resume()")
     catch_up()
     out["listed_after_resume"] = sorted(listed()) == sorted([first, second])
+
+    # An object read from the replica is saved to the primary (the replica is read-only).
+    stale = Program.objects.using(REPLICA).get(pk=program.pk)
+    stale.name = "Acme renamed"
+    stale.save(update_fields=["name"])
+    out["saved_on_primary"] = Program.objects.using("default").get(pk=program.pk).name
     out["first"], out["second"] = first, second
     return out
 

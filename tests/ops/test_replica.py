@@ -90,6 +90,7 @@ def test_lag_tolerant_reads_go_to_the_replica_and_deciding_reads_do_not():
     assert seen["replica_queries_for_lists"] > 0
     # ...and catches up once replay resumes.
     assert seen["listed_after_resume"] is True
+    assert seen["saved_on_primary"] == "Acme renamed"
 
 
 def test_without_a_replica_everything_reads_the_primary(settings):
