@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -271,7 +272,14 @@ def fleet(transactional_db, rabbitmq_vhost, tmp_path) -> Iterator[Fleet]:
             thing.start()
         yield Fleet(nginx, web, workers, beat, env, rabbitmq_vhost)
     finally:
-        for thing in reversed(processes):
-            with contextlib.suppress(Exception):
-                thing.stop()
+        with contextlib.suppress(Exception):
+            nginx.stop()
+        # The rest at once: each stop may wait out a graceful shutdown.
+        stoppers = [
+            threading.Thread(target=thing.stop) for thing in processes if thing is not nginx
+        ]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join(60)
         web_log.close()
