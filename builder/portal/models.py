@@ -124,7 +124,8 @@ class EmailOutbox(models.Model):
         SKIPPED = "skipped"  # not sent, on purpose: no partner account, no email, opted out
         FAILED = "failed"  # gave up after the last attempt
 
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
+    # Indexed by the unique constraint below, which leads with the program.
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+", db_index=False)
     # The participant's external id (rules.models.Participant.external_id); not a foreign key,
     # so a notification never fails the money write it belongs to.
     beneficiary = models.CharField(max_length=255)
