@@ -58,20 +58,25 @@ BENEFICIARY_KEYS = ("beneficiary", "participant", "external_id", "participant_ex
 # --- 1. recording, in the money write's transaction -------------------------------------------
 
 
-def _beneficiary(program_id: int, participant_id: int, data: Mapping[str, Any]) -> str:
-    for key in BENEFICIARY_KEYS:
-        value = data.get(key)
-        if isinstance(value, str) and value:
-            return value
-    # The money domain names participants by external id; a caller that has the row's id only.
-    account = (
-        PartnerAccount.objects.filter(participant_id=participant_id)
-        .values_list("participant__external_id", "participant__program_id")
-        .first()
+def _partner(
+    program_id: int, participant_id: int, data: Mapping[str, Any], kind: str
+) -> tuple[str, bool] | None:
+    """(external id, wants this kind of email) of the partner a notification names, by the
+    external id in its data (the money domain's name for participants) or by participant id;
+    None when the participant has no portal account or the notification names nobody. One
+    indexed read."""
+    accounts = PartnerAccount.objects.filter(participant__program_id=program_id)
+    external_id = next(
+        (v for k in BENEFICIARY_KEYS if isinstance(v := data.get(k), str) and v), None
     )
-    if account is None or account[1] != program_id:
-        return ""
-    return account[0]
+    if external_id is not None:
+        accounts = accounts.filter(participant__external_id=external_id)
+    elif participant_id:
+        accounts = accounts.filter(participant_id=participant_id)
+    else:
+        logger.warning("notification %s names no participant: %r", kind, data)
+        return None
+    return accounts.values_list("participant__external_id", f"email_{kind}").first()
 
 
 def _object_key(kind: str, keys: tuple[str, ...], data: Mapping[str, Any]) -> str:
@@ -88,26 +93,21 @@ def notification_record(
     sent after the commit. Never raises (the money write must not depend on mail)."""
     try:
         outbox_kind, keys = KINDS[kind]
-        beneficiary = _beneficiary(program_id, participant_id, data)
         object_key = _object_key(outbox_kind, keys, data)
-        if not beneficiary or not object_key:
-            logger.warning("notification %s without a participant or object: %r", kind, data)
+        if not object_key:
+            logger.warning("notification %s names no object: %r", kind, data)
             return
-        # Only partners who joined the portal and want this email: one indexed read, and no
-        # row at all for the participants who never signed up (most of a large program).
-        wants = (
-            PartnerAccount.objects.filter(
-                participant__program_id=program_id, participant__external_id=beneficiary
-            )
-            .values_list(f"email_{outbox_kind}", flat=True)
-            .first()
-        )
-        if not wants:
-            return
-        with transaction.atomic():  # a savepoint: a failed insert leaves the change intact
+        # A savepoint around the reads and the insert: a missing table (the portal's
+        # migrations not applied), a failed insert or a duplicate leaves the change intact.
+        with transaction.atomic():
+            # Only partners who joined the portal and want this email: no row at all for the
+            # participants who never signed up (most of a large program) or opted out.
+            partner = _partner(program_id, participant_id, data, outbox_kind)
+            if partner is None or not partner[1]:
+                return
             row = EmailOutbox.objects.create(
                 program_id=program_id,
-                beneficiary=beneficiary,
+                beneficiary=partner[0],
                 kind=outbox_kind,
                 object_key=object_key,
                 data=dict(data),

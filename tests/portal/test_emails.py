@@ -9,11 +9,11 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import DatabaseError, connections, transaction
+from django.db import connections, transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from builder.portal import tasks
+from builder.portal import outbox, tasks
 from builder.portal.delivery import email_deliver, email_deliver_due, email_retry_delay
 from builder.portal.models import EmailOutbox, PartnerAccount
 from builder.portal.services import partner_account_ensure
@@ -285,13 +285,18 @@ def test_the_auto_confirm_sweep_sends_the_email(smtp, partner):
 
 
 def test_a_broken_outbox_never_breaks_the_money_write(smtp, partner, monkeypatch):
-    def broken(*args, **kwargs):
-        raise DatabaseError("the outbox table is gone")
+    """A real database error in the handler (as when the portal's table is missing): on
+    PostgreSQL it would abort the whole transaction without the handler's savepoint."""
 
-    monkeypatch.setattr(EmailOutbox.objects, "create", broken)
+    def broken(*args, **kwargs):
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT * FROM portal_no_such_table")
+
+    monkeypatch.setattr(outbox, "_partner", broken)
     reward = reward_confirm(reward=pending_reward(partner), actor="test")
     reward.refresh_from_db()
     assert reward.status == "confirmed"
+    assert reward.history.filter(status="confirmed").exists()
     assert not EmailOutbox.objects.exists()
 
 
