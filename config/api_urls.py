@@ -12,4 +12,5 @@ urlpatterns = [
     path("programs/<slug:program>/", include("config.platform.urls")),
     path("programs/<slug:program>/", include("rules.urls")),
     path("programs/<slug:program>/", include("rules.links.urls")),
+    path("programs/<slug:program>/", include("rules.billing.urls")),
 ]

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from config.platform.api.errors import api_not_found, problem_not_found
 from config.platform.health import healthz, readyz
 from config.platform.metrics import metrics_view
+from rules.billing.views import billing_hook
 from rules.links.views import referral_redirect
 
 urlpatterns = [
@@ -21,6 +22,8 @@ urlpatterns = [
     # Referral links (SPEC section 11): public, a 302 to the program's site or a plain 404 page.
     path("r/<str:code>", referral_redirect, name="referral-redirect"),
     path("r/<str:code>/<str:slug>", referral_redirect, name="referral-link-redirect"),
+    # Billing connectors (SPEC section 13): public, authenticated by the provider's signature.
+    path("hooks/<str:provider>/<str:program>", billing_hook, name="billing-hook"),
     path("admin/", admin.site.urls),
     path("builder/", include("builder.urls")),
     # The partner portal (SPEC section 12): partners' own pages, signed in by email links.

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "config.platform",
     "ledger",
     "rules",
+    "rules.billing",
     "builder",
     "builder.portal",
 ]
@@ -300,6 +301,16 @@ CELERY_BEAT_SCHEDULE["ledger.confirm_due_rewards"] = {
     "task": "ledger.confirm_due_rewards",
     "schedule": env.int("REWARD_CONFIRM_SWEEP_SECONDS", default=3600),
 }
+# Payouts (SPEC section 13, docs/API.md "Payouts"): programs on the monthly schedule get their
+# draft batch; provider rails re-send unanswered items (same idempotency keys) and are polled.
+CELERY_BEAT_SCHEDULE["ledger.payout_schedule"] = {
+    "task": "ledger.payout_schedule",
+    "schedule": env.int("PAYOUT_SCHEDULE_SECONDS", default=3600),
+}
+CELERY_BEAT_SCHEDULE["ledger.payout_rails_sweep"] = {
+    "task": "ledger.payout_rails_sweep",
+    "schedule": env.int("PAYOUT_RAILS_SWEEP_SECONDS", default=900),
+}
 # Events lost on the way to the broker, stuck with a dead worker, or due for a retry (without a
 # broker: the inline scheduler, or `manage.py requeue_stuck_events` from cron).
 CELERY_BEAT_SCHEDULE["rules.requeue_stuck_events"] = {
@@ -308,6 +319,11 @@ CELERY_BEAT_SCHEDULE["rules.requeue_stuck_events"] = {
 }
 # Referral clicks (SPEC section 11, docs/OPERATIONS.md "Clicks"): the redirect writes one raw row;
 # this job recomputes today's and yesterday's daily roll-ups from them.
+# Billing webhooks (docs/INTEGRATIONS.md) whose hand-off was lost, or whose retry is due.
+CELERY_BEAT_SCHEDULE["billing.deliveries_sweep"] = {
+    "task": "billing.deliveries_sweep",
+    "schedule": env.int("BILLING_SWEEP_SECONDS", default=60),
+}
 CELERY_BEAT_SCHEDULE["rules.clicks_rollup"] = {
     "task": "rules.clicks_rollup",
     "schedule": env.int("CLICK_ROLLUP_SECONDS", default=300),
