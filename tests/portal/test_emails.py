@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from django.db import connections, transaction
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from builder.portal import outbox, tasks
@@ -18,6 +19,7 @@ from builder.portal.delivery import email_deliver, email_deliver_due, email_retr
 from builder.portal.models import EmailOutbox, PartnerAccount
 from builder.portal.services import partner_account_ensure
 from builder.portal.tasks import email_inline_wait
+from config.platform import notifications
 from config.platform.models import AuditEntry
 from config.platform.notifications import notification_emit
 from rules.models import Participant
@@ -25,6 +27,7 @@ from rules.rewards.models import Reward
 from rules.rewards.services.payout_items import payout_item_fail
 from rules.rewards.services.program_settings import program_update
 from rules.rewards.services.rewards import reward_confirm, reward_create, rewards_confirm_due
+from rules.services.participants import participant_upsert
 from tests.portal.smtp import SmtpServer, html_of, text_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -379,3 +382,25 @@ def test_payouts_tell_the_partner_end_to_end(smtp, partner, earn, pay):
         ("payout_sent", f"payout_item:{item.pk}"),
         ("payout_failed", f"payout_item:{item.pk}"),
     }
+
+
+def test_the_handler_costs_a_confirmation_three_statements(partner, alice, monkeypatch):
+    """What the notification adds to a confirmation of a participant who is no partner (most
+    of a large program's): a savepoint around one indexed read. A partner's adds the insert."""
+    bob = participant_upsert(
+        program=partner.program, external_id="bob", attributes={}, actor="test"
+    )[0]
+
+    def statements(participant, key: str, handlers: list) -> list[str]:
+        reward = pending_reward(participant, key=key)
+        monkeypatch.setattr(notifications, "_HANDLERS", handlers)
+        with CaptureQueriesContext(connections["default"]) as queries:
+            reward_confirm(reward=reward, actor="test")
+        return [q["sql"] for q in queries.captured_queries]
+
+    registered = list(notifications._HANDLERS)
+    without = statements(bob, "a", [])
+    with_handler = statements(bob, "b", registered)
+    added = len(with_handler) - len(without)
+    assert added == 3, with_handler
+    assert len(statements(partner, "c", registered)) - len(without) == 4
