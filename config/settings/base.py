@@ -206,8 +206,9 @@ MAILERS = {
     }
 }
 # The portal's notification emails: links in them start here (e.g. https://ref.example.com;
-# empty: the emails name the pages without links), and a refused email is retried with backoff.
-PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="")
+# empty: the emails name the pages without links; DEBUG: `make run`'s server), and a refused
+# email is retried with backoff.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000" if DEBUG else "")
 PORTAL_EMAIL_RETRY_BASE_SECONDS = env.int("PORTAL_EMAIL_RETRY_BASE_SECONDS", default=60)
 PORTAL_EMAIL_RETRY_MAX_DELAY_SECONDS = env.int(
     "PORTAL_EMAIL_RETRY_MAX_DELAY_SECONDS", default=6 * 3600
