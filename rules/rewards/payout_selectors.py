@@ -4,10 +4,12 @@ in rules.rewards.selectors. Selectors read: they call no service."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from config.platform.exceptions import NotFound
 from config.platform.models import Program
@@ -74,9 +76,18 @@ def payout_items_awaiting_provider(*, batch: PayoutBatch) -> list[PayoutItem]:
     return list(batch.items.filter(status=ItemStatus.SENT, provider_ref="").order_by("beneficiary"))
 
 
+# How long after it was paid a provider payout may still come back (PayPal: unclaimed money
+# returns after 30 days; Stripe: a transfer reversed from the dashboard).
+RETURN_WINDOW = timedelta(days=45)
+
+
 def payout_items_to_poll(*, program: Program | None = None, limit: int = 500) -> list[PayoutItem]:
-    """Sent items on provider rails that the provider has acknowledged: ask how they ended."""
-    qs = PayoutItem.objects.filter(status=ItemStatus.SENT).exclude(provider_ref="")
+    """Items on provider rails that the provider acknowledged: sent ones (how did they end?) and
+    those paid within RETURN_WINDOW (did they come back?)."""
+    recently_paid = Q(status=ItemStatus.PAID, paid_at__gte=timezone.now() - RETURN_WINDOW)
+    qs = PayoutItem.objects.filter(Q(status=ItemStatus.SENT) | recently_paid).exclude(
+        provider_ref=""
+    )
     qs = qs.filter(
         batch__rail__in=[PayoutBatch.Rail.PAYPAL, PayoutBatch.Rail.STRIPE_CONNECT]
     ).select_related("batch__program")

@@ -111,6 +111,11 @@ def _payout_reversed(books: dict[str, Any]) -> None:
     transaction_reverse(program=item.batch.program, original=item.transaction, reason="undo")
 
 
+def _item_failed_unreturned(books: dict[str, Any]) -> None:
+    """Issue 14: an item marked failed by hand, its money never booked back."""
+    _sql("UPDATE ledger_payoutitem SET status = 'failed' WHERE id = %s", [books["item"].pk])
+
+
 CORRUPTIONS: dict[str, Callable[[dict[str, Any]], None]] = {
     "transactions_balanced": _unbalance,
     "debits_equal_credits": _unbalance,
@@ -120,6 +125,7 @@ CORRUPTIONS: dict[str, Callable[[dict[str, Any]], None]] = {
     "reward_states": _reward_state,
     "clawback_transfers": _clawback,
     "payout_transfers": _payout_reversed,
+    "payout_items": _item_failed_unreturned,
 }
 
 

@@ -10,11 +10,14 @@ import pytest
 
 from config.platform.notifications import _HANDLERS, notification_handler_register
 from rules.rewards.models import PayoutBatch
+from rules.rewards.rails.base import rail_get, rail_register
+from rules.rewards.rails.stripe_connect import StripeConnectRail
 from rules.rewards.services import payouts
 from rules.rewards.services.payout_methods import payout_method_set
 from rules.rewards.services.rewards import reward_confirm, reward_create
 from rules.services.participants import participant_upsert
 from tests.ledger.operator_fixtures import groups, staff  # noqa: F401  (the console's users)
+from tests.rails.stub_servers import StripeStub
 
 CREATOR, APPROVER = "user:alice", "user:bob"
 _keys = itertools.count(1)
@@ -92,3 +95,16 @@ def notifications():
     notification_handler_register(handler)
     yield seen
     _HANDLERS.remove(handler)
+
+
+@pytest.fixture
+def stripe_stub(settings):
+    """The local Stripe stub (tests/rails/stub_servers.py) with the real stripe_connect rail
+    pointed at it, whatever rail a test before registered under that name."""
+    before = rail_get("stripe_connect")
+    rail_register(StripeConnectRail())
+    with StripeStub() as stub:
+        settings.STRIPE_SECRET_KEY = stub.api_key
+        settings.STRIPE_API_BASE = stub.url
+        yield stub
+    rail_register(before)

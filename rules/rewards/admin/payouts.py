@@ -46,6 +46,7 @@ class NewBatchForm(forms.Form):
     rail = forms.ChoiceField(
         choices=PayoutBatch.Rail.choices,
         initial=PayoutBatch.Rail.CSV,
+        required=False,
         help_text="How the money leaves: a CSV file you pay from (then confirm or fail each "
         "item), PayPal Payouts, Stripe Connect transfers, or your own system (a "
         "payout.requested webhook per item).",
@@ -274,7 +275,7 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
                 "program": data["program"],
                 "actor": actor_of(request),
                 "description": data["description"],
-                "rail": data["rail"],
+                "rail": data["rail"] or PayoutBatch.Rail.CSV,
                 "csv_format": data["csv_format"] or PayoutBatch.CsvFormat.GENERIC,
             }
             try:
