@@ -9,6 +9,7 @@ but costs a search per pattern on the hottest path; this list can grow from it."
 
 from __future__ import annotations
 
+import functools
 import re
 
 BOT_PATTERNS = (
@@ -52,5 +53,16 @@ _BOT = re.compile("|".join(BOT_PATTERNS), re.IGNORECASE)
 
 
 def is_bot(user_agent: str) -> bool:
-    """An empty user agent is a bot too: every browser sends one."""
+    """An empty user agent is a bot too: every browser sends one. Remembered per user agent
+    string (the redirect sees the same few thousand again and again; the pattern search cost
+    a fifth of its Python time); a very long one is searched every time."""
+    if len(user_agent) > 512:
+        return _is_bot(user_agent)
+    return _is_bot_cached(user_agent)
+
+
+def _is_bot(user_agent: str) -> bool:
     return not user_agent.strip() or _BOT.search(user_agent) is not None
+
+
+_is_bot_cached = functools.lru_cache(maxsize=4096)(_is_bot)

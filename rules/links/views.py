@@ -43,11 +43,11 @@ def referral_redirect(request: HttpRequest, code: str, slug: str | None = None) 
     recorded = click_record(target=target, visit=visit)
     if recorded is None:  # the program has no landing URL yet
         return HttpResponseNotFound(NOT_FOUND_PAGE)
-    click, location = recorded
+    click_id, location = recorded
     response = HttpResponseRedirect(location)
     response.set_cookie(
         COOKIE,
-        str(click.id),
+        str(click_id),
         max_age=target.participant.program.attribution_window_days * 86400,
         secure=not settings.DEBUG,
         httponly=True,

@@ -100,6 +100,7 @@ def test_buffered_clicks_are_written_once(client, alice):
     assert set(map(str, Click.objects.values_list("id", flat=True))) == set(ids)
     # A batch written a second time (a retry after an unclear failure) adds nothing.
     buffer._rows.extend(held)
-    buffer.flush()
+    assert buffer.flush() == 5
+    assert not buffer._rows  # written (as nothing new), not kept for another attempt
     assert Click.objects.count() == 5
     assert buffer.flush() == 0
