@@ -296,3 +296,32 @@ def test_concurrent_duplicate_batches_have_one_effect_per_key(api_key, url, prog
         rewards = {a[i]["reward"]["id"] for a in answers}
         assert len(rewards) == 1 and {a[i]["status"] for a in answers} <= {200, 201}
     assert sum(pending(program, f"u{u}") for u in range(7)) == sum(100 + i for i in range(60))
+
+
+def test_an_item_refused_with_400_once_booked_stores_nothing(api, url, program, monkeypatch):
+    """A 400 that only the booking finds (a stored total would overflow) stores nothing, as
+    alone: the batch is run again without it (records are never deleted)."""
+    from ledger.booking.batch import BatchRefused
+    from ledger.booking.totals import BalanceOverflow
+    from rules.rewards.services import reward_batch
+
+    def refused(*args, **kwargs):
+        raise BatchRefused("the batch as a whole")  # item by item, as on SQLite
+
+    real = reward_batch.reward_create
+
+    def overflowing(**kwargs):
+        if kwargs["beneficiary"] == "huge":
+            raise BalanceOverflow("past the bigint")
+        return real(**kwargs)
+
+    monkeypatch.setattr(reward_batch, "_book_in_one_statement", refused)
+    monkeypatch.setattr(reward_batch, "reward_create", overflowing)
+    results = post_batch(
+        api, url, [item("a"), item("big", beneficiary="huge"), item("c", beneficiary="bob")]
+    ).json()["results"]
+    assert [(x["key"], x["status"]) for x in results] == [("a", 201), ("big", 400), ("c", 201)]
+    assert not IdempotencyRecord.objects.filter(key="big").exists()
+    assert IdempotencyRecord.objects.filter(key__in=["a", "c"], response_status=201).count() == 2
+    assert Reward.objects.count() == 2 and pending(program, "alice") == 5000
+    assert results[0]["reward"] == api.get(url(f"rewards/{results[0]['reward']['id']}")).json()

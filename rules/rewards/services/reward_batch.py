@@ -135,35 +135,18 @@ def reward_batch_create(
             repeats.append(i)  # the same key twice in one batch: answered as a retry
         else:
             first[item.key] = i
-    work = sorted(first.values(), key=lambda i: items[i].key)
-    if work:
-        with transaction.atomic():
-            claimed = _claim(program, [items[i] for i in work])
-            taken = [i for i in work if items[i].key not in claimed]
-            if taken:
-                records = IdempotencyRecord.objects.filter(
-                    program=program, key__in=[items[i].key for i in taken]
-                )
-                by_key = {r.key: r for r in records}
-                for i in taken:
-                    results[i] = _replay(items[i], by_key[items[i].key])
-            todo = sorted((i for i in work if items[i].key in claimed), key=lambda i: i)
-            outcomes = _book(program, [items[i] for i in todo], actor=actor)
-            completed: list[tuple[int, int, str]] = []
-            dropped: list[int] = []
-            for i, outcome in zip(todo, outcomes, strict=True):
-                item = items[i]
-                if isinstance(outcome, DomainError):
-                    result = ItemResult(item.key, outcome.status, _problem(outcome))
-                    if outcome.status == 400:
-                        dropped.append(claimed[item.key])  # as alone: a 400 stores nothing
-                        results[i] = result
-                        continue
-                else:
-                    result = ItemResult(item.key, 201, render(outcome, actor))
+    refused: dict[int, ItemResult] = {}
+    while True:
+        try:
+            _claim_and_book(program, items, first, refused, results, actor=actor, render=render)
+            break
+        except _Refused as exc:
+            # An item refused with a 400 only once booked (an overflowing total): as alone,
+            # it must store nothing, and a record is never deleted, so the batch's transaction
+            # is rolled back and run again without it (each round removes at least one).
+            refused |= exc.results
+            for i, result in exc.results.items():
                 results[i] = result
-                completed.append((claimed[item.key], result.status, _stored(result.body)))
-            _complete(completed, dropped)
     for i in repeats:
         original = results[first[items[i].key]]
         assert original is not None
@@ -174,6 +157,55 @@ def reward_batch_create(
                 items[i].key, 200 if original.status == 201 else original.status, original.body
             )
     return [r for r in results if r is not None]
+
+
+class _Refused(Exception):
+    def __init__(self, results: dict[int, ItemResult]):
+        self.results = results
+
+
+def _claim_and_book(
+    program: Program,
+    items: Sequence[BatchItem],
+    first: dict[str, int],
+    refused: dict[int, ItemResult],
+    results: list[ItemResult | None],
+    *,
+    actor: str,
+    render: Render,
+) -> None:
+    """Steps 2-4 for the first occurrence of each key (less those `refused`), in one database
+    transaction; raises _Refused (rolling it back) when an item is refused with a 400."""
+    work = sorted((i for i in first.values() if i not in refused), key=lambda i: items[i].key)
+    if not work:
+        return
+    with transaction.atomic():
+        claimed = _claim(program, [items[i] for i in work])
+        taken = [i for i in work if items[i].key not in claimed]
+        if taken:
+            records = IdempotencyRecord.objects.filter(
+                program=program, key__in=[items[i].key for i in taken]
+            )
+            by_key = {r.key: r for r in records}
+            for i in taken:
+                results[i] = _replay(items[i], by_key[items[i].key])
+        todo = [i for i in sorted(first.values()) if items[i].key in claimed]
+        outcomes = _book(program, [items[i] for i in todo], actor=actor)
+        completed: list[tuple[int, int, str]] = []
+        invalid: dict[int, ItemResult] = {}
+        for i, outcome in zip(todo, outcomes, strict=True):
+            item = items[i]
+            if isinstance(outcome, DomainError):
+                result = ItemResult(item.key, outcome.status, _problem(outcome))
+                if outcome.status == 400:
+                    invalid[i] = result
+            else:
+                result = ItemResult(item.key, 201, render(outcome, actor))
+            results[i] = result
+            completed.append((claimed[item.key], result.status, _stored(result.body)))
+        if invalid:
+            raise _Refused(invalid)
+        _complete(completed)
 
 
 def _reused(key: str) -> ItemResult:
@@ -210,7 +242,7 @@ def _claim(program: Program, items: Sequence[BatchItem]) -> dict[str, int]:
         return {key: pk for pk, key in cursor.fetchall()}
 
 
-def _complete(completed: list[tuple[int, int, str]], dropped: list[int]) -> None:
+def _complete(completed: list[tuple[int, int, str]]) -> None:
     with connection.cursor() as cursor:
         if completed and connection.vendor == "postgresql":
             cursor.execute(
@@ -224,9 +256,6 @@ def _complete(completed: list[tuple[int, int, str]], dropped: list[int]) -> None
                 f"UPDATE {_TABLE} SET response_status = %s, response_body = %s WHERE id = %s",
                 [(s, b, pk) for pk, s, b in completed],
             )
-        if dropped:
-            ids = ", ".join(["%s"] * len(dropped))
-            cursor.execute(f"DELETE FROM {_TABLE} WHERE id IN ({ids})", dropped)
 
 
 def _book(
