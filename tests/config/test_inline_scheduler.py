@@ -101,6 +101,9 @@ def test_due_jobs_run_and_a_crashed_job_is_logged_not_fatal(
         "ledger.webhook_deliver_due",
         "rules.clicks_rollup",
         "portal.email_send_due",
+        "ledger.payout_schedule",
+        "ledger.payout_rails_sweep",
+        "billing.deliveries_sweep",
     }
     assert not ReconciliationRun.objects.exists()
     assert 0 < wait <= 30  # the shortest interval (webhook sweep) comes next
