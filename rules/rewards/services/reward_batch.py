@@ -35,6 +35,7 @@ from rest_framework.utils import encoders
 from config.platform.api.errors import problem
 from config.platform.context import current_request_id
 from config.platform.currencies import MAX_AMOUNT
+from config.platform.db import prepared_cursor
 from config.platform.exceptions import (
     DomainError,
     IdempotencyKeyReused,
@@ -228,6 +229,17 @@ def _replay(item: BatchItem, record: IdempotencyRecord) -> ItemResult:
 def _claim(program: Program, items: Sequence[BatchItem]) -> dict[str, int]:
     """Claim the items' keys in one statement, in key order; the ids of those claimed."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
+    if connection.vendor == "postgresql":
+        # One prepared statement for every batch size (the keys travel as arrays).
+        with prepared_cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {_TABLE} (program_id, key, request_hash, response_status,"
+                " response_body, created_at) SELECT %s, k, h, NULL, NULL, %s"
+                " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS x (k, h, n)"
+                " ORDER BY x.n ON CONFLICT (program_id, key) DO NOTHING RETURNING id, key",
+                [program.pk, now, [i.key for i in items], [i.fingerprint for i in items]],
+            )
+            return {key: pk for pk, key in cursor.fetchall()}
     rows = ", ".join(["(%s, %s, %s, NULL, NULL, %s)"] * len(items))
     params: list[Any] = []
     for item in items:
@@ -243,7 +255,7 @@ def _claim(program: Program, items: Sequence[BatchItem]) -> dict[str, int]:
 
 
 def _complete(completed: list[tuple[int, int, str]]) -> None:
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         if completed and connection.vendor == "postgresql":
             cursor.execute(
                 f"UPDATE {_TABLE} r SET response_status = x.s, response_body = x.b::jsonb"
@@ -295,10 +307,9 @@ def _book_one(program: Program, item: BatchItem, *, actor: str) -> Reward | Doma
 _BATCH_CTES = [
     (
         "items",
-        "SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bigint[], %s::text[], %s::text[],"
-        " %s::jsonb[], %s::text[], %s::jsonb[], %s::uuid[]) WITH ORDINALITY AS r (txn_id,"
-        " beneficiary, amount, currency, reward_type, metadata, hold_reason, payload, event_id,"
-        " n)",
+        "SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r (txn_id uuid, beneficiary text,"
+        " amount bigint, currency text, reward_type text, metadata jsonb, hold_reason text,"
+        " payload jsonb, event_id uuid, n int)",
     ),
     (
         "reward",
@@ -372,7 +383,7 @@ def _book_in_one_statement(
     event = REWARD_EVENTS[Status.PENDING]
     entries: list[Entry] = []
     rewards: list[Reward] = []
-    payloads: list[str] = []
+    payloads: list[dict[str, Any]] = []
     for f in fields:
         assert f is not None
         amount = f["amount"]
@@ -403,20 +414,27 @@ def _book_in_one_statement(
             updated_at=txn.created_at,
         )
         rewards.append(reward)
-        payloads.append(json.dumps(reward_event_payload(reward), cls=DjangoJSONEncoder))
+        # As reward_booking sends it (DjangoJSONEncoder: created_at to the millisecond).
+        payloads.append(json.loads(json.dumps(reward_event_payload(reward), cls=DjangoJSONEncoder)))
     now = timezone.now()
     rider = BatchRider(
         ctes=_BATCH_CTES,
         params=[
-            [e.txn.pk for e in entries],
-            [r.beneficiary for r in rewards],
-            [r.amount for r in rewards],
-            [r.currency for r in rewards],
-            [r.reward_type for r in rewards],
-            [json.dumps(r.metadata) for r in rewards],
-            [r.hold_reason for r in rewards],
-            payloads,
-            [uuid.uuid4() for _ in rewards],
+            batch.rows_json(
+                {
+                    "txn_id": e.txn.pk,
+                    "beneficiary": r.beneficiary,
+                    "amount": r.amount,
+                    "currency": r.currency,
+                    "reward_type": r.reward_type,
+                    "metadata": r.metadata,
+                    "hold_reason": r.hold_reason,
+                    "payload": payload,
+                    "event_id": uuid.uuid4(),
+                    "n": n,
+                }
+                for n, (e, r, payload) in enumerate(zip(entries, rewards, payloads, strict=True))
+            ),
             actor,
             program.pk,
             now,
