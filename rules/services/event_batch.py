@@ -20,10 +20,11 @@ due events):
    failed after MAX_ATTEMPTS), as for a single event.
 
 Every action keeps its deterministic key (event, rule version, action), so a batch that dies
-midway and is retried pays nothing twice. Two batch workers can deadlock on the balance rows
-of the accounts their events pay (each holds the rows its earlier events locked until the
-batch commits): PostgreSQL then aborts one statement, its savepoint rolls back that one event,
-which is retried after the usual backoff.
+midway and is retried pays nothing twice. A batch holds the balance rows its events locked
+until it commits, so two batches of one program run one after the other (an advisory lock per
+program, `_serialise_batches`) rather than deadlock on the program's hot accounts; should a
+batch still deadlock with single-event processing, PostgreSQL aborts one statement and its
+savepoint rolls back that one event, which is retried after the usual backoff.
 """
 
 from __future__ import annotations
@@ -208,6 +209,25 @@ def _events_locked(pks: list[int]) -> list[Event]:
     return sorted(events, key=lambda e: (e.occurred_at, e.pk))
 
 
+# The first half of the advisory lock that serialises batches per program (the second half
+# is the program's id): "RLEB".
+_BATCH_LOCK = 0x524C4542
+
+
+def _serialise_batches(program_ids: set[int]) -> None:
+    """One batch at a time per program (PostgreSQL; a transaction-level advisory lock, so it
+    needs no session state and works through a transaction pooler). A batch holds the balance
+    rows of every account its events paid until it commits; two batches of one program touch
+    the same hot accounts (a referrer paid by many events) in different orders and would
+    deadlock, losing an event's work to the deadlock detector each time. Serialised, they do
+    not, and a batch is short. SQLite has one writer at a time anyway."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for program_id in sorted(program_ids):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_BATCH_LOCK, program_id])
+
+
 @dataclass
 class BatchOutcome:
     processed: int = 0
@@ -231,6 +251,7 @@ def events_process_batch(
     try:
         with transaction.atomic():
             events = _events_locked(sorted(claimed))
+            _serialise_batches({e.program_id for e in events})
             rules: dict[tuple[int, str], list[tuple[Any, Any]]] = {}
             for event in events:
                 if event.status != Status.PROCESSING or event.attempts != claimed[event.pk]:
