@@ -312,7 +312,7 @@ async def _generate(spec: dict[str, Any]) -> dict[str, Any]:
         out["saturation"] = {}
         conn = await psycopg.AsyncConnection.connect(spec["admin_database"], autocommit=True)
         for op in SATURATION:
-            cpu = _cpu_seconds(spec["server_pid"])
+            web = _cpu_seconds(spec["server_pid"])
             worker = _worker_cpu(spec)
             pg = await _postgres_cpu(conn)
             own = time.process_time()
@@ -326,7 +326,7 @@ async def _generate(spec: dict[str, Any]) -> dict[str, Any]:
             out["drained_s"].append(await _drain(spec))
             ok = max(summary["ok"], 1)
             summary["server_cpu_ms"] = round(
-                1000 * cpu_between(cpu, _cpu_seconds(spec["server_pid"])) / ok, 2
+                1000 * cpu_between(web, _cpu_seconds(spec["server_pid"])) / ok, 2
             )
             summary["worker_cpu_ms"] = round(1000 * cpu_between(worker, _worker_cpu(spec)) / ok, 2)
             summary["postgres_cpu_ms"] = round(1000 * (await _postgres_cpu(conn) - pg) / ok, 2)
