@@ -22,7 +22,7 @@ import re
 from typing import Any, Final
 
 from rules.action_registry import registered
-from rules.phrases import MONEY_PATTERN, PhraseReader
+from rules.phrases import PhraseReader
 from rules.validation import validate_definition
 
 SPEC_PRIORITY: Final = 10
@@ -137,13 +137,109 @@ _FILLER: Final = frozenset(
         "them.",
         "please",
         "rule",
+        "something",
+        "anything",
+        "get",
+        "gets",
+        "earn",
+        "earns",
+        "receive",
+        "receives",
+        "also",
+        "only",
+        "all",
     ]
 )
+
+
+_CMP: Final = (
+    r"(more than|over|above|greater than|exceeding|at least|no less than|not less than|"
+    r"under|below|less than|fewer than|at most|no more than|up to)"
+)
+_CMP_OPS: Final = {
+    "more than": "greater_than",
+    "over": "greater_than",
+    "above": "greater_than",
+    "greater than": "greater_than",
+    "exceeding": "greater_than",
+    "at least": "greater_than_or_equal",
+    "no less than": "greater_than_or_equal",
+    "not less than": "greater_than_or_equal",
+    "under": "less_than",
+    "below": "less_than",
+    "less than": "less_than",
+    "fewer than": "less_than",
+    "at most": "less_than_or_equal",
+    "no more than": "less_than_or_equal",
+    "up to": "less_than_or_equal",
+}
+_INVERSE: Final = {
+    "equals": "not_equals",
+    "not_equals": "equals",
+    "in": "not_in",
+    "not_in": "in",
+    "greater_than": "less_than_or_equal",
+    "less_than_or_equal": "greater_than",
+    "greater_than_or_equal": "less_than",
+    "less_than": "greater_than_or_equal",
+    "contains": "not_contains",
+    "not_contains": "contains",
+    "exists": "not_exists",
+    "not_exists": "exists",
+}
+# What an amount condition speaks of: "orders over 5000", "the order amount is at least ₹999"
+_AMOUNT_SUBJECT: Final = (
+    r"\b(?:orders?|purchases?|amount|value|total|payments?|sales?|spends?|spent|spending|"
+    r"baskets?|carts?|buys?|buying|bought|subscriptions?|costs?|costing)"
+    r"(?: (?:amount|value|total|is|are|was|of|worth|something|anything|for|that|costs?|"
+    r"costing|which))*"
+)
+_NEGATION: Final = (
+    r"\b(?:unless|except(?: for| when| if| where)?|excluding|but not|other than|not when|"
+    r"not for|not if)\b"
+)
+_NOT_A_COUNT: Final = (
+    r"(?!\d|[.,]\d)(?!\s*(?:items?|units?|products?|pieces?|referrals?|days?|weeks?|months?|"
+    r"%|percent|points?)\b)"
+)
+_WITHIN_UNITS: Final = {"day": 1, "week": 7, "month": 30}
+_SUBJECT_ROLE: Final = (
+    r"(?:(?:the |a |an |their )?(referrer's referrer|parent|referrers?|referring user|"
+    r"friends?|referred (?:user|friend)s?|new users?|someone|users?|they|customers?|people)"
+    r"(?: who| that)?(?: (?:is|are|isn't|aren't|is not|are not|comes?|come|came|live|lives))?"
+    r"(?: not)? )?"
+)
+_STOP: Final = (
+    r"\b(?:and |then )*(?:stop (?:all |any |the )?(?:other |further |lower(?:-priority)? )?"
+    r"(?:rules|processing)(?: (?:other |further )?rules)?|"
+    r"(?:do not|don't) (?:run|apply) (?:any )?(?:other|further) rules|"
+    r"no (?:other|further) rules (?:apply|run))\b"
+)
+
+
+def _role_word(word: str | None) -> str:
+    word = word or ""
+    if word in ("referrer's referrer", "parent"):
+        return "parent"
+    if word.startswith("referrer") or word == "referring user":
+        return "referrer"
+    return "referred"
 
 
 class Parser(PhraseReader):
     """The offline parser: the reader's phrase tools plus the trigger, the conditions, the
     actions (each registered action reads its own phrases) and what was not understood."""
+
+    def __init__(self, text: str, currency: str) -> None:
+        super().__init__(text, currency)
+        # negated clauses: "unless ...", "except ..." up to the next comma or "and stop"
+        self.negations: list[tuple[int, int, re.Match[str]]] = []
+        for match in re.finditer(_NEGATION, self.text):
+            rest = self.text[match.end() :]
+            boundary = re.search(r",(?!\d)|;|\.(?!\d)|\band (?:then )?stop\b|\bthen\b", rest)
+            end = match.end() + (boundary.start() if boundary else len(rest))
+            self.negations.append((match.start(), end, match))
+        self.found: list[tuple[int, dict[str, Any], int | None]] = []
 
     def trigger(self) -> str:
         for name, pattern in _TRIGGERS:
@@ -155,82 +251,201 @@ class Parser(PhraseReader):
         )
         return "referral_created"
 
-    def conditions(self) -> list[dict[str, Any]]:
-        leaves: list[dict[str, Any]] = []
+    def _negation_of(self, match: re.Match[str]) -> int | None:
+        for index, (start, end, _) in enumerate(self.negations):
+            if start <= match.start() < end:
+                return index
+        return None
 
-        def leaf(field: str, operator: str, value: Any) -> None:
-            leaves.append({"field": field, "operator": operator, "value": value})
+    def leaf(
+        self, match: re.Match[str], field: str, operator: str, value: Any, *, negated: bool = False
+    ) -> None:
+        """A condition read from ``match``: inverted when it stands in a negated clause."""
+        self.consume(match.start(), match.end())
+        negation = self._negation_of(match)
+        before = self.text[max(0, match.start() - 12) : match.start()]
+        if negation is None and re.search(r"\b(?:not|n't)\s*$", before):
+            negation = -1  # "not from the UK": this condition alone
+            local = re.search(r"\b(?:not|n't)\s*$", before)
+            assert local is not None
+            self.consume(match.start() - len(before) + local.start(), match.start())
+        if negation is None and negated:
+            negation = -1
+        self.found.append(
+            (match.start(), {"field": field, "operator": operator, "value": value}, negation)
+        )
 
+    def finditer(self, pattern: str) -> list[re.Match[str]]:
+        return list(re.finditer(pattern, self.text))
+
+    def conditions(self, trigger: str) -> list[dict[str, Any]]:
         paid = (
             self.find(
                 r"\b(?:(paid|paying)|(free|unpaid|non-paying)) "
-                r"(?:user|member|customer|subscriber)s? (?:who )?refers?\b"
+                r"(?:user|member|customer|subscriber)s? (?:who )?refers?\b",
+                consume=False,
             )
             or self.find(
                 r"\breferrer is (?:a |an )?(?:(paid|paying)|(free|unpaid|non-paying))"
-                r"(?: user| member| customer)?\b"
+                r"(?: user| member| customer)?\b",
+                consume=False,
             )
-            or self.find(r"\b(?:(paid|paying)|(free|unpaid)) referrers?\b")
+            or self.find(r"\b(?:(paid|paying)|(free|unpaid)) referrers?\b", consume=False)
         )
         if paid:
-            leaf("referrer.is_paid_user", "equals", paid.group(1) is not None)
-        count = self.find(r"\breferrer has (more than|over|at least) (\d+) referrals?\b")
-        if count:
-            operator = "greater_than_or_equal" if count.group(1) == "at least" else "greater_than"
-            leaf("referrer.referrals_count", operator, int(count.group(2)))
-        plan = self.find(
-            r"\bsubscribes? to (?:the |a |an )?([a-z][a-z0-9_-]*)(?: plan)?\b"
-        ) or self.find(r"\bon (?:the |a )?([a-z][a-z0-9_-]*) plan\b")
-        if plan and plan.group(1) not in ("any", "plan", "subscription"):
-            leaf("referred.subscription_plan", "equals", plan.group(1))
-        country = self.find(r"\bfrom (" + "|".join(map(re.escape, _COUNTRIES)) + r")\b")
-        if country:
-            leaf("referred.country", "equals", _COUNTRIES[country.group(1)])
-        recent = self.find(r"\bwithin (\d+) days? of (?:joining|signing up|signup|sign-up)\b")
-        if recent:
-            leaf("referred.joined_at", "within_last_days", int(recent.group(1)))
-        amount = self.find(
-            r"\b(?:the )?(?:order |purchase |payment )?(?:amount|value|total) (?:is )?("
-            + "|".join(_COMPARATORS)
-            + r") "
-            + MONEY_PATTERN
-        )
-        if amount:
-            # a comparison needs no currency, only the scale: event.amount is in minor units
-            parsed = self.money(amount.group(2), amount.group(3), amount.group(4), warn=False)
-            if parsed:
-                leaf("event.amount", _COMPARATORS[amount.group(1)], parsed[0])
-                self.warnings.append(
-                    f"event.amount is in minor units: {amount.group(3)} read as {parsed[0]}"
+            self.leaf(paid, "referrer.is_paid_user", "equals", paid.group(1) is not None)
+        # counts: "more than 5 referrals", "between 5 and 20 referrals"
+        for m in self.finditer(
+            r"\b(?:(?:the |a |their )?referrers? (?:who |that )?)?"
+            r"(?:(?:has|have|had|with|made) )?(?:" + _CMP + r" (\d+)|between (\d+) and (\d+)|"
+            r"(\d+) or more) (?:successful |paid |active |confirmed )?referrals?\b"
+        ):
+            if m.group(2):
+                self.leaf(m, "referrer.referrals_count", _CMP_OPS[m.group(1)], int(m.group(2)))
+            elif m.group(3):
+                self.leaf(
+                    m, "referrer.referrals_count", "between", [int(m.group(3)), int(m.group(4))]
                 )
-        return leaves
+            else:
+                self.leaf(m, "referrer.referrals_count", "greater_than_or_equal", int(m.group(5)))
+        # quantities: "more than 3 items", "3 or more items"
+        for m in self.finditer(
+            r"\b(?:" + _CMP + r" (\d+)|(\d+) or more) (?:items?|units?|products?|pieces?)\b"
+        ):
+            if m.group(2):
+                self.leaf(m, "event.quantity", _CMP_OPS[m.group(1)], int(m.group(2)))
+            else:
+                self.leaf(m, "event.quantity", "greater_than_or_equal", int(m.group(3)))
+        # plans
+        for m in self.finditer(
+            r"\b(?:subscribes? to|subscribed to|subscription to|on|to|for|buys?|chooses?|picks?|"
+            r"upgrades? to) (?:the |a |an )?([a-z][a-z0-9_-]*) plan\b"
+        ) or self.finditer(r"\bsubscribes? to (?:the |a |an )?([a-z][a-z0-9_-]*)\b"):
+            if m.group(1) not in ("any", "plan", "subscription", "paid", "free"):
+                self.leaf(m, "referred.subscription_plan", "equals", m.group(1))
+        # categories
+        for m in self.finditer(
+            r"\b(?:in|from|of) (?:the )?([a-z][a-z0-9&'-]*(?: [a-z][a-z0-9&'-]*){0,2}?) "
+            r"categor(?:y|ies)\b"
+        ) or self.finditer(r"\bcategory (?:is |of )?([a-z][a-z0-9_-]*)\b"):
+            self.leaf(m, "event.category", "equals", m.group(1).strip())
+        # countries
+        for m in self.finditer(
+            r"\b"
+            + _SUBJECT_ROLE
+            + r"(?:from|in|based in|living in) ("
+            + "|".join(map(re.escape, sorted(_COUNTRIES, key=len, reverse=True)))
+            + r")\b"
+        ):
+            field = f"{_role_word(m.group(1))}.country"
+            negated = re.search(r"\b(?:not|isn't|aren't)\b", m.group(0)) is not None
+            self.leaf(m, field, "equals", _COUNTRIES[m.group(2)], negated=negated)
+        # time windows
+        for m in self.finditer(
+            r"\b(?:within|in) (?:the first |their first |the |their )?(\d+) (day|week|month)s? "
+            r"(?:of|after|since|from) (?:joining|signing up|signup|sign-up|sign up|registering|"
+            r"registration|creating an account|their signup|they sign up|they signed up|"
+            r"they joined)\b"
+        ):
+            days = int(m.group(1)) * _WITHIN_UNITS[m.group(2)]
+            if m.group(2) == "month":
+                self.warnings.append(f"'{m.group(0)}' read as {days} days")
+            self.leaf(m, "referred.joined_at", "within_last_days", days)
+        # amounts of the event: "orders over 5000 INR", "between 1000 and 10000 rupees"
+        # an amount, not a count: "more than 3 items" is event.quantity
+        money = self.MONEY + _NOT_A_COUNT
+        for m in self.finditer(_AMOUNT_SUBJECT + r" between " + money + r" and " + money):
+            low = self.amount(m.group(1), m.group(2), m.group(3) or m.group(6), what="amount")
+            high = self.amount(m.group(4), m.group(5), m.group(6), what="amount")
+            if low is not None and high is not None:
+                self.leaf(m, "event.amount", "between", [low, high])
+        for m in self.finditer(
+            r"(?:" + _AMOUNT_SUBJECT + r" (?:is |are |of )?" + _CMP + r"|\b(minimum|min\.?) "
+            r"(?:order|purchase|spend|basket|cart)(?: value| amount| total)?(?: of| is)?) " + money
+        ):
+            operator = "greater_than_or_equal" if m.group(2) else _CMP_OPS[m.group(1)]
+            value = self.amount(m.group(3), m.group(4), m.group(5), what="amount")
+            if value is not None and not self._money_cap(m):
+                self.leaf(m, "event.amount", operator, value)
+        return self._group(trigger)
+
+    def _money_cap(self, match: re.Match[str]) -> bool:
+        """ "10% of the order, up to 500": a cap of the action, not a condition."""
+        return match.group(1) == "up to" and bool(
+            re.search(r"(?:%|percent|per cent)[^,]*$", self.text[: match.start()])
+        )
+
+    def _group(self, trigger: str) -> list[dict[str, Any]]:
+        order = {"referrer": 0, "referred": 1, "parent": 2, "event": 3}
+        plain = [
+            leaf for _, leaf, negation in sorted(self.found, key=lambda f: f[0]) if negation is None
+        ]
+        plain.sort(key=lambda leaf: order.get(leaf["field"].partition(".")[0], 4))
+        grouped: list[dict[str, Any]] = []
+        by_negation: dict[int, list[dict[str, Any]]] = {}
+        for _, leaf, negation in sorted(self.found, key=lambda f: f[0]):
+            if negation is not None:
+                by_negation.setdefault(negation, []).append(leaf)
+        for negation, leaves in by_negation.items():
+            if negation >= 0:
+                _start, _, word = self.negations[negation]
+                self.consume(word.start(), word.end())
+            invertible = [leaf for leaf in leaves if leaf["operator"] in _INVERSE]
+            if negation == -1 or (len(leaves) == 1 and invertible):
+                for leaf in leaves:
+                    if leaf["operator"] in _INVERSE:
+                        grouped.append({**leaf, "operator": _INVERSE[leaf["operator"]]})
+                    else:
+                        grouped.append({"operator": "NOT", "conditions": [leaf]})
+            elif len(leaves) == 1:
+                grouped.append({"operator": "NOT", "conditions": leaves})
+            else:
+                grouped.append(
+                    {"operator": "NOT", "conditions": [{"operator": "AND", "conditions": leaves}]}
+                )
+        return plain + grouped
+
+    def stop_processing(self) -> bool:
+        return self.find(_STOP) is not None
 
     def actions(self, trigger: str) -> list[dict[str, Any]]:
-        """The first registered action that recognises its phrases drafts the actions."""
+        """Every registered action drafts from the clauses that speak of it."""
+        drafted: list[dict[str, Any]] = []
         for action in sorted(registered(), key=lambda a: a.phrase_order):
-            drafted = action.draft(self, trigger=trigger)
-            if drafted is not None:
-                return drafted
-        self.warnings.append(
-            "no reward recognised (e.g. 'reward 500 rupees voucher', "
-            "'10 percent commission on purchases')"
-        )
-        return []
+            drafted += action.draft(self, trigger=trigger) or []
+        if not drafted:
+            self.warnings.append(
+                "no reward recognised (e.g. 'reward 500 rupees voucher', "
+                "'10 percent commission on purchases')"
+            )
+        return drafted
 
     def leftovers(self) -> list[str]:
-        text = "".join(" " if used else ch for ch, used in zip(self.text, self.used, strict=True))
-        words = re.findall(r"[a-z0-9_'%₹$€£.-]+", text)
-        return [w for w in (word.strip(".,;:!?'") for word in words) if w and w not in _FILLER]
+        words = re.findall(r"[a-z0-9_'%₹$€£¥.-]+", self.free_text())
+        out = []
+        for word in words:
+            word = word.strip(".,;:!?'")
+            if word.endswith("'s"):
+                word = word[:-2]
+            if word and word not in _FILLER:
+                out.append(word)
+        return out
 
 
 def parse_offline(text: str, *, catalog: dict[str, Any], currency: str = "INR") -> dict[str, Any]:
     """The deterministic offline parser: {"definition", "source": "offline", "warnings"}."""
     parser = Parser(text, currency)
     trigger = parser.trigger()
-    leaves = parser.conditions()
+    stop = parser.stop_processing()
+    leaves = parser.conditions(trigger)
     actions = parser.actions(trigger)
     plan = next(
-        (leaf["value"] for leaf in leaves if leaf["field"] == "referred.subscription_plan"), None
+        (
+            leaf["value"]
+            for leaf in leaves
+            if leaf.get("field") == "referred.subscription_plan" and leaf["operator"] == "equals"
+        ),
+        None,
     )
     if plan:
         name = f"{plan.capitalize()} referral reward"
@@ -238,14 +453,11 @@ def parse_offline(text: str, *, catalog: dict[str, Any], currency: str = "INR") 
         name = f"{trigger.replace('_', ' ').capitalize()} commission"
     else:
         name = _NAMES.get(trigger, "Referral reward")
-    # conditions on the referrer first, then the referred user, then the event
-    order = {"referrer": 0, "referred": 1, "parent": 2, "event": 3}
-    leaves.sort(key=lambda leaf: order.get(leaf["field"].partition(".")[0], 4))
     definition = {
         "name": name,
         "trigger": trigger,
         "priority": SPEC_PRIORITY,
-        "stop_processing": False,
+        "stop_processing": stop,
         "conditions": {"operator": "AND", "conditions": leaves},
         "actions": actions,
     }
@@ -254,7 +466,8 @@ def parse_offline(text: str, *, catalog: dict[str, Any], currency: str = "INR") 
     if ignored:
         warnings.append("not understood: " + " ".join(ignored))
     warnings += [
-        f"{e['path']}: {e['message']}" for e in validate_definition(definition, catalog=catalog)
+        f"{e['path']}: {e['message']}"
+        for e in validate_definition(definition, catalog=catalog, currency=currency)
     ]
     return {"definition": definition, "source": "offline", "warnings": warnings}
 

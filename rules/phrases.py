@@ -29,11 +29,33 @@ _CURRENCIES: Final = {
     "gbp": "GBP",
     "pound": "GBP",
     "pounds": "GBP",
+    "¥": "JPY",
+    "yen": "JPY",
+    "jpy": "JPY",
 }
 # 1,000 / 1,00,000 (Indian grouping) / 1000.50; a trailing comma is punctuation, not a digit group
 _NUMBER: Final = r"(\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
 MONEY_PATTERN: Final = (
-    r"(₹|\$|€|£|rs\.?\s)?\s*" + _NUMBER + r"\s*(rupees?|inr|dollars?|usd|euros?|eur|pounds?|gbp)?"
+    r"(₹|\$|€|£|¥|rs\.?\s)?\s*"
+    + _NUMBER
+    + r"\s*(rupees?|inr|dollars?|usd|euros?|eur|pounds?|gbp|yen|jpy)?\b"
+)
+# A currency named anywhere in a sentence (a bare amount elsewhere in it takes that currency).
+_NAMED_CURRENCY: Final = re.compile(
+    r"(₹|\$|€|£|¥|\brs\.?(?=\s*\d))|\b(rupees?|inr|dollars?|usd|euros?|eur|pounds?|gbp|yen|jpy)\b"
+)
+# Who is paid or spoken of: the longest phrases first ("the referrer's referrer" before
+# "the referrer").
+ROLE_PATTERN: Final = (
+    r"\b(?:(both(?: of them| parties| sides)?|each of them)"
+    r"|(?:the |their )?(referrer's referrer|parent|grandparent|upline)"
+    r"|(?:the |their |a |an )?(referred (?:user|friend|person|customer)|new (?:user|member|customer)"
+    r"|referee|friend|invitee|buyer|customer|new signup)"
+    r"|(?:the |their )?(referrer|referring (?:user|partner|member)|inviter|advocate|partner))\b"
+)
+_ROLE_RE: Final = re.compile(ROLE_PATTERN)
+_REWARD_VERB: Final = re.compile(
+    r"\b(?:reward|give|gives|pay|pays|credit|award|grant|send|earn|earns|gets?|receives?)\b"
 )
 # The kind of reward after an amount: a reward type (credit_reward) or points (award_credits).
 _KINDS: Final = r"\s*(vouchers?|coupon|gift card|cash|store credit|credits?|points?)?"
@@ -59,16 +81,136 @@ class RewardPhrase:
     span: tuple[int, int]
 
 
+def roles_in(text: str) -> list[str]:
+    """The roles a clause names, in order ("both" is the referrer and the referred user)."""
+    roles: list[str] = []
+    for match in _ROLE_RE.finditer(text):
+        if match.group(1):
+            found = ["referrer", "referred"]
+        elif match.group(2):
+            found = ["parent"]
+        elif match.group(3):
+            found = ["referred"]
+        else:
+            found = ["referrer"]
+        roles += [role for role in found if role not in roles]
+    return roles
+
+
+@dataclass
+class Segment:
+    """A clause of what is left of the sentence once the trigger and the conditions are read:
+    the drafter's actions each claim the clauses that speak of them."""
+
+    start: int
+    end: int
+    text: str
+    roles: list[str]
+    verb: bool
+    claimed: bool = False
+
+
 class PhraseReader:
     """The sentence, what is used of it, the warnings."""
 
     MONEY: Final = MONEY_PATTERN
+    ROLE: Final = ROLE_PATTERN
 
     def __init__(self, text: str, currency: str) -> None:
-        self.text = " ".join(text.lower().split())
-        self.default_currency = currency
+        self.text = " ".join(text.lower().replace("\u2019", "'").split())
+        self.program_currency = currency
+        named = {
+            _CURRENCIES.get((m.group(1) or m.group(2) or "").strip().rstrip("."), "INR")
+            for m in _NAMED_CURRENCY.finditer(self.text)
+        }
+        # one currency named in the sentence: its bare amounts are in it too
+        self.sentence_currency = next(iter(named)) if len(named) == 1 else None
+        self.default_currency = self.sentence_currency or currency
         self.used = [False] * len(self.text)
         self.warnings: list[str] = []
+        self._segments: list[Segment] | None = None
+
+    def consume(self, start: int, end: int) -> None:
+        for i in range(start, end):
+            self.used[i] = True
+
+    def free_text(self) -> str:
+        """The sentence with what has been read blanked out (positions kept)."""
+        return "".join(" " if used else ch for ch, used in zip(self.text, self.used, strict=True))
+
+    def segments(self) -> list[Segment]:
+        """The clauses of the unread text (computed once, when the actions are drafted)."""
+        if self._segments is None:
+            free = self.free_text()
+            bounds = [0]
+            for sep in re.finditer(r",(?!\d)|;|(?<!rs)\.(?!\d)|\b(?:and|then|plus|but)\b", free):
+                bounds += [sep.start(), sep.end()]
+            bounds.append(len(free))
+            self._segments = []
+            for start, end in zip(bounds[::2], bounds[1::2], strict=True):
+                text = free[start:end]
+                if text.strip():
+                    self._segments.append(
+                        Segment(
+                            start,
+                            end,
+                            text,
+                            roles_in(text),
+                            bool(_REWARD_VERB.search(text)) or text.strip().startswith("to "),
+                        )
+                    )
+        return self._segments
+
+    def roles_for(self, segment: Segment) -> list[str]:
+        """Who a clause pays: its own roles, else those of a preceding "give the referrer"
+        clause without an amount ("give the referrer and the friend 50 rupees each"), else
+        the referrer."""
+        segments = self.segments()
+        index = segments.index(segment)
+        pending: list[str] = []
+        for previous in reversed(segments[:index]):
+            if previous.claimed or not previous.verb or not previous.roles:
+                break
+            if re.search(r"\d", previous.text):
+                break
+            pending = previous.roles + [r for r in pending if r not in previous.roles]
+            previous.claimed = True
+            self.consume_roles(previous)
+        own = segment.roles
+        if pending:
+            return pending + [r for r in own if r not in pending]
+        return own or ["referrer"]
+
+    def consume_roles(self, segment: Segment) -> None:
+        for match in _ROLE_RE.finditer(segment.text):
+            self.consume(segment.start + match.start(), segment.start + match.end())
+        for match in re.finditer(r"\b(?:to|each)\b", segment.text):
+            self.consume(segment.start + match.start(), segment.start + match.end())
+
+    def claim_segment(self, segment: Segment, match: re.Match[str] | None = None) -> None:
+        """Mark a clause as read: the match within it, its roles and its reward verb."""
+        segment.claimed = True
+        if match is not None:
+            self.consume(segment.start + match.start(), segment.start + match.end())
+        self.consume_roles(segment)
+        for verb in _REWARD_VERB.finditer(segment.text):
+            self.consume(segment.start + verb.start(), segment.start + verb.end())
+
+    def amount(self, symbol: str | None, number: str, word: str | None, *, what: str) -> int | None:
+        """A money amount in the program's minor units, for a condition or a cap: a foreign
+        currency is warned about, never converted."""
+        parsed = self.money(symbol, number, word)
+        if parsed is None:
+            return None
+        value, code = parsed
+        if code != self.program_currency:
+            self.warnings.append(
+                f"{what} {number} is in {code}, the program's amounts are in "
+                f"{self.program_currency}: read as {number} {self.program_currency}"
+            )
+            major = _number(number) or Decimal(0)
+            return int(major.scaleb(currency_exponent(self.program_currency)))
+        return value
 
     def find(self, pattern: str, consume: bool = True) -> re.Match[str] | None:
         match = re.search(pattern, self.text)
@@ -83,10 +225,12 @@ class PhraseReader:
         value = _number(number)
         if value is None:
             return None
-        code = _CURRENCIES.get((symbol or "").strip()) or _CURRENCIES.get(word or "")
+        code = _CURRENCIES.get((symbol or "").strip().rstrip(".") or "") or _CURRENCIES.get(
+            word or ""
+        )
         if code is None:
             code = self.default_currency
-            if warn:
+            if warn and self.sentence_currency is None:
                 self.warnings.append(f"no currency given for {number}; assumed {code}")
         return int(value.scaleb(currency_exponent(code))), code
 

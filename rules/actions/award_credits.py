@@ -5,6 +5,7 @@ applies. Credits are a points wallet, not money."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -101,25 +102,28 @@ class AwardCredits(RuleAction):
         return f"{who}: {params.get('amount') or 'some'} credits (not money)"
 
     def draft(self, parser: PhraseReader, *, trigger: str) -> list[dict[str, Any]] | None:
-        """ "reward N points": CREDIT_ADD of N credits."""
-        phrase = parser.reward_phrase()
-        if phrase is None or not (phrase.kind or "").startswith("point"):
-            return None
-        parser.claim(phrase)
+        """ "give the referred user 100 points": CREDIT_ADD of 100 credits."""
         actions: list[dict[str, Any]] = []
-        for role in parser.beneficiaries(phrase.tail):
-            parser.claim_beneficiary()
-            actions.append(
-                {
-                    "type": self.type,
-                    "params": {
-                        "beneficiary": role,
-                        "operation": "CREDIT_ADD",
-                        "amount": int(parser.number(phrase.number) or 0),
-                    },
-                }
+        for segment in parser.segments():
+            found = re.search(
+                r"(?<![₹$€£¥\d.,])(\d[\d,]*)\s*(?:reward |loyalty |bonus )?points?\b", segment.text
             )
-        return actions
+            if segment.claimed or not found:
+                continue
+            roles = parser.roles_for(segment)
+            parser.claim_segment(segment, found)
+            for role in roles:
+                actions.append(
+                    {
+                        "type": self.type,
+                        "params": {
+                            "beneficiary": role,
+                            "operation": "CREDIT_ADD",
+                            "amount": int(parser.number(found.group(1)) or 0),
+                        },
+                    }
+                )
+        return actions or None
 
     def defaults(self, *, currency: str) -> dict[str, Any]:
         return {"beneficiary": "referrer", "operation": "CREDIT_ADD"}

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from rules.action_registry import ActionOutcome, ActionStep
     from rules.phrases import PhraseReader
 
+_KIND: Final = (
+    r"(?:\s*(?:in |as (?:a |an )?)?(vouchers?|coupon|gift card|cash|store credit|credits?))?"
+)
 # The words the offline drafter reads as a reward type.
 REWARD_TYPE_WORDS: Final = {
     "voucher": "voucher",
@@ -113,33 +117,42 @@ class CreditReward(RuleAction):
         return f"{who}: {amount} ({params.get('reward_type', 'cash')}) per event"
 
     def draft(self, parser: PhraseReader, *, trigger: str) -> list[dict[str, Any]] | None:
-        """ "reward/give/pay N rupees|dollars|euros|pounds [voucher|cash|credit]"."""
-        phrase = parser.reward_phrase()
-        if phrase is None:
-            return None
-        parser.claim(phrase)
+        """ "give the referrer 500 rupees voucher", "50 rupees to both", "$10 to the friend"."""
         actions: list[dict[str, Any]] = []
-        for role in parser.beneficiaries(phrase.tail):
-            parser.claim_beneficiary()
-            parsed = parser.money(phrase.symbol, phrase.number, phrase.currency_word)
+        for segment in parser.segments():
+            if segment.claimed:
+                continue
+            found = re.search(parser.MONEY + _KIND, segment.text)
+            if not found or not (found.group(1) or found.group(3) or segment.verb):
+                continue
+            parsed = parser.money(found.group(1), found.group(2), found.group(3))
             if parsed is None:
                 continue
-            reward_type = REWARD_TYPE_WORDS.get(phrase.kind or "")
+            roles = parser.roles_for(segment)
+            parser.claim_segment(segment, found)
+            kind = found.group(4) or ""
+            if not kind:
+                other = re.search(r"\b(" + "|".join(REWARD_TYPE_WORDS) + r")\b", segment.text)
+                if other:
+                    kind = other.group(1)
+                    parser.consume(segment.start + other.start(), segment.start + other.end())
+            reward_type = REWARD_TYPE_WORDS.get(kind.strip())
             if reward_type is None:
                 reward_type = "cash"
                 parser.warnings.append("no reward type given (voucher, cash, credit); assumed cash")
-            actions.append(
-                {
-                    "type": self.type,
-                    "params": {
-                        "beneficiary": role,
-                        "amount": parsed[0],
-                        "currency": parsed[1],
-                        "reward_type": reward_type,
-                    },
-                }
-            )
-        return actions
+            for role in roles:
+                actions.append(
+                    {
+                        "type": self.type,
+                        "params": {
+                            "beneficiary": role,
+                            "amount": parsed[0],
+                            "currency": parsed[1],
+                            "reward_type": reward_type,
+                        },
+                    }
+                )
+        return actions or None
 
     def defaults(self, *, currency: str) -> dict[str, Any]:
         return {"beneficiary": "referrer", "currency": currency, "reward_type": "cash"}

@@ -7,6 +7,7 @@ applies, or its override rate when the beneficiary is ``parent``."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
@@ -32,7 +33,17 @@ if TYPE_CHECKING:
     from rules.action_registry import ActionOutcome, ActionStep
     from rules.phrases import PhraseReader
 
-_RATE: Final = r"(\d+(?:\.\d+)?)\s*(?:%|percent|per cent)"
+_RATE: Final = r"(\d+(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)"
+_OF: Final = (
+    r"(?:\s+(?:commission|override|cut|share|cashback))?(?:\s+(?:of|on|from)\s+"
+    r"(?:the |every |each |all |their |any |his |her )?(?:order|purchase|sale|subscription|"
+    r"payment|amount|revenue|spend|transaction)?s?(?: (?:value|amount|total))?)?"
+)
+_CAP: Final = (
+    r"\b(?:capped at|with a cap of|cap(?:ped)? of|cap|up to|max(?:imum)?(?: of)?|at most|"
+    r"no more than|not more than|limited to)\s+"
+)
+_FLOOR: Final = r"\b(?:minimum|min\.?|at least|no less than)\s+(?:(?:of|payout|reward)\s+)*"
 
 
 def _commission(
@@ -183,44 +194,53 @@ class PercentCommission(RuleAction):
         return line
 
     def draft(self, parser: PhraseReader, *, trigger: str) -> list[dict[str, Any]] | None:
-        """ "X percent commission on purchases [capped at N]", "Y percent to the parent"."""
-        commission = parser.find(
-            _RATE + r" commission"
-            r"(?: on (?:the )?(?:purchases?|orders?|sales?|amount|"
-            r"subscriptions?))?"
-        )
-        if not commission:
-            return None
-        params: dict[str, Any] = {
-            "beneficiary": "referrer",
-            "rate_bps": int(Decimal(commission.group(1)) * 100),
-            "of": "event.amount",
-            "reward_type": "cash",
-        }
-        cap = parser.find(r"\b(?:capped at|up to|max(?:imum)?(?: of)?) " + parser.MONEY)
-        if cap:
-            parsed = parser.money(cap.group(1), cap.group(2), cap.group(3))
-            if parsed:
-                params["cap"] = parsed[0]
-        actions: list[dict[str, Any]] = [{"type": self.type, "params": params}]
-        override = parser.find(
-            _RATE + r"(?: override)? (?:to|for) (?:the )?(?:parent|referrer's referrer)"
-        )
-        if override:
-            actions.append(
-                {
-                    "type": self.type,
-                    "params": {
-                        "beneficiary": "parent",
-                        "rate_bps": int(Decimal(override.group(1)) * 100),
-                        "of": "event.amount",
-                        "reward_type": "cash",
-                    },
+        """ "10% of the order to the referrer, capped at 2000", "5 percent commission on
+        purchases up to ₹500", "2% of every purchase to the referrer's referrer"."""
+        actions: list[dict[str, Any]] = []
+        segments = parser.segments()
+        for index, segment in enumerate(segments):
+            rate = re.search(_RATE + _OF, segment.text)
+            if segment.claimed or not rate:
+                continue
+            roles = parser.roles_for(segment)
+            parser.claim_segment(segment, rate)
+            rate_bps = int(Decimal(rate.group(1)) * 100)
+            if not 0 < rate_bps <= 10000:
+                parser.warnings.append(
+                    f"'{rate.group(0).strip()}' is not a rate between 0 and 100%"
+                )
+                continue
+            cap = None
+            for other in [segment, *segments[index + 1 : index + 3]]:
+                if other is not segment and (other.claimed or re.search(_RATE, other.text)):
+                    break
+                found = re.search(_CAP + parser.MONEY, other.text)
+                if found:
+                    cap = parser.amount(found.group(1), found.group(2), found.group(3), what="cap")
+                    parser.consume(other.start + found.start(), other.start + found.end())
+                    other.claimed = other.claimed or other is not segment
+                    break
+                floor = re.search(_FLOOR + parser.MONEY, other.text)
+                if floor:
+                    parser.warnings.append(
+                        f"a minimum reward is not something a rule can say: '{floor.group(0)}' "
+                        "left out"
+                    )
+                    parser.consume(other.start + floor.start(), other.start + floor.end())
+                    other.claimed = other.claimed or other is not segment
+            for role in roles:
+                params: dict[str, Any] = {
+                    "beneficiary": role,
+                    "rate_bps": rate_bps,
+                    "of": "event.amount",
+                    "reward_type": "cash",
                 }
-            )
-        if trigger not in ("purchase", "subscription_started"):
+                if cap:
+                    params["cap"] = cap
+                actions.append({"type": self.type, "params": params})
+        if actions and trigger not in ("purchase", "subscription_started"):
             parser.warnings.append(f"a commission on a {trigger} event needs event.amount")
-        return actions
+        return actions or None
 
     def defaults(self, *, currency: str) -> dict[str, Any]:
         return {"beneficiary": "referrer", "rate_bps": 1000, "of": "", "reward_type": "cash"}

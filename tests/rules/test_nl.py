@@ -52,7 +52,8 @@ def test_purchase_with_amount_condition_and_both_beneficiaries():
     assert conditions(result) == [("event.amount", "greater_than", 200000)]
     assert [a["params"]["beneficiary"] for a in definition["actions"]] == ["referrer", "referred"]
     assert {a["params"]["amount"] for a in definition["actions"]} == {25000}
-    assert result["warnings"] == ["event.amount is in minor units: 2,000 read as 200000"]
+    # 2,000 rupees is stored as 200000 paise, the unit event.amount is in: no warning needed
+    assert result["warnings"] == []
 
 
 def test_commission_with_cap_and_parent_override():

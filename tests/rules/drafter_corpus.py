@@ -1,0 +1,384 @@
+"""Sentences a marketer writes and the rules they mean (issue 15, "Words that work").
+
+Each entry: the sentence, the program's currency, and the meaningful parts of the expected
+rule: trigger, conditions (field, operator, value; money in minor units; a negated clause of
+several conditions as ("NOT", [...])), actions (type, beneficiary, params that matter) and
+stop_processing. ``warnings`` lists substrings every one of which must appear among the
+draft's warnings; any other warning fails the entry, except the two reminders that a reward
+type or a currency was assumed.
+
+Tiers ("Gold partners get 15%") are left out: the rule catalog has no tier field yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+R, F, P = "referrer", "referred", "parent"
+
+
+def flat(who: str, amount: int, currency: str = "INR", reward_type: str = "cash") -> tuple:
+    return (
+        "credit_reward",
+        who,
+        {"amount": amount, "currency": currency, "reward_type": reward_type},
+    )
+
+
+def pct(who: str, rate_bps: int, cap: int | None = None) -> tuple:
+    params: dict[str, Any] = {"rate_bps": rate_bps, "of": "event.amount"}
+    if cap is not None:
+        params["cap"] = cap
+    return ("percent_commission", who, params)
+
+
+def points(who: str, amount: int) -> tuple:
+    return ("award_credits", who, {"operation": "CREDIT_ADD", "amount": amount})
+
+
+def case(
+    text: str,
+    trigger: str,
+    conditions: list | None = None,
+    actions: list | None = None,
+    *,
+    stop: bool = False,
+    currency: str = "INR",
+    warnings: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    return {
+        "text": text,
+        "currency": currency,
+        "trigger": trigger,
+        "conditions": conditions or [],
+        "actions": actions or [],
+        "stop": stop,
+        "warnings": warnings,
+    }
+
+
+CORPUS: list[dict[str, Any]] = [
+    # every sentence quoted in issue 15
+    case(
+        "10% of the order to the referrer, capped at 2000, for orders over 5000 INR",
+        "purchase",
+        [("event.amount", "greater_than", 500000)],
+        [pct(R, 1000, cap=200000)],
+    ),
+    case(
+        "When a friend buys something between 1000 and 10000 rupees, give the referrer "
+        "100 rupees cash",
+        "purchase",
+        [("event.amount", "between", [100000, 1000000])],
+        [flat(R, 10000)],
+    ),
+    case(
+        "When someone signs up, give the referrer 500 rupees voucher if they have more than "
+        "5 referrals",
+        "signup",
+        [("referrer.referrals_count", "greater_than", 5)],
+        [flat(R, 50000, reward_type="voucher")],
+    ),
+    case(
+        "When a friend purchases within 30 days of signing up, give the referrer 200 rupees cash",
+        "purchase",
+        [("referred.joined_at", "within_last_days", 30)],
+        [flat(R, 20000)],
+    ),
+    case(
+        "When someone signs up, 50 rupees to both",
+        "signup",
+        [],
+        [flat(R, 5000), flat(F, 5000)],
+    ),
+    case("2% of every purchase to the referrer's referrer", "purchase", [], [pct(P, 200)]),
+    case(
+        "When a friend subscribes, give the referrer 300 rupees cash unless they are from the US",
+        "subscription_started",
+        [("referred.country", "not_equals", "US")],
+        [flat(R, 30000)],
+    ),
+    case(
+        "When a friend purchases, pay the referrer 5% of the order and stop other rules",
+        "purchase",
+        [],
+        [pct(R, 500)],
+        stop=True,
+    ),
+    # percentages with caps and minimums
+    case(
+        "5% commission on purchases capped at 500 rupees",
+        "purchase",
+        [],
+        [pct(R, 500, cap=50000)],
+    ),
+    case(
+        "Pay the referrer 1% of every subscription, up to 300 rupees",
+        "subscription_started",
+        [],
+        [pct(R, 100, cap=30000)],
+    ),
+    case(
+        "10 percent of the order to the referrer, minimum order 1000 rupees",
+        "purchase",
+        [("event.amount", "greater_than_or_equal", 100000)],
+        [pct(R, 1000)],
+    ),
+    case(
+        "When a paid user refers someone who buys, if the order amount is at least 2000 rupees, "
+        "5 percent commission",
+        "purchase",
+        [
+            ("referrer.is_paid_user", "equals", True),
+            ("event.amount", "greater_than_or_equal", 200000),
+        ],
+        [pct(R, 500)],
+    ),
+    case(
+        "10 percent commission on purchases, capped at 1000 rupees, and 2 percent to the parent",
+        "purchase",
+        [],
+        [pct(R, 1000, cap=100000), pct(P, 200)],
+    ),
+    case(
+        "When a friend purchases, 10% to the referrer and 5% to the friend",
+        "purchase",
+        [],
+        [pct(R, 1000), pct(F, 500)],
+    ),
+    case(
+        "When a friend purchases, give the referrer 7.5% of the order value",
+        "purchase",
+        [],
+        [pct(R, 750)],
+    ),
+    # flat amounts per currency, and points
+    case(
+        "When a paid user refers someone who subscribes to premium, reward 500 rupees voucher",
+        "subscription_started",
+        [
+            ("referrer.is_paid_user", "equals", True),
+            ("referred.subscription_plan", "equals", "premium"),
+        ],
+        [flat(R, 50000, reward_type="voucher")],
+    ),
+    case("When someone signs up, give the referrer ₹1,500 cash", "signup", [], [flat(R, 150000)]),
+    case(
+        "When someone signs up, give the referrer Rs. 250 voucher",
+        "signup",
+        [],
+        [flat(R, 25000, reward_type="voucher")],
+    ),
+    case(
+        "When someone signs up, give the referrer $10 cash",
+        "signup",
+        [],
+        [flat(R, 1000, "USD")],
+        currency="USD",
+    ),
+    case(
+        "When someone signs up, give the referrer $10 cash",
+        "signup",
+        [],
+        [flat(R, 1000, "USD")],
+        warnings=("currency USD differs from the program's INR",),
+    ),
+    case(
+        "When a friend signs up, give 25 euros to both",
+        "signup",
+        [],
+        [flat(R, 2500, "EUR"), flat(F, 2500, "EUR")],
+        currency="EUR",
+    ),
+    case(
+        "When a friend signs up, give the referrer 500 yen cash",
+        "signup",
+        [],
+        [flat(R, 500, "JPY")],
+        currency="JPY",
+    ),
+    case(
+        "When someone signs up, give the new user 100 points",
+        "signup",
+        [],
+        [points(F, 100)],
+    ),
+    case(
+        "When a friend joins, give both 50 points",
+        "signup",
+        [],
+        [points(R, 50), points(F, 50)],
+    ),
+    case(
+        "When a friend buys, give the referrer 100 rupees cash and the friend 50 rupees voucher",
+        "purchase",
+        [],
+        [flat(R, 10000), flat(F, 5000, reward_type="voucher")],
+    ),
+    case(
+        "When a friend signs up, give the referrer and the friend 50 rupees cash each",
+        "signup",
+        [],
+        [flat(R, 5000), flat(F, 5000)],
+    ),
+    # ranges
+    case(
+        "When a friend's order is under 500 rupees, give the referrer 20 rupees cash",
+        "purchase",
+        [("event.amount", "less_than", 50000)],
+        [flat(R, 2000)],
+    ),
+    case(
+        "3% of orders between 500 and 5000 rupees to the referrer",
+        "purchase",
+        [("event.amount", "between", [50000, 500000])],
+        [pct(R, 300)],
+    ),
+    # categories and plans
+    case(
+        "When a friend buys something in the electronics category, 3% to the referrer",
+        "purchase",
+        [("event.category", "equals", "electronics")],
+        [pct(R, 300)],
+    ),
+    case(
+        "5% of purchases to the referrer except in the gift cards category",
+        "purchase",
+        [("event.category", "not_equals", "gift cards")],
+        [pct(R, 500)],
+    ),
+    case(
+        "When a friend subscribes to the premium plan, give the referrer 1000 rupees voucher",
+        "subscription_started",
+        [("referred.subscription_plan", "equals", "premium")],
+        [flat(R, 100000, reward_type="voucher")],
+    ),
+    case(
+        "When someone on the gold plan buys, if the amount is at least ₹999, pay 50 rupees cash",
+        "purchase",
+        [
+            ("referred.subscription_plan", "equals", "gold"),
+            ("event.amount", "greater_than_or_equal", 99900),
+        ],
+        [flat(R, 5000)],
+    ),
+    # counts
+    case(
+        "If the referrer has at least 10 referrals and a friend subscribes, give 1000 rupees voucher",
+        "subscription_started",
+        [("referrer.referrals_count", "greater_than_or_equal", 10)],
+        [flat(R, 100000, reward_type="voucher")],
+    ),
+    case(
+        "When a friend signs up, give the referrer 100 rupees cash if they have fewer than "
+        "50 referrals",
+        "signup",
+        [("referrer.referrals_count", "less_than", 50)],
+        [flat(R, 10000)],
+    ),
+    case(
+        "When a friend purchases more than 3 items, give the referrer 100 rupees cash",
+        "purchase",
+        [("event.quantity", "greater_than", 3)],
+        [flat(R, 10000)],
+    ),
+    # time windows
+    case(
+        "When someone subscribes within 2 weeks of joining, give the referrer 200 rupees cash",
+        "subscription_started",
+        [("referred.joined_at", "within_last_days", 14)],
+        [flat(R, 20000)],
+    ),
+    case(
+        "When someone subscribes to the pro plan within 7 days of signing up, "
+        "give both 100 rupees voucher",
+        "subscription_started",
+        [
+            ("referred.subscription_plan", "equals", "pro"),
+            ("referred.joined_at", "within_last_days", 7),
+        ],
+        [flat(R, 10000, reward_type="voucher"), flat(F, 10000, reward_type="voucher")],
+    ),
+    # negation
+    case(
+        "When someone signs up, give the referrer 100 rupees cash, except friends from Germany",
+        "signup",
+        [("referred.country", "not_equals", "DE")],
+        [flat(R, 10000)],
+    ),
+    case(
+        "When someone who is not from the UK signs up, give 5 pounds cash",
+        "signup",
+        [("referred.country", "not_equals", "GB")],
+        [flat(R, 500, "GBP")],
+        currency="GBP",
+    ),
+    case(
+        "When a friend subscribes, give the referrer 200 rupees cash unless the referrer is "
+        "from India",
+        "subscription_started",
+        [("referrer.country", "not_equals", "IN")],
+        [flat(R, 20000)],
+    ),
+    case(
+        "When a friend buys, unless the order is below 1000 rupees, give the referrer 50 rupees cash",
+        "purchase",
+        [("event.amount", "greater_than_or_equal", 100000)],
+        [flat(R, 5000)],
+    ),
+    case(
+        "When someone from India signs up, reward 20 rupees voucher to the referrer",
+        "signup",
+        [("referred.country", "equals", "IN")],
+        [flat(R, 2000, reward_type="voucher")],
+    ),
+    # stop other rules
+    case(
+        "15% of the order to the referrer for orders over 5000 rupees, except in the books "
+        "category, and stop other rules",
+        "purchase",
+        [("event.amount", "greater_than", 500000), ("event.category", "not_equals", "books")],
+        [pct(R, 1500)],
+        stop=True,
+    ),
+    case(
+        "When a friend purchases, give the referrer 10% of the order, capped at 1000 rupees, "
+        "and stop processing other rules",
+        "purchase",
+        [],
+        [pct(R, 1000, cap=100000)],
+        stop=True,
+    ),
+]
+
+# Sentences with parts the drafter cannot map: each such part must be named in a warning, and
+# no condition may be made up (or turned around) for it.
+UNMAPPABLE: list[dict[str, Any]] = [
+    {
+        "text": "When someone signs up, give the referrer 100 rupees cash unless they have a "
+        "gmail address",
+        "words": ("unless", "gmail", "address"),
+        "conditions": [],
+    },
+    {
+        "text": "When a friend subscribes, give the referrer 100 rupees cash unless they are "
+        "from Narnia",
+        "words": ("unless", "narnia"),
+        "conditions": [],
+    },
+    {
+        "text": "Gold partners get 15% of every purchase",
+        "words": ("gold", "partners"),
+        "conditions": [],
+    },
+    {
+        "text": "When a friend buys on a weekend, give the referrer 50 rupees cash",
+        "words": ("weekend",),
+        "conditions": [],
+    },
+    {
+        "text": "When a friend purchases, 5% of the order to the referrer, at least 50 rupees",
+        "words": ("at least 50 rupees",),
+        "conditions": [],
+    },
+]
