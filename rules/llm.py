@@ -54,15 +54,34 @@ def _catalog_text(catalog: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def build_request(text: str, *, catalog: dict[str, Any], model: str = "") -> dict[str, Any]:
-    """The chat.completions.create arguments (kept separate so tests can compare)."""
-    return {
+def build_request(
+    text: str,
+    *,
+    catalog: dict[str, Any],
+    model: str = "",
+    currency: str = "INR",
+    json_object: bool = False,
+) -> dict[str, Any]:
+    """The chat.completions.create arguments (kept separate so tests can compare).
+
+    Structured output: ``response_format`` of type ``json_schema`` with the rule schema; with
+    ``json_object`` (for a model that does not take a schema) the schema goes in the prompt."""
+    system = _SYSTEM + _catalog_text(catalog) + f"\nThe program's currency is {currency}."
+    if json_object:
+        system += "\nThe JSON Schema of the answer:\n" + json.dumps(rule_schema())
+    request: dict[str, Any] = {
         "model": _model_name(model),
         "temperature": 0,
         "messages": [
-            {"role": "system", "content": _SYSTEM + _catalog_text(catalog)},
+            {"role": "system", "content": system},
             {"role": "user", "content": text},
         ],
+    }
+    if json_object:
+        request["response_format"] = {"type": "json_object"}
+        return request
+    return {
+        **request,
         "response_format": {
             "type": "json_schema",
             "json_schema": {
@@ -84,15 +103,33 @@ def draft_with_llm(
     api_key: str,
     model: str = "",
     http_client: httpx.Client | None = None,
+    base_url: str | None = None,
+    currency: str = "INR",
 ) -> dict[str, Any]:
-    """The model's rule definition (not yet validated). Raises LLMError."""
+    """The model's rule definition (not yet validated). Raises LLMError.
+
+    A model that refuses the json_schema response format (HTTP 400 naming it) is asked again
+    in JSON mode with the schema in the prompt."""
     client = groq.Groq(
-        api_key=api_key, http_client=http_client, max_retries=1, timeout=TIMEOUT_SECONDS
+        api_key=api_key,
+        http_client=http_client,
+        base_url=base_url,
+        max_retries=1,
+        timeout=TIMEOUT_SECONDS,
     )
     try:
-        completion = client.chat.completions.create(
-            **build_request(text, catalog=catalog, model=model)
-        )
+        try:
+            completion = client.chat.completions.create(
+                **build_request(text, catalog=catalog, model=model, currency=currency)
+            )
+        except groq.BadRequestError as exc:
+            if "json_schema" not in str(exc) and "response_format" not in str(exc):
+                raise
+            completion = client.chat.completions.create(
+                **build_request(
+                    text, catalog=catalog, model=model, currency=currency, json_object=True
+                )
+            )
     except groq.APIError as exc:
         raise LLMError(f"Groq API error: {exc.__class__.__name__}") from exc
     if not completion.choices or not completion.choices[0].message.content:

@@ -480,17 +480,24 @@ def draft_from_text(
     model: str = "",
     http_client: Any = None,
     currency: str = "INR",
+    base_url: str | None = None,
 ) -> dict[str, Any]:
     """Draft a rule: Groq when ``api_key`` is set, the offline parser otherwise or when the
     model's answer is unusable (with a warning saying so). ``currency`` is the program's,
-    assumed where the text names none."""
+    assumed where the text names none; both drafts are validated against it."""
     if api_key:
         # Only with a key: rules.llm loads the groq SDK, a heavy optional dependency.
         from rules.llm import LLMError, draft_with_llm
 
         try:
             definition = draft_with_llm(
-                text, catalog=catalog, api_key=api_key, model=model, http_client=http_client
+                text,
+                catalog=catalog,
+                api_key=api_key,
+                model=model,
+                http_client=http_client,
+                base_url=base_url,
+                currency=currency,
             )
         except LLMError as exc:
             result = parse_offline(text, catalog=catalog, currency=currency)
@@ -499,7 +506,8 @@ def draft_from_text(
             )
             return result
         warnings = [
-            f"{e['path']}: {e['message']}" for e in validate_definition(definition, catalog=catalog)
+            f"{e['path']}: {e['message']}"
+            for e in validate_definition(definition, catalog=catalog, currency=currency)
         ]
         return {"definition": definition, "source": "llm", "warnings": warnings}
     return parse_offline(text, catalog=catalog, currency=currency)
