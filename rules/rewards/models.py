@@ -211,8 +211,9 @@ class PayoutBatch(models.Model):
         EXECUTED = "executed"
         REJECTED = "rejected"
 
+    # Indexed by payout_batch_scheduled_once (program, scheduled_for), which leads with it.
     program = models.ForeignKey(
-        "ledger.Program", on_delete=models.PROTECT, related_name="payout_batches"
+        "ledger.Program", on_delete=models.PROTECT, related_name="payout_batches", db_index=False
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
     currency = models.CharField(max_length=3)
@@ -335,8 +336,9 @@ class PayoutCoverage(models.Model):
     """A confirmed reward marked paid by a payout item."""
 
     item = models.ForeignKey(PayoutItem, on_delete=models.PROTECT, related_name="coverages")
+    # Indexed by payout_coverage_reward_attempt_unique (reward, attempt), which leads with it.
     reward = models.ForeignKey(
-        "ledger.Reward", on_delete=models.PROTECT, related_name="payout_coverages"
+        "ledger.Reward", on_delete=models.PROTECT, related_name="payout_coverages", db_index=False
     )
     # 0 for the first payout of the reward, n after n failed ones (unique with the reward).
     attempt = models.PositiveSmallIntegerField(default=0)
