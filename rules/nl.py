@@ -42,6 +42,14 @@ _COUNTRIES: Final = {
     "japan": "JP",
     "spain": "ES",
     "italy": "IT",
+    "nepal": "NP",
+    "sri lanka": "LK",
+    "bangladesh": "BD",
+    "singapore": "SG",
+    "the uae": "AE",
+    "mexico": "MX",
+    "the netherlands": "NL",
+    "ireland": "IE",
 }
 _COMPARATORS: Final = {
     "over": "greater_than",
@@ -189,14 +197,18 @@ _INVERSE: Final = {
 }
 # What an amount condition speaks of: "orders over 5000", "the order amount is at least ₹999"
 _AMOUNT_SUBJECT: Final = (
-    r"\b(?:orders?|purchases?|amount|value|total|payments?|sales?|spends?|spent|spending|"
+    r"\b(?:orders?|purchases?|amount|value|total|payments?|sales?|spends?|spent|spending|worth|"
     r"baskets?|carts?|buys?|buying|bought|subscriptions?|costs?|costing)"
     r"(?: (?:amount|value|total|is|are|was|of|worth|something|anything|for|that|costs?|"
     r"costing|which))*"
 )
 _NEGATION: Final = (
     r"\b(?:unless|except(?: for| when| if| where)?|excluding|but not|other than|not when|"
-    r"not for|not if)\b"
+    r"not for|not if|(?:do not|don't|never|does not|doesn't) (?:pay|reward|give|apply|count)"
+    r"(?: anything| them| it)?(?: if| when| for)?|no (?:reward|payout|commission)s? (?:if|when|for))\b"
+)
+_NEGATION_WORDS: Final = frozenset(
+    ["not", "no", "don't", "never", "unless", "except", "excluding", "without", "but"]
 )
 _NOT_A_COUNT: Final = (
     r"(?!\d|[.,]\d)(?!\s*(?:items?|units?|products?|pieces?|referrals?|days?|weeks?|months?|"
@@ -325,21 +337,28 @@ class Parser(PhraseReader):
                 self.leaf(m, "referred.subscription_plan", "equals", m.group(1))
         # categories
         for m in self.finditer(
-            r"\b(?:in|from|of) (?:the )?([a-z][a-z0-9&'-]*(?: [a-z][a-z0-9&'-]*){0,2}?) "
+            r"\b(?:in|from|of|for) (?:the )?([a-z][a-z0-9&'-]*(?: [a-z][a-z0-9&'-]*){0,2}?) "
             r"categor(?:y|ies)\b"
         ) or self.finditer(r"\bcategory (?:is |of )?([a-z][a-z0-9_-]*)\b"):
             self.leaf(m, "event.category", "equals", m.group(1).strip())
-        # countries
+        # countries: "from India", "not from the UK", "from India or Nepal"
+        country = "|".join(map(re.escape, sorted(_COUNTRIES, key=len, reverse=True)))
         for m in self.finditer(
             r"\b"
             + _SUBJECT_ROLE
-            + r"(?:from|in|based in|living in) ("
-            + "|".join(map(re.escape, sorted(_COUNTRIES, key=len, reverse=True)))
-            + r")\b"
+            + r"(?:from|in|based in|living in) ((?:"
+            + country
+            + r")(?:(?:, or |, and |, | or | and )(?:"
+            + country
+            + r"))*)\b"
         ):
             field = f"{_role_word(m.group(1))}.country"
             negated = re.search(r"\b(?:not|isn't|aren't)\b", m.group(0)) is not None
-            self.leaf(m, field, "equals", _COUNTRIES[m.group(2)], negated=negated)
+            codes = list(dict.fromkeys(_COUNTRIES[c] for c in re.findall(country, m.group(2))))
+            if len(codes) == 1:
+                self.leaf(m, field, "equals", codes[0], negated=negated)
+            else:
+                self.leaf(m, field, "in", codes, negated=negated)
         # time windows
         for m in self.finditer(
             r"\b(?:within|in) (?:the first |their first |the |their )?(\d+) (day|week|month)s? "
@@ -465,6 +484,12 @@ def parse_offline(text: str, *, catalog: dict[str, Any], currency: str = "INR") 
     ignored = parser.leftovers()
     if ignored:
         warnings.append("not understood: " + " ".join(ignored))
+        negations = [w for w in ignored if w in _NEGATION_WORDS]
+        if negations:
+            warnings.append(
+                f"'{' '.join(negations)}' was not tied to a condition: the draft has no "
+                "exception for it; check the conditions"
+            )
     warnings += [
         f"{e['path']}: {e['message']}"
         for e in validate_definition(definition, catalog=catalog, currency=currency)

@@ -181,6 +181,17 @@ class PhraseReader:
             return pending + [r for r in own if r not in pending]
         return own or ["referrer"]
 
+    def compared(self, segment: Segment, match: re.Match[str]) -> bool:
+        """Whether an amount in a clause follows a comparison ("over 3000 rupees"): then it
+        is part of a condition, never a reward."""
+        return bool(
+            re.search(
+                r"\b(?:over|above|under|below|more than|less than|fewer than|at least|at most|"
+                r"greater than|exceeding|between|minimum|min|worth|costing|of at least)\s*$",
+                segment.text[: match.start()],
+            )
+        )
+
     def consume_roles(self, segment: Segment) -> None:
         for match in _ROLE_RE.finditer(segment.text):
             self.consume(segment.start + match.start(), segment.start + match.end())

@@ -108,7 +108,7 @@ class AwardCredits(RuleAction):
             found = re.search(
                 r"(?<![₹$€£¥\d.,])(\d[\d,]*)\s*(?:reward |loyalty |bonus )?points?\b", segment.text
             )
-            if segment.claimed or not found:
+            if segment.claimed or not found or parser.compared(segment, found):
                 continue
             roles = parser.roles_for(segment)
             parser.claim_segment(segment, found)

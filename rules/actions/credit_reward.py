@@ -125,6 +125,8 @@ class CreditReward(RuleAction):
             found = re.search(parser.MONEY + _KIND, segment.text)
             if not found or not (found.group(1) or found.group(3) or segment.verb):
                 continue
+            if parser.compared(segment, found):
+                continue  # "worth over 3000 rupees": a condition not understood, not a reward
             parsed = parser.money(found.group(1), found.group(2), found.group(3))
             if parsed is None:
                 continue

@@ -332,6 +332,33 @@ CORPUS: list[dict[str, Any]] = [
         [("referred.country", "equals", "IN")],
         [flat(R, 2000, reward_type="voucher")],
     ),
+    case(
+        "When someone signs up, give the referrer 100 rupees cash unless they are from the US, "
+        "the UK or Canada",
+        "signup",
+        [("referred.country", "not_in", ["US", "GB", "CA"])],
+        [flat(R, 10000)],
+    ),
+    case(
+        "Give the referrer 200 rupees cash when a friend from India or Nepal buys",
+        "purchase",
+        [("referred.country", "in", ["IN", "NP"])],
+        [flat(R, 20000)],
+    ),
+    case(
+        "When someone signs up, give the referrer 100 rupees cash. Do not pay if they are "
+        "from France.",
+        "signup",
+        [("referred.country", "not_equals", "FR")],
+        [flat(R, 10000)],
+    ),
+    case(
+        "When a friend buys more than 2 items worth over 3000 rupees, give the friend "
+        "100 rupees voucher",
+        "purchase",
+        [("event.quantity", "greater_than", 2), ("event.amount", "greater_than", 300000)],
+        [flat(F, 10000, reward_type="voucher")],
+    ),
     # stop other rules
     case(
         "15% of the order to the referrer for orders over 5000 rupees, except in the books "
@@ -379,6 +406,12 @@ UNMAPPABLE: list[dict[str, Any]] = [
     {
         "text": "When a friend purchases, 5% of the order to the referrer, at least 50 rupees",
         "words": ("at least 50 rupees",),
+        "conditions": [],
+    },
+    {
+        "text": "When someone signs up, give the referrer 100 rupees cash if they have no "
+        "referrals",
+        "words": ("have no", "'no' was not tied to a condition"),
         "conditions": [],
     },
 ]
