@@ -4,6 +4,7 @@ per provider, so the receiver, the processing and the admin never name one."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -97,6 +98,45 @@ def provider_get(name: str) -> BillingProvider | None:
 
 def provider_names() -> list[str]:
     return sorted(_registry)
+
+
+MAX_DEPTH = 64  # no provider nests its events deeper; a deeper body is refused, not parsed on
+
+
+def parse_body(body: bytes | str) -> Any:
+    """The signed body as JSON, or SignatureInvalid: not UTF-8, not JSON, nested beyond
+    MAX_DEPTH (the parser's RecursionError was a 500), or a string holding a NUL or a lone
+    surrogate (`\\u0000`, `\\ud800`: PostgreSQL stores neither, so storing the delivery or its
+    event id was a 500)."""
+    try:
+        text_ = body.decode("utf-8") if isinstance(body, bytes) else body
+        value = json.loads(text_)
+    except (ValueError, RecursionError) as exc:
+        raise SignatureInvalid("the signed body is not JSON") from exc
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise SignatureInvalid(f"the signed body nests deeper than {MAX_DEPTH} levels")
+        if isinstance(item, dict):
+            stack.extend((k, depth) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str) and not storable(item):
+            raise SignatureInvalid("the signed body holds a NUL or an unpaired surrogate")
+    return value
+
+
+def storable(value: str) -> bool:
+    """Text PostgreSQL can store: no NUL, valid UTF-8 (no lone surrogates)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def from_timestamp(value: Any) -> datetime:

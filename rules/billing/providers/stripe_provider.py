@@ -14,7 +14,6 @@ Mapped events (API objects as https://docs.stripe.com/api documents them):
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -32,6 +31,7 @@ from rules.billing.providers.base import (
     SignatureInvalid,
     from_timestamp,
     minor,
+    parse_body,
     register,
     text,
 )
@@ -50,10 +50,7 @@ def verify(body: bytes, headers: Mapping[str, str], secret: str) -> dict[str, An
         raise SignatureInvalid(str(exc).splitlines()[0] if str(exc) else "bad signature") from exc
     if stamp > time.time() + TOLERANCE_SECONDS:
         raise SignatureInvalid("Timestamp outside the tolerance zone")
-    try:
-        event = json.loads(payload)
-    except ValueError as exc:
-        raise SignatureInvalid("the signed body is not JSON") from exc
+    event = parse_body(payload)
     if not isinstance(event, dict) or not isinstance(event.get("id"), str):
         raise SignatureInvalid("the signed body is not a Stripe event")
     return event

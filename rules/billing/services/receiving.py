@@ -16,6 +16,7 @@ from django.utils import timezone
 from config.platform.exceptions import NotFound, ValidationFailed
 from rules.billing.models import Delivery
 from rules.billing.providers import SignatureInvalid
+from rules.billing.providers.base import storable
 from rules.billing.selectors import integration_for_hook, provider_require
 from rules.billing.services.handoff import delivery_handoff_on_commit
 from rules.billing.services.integrations import integration_secret
@@ -50,7 +51,12 @@ def delivery_receive(
     if not event_id or len(event_id) > 255:
         raise ValidationFailed("The event has no usable id.")
     program = integration.program
-    kept = {name: headers[name] for name in spec.kept_headers if headers.get(name)}
+    # Headers outside the signature (User-Agent) are kept only as text the database stores.
+    kept = {
+        name: headers[name]
+        for name in spec.kept_headers
+        if headers.get(name) and storable(headers[name])
+    }
     existing = Delivery.objects.filter(
         program=program, provider=provider, provider_event_id=event_id
     ).first()
