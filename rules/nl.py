@@ -64,7 +64,7 @@ _COMPARATORS: Final = {
 }
 _TRIGGERS: Final = (
     ("refund", r"\brefund(?:s|ed)?\b"),
-    ("subscription_started", r"\bsubscri(?:bes?|bed|ptions?)\b"),
+    ("subscription_started", r"\b(?:subscri(?:bes?|bed|ptions?)|upgrades?|upgraded)\b"),
     ("purchase", r"\b(?:purchases?|purchased|buys?|bought|orders?)\b"),
     ("signup", r"\b(?:signs? up|signed up|signups?|registers?|joins?)\b"),
     ("referral_created", r"\b(?:refers?|referrals?)\b"),
@@ -427,6 +427,29 @@ class Parser(PhraseReader):
     def stop_processing(self) -> bool:
         return self.find(_STOP) is not None
 
+    def limits(self) -> dict[str, Any]:
+        """ "for the first 50 referrals only", "at most 10 rewards per referrer a month",
+        "with a budget of 100000 rupees"."""
+        limits: dict[str, Any] = {}
+        per = self.find(
+            r"\b(?:(?:only )?for (?:the|their) first (\d+) (?:referrals?|signups?|friends?|"
+            r"purchases?|orders?|subscriptions?)(?: only)?|(?:up to|at most|max(?:imum)?(?: of)?|"
+            r"no more than) (\d+) (?:rewards?|times|payouts?)(?: per (?:referrer|person|"
+            r"partner|user))?(?: (?:a|per|each) (day|week|month))?)"
+        )
+        if per:
+            count = int(per.group(1) or per.group(2))
+            limits["per_beneficiary"] = {"max_rewards": count}
+            limits["per_beneficiary"]["period"] = per.group(3) or "all_time"
+        budget = self.find(
+            r"\b(?:with |within )?(?:a |the )?(?:total )?budget (?:of |is )?" + self.MONEY
+        )
+        if budget:
+            amount = self.amount(budget.group(1), budget.group(2), budget.group(3), what="budget")
+            if amount:
+                limits["budget"] = {"max_amount": amount}
+        return limits
+
     def actions(self, trigger: str) -> list[dict[str, Any]]:
         """Every registered action drafts from the clauses that speak of it."""
         drafted: list[dict[str, Any]] = []
@@ -456,6 +479,7 @@ def parse_offline(text: str, *, catalog: dict[str, Any], currency: str = "INR") 
     parser = Parser(text, currency)
     trigger = parser.trigger()
     stop = parser.stop_processing()
+    limits = parser.limits()
     leaves = parser.conditions(trigger)
     actions = parser.actions(trigger)
     plan = next(
@@ -480,6 +504,8 @@ def parse_offline(text: str, *, catalog: dict[str, Any], currency: str = "INR") 
         "conditions": {"operator": "AND", "conditions": leaves},
         "actions": actions,
     }
+    if limits:
+        definition["limits"] = limits
     warnings = parser.warnings
     ignored = parser.leftovers()
     if ignored:

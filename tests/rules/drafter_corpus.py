@@ -45,6 +45,7 @@ def case(
     stop: bool = False,
     currency: str = "INR",
     warnings: tuple[str, ...] = (),
+    limits: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "text": text,
@@ -54,6 +55,7 @@ def case(
         "actions": actions or [],
         "stop": stop,
         "warnings": warnings,
+        "limits": limits,
     }
 
 
@@ -358,6 +360,31 @@ CORPUS: list[dict[str, Any]] = [
         "purchase",
         [("event.quantity", "greater_than", 2), ("event.amount", "greater_than", 300000)],
         [flat(F, 10000, reward_type="voucher")],
+    ),
+    # limits
+    case(
+        "When someone signs up, give the referrer 100 rupees cash, for the first 50 referrals only",
+        "signup",
+        [],
+        [flat(R, 10000)],
+        limits={"per_beneficiary": {"max_rewards": 50, "period": "all_time"}},
+    ),
+    case(
+        "When a friend buys, 5% to the referrer, at most 10 rewards per referrer a month, "
+        "with a budget of 100000 rupees",
+        "purchase",
+        [],
+        [pct(R, 500)],
+        limits={
+            "per_beneficiary": {"max_rewards": 10, "period": "month"},
+            "budget": {"max_amount": 10000000},
+        },
+    ),
+    case(
+        "When a friend upgrades to the pro plan, give the referrer 300 rupees voucher",
+        "subscription_started",
+        [("referred.subscription_plan", "equals", "pro")],
+        [flat(R, 30000, reward_type="voucher")],
     ),
     # stop other rules
     case(

@@ -62,6 +62,7 @@ def test_sentence(entry):
     assert meaning(definition["conditions"]) == entry["conditions"]
     assert sorted(actions(definition), key=key) == sorted(expected_actions(entry), key=key)
     assert definition["stop_processing"] is entry["stop"]
+    assert definition.get("limits") == entry["limits"]
     for wanted in entry["warnings"]:
         assert any(wanted in w for w in result["warnings"]), (wanted, result["warnings"])
     unexpected = [
