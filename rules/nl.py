@@ -523,6 +523,42 @@ def parse_offline(text: str, *, catalog: dict[str, Any], currency: str = "INR") 
     return {"definition": definition, "source": "offline", "warnings": warnings}
 
 
+def _meaning(definition: dict[str, Any]) -> dict[str, Any]:
+    def node(item: dict[str, Any]) -> Any:
+        if "conditions" in item:
+            return (item["operator"], sorted(repr(node(c)) for c in item["conditions"]))
+        return (item["field"], item["operator"], repr(item.get("value")))
+
+    return {
+        "trigger": definition.get("trigger"),
+        "conditions": node(definition["conditions"]),
+        "actions": sorted(
+            repr(sorted((a["type"], *a["params"].items()), key=repr)) for a in definition["actions"]
+        ),
+        "stop_processing": bool(definition.get("stop_processing")),
+    }
+
+
+def _second_opinion(
+    text: str, definition: dict[str, Any], *, catalog: dict[str, Any], currency: str
+) -> list[str]:
+    """Where the offline parser understands the whole sentence and reads it otherwise than
+    the model did, a warning naming the parts that differ (a model may turn "unless" around)."""
+    offline = parse_offline(text, catalog=catalog, currency=currency)
+    reminders = ("no reward type given", "no currency given")
+    if any(not w.startswith(reminders) for w in offline["warnings"]):
+        return []
+    mine, theirs = _meaning(offline["definition"]), _meaning(definition)
+    differ = [part for part in mine if mine[part] != theirs[part]]
+    if not differ:
+        return []
+    return [
+        "the model's draft differs from the offline reading of the sentence in: "
+        + ", ".join(differ)
+        + "; check them"
+    ]
+
+
 def draft_from_text(
     text: str,
     *,
@@ -560,5 +596,7 @@ def draft_from_text(
             f"{e['path']}: {e['message']}"
             for e in validate_definition(definition, catalog=catalog, currency=currency)
         ]
+        if not warnings:
+            warnings = _second_opinion(text, definition, catalog=catalog, currency=currency)
         return {"definition": definition, "source": "llm", "warnings": warnings}
     return parse_offline(text, catalog=catalog, currency=currency)

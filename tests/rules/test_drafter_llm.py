@@ -178,3 +178,44 @@ def test_an_unusable_answer_falls_back_to_the_offline_drafter(stub):
     assert result["source"] == "offline"
     assert result["warnings"][0].startswith("the language model failed (")
     assert result["definition"]["actions"][0]["params"]["cap"] == 200000
+
+
+def test_a_model_that_turns_unless_around_is_caught_by_the_offline_reading(stub):
+    text = "When a friend subscribes, give the referrer 300 rupees cash unless they are from the US"
+    inverted = {
+        "name": "Subscription referral reward",
+        "trigger": "subscription_started",
+        "priority": 10,
+        "stop_processing": False,
+        "conditions": {
+            "operator": "AND",
+            "conditions": [{"field": "referred.country", "operator": "equals", "value": "US"}],
+        },
+        "actions": [
+            {
+                "type": "credit_reward",
+                "params": {
+                    "beneficiary": "referrer",
+                    "amount": 30000,
+                    "currency": "INR",
+                    "reward_type": "cash",
+                },
+            }
+        ],
+    }
+    stub.answers.append((200, completion(json.dumps(inverted))))
+    result = draft(stub, text)
+    assert result["source"] == "llm"
+    assert result["warnings"] == [
+        "the model's draft differs from the offline reading of the sentence in: conditions; "
+        "check them"
+    ]
+    right = {
+        **inverted,
+        "conditions": {
+            "operator": "AND",
+            "conditions": [{"field": "referred.country", "operator": "not_equals", "value": "US"}],
+        },
+    }
+    stub.answers.append((200, completion(json.dumps(right))))
+    assert draft(stub, text)["warnings"] == []
