@@ -209,3 +209,73 @@ def test_a_nul_in_a_kept_header_is_not_a_500(both, provider):
     response = _post(provider, body, _sign(provider, body), HTTP_USER_AGENT="a\x00b")
     assert response.status_code in (200, 400), response.content[:300]
     assert response.status_code != 500
+
+
+# --- hostile amounts: stored, then refused by processing without touching money ----------
+
+
+def _stripe_post(event: dict):
+    body = json.dumps(event).encode()
+    return _post("stripe", body, _stripe_sig(body))
+
+
+@pytest.mark.parametrize("amount", [-50000, 2**63, 10**30, "-5", "\uff15\uff10", 1.5])
+def test_hostile_payment_amounts_pay_nothing(program, integrate, commission, referred, amount):  # noqa: F811
+    from rules.rewards.models import Reward
+
+    integrate("stripe")
+    commission("purchase")
+    response = _stripe_post(checkout(amount=amount))
+    assert response.status_code in (200, 400), response.content[:300]
+    assert not Reward.objects.exists()
+    delivery = Delivery.objects.first()
+    assert delivery is None or delivery.status != Delivery.Status.PROCESSED, delivery.reason
+
+
+def test_a_negative_refund_does_not_cancel_a_real_one(program, integrate, commission, referred):  # noqa: F811
+    """A dispute of -50000 recorded under its own ref lowered the payment's refunded total, so
+    a later real full refund left the commission standing."""
+    from rules.rewards.models import Reward
+
+    integrate("stripe")
+    commission("purchase")
+    assert _stripe_post(checkout()).status_code == 200
+    reward = Reward.objects.get()
+    dispute = {
+        "id": "evt_dispute_neg",
+        "type": "charge.dispute.created",
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": "dp_1",
+                "object": "dispute",
+                "amount": -50000,
+                "currency": "inr",
+                "charge": "ch_1",
+                "payment_intent": "pi_1",
+            }
+        },
+    }
+    _stripe_post(dispute)
+    assert _stripe_post(charge_refunded()).status_code == 200
+    reward.refresh_from_db()
+    assert reward.status in (Reward.Status.REVERSED, Reward.Status.CLAWED_BACK), reward.status
+
+
+def test_a_refund_larger_than_its_payment_takes_back_only_the_commission(
+    program,
+    integrate,  # noqa: F811
+    commission,  # noqa: F811
+    referred,  # noqa: F811
+):
+    from rules.rewards.models import Reward
+
+    integrate("stripe")
+    commission("purchase")
+    assert _stripe_post(checkout()).status_code == 200
+    assert _stripe_post(charge_refunded(amount=50000, refunded=10**9)).status_code == 200
+    rewards = list(Reward.objects.order_by("pk"))
+    assert [r.status for r in rewards] == [Reward.Status.REVERSED]
+    # a second, cumulative delivery of the same charge changes nothing
+    assert _stripe_post(charge_refunded(event_id="evt_refund_2", refunded=10**9)).status_code == 200
+    assert Reward.objects.count() == 1

@@ -100,6 +100,7 @@ def provider_names() -> list[str]:
     return sorted(_registry)
 
 
+MAX_MINOR = 2**63 - 1  # a BIGINT column
 MAX_DEPTH = 64  # no provider nests its events deeper; a deeper body is refused, not parsed on
 
 
@@ -162,11 +163,13 @@ def text(value: Any) -> str:
 
 
 def minor(value: Any) -> int | None:
-    """An amount in minor units: Stripe sends integers, Paddle strings of digits."""
+    """An amount in minor units: Stripe sends integers, Paddle strings of digits. Negative or
+    beyond a 64-bit column: None (no provider sends either; a negative refund recorded under its
+    own ref lowered the payment's refunded total and cancelled a real refund)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, int) and 0 <= value <= MAX_MINOR:
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
     return None
