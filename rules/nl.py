@@ -67,7 +67,7 @@ _TRIGGERS: Final = (
     ("subscription_started", r"\b(?:subscri(?:bes?|bed|ptions?)|upgrades?|upgraded)\b"),
     ("purchase", r"\b(?:purchases?|purchased|buys?|bought|orders?)\b"),
     ("signup", r"\b(?:signs? up|signed up|signups?|registers?|joins?)\b"),
-    ("referral_created", r"\b(?:refers?|referrals?)\b"),
+    ("referral_created", r"\b(?:refers?|referrals?)(?: (?:is|are) (?:created|made|recorded))?\b"),
 )
 _NAMES: Final = {
     "signup": "Signup referral reward",
@@ -147,6 +147,7 @@ _FILLER: Final = frozenset(
         "rule",
         "something",
         "anything",
+        "but",
         "get",
         "gets",
         "earn",
@@ -208,7 +209,7 @@ _NEGATION: Final = (
     r"(?: anything| them| it)?(?: if| when| for)?|no (?:reward|payout|commission)s? (?:if|when|for))\b"
 )
 _NEGATION_WORDS: Final = frozenset(
-    ["not", "no", "don't", "never", "unless", "except", "excluding", "without", "but"]
+    ["not", "no", "don't", "never", "unless", "except", "excluding", "without"]
 )
 _NOT_A_COUNT: Final = (
     r"(?!\d|[.,]\d)(?!\s*(?:items?|units?|products?|pieces?|referrals?|days?|weeks?|months?|"
@@ -225,8 +226,17 @@ _STOP: Final = (
     r"\b(?:and |then )*(?:stop (?:all |any |the )?(?:other |further |lower(?:-priority)? )?"
     r"(?:rules|processing)(?: (?:other |further )?rules)?|"
     r"(?:do not|don't) (?:run|apply) (?:any )?(?:other|further) rules|"
-    r"no (?:other|further) rules (?:apply|run))\b"
+    r"no (?:other|further) rules (?:apply|run)|and stop(?= *(?:\.|$)))\b"
 )
+
+
+def _invert(leaf: dict[str, Any]) -> dict[str, Any]:
+    """The leaf's negation: "not a free user" is a paid one (equals true), not "not_equals
+    false", which also holds when the field is missing."""
+    if leaf["operator"] in ("equals", "not_equals") and isinstance(leaf["value"], bool):
+        value = leaf["value"] if leaf["operator"] == "not_equals" else not leaf["value"]
+        return {**leaf, "operator": "equals", "value": value}
+    return {**leaf, "operator": _INVERSE[leaf["operator"]]}
 
 
 def _role_word(word: str | None) -> str:
@@ -413,7 +423,7 @@ class Parser(PhraseReader):
             if negation == -1 or (len(leaves) == 1 and invertible):
                 for leaf in leaves:
                     if leaf["operator"] in _INVERSE:
-                        grouped.append({**leaf, "operator": _INVERSE[leaf["operator"]]})
+                        grouped.append(_invert(leaf))
                     else:
                         grouped.append({"operator": "NOT", "conditions": [leaf]})
             elif len(leaves) == 1:

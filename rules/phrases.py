@@ -52,6 +52,7 @@ ROLE_PATTERN: Final = (
     r"|(?:the |their |a |an )?(referred (?:user|friend|person|customer)|new (?:user|member|customer)"
     r"|referee|friend|invitee|buyer|customer|new signup)"
     r"|(?:the |their )?(referrer|referring (?:user|partner|member)|inviter|advocate|partner))\b"
+    r"(?!'s\b)"
 )
 _ROLE_RE: Final = re.compile(ROLE_PATTERN)
 _REWARD_VERB: Final = re.compile(
@@ -94,6 +95,20 @@ def roles_in(text: str) -> list[str]:
         else:
             found = ["referrer"]
         roles += [role for role in found if role not in roles]
+    return roles
+
+
+def _paid_roles(text: str) -> list[str]:
+    """The roles of a clause that speak of who is paid: not those of a "when a friend buys"
+    part without an amount or a reward verb, nor a possessive ("the friend's order")."""
+    roles: list[str] = []
+    pieces = re.split(r"\b(?=when|whenever|if|unless|once|where|after|because|who)\b", text)
+    for piece in pieces:
+        verb = _REWARD_VERB.search(piece)
+        if verb:  # "when a friend purchases give the referrer 100 rupees": after the verb
+            piece = piece[verb.start() :]
+        if verb or re.search(r"\d", piece) or re.search(r"\bto\b", piece):
+            roles += [role for role in roles_in(piece) if role not in roles]
     return roles
 
 
@@ -155,7 +170,7 @@ class PhraseReader:
                             start,
                             end,
                             text,
-                            roles_in(text),
+                            _paid_roles(text),
                             bool(_REWARD_VERB.search(text)) or text.strip().startswith("to "),
                         )
                     )

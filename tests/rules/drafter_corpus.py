@@ -386,7 +386,40 @@ CORPUS: list[dict[str, Any]] = [
         [("referred.subscription_plan", "equals", "pro")],
         [flat(R, 30000, reward_type="voucher")],
     ),
+    case(
+        "When a referral is created, give the referrer 10 points unless the referrer is a "
+        "free user",
+        "referral_created",
+        [("referrer.is_paid_user", "equals", True)],
+        [points(R, 10)],
+    ),
+    case(
+        "Give 200 rupees cash to the friend and 100 rupees cash to the referrer when the "
+        "friend's order is over 999",
+        "purchase",
+        [("event.amount", "greater_than", 99900)],
+        [flat(F, 20000), flat(R, 10000)],
+    ),
+    case(
+        "When a friend purchases give the referrer 100 rupees cash",
+        "purchase",
+        [],
+        [flat(R, 10000)],
+    ),
+    case(
+        "When a friend buys, give the referrer 5% of the order but not more than 300 rupees",
+        "purchase",
+        [],
+        [pct(R, 500, cap=30000)],
+    ),
     # stop other rules
+    case(
+        "When a friend purchases, give the referrer 100 rupees cash and stop",
+        "purchase",
+        [],
+        [flat(R, 10000)],
+        stop=True,
+    ),
     case(
         "15% of the order to the referrer for orders over 5000 rupees, except in the books "
         "category, and stop other rules",
