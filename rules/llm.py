@@ -23,7 +23,11 @@ _SYSTEM: Final = """You turn a referral programme manager's sentence into one ru
 Answer with a single JSON object that matches the given JSON Schema, nothing else.
 - trigger: one of the triggers listed below; fields: only the fields listed for that trigger, or
   free-form profile attributes as referred.<attr>, referrer.<attr>, parent.<attr>.
-- Money is an integer in minor units (500 rupees = 50000 with currency "INR").
+- Money is an integer in minor units (500 rupees = 50000 with currency "INR"), in actions and
+  in conditions on event.amount alike ("orders over 5000 rupees": event.amount greater_than
+  500000).
+- "unless", "except", "not from" negate: use not_equals / not_in, or a NOT group.
+- Percentages are rate_bps (10% = 1000) of event.amount; a cap is in minor units.
 - beneficiary: "referrer" (who referred the user, the default), "referred" (the user) or
   "parent" (the referrer's referrer).
 - priority 10 and stop_processing false unless the sentence says otherwise.
