@@ -223,6 +223,25 @@ CORPUS: list[dict[str, Any]] = [
         [],
         [flat(R, 5000), flat(F, 5000)],
     ),
+    case(
+        "When a friend signs up, give the referrer €5 voucher and the friend €5 voucher",
+        "signup",
+        [],
+        [flat(R, 500, "EUR", "voucher"), flat(F, 500, "EUR", "voucher")],
+        currency="EUR",
+    ),
+    case(
+        "When a friend buys, give both 25 points each",
+        "purchase",
+        [],
+        [points(R, 25), points(F, 25)],
+    ),
+    case(
+        "When a friend subscribes, give the referrer's referrer 50 rupees cash",
+        "subscription_started",
+        [],
+        [flat(P, 5000)],
+    ),
     # ranges
     case(
         "When a friend's order is under 500 rupees, give the referrer 20 rupees cash",
