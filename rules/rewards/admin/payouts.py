@@ -461,10 +461,13 @@ class PayoutBatchAdmin(ProgramColumnMixin, admin.ModelAdmin):
         batch = get_object_or_404(PayoutBatch, pk=pk)
         if not self.has_view_permission(request, batch):
             raise PermissionDenied
+        csv_format = request.GET.get("csv_format") or None
+        if payouts.payout_batch_csv_decrypts(
+            batch=batch, csv_format=csv_format
+        ) and not request.user.has_perm(payouts.PAYMENT_FILE_PERMISSION):
+            raise PermissionDenied  # a payment file holds payout details in clear
         try:
-            body = payouts.payout_batch_csv(
-                batch=batch, csv_format=request.GET.get("csv_format") or None
-            )
+            body = payouts.payout_batch_csv(batch=batch, csv_format=csv_format)
         except DomainError as exc:
             messages.error(request, exc.detail)
             return self._back(batch)

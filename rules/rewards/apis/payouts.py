@@ -342,9 +342,16 @@ class PayoutBatchExportApi(ProgramAPIView):
     )
     def get(self, request: Request, program: str, pk: str) -> HttpResponse:
         batch = selectors.payout_batch_get(program=self.program, pk=pk)
-        body = payout_services.payout_batch_csv(
-            batch=batch, csv_format=request.query_params.get("csv_format") or None
-        )
+        csv_format = request.query_params.get("csv_format") or None
+        if payout_services.payout_batch_csv_decrypts(
+            batch=batch, csv_format=csv_format
+        ) and not request.user.has_perm(payout_services.PAYMENT_FILE_PERMISSION):
+            self.permission_denied(
+                request,
+                message="A payment file holds payout details: it needs the permission "
+                f"{payout_services.PAYMENT_FILE_PERMISSION} (csv_format=generic does not).",
+            )
+        body = payout_services.payout_batch_csv(batch=batch, csv_format=csv_format)
         response = HttpResponse(body, content_type="text/csv; charset=utf-8")
         filename = f"payout-{self.program.slug}-{batch.pk}.csv"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'

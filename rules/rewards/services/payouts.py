@@ -465,6 +465,17 @@ def _execute_locked(batch: PayoutBatch, *, actor: str) -> None:
         payout_items.payout_items_send_locked(batch=batch, items=items, actor=actor)
 
 
+# Who may download a payment file (decrypted payout details): those who execute payouts. A
+# viewer (an approver sees payout methods masked) gets the generic file only.
+PAYMENT_FILE_PERMISSION = "ledger.execute_payoutbatch"
+
+
+def payout_batch_csv_decrypts(*, batch: PayoutBatch, csv_format: str | None = None) -> bool:
+    """Whether payout_batch_csv would write real payout details (a payment file)."""
+    chosen = csv_format or batch.csv_format or PayoutBatch.CsvFormat.GENERIC
+    return chosen != PayoutBatch.CsvFormat.GENERIC
+
+
 def payout_batch_csv(*, batch: PayoutBatch, csv_format: str | None = None) -> str:
     """The batch as a file: `generic` (one row per item, amounts in minor and major units and
     the transfer's reference; no payout details) or a payment file
