@@ -27,7 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.platform.audit import audit_record
-from config.platform.exceptions import InvalidTransition, ValidationFailed
+from config.platform.exceptions import InvalidTransition, NotFound, ValidationFailed
 from config.platform.notifications import notification_emit
 from ledger.accounts import PAYOUTS_CLEARING, user_rewards_code
 from ledger.booking.lines import PostingLine
@@ -95,6 +95,15 @@ def _lock_batch(batch: PayoutBatch) -> PayoutBatch:
 
 def _lock_item(item_id: int) -> PayoutItem:
     return PayoutItem.objects.select_for_update().get(pk=item_id)
+
+
+def _lock_own_item(batch: PayoutBatch, item: PayoutItem) -> PayoutItem:
+    """The item, locked, if it is the batch's: another batch's item was settled (and its
+    return booked) under the wrong batch, on that batch's rail."""
+    locked = _lock_item(item.pk)
+    if locked.batch_id != batch.pk:
+        raise NotFound(f"No payout item {item.pk} in batch {batch.pk}.")
+    return locked
 
 
 def _audit(batch: PayoutBatch, item: PayoutItem, *, actor: str, action: str, before: str):
@@ -300,7 +309,7 @@ def payout_item_confirm(*, batch: PayoutBatch, item: PayoutItem, actor: str) -> 
     with transaction.atomic():
         batch = _lock_batch(batch)
         _settled_by_hand(batch, "confirmed")
-        return _mark_paid_locked(batch, _lock_item(item.pk), actor=actor)
+        return _mark_paid_locked(batch, _lock_own_item(batch, item), actor=actor)
 
 
 def payout_item_fail(
@@ -317,7 +326,7 @@ def payout_item_fail(
         batch = _lock_batch(batch)
         _settled_by_hand(batch, "failed")
         return _fail_locked(
-            batch, _lock_item(item.pk), reason=reason.strip()[:MAX_REASON], actor=actor
+            batch, _lock_own_item(batch, item), reason=reason.strip()[:MAX_REASON], actor=actor
         )
 
 
