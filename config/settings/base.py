@@ -340,6 +340,14 @@ CELERY_BEAT_SCHEDULE["rules.clicks_purge"] = {
 # A click's insert does not wait for the WAL flush (synchronous_commit off for that statement's
 # transaction only): a crash of PostgreSQL may lose the last fraction of a second of clicks.
 CLICK_ASYNC_COMMIT = env.bool("CLICK_ASYNC_COMMIT", default=True)
+# A found link's target is remembered per process this long (rules/links/target_cache.py): a
+# changed landing URL or destination reaches the other processes within it.
+CLICK_LINK_CACHE_SECONDS = env.float("CLICK_LINK_CACHE_SECONDS", default=10.0)
+# Buffered click inserts (rules/links/services/click_buffer.py), off at 0: each process writes its
+# clicks every CLICK_BUFFER_SECONDS (or at CLICK_BUFFER_SIZE waiting). A click then reaches the
+# database up to that late, and a process killed with SIGKILL loses what it held.
+CLICK_BUFFER_SECONDS = env.float("CLICK_BUFFER_SECONDS", default=0.0)
+CLICK_BUFFER_SIZE = env.int("CLICK_BUFFER_SIZE", default=500)
 # The key of the visitor hash (HMAC of client address and user agent); derived from SECRET_KEY
 # when unset. Changing it only makes yesterday's visitors count as new ones.
 CLICK_HASH_SECRET = env.str("CLICK_HASH_SECRET", default="")
