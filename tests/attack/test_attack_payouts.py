@@ -22,8 +22,10 @@ from tests.payouts.conftest import (  # noqa: F401  (fixtures)
     approved,
     earned,
     groups,
+    notifications,
     participant,
     staff,
+    stripe_stub,
 )
 
 pytestmark = pytest.mark.django_db
@@ -170,3 +172,34 @@ def test_raw_sql_cannot_undo_a_returned_item(
     payout_items.payout_item_fail(batch=batch, item=item, reason="bounced", actor="a")
     with pytest.raises(DatabaseError):
         _raw(statement, [item.pk])
+
+
+ACCOUNT = "acct_1SecretPartnerAcct"
+
+
+@pytest.fixture
+def usd(db):
+    from rules.rewards.services.programs import program_create
+
+    return program_create(slug="usd", name="USD shop", currency="USD")[0]
+
+
+def test_a_provider_error_echoing_the_account_is_stored_masked(
+    usd,
+    earned,  # noqa: F811
+    approved,  # noqa: F811
+    stripe_stub,  # noqa: F811
+    notifications,  # noqa: F811
+):
+    """Stripe answers an unknown destination with "No such destination: 'acct_…'": the full
+    account id went into the item's failure_reason, the audit entry and the partner's
+    payout-failed notification, while the payout method shows it masked everywhere."""
+    earned("dave", 900, ("stripe_connect", {"account": ACCOUNT}), prog=usd)
+    batch = approved(["dave"], rail="stripe_connect", prog=usd)
+    payouts.payout_batch_execute(batch=batch, actor=CREATOR)
+    item = PayoutItem.objects.get(batch=batch)
+    assert item.status == PayoutItem.Status.FAILED and "destination" in item.failure_reason
+    assert ACCOUNT not in item.failure_reason and ACCOUNT[-4:] in item.failure_reason
+    entries = json.dumps(list(AuditEntry.objects.values("before", "after", "reason")))
+    assert ACCOUNT not in entries
+    assert ACCOUNT not in json.dumps([data for _kind, _who, data in notifications], default=str)

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from config.platform.audit import audit_record
+from config.platform.crypto import mask, mask_email
 from config.platform.exceptions import InvalidTransition, NotFound, ValidationFailed
 from config.platform.notifications import notification_emit
 from ledger.accounts import PAYOUTS_CLEARING, user_rewards_code
@@ -82,6 +84,16 @@ def rail_item(
         participant_external_id=item.beneficiary,
         note=(batch.description or f"Payout {item.reference}")[:140],
     )
+
+
+def details_redacted(text: str, items: Sequence[RailItem]) -> str:
+    """`text` (a provider's answer) with every payout detail it echoes masked: Stripe answers
+    "No such destination: 'acct_…'", and the reason is stored, audited and emailed."""
+    for item in items:
+        for value in item.details.values():
+            if isinstance(value, str) and len(value) >= 4 and value in text:
+                text = text.replace(value, mask_email(value) if "@" in value else mask(value))
+    return text
 
 
 def _rail_items(batch: PayoutBatch, items: Sequence[PayoutItem], *, decrypt: bool):
@@ -247,18 +259,23 @@ def payout_batch_dispatch(*, batch: PayoutBatch, actor: str) -> int:
     if not items:
         return 0
     rail = rail_get(batch.rail)
+    rail_items = _rail_items(batch, items, decrypt=True)
     try:
-        results = rail.send(
-            program_id=batch.program_id,
-            batch_id=batch.pk,
-            items=_rail_items(batch, items, decrypt=True),
-        )
+        results = rail.send(program_id=batch.program_id, batch_id=batch.pk, items=rail_items)
     except RailUnavailable as exc:
         logger.warning(
             "payout rail unavailable",
-            extra={"batch": batch.pk, "rail": batch.rail, "error": exc.message},
+            extra={
+                "batch": batch.pk,
+                "rail": batch.rail,
+                "error": details_redacted(exc.message, rail_items),
+            },
         )
         return 0
+    results = [
+        replace(r, reason=details_redacted(r.reason, rail_items)) if r.reason else r
+        for r in results
+    ]
     _record(batch, results, actor=actor)
     return len(items)
 
