@@ -262,6 +262,7 @@ SPECTACULAR_SETTINGS = {
         "TransactionKindEnum": "ledger.models.Transaction.Kind",
         "TransactionStatusEnum": ["pending", "posted", "voided"],
         "RewardStatusEnum": "rules.rewards.models.Reward.Status",
+        "PayoutBatchStatusEnum": "rules.rewards.models.PayoutBatch.Status",
     },
     "APPEND_COMPONENTS": {
         "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer"}},
