@@ -279,3 +279,22 @@ def test_a_refund_larger_than_its_payment_takes_back_only_the_commission(
     # a second, cumulative delivery of the same charge changes nothing
     assert _stripe_post(charge_refunded(event_id="evt_refund_2", refunded=10**9)).status_code == 200
     assert Reward.objects.count() == 1
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_second_timestamp_does_not_pass_a_stale_signature(both, provider, monkeypatch):
+    """Each SDK binds the signature to one of several timestamps (Stripe the first, Paddle the
+    last); the receiver's own time check read the other one, so a stale (or future-dated)
+    signature passed with a fresh timestamp beside it."""
+    monkeypatch.setenv("TEST_MODE", "1")  # Paddle's SDK then skips its own time check
+    body = json.dumps(_event(provider)).encode()
+    now = int(time.time())
+    if provider == "stripe":
+        at = now + 86400  # the SDK only checks the past
+        stale = _stripe_sig(body, at)
+        header = f"{stale},t={now}"
+    else:
+        at = now - 86400
+        stale = _paddle_sig(body, at)
+        header = f"ts={now};{stale}"
+    _refused(_post(provider, body, header))

@@ -68,14 +68,14 @@ def verify(body: bytes, headers: Mapping[str, str], secret: str) -> dict[str, An
 
 
 def _timestamp(header: str) -> int | None:
-    for part in header.split(";"):
-        key, _, value = part.partition("=")
-        if key.strip() == "ts":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+    """The one ts= of the header (the SDK reads the last of several, so several are refused)."""
+    stamps = [p.partition("=")[2] for p in header.split(";") if p.partition("=")[0] == "ts"]
+    if len(stamps) != 1:
+        return None
+    try:
+        return int(stamps[0])
+    except ValueError:
+        return None
 
 
 def _obj(value: Any) -> dict[str, Any]:

@@ -45,7 +45,11 @@ def verify(body: bytes, headers: Mapping[str, str], secret: str) -> dict[str, An
         payload = body.decode("utf-8")
         stripe.WebhookSignature.verify_header(payload, header, secret, TOLERANCE_SECONDS)
         # The SDK checks only the past; a timestamp far in the future is as stale.
-        stamp = int(dict(p.split("=", 1) for p in header.split(",") if "=" in p)["t"])
+        # The SDK signs with the first t; a second one must not be what the future check reads.
+        stamps = [p.split("=", 1)[1] for p in header.split(",") if p.split("=", 1)[0] == "t"]
+        if len(stamps) != 1:
+            raise ValueError("exactly one t= is expected")
+        stamp = int(stamps[0])
     except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError, KeyError) as exc:
         raise SignatureInvalid(str(exc).splitlines()[0] if str(exc) else "bad signature") from exc
     if stamp > time.time() + TOLERANCE_SECONDS:
