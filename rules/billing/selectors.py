@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from config.platform.exceptions import NotFound
 from config.platform.models import Program
-from rules.billing.models import Delivery, Integration
+from rules.billing.models import Delivery, Integration, PaymentRef
 from rules.billing.providers import provider_get, provider_names
 
 # A delivery is handed off on commit; only one older than this needs the sweep.
@@ -54,11 +54,22 @@ def delivery_list(
 
 
 def deliveries_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
-    """Received deliveries whose hand-off was lost or whose retry time has come; refunds
-    waiting for their payment are woken by that payment, not here."""
+    """Received deliveries whose hand-off was lost or whose retry time has come, and refunds
+    still waiting for a payment that has arrived: the payment wakes them, but a refund
+    processed concurrently with its payment commits `waiting_for` after the payment looked for
+    it (processing twice is harmless: a delivery is processed under its row lock, once)."""
     now = now or timezone.now()
-    due = Delivery.objects.filter(status=Delivery.Status.RECEIVED, waiting_for="").filter(
-        Q(next_attempt_at__lte=now)
-        | Q(next_attempt_at__isnull=True, received_at__lt=now - HANDOFF_GRACE)
+    arrived = Exists(
+        PaymentRef.objects.filter(
+            program=OuterRef("program"), provider=OuterRef("provider"), ref=OuterRef("waiting_for")
+        )
+    )
+    due = Delivery.objects.filter(status=Delivery.Status.RECEIVED).filter(
+        Q(
+            Q(next_attempt_at__lte=now)
+            | Q(next_attempt_at__isnull=True, received_at__lt=now - HANDOFF_GRACE),
+            waiting_for="",
+        )
+        | Q(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), arrived)
     )
     return list(due.order_by("received_at", "id").values_list("pk", flat=True)[:limit])

@@ -298,3 +298,34 @@ def test_a_second_timestamp_does_not_pass_a_stale_signature(both, provider, monk
         stale = _paddle_sig(body, at)
         header = f"ts={now};{stale}"
     _refused(_post(provider, body, header))
+
+
+def test_a_refund_whose_wake_up_was_lost_is_found_by_the_sweep(
+    program,
+    integrate,  # noqa: F811
+    commission,  # noqa: F811
+    referred,  # noqa: F811
+    monkeypatch,
+):
+    """A refund processed while its payment is being processed (two workers) reads no payment
+    and commits `waiting_for`; the payment's wake-up read the refund before that commit and
+    found nothing to wake. The sweep skipped every waiting refund, so the commission on a
+    refunded sale was never reversed."""
+    from rules.billing.services import processing
+    from rules.billing.tasks import deliveries_sweep
+    from rules.rewards.models import Reward
+
+    integrate("stripe")
+    commission("purchase")
+    assert _stripe_post(charge_refunded()).status_code == 200
+    refund = Delivery.objects.get()
+    assert refund.waiting_for == "pi_1"
+    monkeypatch.setattr(processing, "_wake_refunds", lambda delivery, *, refs: None)  # the race
+    assert _stripe_post(checkout()).status_code == 200
+    reward = Reward.objects.get()
+    assert reward.status == Reward.Status.PENDING
+    deliveries_sweep(inline=True)
+    reward.refresh_from_db()
+    assert reward.status == Reward.Status.REVERSED
+    refund.refresh_from_db()
+    assert refund.status == Delivery.Status.PROCESSED and refund.waiting_for == ""
