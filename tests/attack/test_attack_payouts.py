@@ -143,11 +143,6 @@ def _raw(statement: str, params: list) -> None:
         cursor.execute(statement, params)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open finding: no trigger guards a payout item's status or return_transaction "
-    "(ledger 0013 added them without one); a migration is due once the payouts work lands",
-)
 @pytest.mark.parametrize(
     "statement",
     [
@@ -203,3 +198,80 @@ def test_a_provider_error_echoing_the_account_is_stored_masked(
     entries = json.dumps(list(AuditEntry.objects.values("before", "after", "reason")))
     assert ACCOUNT not in entries
     assert ACCOUNT not in json.dumps([data for _kind, _who, data in notifications], default=str)
+
+
+def test_a_payout_method_changed_after_approval_is_not_paid(
+    usd,
+    earned,  # noqa: F811
+    approved,  # noqa: F811
+    stripe_stub,  # noqa: F811
+):
+    """The approver approves "carol: 25.00"; the destination was read at execution. An
+    operator who may set payout methods and execute batches pointed carol's method at their
+    own account after the approval and executed: the second person never saw where the money
+    went."""
+    from rules.rewards.services.payout_methods import payout_method_set
+
+    stripe_stub.accounts.add("acct_1Operator")
+    earned("carol", 2500, ("stripe_connect", {"account": "acct_1PartnerA"}), prog=usd)
+    batch = approved(["carol"], rail="stripe_connect", prog=usd)
+    payout_method_set(
+        program=usd,
+        beneficiary="carol",
+        method="stripe_connect",
+        details={"account": "acct_1Operator"},
+        actor="user:mallory",
+    )
+    with pytest.raises(InvalidTransition):
+        payouts.payout_batch_execute(batch=batch, actor="user:mallory")
+    assert not [c for c in stripe_stub.calls("POST", "/v1/transfers")]
+
+
+def test_a_payment_file_is_not_made_after_a_method_changed(
+    program,
+    earned,  # noqa: F811
+    approved,  # noqa: F811
+):
+    from rules.rewards.services.payout_methods import payout_method_set
+
+    earned("carol", 5000, method=("paypal", {"email": EMAIL}))
+    batch = approved(["carol"], rail="csv", csv_format="paypal_mass_pay")
+    payout_method_set(
+        program=program,
+        beneficiary="carol",
+        method="paypal",
+        details={"email": "mallory@example.com"},
+        actor="user:mallory",
+    )
+    with pytest.raises(InvalidTransition):
+        payouts.payout_batch_csv(batch=batch)
+    assert "carol" in payouts.payout_batch_csv(batch=batch, csv_format="generic")
+
+
+def test_a_method_changed_before_a_redispatch_is_returned_not_paid(
+    usd,
+    earned,  # noqa: F811
+    approved,  # noqa: F811
+    stripe_stub,  # noqa: F811
+    settings,
+):
+    from rules.rewards.services.payout_methods import payout_method_set
+
+    stripe_stub.accounts.add("acct_1Operator")
+    earned("carol", 2500, ("stripe_connect", {"account": "acct_1PartnerA"}), prog=usd)
+    batch = approved(["carol"], rail="stripe_connect", prog=usd)
+    key, settings.STRIPE_SECRET_KEY = settings.STRIPE_SECRET_KEY, ""  # Stripe unreachable
+    payouts.payout_batch_execute(batch=batch, actor="user:mallory")
+    assert batch.items.get().status == PayoutItem.Status.SENT
+    payout_method_set(
+        program=usd,
+        beneficiary="carol",
+        method="stripe_connect",
+        details={"account": "acct_1Operator"},
+        actor="user:mallory",
+    )
+    settings.STRIPE_SECRET_KEY = key
+    payout_items.payout_batches_redispatch()
+    assert not stripe_stub.calls("POST", "/v1/transfers")
+    item = batch.items.get()
+    assert item.status == PayoutItem.Status.FAILED and item.return_transaction_id

@@ -96,6 +96,16 @@ def details_redacted(text: str, items: Sequence[RailItem]) -> str:
     return text
 
 
+def payout_methods_changed_since_approval(
+    batch: PayoutBatch, methods: dict[str, PayoutMethod]
+) -> list[str]:
+    """Beneficiaries whose payout method was set after the batch was approved: the approver
+    did not see where their money would go (an operator could point it at their own account)."""
+    if batch.approved_at is None:
+        return []
+    return sorted(b for b, m in methods.items() if m.updated_at > batch.approved_at)
+
+
 def _rail_items(batch: PayoutBatch, items: Sequence[PayoutItem], *, decrypt: bool):
     methods = payout_methods_of(program=batch.program, beneficiaries=[i.beneficiary for i in items])
     return [rail_item(batch, i, methods.get(i.beneficiary), decrypt=decrypt) for i in items]
@@ -259,6 +269,25 @@ def payout_batch_dispatch(*, batch: PayoutBatch, actor: str) -> int:
     if not items:
         return 0
     rail = rail_get(batch.rail)
+    methods = payout_methods_of(program=batch.program, beneficiaries=[i.beneficiary for i in items])
+    changed = set(payout_methods_changed_since_approval(batch, methods))
+    if changed:  # set after the approval (and after execution): returned, not paid
+        _record(
+            batch,
+            [
+                RailResult(
+                    item_id=i.pk,
+                    status="failed",
+                    reason="the payout method changed after the batch was approved",
+                )
+                for i in items
+                if i.beneficiary in changed
+            ],
+            actor=actor,
+        )
+        items = [i for i in items if i.beneficiary not in changed]
+        if not items:
+            return 0
     rail_items = _rail_items(batch, items, decrypt=True)
     try:
         results = rail.send(program_id=batch.program_id, batch_id=batch.pk, items=rail_items)

@@ -348,6 +348,15 @@ def _check_methods(batch: PayoutBatch, items: list[PayoutItem]) -> dict[str, Pay
     return methods
 
 
+def _refuse_changed_methods(batch: PayoutBatch, methods: dict[str, PayoutMethod]) -> None:
+    changed = payout_items.payout_methods_changed_since_approval(batch, methods)
+    if changed:
+        raise InvalidTransition(
+            f"The payout method of {', '.join(changed)} changed after payout batch {batch.pk} "
+            "was approved: reject it and prepare a new one for a second person to approve."
+        )
+
+
 def payout_batch_execute(*, batch: PayoutBatch, actor: str) -> PayoutBatch:
     """Book the approved batch's transfers, mark the covered rewards paid and the items sent,
     and hand them to the batch's rail. Amounts are re-checked against balances under lock.
@@ -372,6 +381,7 @@ def _execute_locked(batch: PayoutBatch, *, actor: str) -> None:
     program = batch.program
     items = list(batch.items.order_by("beneficiary"))
     methods = _check_methods(batch, items)
+    _refuse_changed_methods(batch, methods)
     codes = {user_rewards_code(i.beneficiary): i for i in items}
     accounts = {
         a.code: a
@@ -502,6 +512,7 @@ def payout_batch_csv(*, batch: PayoutBatch, csv_format: str | None = None) -> st
         pk=batch.pk, program=batch.program, rail=PayoutBatch.Rail.CSV, csv_format=csv_format
     )
     methods = _check_methods(probe, items)
+    _refuse_changed_methods(batch, methods)
     assert needed is not None
     rail_items = [
         payout_items.rail_item(batch, i, methods[i.beneficiary], decrypt=True) for i in items
