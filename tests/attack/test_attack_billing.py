@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import time
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _post(provider: str, body: bytes | str, signature: str | None, program: str = "acme", **extra):
     header = "HTTP_STRIPE_SIGNATURE" if provider == "stripe" else "HTTP_PADDLE_SIGNATURE"
-    headers = {header: signature} if signature is not None else {}
+    headers: dict[str, Any] = {header: signature} if signature is not None else {}
     return Client(raise_request_exception=False).post(
         f"/hooks/{provider}/{program}",
         data=body,
