@@ -330,3 +330,14 @@ def test_a_refund_whose_wake_up_was_lost_is_found_by_the_sweep(
     assert reward.status == Reward.Status.REVERSED
     refund.refresh_from_db()
     assert refund.status == Delivery.Status.PROCESSED and refund.waiting_for == ""
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_huge_body_is_refused_without_a_500(both, provider):
+    from django.conf import settings
+
+    size = (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2_621_440) + 10
+    body = b'{"id": "evt_big", "event_id": "evt_big", "pad": "' + b"x" * size + b'"}'
+    response = _post(provider, body, _sign(provider, body))
+    assert response.status_code in (400, 413), response.status_code
+    assert Delivery.objects.count() == 0
