@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
@@ -98,6 +99,19 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
         if getattr(exc, "wait", None) is not None:
             headers["Retry-After"] = str(int(exc.wait or 1))  # type: ignore[attr-defined]
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        # The database went away mid-request (a failover, a terminated session, a pooler
+        # restart) or refused for now (a lock or statement timeout): the transaction was rolled
+        # back, and a retry with the same Idempotency-Key is safe either way.
+        logger.warning("Database unavailable during an API request", exc_info=exc)
+        body = problem(
+            status=503,
+            code="service_unavailable",
+            title="Service unavailable",
+            detail="The database could not complete the request. Retry with the same "
+            "Idempotency-Key: a request that did complete is replayed, never repeated.",
+        )
+        headers["Retry-After"] = "1"
     else:
         logger.exception("Unhandled error in API view", exc_info=exc)
         body = problem(
