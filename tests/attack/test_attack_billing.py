@@ -341,3 +341,22 @@ def test_a_huge_body_is_refused_without_a_500(both, provider):
     response = _post(provider, body, _sign(provider, body))
     assert response.status_code in (400, 413), response.status_code
     assert Delivery.objects.count() == 0
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_secret_is_in_no_log_line_nor_answer(both, provider, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    secret = STRIPE_SECRET if provider == "stripe" else PADDLE_SECRET
+    body = json.dumps(_event(provider)).encode()
+    answers = [
+        _post(provider, body, _sign(provider, body)),
+        _post(provider, body + b" ", _sign(provider, body)),
+        _post(provider, body, "t=1,v1=00" if provider == "stripe" else "ts=1;h1=00"),
+    ]
+    for answer in answers:
+        assert secret not in answer.content.decode()
+    assert secret not in caplog.text
+    for record in caplog.records:
+        assert secret not in json.dumps(record.__dict__, default=str)
