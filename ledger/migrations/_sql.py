@@ -56,6 +56,9 @@ def restore_sqlite_triggers(sender, using: str = "default", **kwargs) -> None:
         applied = "SELECT 1 FROM django_migrations WHERE app = 'ledger' AND name = %s"
         if cursor.execute(applied, ["0010_integrity_gaps"]).fetchone():
             names.append("0010_integrity_gaps")
+        # 0015's payout item lifecycle, unless migrated back below it.
+        if cursor.execute(applied, ["0015_payout_item_lifecycle"]).fetchone():
+            names.append("0015_payout_item_lifecycle")
         for name in names:
             for statement in sqlparse.split((HERE / f"{name}.sqlite.sql").read_text()):
                 if "CREATE TRIGGER" in statement:

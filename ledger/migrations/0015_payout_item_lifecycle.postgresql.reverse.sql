@@ -1,0 +1,2 @@
+DROP TRIGGER IF EXISTS ledger_payoutitem_lifecycle ON ledger_payoutitem;
+DROP FUNCTION IF EXISTS ledger_payoutitem_lifecycle();
