@@ -54,6 +54,15 @@ BUILTIN_TRIGGERS: Final[dict[str, dict[str, Any]]] = {
             "event.subscription_id": "string",
         },
     },
+    "subscription_renewed": {
+        "description": "a subscription renews (a later billing period is paid)",
+        "fields": {
+            **_MONEY,
+            "event.plan": "string",
+            "event.interval": "string",
+            "event.subscription_id": "string",
+        },
+    },
     "purchase": {
         "description": "a purchase is made",
         "fields": {

@@ -238,7 +238,7 @@ class PercentCommission(RuleAction):
                 if cap:
                     params["cap"] = cap
                 actions.append({"type": self.type, "params": params})
-        if actions and trigger not in ("purchase", "subscription_started"):
+        if actions and trigger not in ("purchase", "subscription_started", "subscription_renewed"):
             parser.warnings.append(f"a commission on a {trigger} event needs event.amount")
         return actions or None
 

@@ -171,7 +171,7 @@ def commission(program):
         custom = {
             t: {"description": t, "fields": money} for t in triggers if t not in BUILTIN_TRIGGERS
         }
-        if custom:  # subscription_renewed is not a built-in trigger (yet): the program adds it
+        if custom:  # a renamed trigger: the program adds it to its catalog
             rules_config_update(
                 program=program, changes={"custom_catalog": {"triggers": custom}}, actor="test"
             )

@@ -95,7 +95,7 @@ def test_an_invalid_rule_from_the_model_comes_back_with_warnings():
     assert result["definition"] == bad
     assert result["warnings"] == [
         "$.trigger: unknown trigger 'birthday' (known: purchase, referral_created, refund, "
-        "signup, subscription_started)"
+        "signup, subscription_renewed, subscription_started)"
     ]
 
 
