@@ -193,6 +193,12 @@ def refund_apply(event: Event) -> dict[str, Any]:
         "already_reversed": [],
         "left_for_clawback": [],
     }
+    if not original_id and event.data.get("payment_event"):
+        # A billing connector's refund (rules/billing): the connector moves the rewards of
+        # data.payment_event by the integration's refund policy; its delivery log says what.
+        out["original_event"] = event.data["payment_event"]
+        out["note"] = "applied by the billing connector's refund policy (see its delivery log)"
+        return out
     if not original_id:
         out["note"] = "data.original_event_id is missing: nothing to reverse"
         return out
