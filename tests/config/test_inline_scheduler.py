@@ -177,7 +177,20 @@ def test_an_advisory_lock_held_by_another_session_prevents_the_run(leases):
         assert taken is not None and taken[0]
         scheduler.tick()
         assert runs == []
-    # That worker's session ended: the lock is free, and this process takes the job.
+    # That worker's session ended. PostgreSQL frees its advisory lock when the backend has
+    # exited, a moment after the client closed it: wait for that, or the next tick finds the
+    # lock still taken and moves the job a whole (fake) interval on, so it would never run.
+    with psycopg.connect(**dsn, autocommit=True) as probe:
+        for _ in range(200):
+            held = probe.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
+                "AND objid = %s",
+                [sched.LOCK_NAMESPACE, key & 0xFFFFFFFF],
+            ).fetchone()
+            if held == (0,):
+                break
+            time.sleep(0.025)
+    # The lock is free, and this process takes the job.
     clock.now += timedelta(seconds=60)
     tick_until(scheduler, lambda: bool(runs))
     assert runs == [clock.now]
