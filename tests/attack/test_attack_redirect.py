@@ -135,3 +135,16 @@ def test_visitor_query_cannot_steer_the_redirect(alice):  # noqa: F811
 def test_hostile_codes_and_slugs_are_404_never_500(alice, path):  # noqa: F811
     response = Client(raise_request_exception=False).get(path.format(code=alice.referral_code))
     assert response.status_code in (400, 404), (path, response.status_code)
+
+
+def test_a_destination_cannot_carry_another_partners_ref(alice):  # noqa: F811
+    from urllib.parse import parse_qs
+
+    referral_link_create(
+        participant=alice,
+        slug="steal",
+        destination="https://shop.example.com/p?ref=OTHER&click_id=1&REF=X",
+        actor="t",
+    )
+    query = parse_qs(urlsplit(_location(alice.referral_code, "steal")).query)
+    assert query["ref"] == [alice.referral_code] and len(query["click_id"]) == 1
