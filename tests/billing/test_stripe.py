@@ -156,6 +156,7 @@ def test_checkout_with_click_pays_the_referrer_and_its_refund_reverses_it(
     assert refund_event.data["reason"] == "refund"
     # The event says who moved the rewards, not "nothing to reverse".
     refund_event.refresh_from_db()
+    assert refund_event.refund is not None
     assert refund_event.refund["original_event"] == "stripe:evt_checkout_1"
     assert "billing connector" in refund_event.refund["note"]
 
