@@ -40,6 +40,8 @@ from bench._harness import (  # noqa: E402
     PYTHON,
     Gunicorn,
     children_of,
+    cpu_between,
+    cpu_sample,
     database_drop,
     database_recreate,
     process_cpu,
@@ -86,10 +88,6 @@ def _postgres_cpu(datadir: str) -> float:
     return reaped + process_cpu(postmaster) + sum(process_cpu(p) for p in children_of(postmaster))
 
 
-def _web_cpu(master: int) -> float:
-    return sum(process_cpu(pid) for pid in children_of(master))
-
-
 async def _generate(spec: dict[str, Any]) -> dict[str, Any]:
     import aiohttp
 
@@ -110,7 +108,7 @@ async def _generate(spec: dict[str, Any]) -> dict[str, Any]:
             warmup[name] = sum(1 for _, good in samples if good)
         for _ in range(spec["rounds"]):
             for name, (paths, expected) in phases.items():
-                web, pg = _web_cpu(spec["server_pid"]), _postgres_cpu(spec["datadir"])
+                web, pg = cpu_sample(spec["server_pid"]), _postgres_cpu(spec["datadir"])
                 samples, elapsed = await _phase(
                     session, paths, expected, spec["concurrency"], spec["seconds"]
                 )
@@ -125,7 +123,9 @@ async def _generate(spec: dict[str, Any]) -> dict[str, Any]:
                         "p99_ms": round(1000 * ok[min(len(ok) - 1, int(0.99 * len(ok)))], 1)
                         if ok
                         else None,
-                        "web_cpu_ms": round(1000 * (_web_cpu(spec["server_pid"]) - web) / n, 2),
+                        "web_cpu_ms": round(
+                            1000 * cpu_between(web, cpu_sample(spec["server_pid"])) / n, 2
+                        ),
                         "postgres_cpu_ms": round(
                             1000 * (_postgres_cpu(spec["datadir"]) - pg) / n, 2
                         ),

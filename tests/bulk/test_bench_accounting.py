@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from bench.load import CpuSample, cpu_between, cpu_sample
+from bench._harness import CpuSample, cpu_between, cpu_sample
 
 
 def test_workers_alive_at_both_samples_count_their_difference():
