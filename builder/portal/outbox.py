@@ -52,31 +52,22 @@ OBJECT_NAMES: dict[str, str] = {
     Kind.PAYOUT_SENT: "payout_item",
     Kind.PAYOUT_FAILED: "payout_item",
 }
-BENEFICIARY_KEYS = ("beneficiary", "participant", "external_id", "participant_external_id")
 
 
 # --- 1. recording, in the money write's transaction -------------------------------------------
 
 
-def _partner(
-    program_id: int, participant_id: int, data: Mapping[str, Any], kind: str
-) -> tuple[str, bool] | None:
-    """(external id, wants this kind of email) of the partner a notification names, by the
-    external id in its data (the money domain's name for participants) or by participant id;
-    None when the participant has no portal account or the notification names nobody. One
-    indexed read."""
-    accounts = PartnerAccount.objects.filter(participant__program_id=program_id)
-    external_id = next(
-        (v for k in BENEFICIARY_KEYS if isinstance(v := data.get(k), str) and v), None
+def _partner(program_id: int, beneficiary: str, kind: str) -> tuple[str, bool] | None:
+    """(external id, wants this kind of email) of the partner a notification names (by
+    external id, the money domain's name for participants); None when the participant has no
+    portal account. One indexed read."""
+    return (
+        PartnerAccount.objects.filter(
+            participant__program_id=program_id, participant__external_id=beneficiary
+        )
+        .values_list("participant__external_id", f"email_{kind}")
+        .first()
     )
-    if external_id is not None:
-        accounts = accounts.filter(participant__external_id=external_id)
-    elif participant_id:
-        accounts = accounts.filter(participant_id=participant_id)
-    else:
-        logger.warning("notification %s names no participant: %r", kind, data)
-        return None
-    return accounts.values_list("participant__external_id", f"email_{kind}").first()
 
 
 def _object_key(kind: str, keys: tuple[str, ...], data: Mapping[str, Any]) -> str:
@@ -87,7 +78,7 @@ def _object_key(kind: str, keys: tuple[str, ...], data: Mapping[str, Any]) -> st
 
 
 def notification_record(
-    kind: str, *, program_id: int, participant_id: int, data: Mapping[str, Any]
+    kind: str, *, program_id: int, beneficiary: str, data: Mapping[str, Any]
 ) -> None:
     """The portal's notification handler: an outbox row for a partner who wants this email,
     sent after the commit. Never raises (the money write must not depend on mail)."""
@@ -102,7 +93,7 @@ def notification_record(
         with transaction.atomic():
             # Only partners who joined the portal and want this email: no row at all for the
             # participants who never signed up (most of a large program) or opted out.
-            partner = _partner(program_id, participant_id, data, outbox_kind)
+            partner = _partner(program_id, beneficiary, outbox_kind)
             if partner is None or not partner[1]:
                 return
             row = EmailOutbox.objects.create(

@@ -18,7 +18,7 @@ NOTIFICATION_KINDS = ("reward.confirmed", "payout.sent", "payout.failed")
 
 class NotificationHandler(Protocol):
     def __call__(
-        self, kind: str, *, program_id: int, participant_id: int, data: Mapping[str, Any]
+        self, kind: str, *, program_id: int, beneficiary: str, data: Mapping[str, Any]
     ) -> None: ...
 
 
@@ -32,12 +32,13 @@ def notification_handler_register(handler: NotificationHandler) -> None:
 
 
 def notification_emit(
-    kind: str, *, program_id: int, participant_id: int, data: Mapping[str, Any]
+    kind: str, *, program_id: int, beneficiary: str, data: Mapping[str, Any]
 ) -> None:
     """Tell every registered handler; call it inside the transaction of the change, so a rolled
-    back change notifies nobody. `data` is JSON-serialisable (ids, amounts in minor units,
+    back change notifies nobody. `beneficiary` is the participant's external id (the money
+    domain's name for participants); `data` is JSON-serialisable (ids, amounts in minor units,
     currency, reasons); handlers render it."""
     if kind not in NOTIFICATION_KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
     for handler in _HANDLERS:
-        handler(kind, program_id=program_id, participant_id=participant_id, data=data)
+        handler(kind, program_id=program_id, beneficiary=beneficiary, data=data)

@@ -86,11 +86,11 @@ def approved(program):
 
 @pytest.fixture
 def notifications():
-    """The notifications emitted during the test: [(kind, participant_id, data)]."""
-    seen: list[tuple[str, int, dict]] = []
+    """The notifications emitted during the test: [(kind, beneficiary, data)]."""
+    seen: list[tuple[str, str, dict]] = []
 
-    def handler(kind, *, program_id, participant_id, data):
-        seen.append((kind, participant_id, dict(data)))
+    def handler(kind, *, program_id, beneficiary, data):
+        seen.append((kind, beneficiary, dict(data)))
 
     notification_handler_register(handler)
     yield seen

@@ -101,13 +101,13 @@ def test_payout_emails_in_major_units(smtp, partner):
         notification_emit(
             "payout.sent",
             program_id=partner.program_id,
-            participant_id=0,
+            beneficiary="alice",
             data={**data, "payout_item": 11},
         )
         notification_emit(
             "payout.failed",
             program_id=partner.program_id,
-            participant_id=partner.pk,
+            beneficiary="alice",
             data={"payout_item": 12, "amount": 700, "currency": "JPY", "reason": "account closed"},
         )
     settle()
@@ -210,7 +210,7 @@ def test_preferences_are_honoured(smtp, partner):
         notification_emit(
             "payout.sent",
             program_id=partner.program_id,
-            participant_id=0,
+            beneficiary="alice",
             data={"payout_item": 1, "beneficiary": "alice", "amount": 100, "currency": "INR"},
         )
     settle()
@@ -240,7 +240,7 @@ def test_one_email_per_object_under_repeats_and_races(smtp, partner):
     data = {"reward": reward.pk, "beneficiary": "alice", "amount": 1, "currency": "INR"}
     with transaction.atomic():  # the same notification again (a redelivered job, say)
         notification_emit(
-            "reward.confirmed", program_id=partner.program_id, participant_id=0, data=data
+            "reward.confirmed", program_id=partner.program_id, beneficiary="alice", data=data
         )
     settle()
     assert EmailOutbox.objects.count() == 1
@@ -250,7 +250,7 @@ def test_one_email_per_object_under_repeats_and_races(smtp, partner):
         notification_emit(
             "payout.sent",
             program_id=partner.program_id,
-            participant_id=0,
+            beneficiary="alice",
             data={"payout_item": 5, "beneficiary": "alice", "amount": 1, "currency": "INR"},
         )
     settle()

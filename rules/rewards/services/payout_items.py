@@ -35,7 +35,6 @@ from ledger.accounts import PAYOUTS_CLEARING, user_rewards_code
 from ledger.booking.lines import PostingLine
 from ledger.services.transactions import transaction_create
 from rules.rewards.models import PayoutBatch, PayoutCoverage, PayoutItem, PayoutMethod, Reward
-from rules.rewards.participants import participant_pk
 from rules.rewards.payout_selectors import (
     payout_coverage_attempts,
     payout_items_awaiting_provider,
@@ -203,24 +202,28 @@ def _fail_locked(batch: PayoutBatch, item: PayoutItem, *, reason: str, actor: st
     for reward in rewards:
         _unpay(reward, actor=actor, reason=f"{item.reference} failed: {reason}"[:500])
     _audit(batch, item, actor=actor, action="payout_item.failed", before=before)
-    who = participant_pk(program_id=program.pk, external_id=item.beneficiary)
-    if who is not None:
-        notification_emit(
-            "payout.failed",
-            program_id=program.pk,
-            participant_id=who,
-            data={
-                "batch": batch.pk,
-                "item": item.pk,
-                "beneficiary": item.beneficiary,
-                "amount": item.amount,
-                "currency": batch.currency,
-                "method": item.method,
-                "reason": reason,
-                "reference": item.reference,
-            },
-        )
+    payout_item_notify("payout.failed", batch=batch, item=item, reason=reason)
     return item
+
+
+def payout_item_notify(kind: str, *, batch: PayoutBatch, item: PayoutItem, **extra: Any) -> None:
+    """Tell the partner (config/platform/notifications.py) that their item was sent or failed;
+    in the transaction that moved it."""
+    notification_emit(
+        kind,
+        program_id=batch.program_id,
+        beneficiary=item.beneficiary,
+        data={
+            "batch": batch.pk,
+            "item": item.pk,
+            "beneficiary": item.beneficiary,
+            "amount": item.amount,
+            "currency": batch.currency,
+            "method": item.method,
+            "reference": item.reference,
+            **extra,
+        },
+    )
 
 
 def _apply_locked(batch: PayoutBatch, item: PayoutItem, result: RailResult, *, actor: str):

@@ -41,7 +41,6 @@ from config.platform.exceptions import (
 )
 from config.platform.identifiers import PARTICIPANT_ID_RE
 from config.platform.models import Program
-from config.platform.notifications import notification_emit
 from config.platform.webhooks.services import webhook_emit
 from ledger.accounts import PAYOUTS_CLEARING, user_rewards_code
 from ledger.booking.lines import PostingLine
@@ -435,22 +434,7 @@ def _execute_locked(batch: PayoutBatch, *, actor: str) -> None:
         item.method = method.method if method else ""
         item.status, item.sent_at = PayoutItem.Status.SENT, timezone.now()
         item.save(update_fields=["method", "status", "sent_at"])
-        who = participant_pk(program_id=program.pk, external_id=item.beneficiary)
-        if who is not None:
-            notification_emit(
-                "payout.sent",
-                program_id=program.pk,
-                participant_id=who,
-                data={
-                    "batch": batch.pk,
-                    "item": item.pk,
-                    "beneficiary": item.beneficiary,
-                    "amount": item.amount,
-                    "currency": batch.currency,
-                    "method": item.method,
-                    "reference": item.reference,
-                },
-            )
+        payout_items.payout_item_notify("payout.sent", batch=batch, item=item)
     before = batch.status
     batch.status = Status.EXECUTED
     batch.executed_by, batch.executed_at = actor, timezone.now()

@@ -296,11 +296,11 @@ def _not_held(reward: Reward) -> None:
 def _notify_confirmed(reward: Reward) -> None:
     # In the confirmation's transaction, so only a confirmation that happened tells the partner
     # (builder/portal: an email outbox row, sent after commit). The money domain names
-    # participants by external id (`beneficiary`); it has no participant row id to give.
+    # participants by external id (`beneficiary`).
     notification_emit(
         "reward.confirmed",
         program_id=reward.program_id,
-        participant_id=0,
+        beneficiary=reward.beneficiary,
         data={
             "reward": reward.pk,
             "beneficiary": reward.beneficiary,
