@@ -104,9 +104,13 @@ def notification_record(
                 data=dict(data),
                 next_attempt_at=timezone.now(),
             )
-    except IntegrityError:  # this email is already in the outbox: one per kind and object
-        return
-    except Exception:
-        logger.exception("could not record the %s email; the change goes on without it", kind)
+    except Exception as exc:
+        if transaction.get_connection().needs_rollback:
+            # The savepoint itself could not be rolled back (the connection is gone, say):
+            # swallowing the error would let the change "succeed" and then roll back silently
+            # at its commit. Fail it instead, so its caller sees the failure and retries.
+            raise
+        if not isinstance(exc, IntegrityError):  # a duplicate: one per kind and object
+            logger.exception("could not record the %s email; the change goes on without it", kind)
         return
     transaction.on_commit(partial(email_dispatch, [row.pk]))

@@ -9,7 +9,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -300,6 +300,26 @@ def test_a_broken_outbox_never_breaks_the_money_write(smtp, partner, monkeypatch
     reward.refresh_from_db()
     assert reward.status == "confirmed"
     assert reward.history.filter(status="confirmed").exists()
+    assert not EmailOutbox.objects.exists()
+
+
+def test_a_lost_connection_in_the_handler_fails_the_money_write(smtp, partner, monkeypatch):
+    """When the handler's savepoint cannot even be rolled back (the database session was
+    terminated), the confirmation must fail loudly, not return as if confirmed and then be
+    rolled back silently at commit (the chaos test saw an acknowledged confirm stay pending)."""
+
+    def lost(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(outbox, "_partner", lost)
+    monkeypatch.setattr(connections["default"], "savepoint_rollback", lost)
+    reward = pending_reward(partner)
+    with pytest.raises(OperationalError):
+        reward_confirm(reward=reward, actor="test")
+    monkeypatch.undo()
+    connections["default"].close()
+    reward.refresh_from_db()
+    assert reward.status == "pending"
     assert not EmailOutbox.objects.exists()
 
 
