@@ -31,6 +31,10 @@ def test_a_failed_publish_makes_the_delivery_due_for_the_sweep(
     delivery = Delivery.objects.get()
     assert delivery.status == "received"
     assert delivery.next_attempt_at is not None and delivery.next_attempt_at <= timezone.now()
+    # The sweep runs here, and so do the events it makes: with "memory://" still set they
+    # would be published through Celery's in-memory transport, and the app would keep that
+    # connection for the tests after this one.
+    settings.CELERY_BROKER_URL = ""
     assert tasks.deliveries_sweep(inline=True) == 1
     delivery.refresh_from_db()
     assert delivery.status == "processed", delivery.reason
