@@ -78,6 +78,8 @@ class Participant(models.Model):
     external_id = models.CharField(max_length=255)
     attributes = models.JSONField(default=dict, blank=True)
     referral_code = models.CharField(max_length=32)
+    # The partner tier's key (rules.tiers), "" for none: rules read it as `referrer.tier`.
+    tier = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
