@@ -16,8 +16,11 @@ from django.template.response import TemplateResponse
 
 from config.platform.admin.common import SUBJECTS, actor_of, money, run_for_each
 from rules.action_registry import action_for
-from rules.admin import participants  # noqa: F401  (registers the participant's page)
-from rules.models import Event, Referral, Rule, RuleProgramConfig, RuleVersion
+from rules.admin import (
+    events,  # noqa: F401  (registers the event pages)
+    participants,  # noqa: F401  (registers the participant's page)
+)
+from rules.models import Referral, Rule, RuleProgramConfig, RuleVersion
 from rules.rewards import admin as rewards_admin  # noqa: F401  (registers the money domain's pages)
 from rules.services.program_config import rules_config_errors, rules_config_update
 from rules.services.rules import rule_publish
@@ -65,15 +68,6 @@ class ReferralAdmin(ReadOnlyAdmin):
     list_filter = ["program"]
     search_fields = ["referrer__external_id", "referred__external_id"]
     list_select_related = ["referrer", "referred", "program"]
-
-
-@admin.register(Event)
-class EventAdmin(ReadOnlyAdmin):
-    list_display = ["event_id", "type", "participant", "status", "attempts", "occurred_at"]
-    list_filter = ["program", "status", "type"]
-    search_fields = ["event_id", "participant__external_id"]
-    list_select_related = ["participant", "program"]
-    date_hierarchy = "occurred_at"
 
 
 class RuleVersionInline(admin.TabularInline):
