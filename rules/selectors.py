@@ -84,14 +84,16 @@ def upline(participant: Participant) -> list[tuple[Participant, int]]:
 
 
 def _profile(participant: Participant, referrals_count: int, extra: dict[str, Any]) -> dict:
-    """A participant as the engine sees it: attributes plus the computed id, joined_at and
-    referrals_count (SPEC §6 facts)."""
+    """A participant as the engine sees it: attributes plus the computed id, joined_at,
+    referrals_count and tier (SPEC §6 facts). The tier is the one rules.tiers computed (its
+    key, "" for none); it wins over an attribute of that name, which a sender could set."""
     return {
         **participant.attributes,
         **extra,
         "id": participant.external_id,
         "joined_at": participant.created_at,
         "referrals_count": referrals_count,
+        "tier": participant.tier,
     }
 
 
