@@ -1,0 +1,32 @@
+"""Runs the pure graph <-> rule JSON conversion tests (diff.test.mjs) under Node."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rules.action_registry import actions_catalog
+
+TESTS = Path(__file__).with_name("diff.test.mjs")
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js (npm installs it)")
+def test_the_diff_from_the_active_version_marks_nodes():
+    # The canvas draws actions from the server's catalog: the tests get the real one.
+    env = {**os.environ, "RULE_ACTIONS": json.dumps(actions_catalog(currency="INR"))}
+    result = subprocess.run(
+        ["node", "--test", str(TESTS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "# fail 0" in result.stdout
+    assert "# skipped 0" in result.stdout
