@@ -53,6 +53,11 @@ class RuleProgramConfig(models.Model):
         help_text="Attributes that must differ between referrer and referred "
         '(default ["email", "device_id", "ip"]); a match holds the reward',
     )
+    rules_publish_requires_approval = models.BooleanField(
+        default=False,
+        help_text="Publishing a rule needs a second person: a publish makes a request that "
+        "someone other than its requester approves",
+    )
 
     class Meta:
         verbose_name = "rules settings"
@@ -276,3 +281,67 @@ class RewardLink(models.Model):
                 name="rewardlink_beneficiary_time",
             ),
         ]
+
+
+class RuleScenario(models.Model):
+    """A saved test of a rule: an event (as POST P/rules/{id}/test takes it) and the expected
+    outcome. Scenarios run on every save; publishing is refused while one fails."""
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="scenarios")
+    name = models.CharField(max_length=200)
+    event = models.JSONField()
+    # {"matched": bool, "rewards": [{"beneficiary", "amount", "currency"?}]?}
+    expect = models.JSONField()
+    # {"passed", "version", "ran_at", "message"} of the last stored run, None before one.
+    last_result = models.JSONField(null=True, blank=True)
+    created_by = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["rule", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "name"], name="rule_scenario_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id}: {self.name}"
+
+
+class RulePublishRequest(models.Model):
+    """Two-person publishing (RuleProgramConfig.rules_publish_requires_approval): one person
+    asks to publish a version, another approves it (never the requester) or rejects it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+        SUPERSEDED = "superseded"
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="publish_requests")
+    version = models.ForeignKey(RuleVersion, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.CharField(max_length=255)
+    decided_by = models.CharField(max_length=255, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # At most one open request per rule: a new one supersedes the old.
+            models.UniqueConstraint(
+                fields=["rule"],
+                condition=Q(status="pending"),
+                name="rule_publish_request_one_pending",
+            ),
+            # The database refuses what the service refuses: approving one's own request.
+            models.CheckConstraint(
+                condition=~Q(status="approved") | ~Q(decided_by=models.F("requested_by")),
+                name="rule_publish_request_four_eyes",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"publish {self.rule_id} v{self.version_id} ({self.status})"
