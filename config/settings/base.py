@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "ledger",
     "rules",
     "rules.billing",
+    "rules.tiers",
     "builder",
     "builder.portal",
 ]
@@ -337,6 +338,12 @@ CLICK_RETENTION_DAYS = env.int("CLICK_RETENTION_DAYS", default=400)
 CELERY_BEAT_SCHEDULE["rules.clicks_purge"] = {
     "task": "rules.clicks_purge",
     "schedule": crontab(hour=3, minute=30),
+}
+# Partner tiers (docs/TIERS.md): every partner's tier is recomputed nightly, so a rolling
+# window that moved past old revenue demotes as surely as a conversion promotes.
+CELERY_BEAT_SCHEDULE["rules.tiers_recompute"] = {
+    "task": "rules.tiers_recompute",
+    "schedule": crontab(hour=2, minute=15),
 }
 # A click's insert does not wait for the WAL flush (synchronous_commit off for that statement's
 # transaction only): a crash of PostgreSQL may lose the last fraction of a second of clicks.
