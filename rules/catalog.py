@@ -5,7 +5,14 @@ Facts: ``event.*`` (the event's type, time and data), ``referred.*`` (the event'
 profiles are free-form, so any ``referred.<attr>`` / ``referrer.<attr>`` / ``parent.<attr>``
 is allowed; the catalog types the common ones, and a typed field must be used as its type.
 A program declares its own triggers and fields with
-``{"triggers": {name: {"description": ..., "fields": {path: type}}}}``.
+``{"triggers": {name: {"description": ..., "fields": {path: type}, "money": [path]}}}``.
+
+Money: each trigger lists under ``"money"`` the fields that hold an amount of money in minor
+units of the program's currency (``event.amount`` on purchase, the subscription triggers and
+refund). Their type stays ``number`` (or ``integer``) for validation; the list tells the
+builder and the explanation to show and take them in major units with the currency. A custom
+trigger may declare its own money fields in the same list: each must be one of its
+``number``/``integer`` fields.
 """
 
 from __future__ import annotations
@@ -28,9 +35,11 @@ _PARTICIPANT_FIELDS: Final = {
     "email": "string",
     "country": "string",
     "tags": "list",
+    "tier": "string",
 }
 _EVENT_FIELDS: Final = {"event.type": "string", "event.occurred_at": "datetime"}
 _MONEY: Final = {"event.amount": "number", "event.currency": "string"}
+MONEY_FIELD_TYPES: Final = ("number", "integer")
 
 BUILTIN_TRIGGERS: Final[dict[str, dict[str, Any]]] = {
     "signup": {
@@ -53,6 +62,7 @@ BUILTIN_TRIGGERS: Final[dict[str, dict[str, Any]]] = {
             "event.interval": "string",
             "event.subscription_id": "string",
         },
+        "money": ["event.amount"],
     },
     "subscription_renewed": {
         "description": "a subscription renews (a later billing period is paid)",
@@ -62,6 +72,7 @@ BUILTIN_TRIGGERS: Final[dict[str, dict[str, Any]]] = {
             "event.interval": "string",
             "event.subscription_id": "string",
         },
+        "money": ["event.amount"],
     },
     "purchase": {
         "description": "a purchase is made",
@@ -72,10 +83,12 @@ BUILTIN_TRIGGERS: Final[dict[str, dict[str, Any]]] = {
             "event.category": "string",
             "event.quantity": "integer",
         },
+        "money": ["event.amount"],
     },
     "refund": {
         "description": "a purchase is refunded",
         "fields": {**_MONEY, "event.original_event": "string", "event.reason": "string"},
+        "money": ["event.amount"],
     },
 }
 
@@ -92,7 +105,7 @@ def custom_catalog_errors(custom: Any) -> list[str]:
     if custom in (None, {}):
         return []
     if not isinstance(custom, dict) or set(custom) - {"triggers"}:
-        return ['the custom catalog is {"triggers": {name: {"description", "fields"}}}']
+        return ['the custom catalog is {"triggers": {name: {"description", "fields", "money"}}}']
     triggers = custom.get("triggers")
     if not isinstance(triggers, dict):
         return ['"triggers" must be an object of trigger name to definition']
@@ -100,8 +113,8 @@ def custom_catalog_errors(custom: Any) -> list[str]:
     for name, spec in triggers.items():
         if not TRIGGER_RE.match(name) or len(name) > 64:
             errors.append(f"trigger {name!r}: a name matches ^[a-z][a-z0-9_]*$ (max 64)")
-        if not isinstance(spec, dict) or set(spec) - {"description", "fields"}:
-            errors.append(f"trigger {name!r}: an object with 'description' and 'fields'")
+        if not isinstance(spec, dict) or set(spec) - {"description", "fields", "money"}:
+            errors.append(f"trigger {name!r}: an object with 'description', 'fields', 'money'")
             continue
         if not isinstance(spec.get("description", ""), str):
             errors.append(f"trigger {name!r}: the description must be a string")
@@ -117,6 +130,24 @@ def custom_catalog_errors(custom: Any) -> list[str]:
                     f"trigger {name!r}: field {path!r} has type {kind!r}; "
                     f"known types: {', '.join(FIELD_TYPES)}"
                 )
+        errors += _money_errors(name, spec.get("money", []), fields)
+    return errors
+
+
+def _money_errors(name: str, money: Any, fields: dict[str, Any]) -> list[str]:
+    """A custom trigger's "money" list names number/integer fields it has."""
+    if not isinstance(money, list):
+        return [f"trigger {name!r}: 'money' must be a list of field paths"]
+    known = {**BUILTIN_TRIGGERS.get(name, {}).get("fields", {}), **fields}
+    errors = []
+    for path in money:
+        if not isinstance(path, str):
+            errors.append(f"trigger {name!r}: 'money' lists field paths, not {path!r}")
+        elif known.get(path) not in MONEY_FIELD_TYPES:
+            errors.append(
+                f"trigger {name!r}: money field {path!r} must be one of the trigger's "
+                "number or integer fields (an amount in minor units)"
+            )
     return errors
 
 
@@ -132,6 +163,7 @@ def _well_formed_triggers(custom: Any) -> dict[str, dict[str, Any]]:
             continue
         fields = spec.get("fields")
         description = spec.get("description")
+        money = spec.get("money")
         out[name] = {
             "description": description if isinstance(description, str) else "",
             "fields": {
@@ -139,6 +171,9 @@ def _well_formed_triggers(custom: Any) -> dict[str, dict[str, Any]]:
                 for path, kind in (fields.items() if isinstance(fields, dict) else ())
                 if FIELD_RE.match(path) and kind in FIELD_TYPES
             },
+            "money": [path for path in money if isinstance(path, str)]
+            if isinstance(money, list)
+            else [],
         }
     return out
 
@@ -146,22 +181,39 @@ def _well_formed_triggers(custom: Any) -> dict[str, dict[str, Any]]:
 def catalog_for(custom: dict[str, Any] | None = None) -> dict[str, Any]:
     """The full catalog: built-in triggers plus a program's custom triggers and fields.
 
-    A custom trigger that shares a built-in's name adds fields to it (and may override the
-    description).
+    A custom trigger that shares a built-in's name adds fields (and money fields) to it, and
+    may override the description. Each trigger's "money" lists its fields that hold money in
+    minor units of the program's currency (only number/integer fields it has).
     """
     common = _common_fields()
     triggers: dict[str, dict[str, Any]] = {
-        name: {"description": spec["description"], "fields": {**common, **spec["fields"]}}
+        name: {
+            "description": spec["description"],
+            "fields": {**common, **spec["fields"]},
+            "money": list(spec.get("money", ())),
+        }
         for name, spec in BUILTIN_TRIGGERS.items()
     }
     for name, spec in _well_formed_triggers(custom).items():
         entry = triggers.setdefault(
-            name, {"description": name.replace("_", " "), "fields": dict(common)}
+            name, {"description": name.replace("_", " "), "fields": dict(common), "money": []}
         )
         if spec["description"]:
             entry["description"] = spec["description"]
         entry["fields"].update(spec["fields"])
+        for path in spec["money"]:
+            if entry["fields"].get(path) in MONEY_FIELD_TYPES and path not in entry["money"]:
+                entry["money"].append(path)
     return copy.deepcopy({"triggers": triggers})
+
+
+def money_fields(catalog: dict[str, Any] | None, trigger: str | None = None) -> frozenset[str]:
+    """The fields that hold money (minor units) on ``trigger``, or on any trigger when it is
+    not given; the built-in catalog when ``catalog`` is None."""
+    triggers = catalog["triggers"] if catalog is not None else BUILTIN_TRIGGERS
+    if trigger is not None:
+        return frozenset(triggers.get(trigger, {}).get("money", ()))
+    return frozenset(path for spec in triggers.values() for path in spec.get("money", ()))
 
 
 def field_type(catalog: dict[str, Any], trigger: str, path: str) -> str | None:

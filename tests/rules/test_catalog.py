@@ -10,6 +10,7 @@ from rules.catalog import (
     catalog_for,
     custom_catalog_errors,
     field_type,
+    money_fields,
 )
 
 
@@ -119,3 +120,64 @@ def test_catalog_api_survives_a_malformed_saved_catalog(api, url, program):
     RuleProgramConfig.objects.create(program=program, custom_catalog={"triggers": []})
     response = api.get(url("rules/catalog"))
     assert response.status_code == 200
+
+
+def test_money_fields_are_listed_per_trigger():
+    triggers = catalog_for()["triggers"]
+    for name in ("purchase", "subscription_started", "subscription_renewed", "refund"):
+        assert triggers[name]["money"] == ["event.amount"], name
+    assert triggers["signup"]["money"] == [] and triggers["referral_created"]["money"] == []
+    assert money_fields(None) == {"event.amount"}
+    assert money_fields(None, "signup") == frozenset()
+    # the money list does not change a field's type: validation reads "number" as before
+    assert triggers["purchase"]["fields"]["event.amount"] == "number"
+
+
+def test_participants_have_a_tier():
+    fields = catalog_for()["triggers"]["purchase"]["fields"]
+    for role in ("referred", "referrer", "parent"):
+        assert fields[f"{role}.tier"] == "string"
+
+
+def test_a_custom_catalog_declares_money_fields():
+    custom = {
+        "triggers": {
+            "deal_won": {
+                "description": "a deal is won",
+                "fields": {"event.deal_value": "integer", "event.owner": "string"},
+                "money": ["event.deal_value"],
+            },
+            # a built-in trigger gains a money field of its own
+            "purchase": {"fields": {"event.shipping": "number"}, "money": ["event.shipping"]},
+        }
+    }
+    assert custom_catalog_errors(custom) == []
+    catalog = catalog_for(custom)
+    assert catalog["triggers"]["deal_won"]["money"] == ["event.deal_value"]
+    assert catalog["triggers"]["purchase"]["money"] == ["event.amount", "event.shipping"]
+    assert money_fields(catalog, "deal_won") == {"event.deal_value"}
+    assert money_fields(catalog) == {"event.amount", "event.shipping", "event.deal_value"}
+    assert catalog_for()["triggers"]["purchase"]["money"] == ["event.amount"]
+
+
+@pytest.mark.parametrize(
+    ("money", "error"),
+    [
+        ("event.deal_value", "'money' must be a list of field paths"),
+        ([5], "'money' lists field paths, not 5"),
+        (["event.owner"], "money field 'event.owner' must be one of the trigger's number"),
+        (["event.nowhere"], "money field 'event.nowhere' must be one of the trigger's number"),
+    ],
+)
+def test_a_bad_money_list_is_reported_and_ignored(money, error):
+    custom = {
+        "triggers": {
+            "deal_won": {
+                "fields": {"event.deal_value": "integer", "event.owner": "string"},
+                "money": money,
+            }
+        }
+    }
+    errors = custom_catalog_errors(custom)
+    assert any(error in e for e in errors), errors
+    assert catalog_for(custom)["triggers"]["deal_won"]["money"] == []
