@@ -4,9 +4,11 @@
    takes the row with ``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent workers never wait on
    each other; SQLite (one writer at a time anyway) uses a conditional UPDATE.
 2. **Work** (one transaction, holding the event's row lock): build the facts, evaluate the
-   active rules for the event's type by descending priority (stopping after a matched rule with
-   ``stop_processing``), run matched actions through the ledger with deterministic keys, apply a
-   refund, store the results and mark the event ``processed``. A crash anywhere rolls all of it
+   active rules for the event's type by descending priority (skipping a version whose schedule
+   excludes the event, suppressing the rest after a matched rule with ``stop_processing``, and
+   recording every one of them with its outcome), run matched actions through the ledger with
+   deterministic keys, recompute tiers when rewards were made, apply a refund, store the
+   results and mark the event ``processed``. A crash anywhere rolls all of it
    back; even if it did not, the keys make the next attempt pay nothing twice.
 3. **Failure**: back to ``received`` with ``next_attempt_at`` (exponential backoff), or
    ``failed`` with the error after MAX_ATTEMPTS (`event_mark_failed`: audit entry and an
@@ -45,6 +47,7 @@ from rules.models import Event, Participant, RewardLink
 from rules.rewards.models import Reward
 from rules.rewards.services.rewards import reward_can_become, reward_reverse
 from rules.selectors import active_rule_versions, event_facts, rules_config_get
+from rules.tiers.services import tier_recompute_for_event
 
 logger = logging.getLogger(__name__)
 
@@ -116,21 +119,70 @@ def event_claim(*, event_pk: int) -> int | None:
 # --- work ---------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)
+def _instant(text: str) -> datetime | None:
+    """An RFC 3339 schedule bound as an aware datetime (validation checks the format; a bound
+    that does not parse, in a version stored before it did, bounds nothing)."""
+    try:
+        value = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return value if value.tzinfo is not None else None
+
+
+def schedule_skip(definition: dict[str, Any], occurred_at: datetime) -> dict[str, Any] | None:
+    """Why a version's schedule excludes an event that occurred at `occurred_at`, or None when
+    it applies: active from `active_from` (inclusive) until `active_until` (exclusive).
+    Returns {"reason": "not_yet_active", "active_from"} or {"reason": "expired",
+    "active_until"}."""
+    start = definition.get("active_from")
+    if start and isinstance(start, str):
+        bound = _instant(start)
+        if bound is not None and occurred_at < bound:
+            return {"reason": "not_yet_active", "active_from": start}
+    end = definition.get("active_until")
+    if end and isinstance(end, str):
+        bound = _instant(end)
+        if bound is not None and occurred_at >= bound:
+            return {"reason": "expired", "active_until": end}
+    return None
+
+
+def _not_evaluated(rule: Any, version: Any, outcome: str, **extra: Any) -> dict[str, Any]:
+    """The entry of a rule that was not evaluated (suppressed or skipped): no trace, no
+    effects; "matched" stays false for SPEC §6's readers."""
+    return {
+        "rule": rule.pk,
+        "version": version.version,
+        "matched": False,
+        "outcome": outcome,
+        **extra,
+        "rewards": [],
+        "credits": [],
+        "skipped": [],
+        "limited": [],
+    }
+
+
 def rules_evaluate_and_act(
     event: Event, *, active: list[tuple[Any, Any]] | None = None
 ) -> list[dict[str, Any]]:
     """Evaluate the event's active rules and run the matched actions (no status change).
 
-    Rules run in priority order, up to and including the first matched rule with
-    stop_processing; each of those is evaluated once, with its trace, and recorded matched or
-    not. Compiled rules are cached by rules.engine (versions are immutable). `active`: the
-    active rules for the event's type, when the caller has read them already (a batch)."""
+    Rules run in priority order. Every active rule of the trigger gets an entry with its
+    "outcome": "skipped" (with a "reason") when its version's schedule excludes the event's
+    occurred_at; "matched" or "not_matched", evaluated once with its trace; "suppressed"
+    (with "suppressed_by": the rule's id, not evaluated) after a matched rule with
+    stop_processing. Compiled rules are cached by rules.engine (versions are immutable).
+    When the actions created rewards, the participants' tiers are recomputed
+    (rules.tiers). `active`: the active rules for the event's type, when the caller has read
+    them already (a batch)."""
     program = event.program
-    facts, roles = event_facts(event)
     if active is None:
         active = active_rule_versions(program=program, trigger=event.type)
     if not active:
         return []
+    facts, roles = event_facts(event)
     # Fraud signals compare a referrer with the referred: without a referrer there is nothing
     # to hold (fraud_hold_reason says ""), so the settings need not be read.
     hold_reason = (
@@ -139,13 +191,25 @@ def rules_evaluate_and_act(
         else ""
     )
     results: list[dict[str, Any]] = []
+    stopped_by: int | None = None
+    rewarded = False
     for rule, version in active:
-        evaluation = compile_rule(version.definition).evaluate(facts)
+        definition = version.definition
+        if "active_from" in definition or "active_until" in definition:
+            skip = schedule_skip(definition, event.occurred_at)
+            if skip is not None:
+                results.append(_not_evaluated(rule, version, "skipped", **skip))
+                continue
+        if stopped_by is not None:
+            results.append(_not_evaluated(rule, version, "suppressed", suppressed_by=stopped_by))
+            continue
+        evaluation = compile_rule(definition).evaluate(facts)
         matched = evaluation.matched
         entry: dict[str, Any] = {
             "rule": rule.pk,
             "version": version.version,
             "matched": matched,
+            "outcome": "matched" if matched else "not_matched",
             "rewards": [],
             "credits": [],
             "skipped": [],
@@ -154,7 +218,7 @@ def rules_evaluate_and_act(
         }
         if matched:
             planned = plan_actions(
-                version.definition,
+                definition,
                 facts,
                 currency=program.currency,
                 direct_rate_bps=program.direct_rate_bps,
@@ -174,11 +238,15 @@ def rules_evaluate_and_act(
                 skipped=outcome.skipped,
                 limited=outcome.limited,
             )
-            if hold_reason and outcome.rewards:
-                entry["held"] = hold_reason
+            if outcome.rewards:
+                rewarded = True
+                if hold_reason:
+                    entry["held"] = hold_reason
+            if definition.get("stop_processing"):
+                stopped_by = rule.pk
         results.append(entry)
-        if matched and version.definition.get("stop_processing"):
-            break
+    if rewarded:
+        tier_recompute_for_event(event=event)
     return results
 
 

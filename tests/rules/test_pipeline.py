@@ -234,7 +234,12 @@ def test_priority_order_and_stop_processing(program, publish, refer, ingest):
     ]
     gold = ingest("e-gold", "subscription_started", "bob", data={"plan": "gold"})
     results = Event.objects.get(pk=gold.pk).results
-    assert [(r["rule"], r["matched"]) for r in results] == [(high.pk, True)]
+    # Every active rule is recorded: those after the stopping rule as suppressed by it.
+    assert [(r["rule"], r["matched"], r["outcome"], r.get("suppressed_by")) for r in results] == [
+        (high.pk, True, "matched", None),
+        (mid.pk, False, "suppressed", high.pk),
+        (low.pk, False, "suppressed", high.pk),
+    ]
     assert sorted(Reward.objects.values_list("amount", flat=True)) == [1, 2, 3]
 
 

@@ -132,9 +132,11 @@ def test_rules_after_a_stop_are_neither_traced_nor_recorded(
     publish(rule_def(name="c", priority=10, conditions=ALWAYS))
     event = Event.objects.get(pk=ingest("p-1", "subscription_started", "bob").pk)
 
-    assert [r["matched"] for r in event.results] == [False, True]
+    assert [r["matched"] for r in event.results] == [False, True, False]
+    assert [r["outcome"] for r in event.results] == ["not_matched", "matched", "suppressed"]
     assert event.results[0]["trace"][0]["field"] == "event.plan"
     assert event.results[1]["rule"] == stop.pk
+    assert event.results[2]["suppressed_by"] == stop.pk and "trace" not in event.results[2]
     assert [c.definition["name"] for c in traced] == ["a", "b"]
     assert untraced == []  # one traced evaluation per recorded rule, not a second pass
     assert Reward.objects.get().amount == 50000
