@@ -10,6 +10,8 @@
 // The actions a rule may take, with their params, come from the server (GET rules/catalog's
 // `actions`, one entry per module of rules/actions/): nothing here names an action.
 
+import { bpsToPercentText, exponentOf, formatMoney, isMoneyField, minorToMajorText, parseMoney } from "./units.js";
+
 export const GROUP_OPERATORS = ["AND", "OR", "NOT"];
 export const NO_VALUE_OPERATORS = ["exists", "not_exists"];
 export const LIST_OPERATORS = ["in", "not_in"];
@@ -260,15 +262,29 @@ export const NODE_SIZE = {
   action: { width: 240, height: 96 },
 };
 
+/** Columns for a group's run of `n` leaf children: one column up to 8, then a grid about as
+ * wide as it is tall (a 150-leaf group: 9 columns of 17). */
+export function gridColumns(n) {
+  return n <= 8 ? 1 : Math.ceil(Math.sqrt(n / 2.3));
+}
+
 /**
- * A layered tree layout, left to right: depth gives the column, leaves take consecutive rows
- * and a parent sits at the middle of its children. Nodes outside the tree go in a row below.
+ * A tidy tree layout, left to right: depth gives the column and every subtree owns a band of
+ * rows, so no two nodes overlap; a parent sits at the middle of its children. A group whose
+ * children are all conditions (more than 8) lays them out as a grid, read row by row, so a big
+ * rule stays about as wide as it is tall. A collapsed group (data.collapsed) takes one row and
+ * its hidden nodes are stacked on it in their order. Nodes outside the tree go in a row below.
+ * Children keep their order (top to bottom, then left to right): the order in the JSON.
  * Returns {id: {x, y}} (top-left corners).
  */
-export function layoutTree(graph, { columnGap = 70, rowGap = 24 } = {}) {
+export function layoutTree(graph, { columnGap = 70, rowGap = 24, gridGap = 30 } = {}) {
   const kids = childrenOf(graph);
   const byId = new Map(graph.nodes.map((n) => [n.id, n]));
   const size = (id) => NODE_SIZE[byId.get(id)?.data?.kind] || NODE_SIZE.leaf;
+  const collapsed = (id) => {
+    const data = byId.get(id)?.data;
+    return data?.kind === "group" && Number.isInteger(data.collapsed);
+  };
   const hasParent = new Set(graph.edges.map((e) => e.target));
   const roots = graph.nodes.filter((n) => n.data?.kind === "trigger" && !hasParent.has(n.id));
   const columnX = [];
@@ -276,25 +292,59 @@ export function layoutTree(graph, { columnGap = 70, rowGap = 24 } = {}) {
   const seen = new Set();
   let nextY = 0;
 
+  const isGrid = (children) =>
+    children.length > 8 && children.every((c) => byId.get(c)?.data?.kind === "leaf" && !(kids[c] || []).length);
   const depthWidths = (id, depth) => {
     if (seen.has(id)) return;
     seen.add(id);
     columnX[depth] = Math.max(columnX[depth] || 0, size(id).width);
-    for (const child of kids[id] || []) depthWidths(child, depth + 1);
+    if (collapsed(id)) return;
+    const children = kids[id] || [];
+    if (isGrid(children)) {
+      const cols = gridColumns(children.length);
+      const width = Math.max(...children.map((c) => size(c).width));
+      columnX[depth + 1] = Math.max(columnX[depth + 1] || 0, cols * width + (cols - 1) * gridGap);
+      for (const child of children) seen.add(child);
+      return;
+    }
+    for (const child of children) depthWidths(child, depth + 1);
   };
   for (const root of roots) depthWidths(root.id, 0);
   const xs = [0];
-  for (let d = 1; d < columnX.length + 1; d++) xs[d] = xs[d - 1] + columnX[d - 1] + columnGap;
+  for (let d = 1; d < columnX.length + 1; d++) xs[d] = xs[d - 1] + (columnX[d - 1] || 0) + columnGap;
 
   const placed = new Set();
+  // Hidden nodes under a collapsed group: stacked on it 1px apart, in order.
+  const stack = (id, at) => {
+    for (const child of kids[id] || []) {
+      if (placed.has(child)) continue;
+      placed.add(child);
+      at.y += 1;
+      positions[child] = { x: at.x, y: at.y };
+      stack(child, at);
+    }
+  };
   const place = (id, depth) => {
     placed.add(id);
-    const children = (kids[id] || []).filter((c) => !placed.has(c));
     const { width, height } = size(id);
+    const children = collapsed(id) ? [] : (kids[id] || []).filter((c) => !placed.has(c));
     let centre;
     if (children.length === 0) {
       centre = nextY + height / 2;
       nextY += height + rowGap;
+    } else if (isGrid(children)) {
+      const cols = gridColumns(children.length);
+      const cell = Math.max(...children.map((c) => size(c).width)) + gridGap;
+      const rowHeight = Math.max(...children.map((c) => size(c).height)) + rowGap;
+      const top = nextY;
+      children.forEach((child, i) => {
+        placed.add(child);
+        positions[child] = { x: Math.round(xs[depth + 1] + (i % cols) * cell), y: Math.round(top + Math.floor(i / cols) * rowHeight) };
+      });
+      const rows = Math.ceil(children.length / cols);
+      nextY = top + rows * rowHeight;
+      centre = top + (rows * rowHeight - rowGap) / 2;
+      nextY = Math.max(nextY, centre + height / 2 + rowGap);
     } else {
       const centres = children.map((c) => place(c, depth + 1));
       centre = (centres[0] + centres[centres.length - 1]) / 2;
@@ -302,6 +352,7 @@ export function layoutTree(graph, { columnGap = 70, rowGap = 24 } = {}) {
     }
     const x = xs[depth] + (columnX[depth] - width) / 2;
     positions[id] = { x: Math.round(x), y: Math.round(centre - height / 2) };
+    if (collapsed(id)) stack(id, { ...positions[id] });
     return centre;
   };
   for (const root of roots) place(root.id, 0);
@@ -324,14 +375,21 @@ export function formatValue(value) {
   return JSON.stringify(value);
 }
 
-export function describeValue(cond) {
+/**
+ * A condition's value as the canvas shows it. With `currency` and a money field (units.js
+ * isMoneyField), amounts read in major units with the currency: "₹ 5,000.00".
+ */
+export function describeValue(cond, { currency = "", trigger = "" } = {}) {
   if (!isObject(cond)) return formatValue(cond);
   if (NO_VALUE_OPERATORS.includes(cond.operator)) return "";
+  const money = Boolean(currency) && cond.operator !== "within_last_days" && isMoneyField(cond.field, trigger || undefined);
+  const show = (v) => (money && Number.isInteger(v) ? formatMoney(v, currency) : formatValue(v));
   if (cond.operator === "between" && Array.isArray(cond.value) && cond.value.length === 2) {
-    return `${formatValue(cond.value[0])} and ${formatValue(cond.value[1])}`;
+    return `${show(cond.value[0])} and ${show(cond.value[1])}`;
   }
   if (cond.operator === "within_last_days") return `${formatValue(cond.value)} days`;
-  return formatValue(cond.value);
+  if (Array.isArray(cond.value)) return `[${cond.value.map(show).join(", ")}]`;
+  return show(cond.value);
 }
 
 export function truncate(text, max = 30) {
@@ -341,42 +399,28 @@ export function truncate(text, max = 30) {
 
 // ---------------------------------------------------------------- money (minor units)
 
+/** Digits after the point (the catalog's exponent, else ISO 4217): units.js. */
 export function currencyExponent(currency) {
-  try {
-    return new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions()
-      .maximumFractionDigits;
-  } catch {
-    return 2;
-  }
+  return exponentOf(currency);
 }
 
 /** 50000, "INR" -> "500.00" (exact: integer arithmetic, no floats). */
 export function minorToMajor(amount, currency) {
-  if (!Number.isInteger(amount)) return amount === undefined || amount === null ? "" : String(amount);
-  const exp = currencyExponent(currency);
-  if (exp === 0) return String(amount);
-  const sign = amount < 0 ? "-" : "";
-  const digits = String(Math.abs(amount)).padStart(exp + 1, "0");
-  return `${sign}${digits.slice(0, -exp)}.${digits.slice(-exp)}`;
+  if (amount === undefined || amount === null) return "";
+  const text = minorToMajorText(amount, exponentOf(currency));
+  return text === null ? String(amount) : text;
 }
 
 /** "500" or "500.5", "INR" -> 50050; null when the text is not an amount with that precision. */
 export function majorToMinor(text, currency) {
-  const exp = currencyExponent(currency);
-  const match = /^\s*(-?)(\d+)(?:\.(\d*))?\s*$/.exec(String(text));
-  if (!match) return null;
-  const [, sign, whole, fraction = ""] = match;
-  if (fraction.length > exp) return null;
-  const minor = Number(whole + fraction.padEnd(exp, "0"));
-  if (!Number.isSafeInteger(minor)) return null;
-  return sign ? -minor : minor;
+  return parseMoney(text, currency);
 }
 
 /** A param's value as the canvas shows it, by its field's kind (null: unset, no text). */
 function paramText(field, value, currency) {
   if (value === undefined || value === null) return field?.empty ?? null;
-  if (field?.kind === "money") return Number.isInteger(value) ? `${minorToMajor(value, currency)} ${currency}` : formatValue(value);
-  if (field?.kind === "basis_points") return Number.isInteger(value) ? `${value / 100}%` : field.empty ?? formatValue(value);
+  if (field?.kind === "money") return Number.isInteger(value) ? formatMoney(value, currency) : formatValue(value);
+  if (field?.kind === "basis_points") return Number.isInteger(value) ? `${bpsToPercentText(value)}%` : field.empty ?? formatValue(value);
   return String(value);
 }
 

@@ -2,13 +2,16 @@
 // connection rules, and drawing each node from its data. Node text is set through X6 `text`
 // attributes, which X6 writes with textContent: rule JSON never becomes markup.
 import {
+  childrenOf,
   describeAction,
   describeValue,
+  graphToRule,
   layoutTree,
   NODE_SIZE,
   ruleToGraph,
   truncate,
 } from "./convert.js";
+import { installCanvasTools } from "./search.js";
 
 const X6 = window.X6;
 
@@ -27,6 +30,19 @@ export const TRACE_STYLE = {
 };
 
 const PROBLEM_STROKE = "#d50000";
+
+// Outlines drawn around a node, apart from its kind/trace/problem colours (those belong to
+// nodeAttrs): "halo" shows a version diff, "mark" a search match or a drop target.
+export const DIFF_STYLE = {
+  added: { stroke: "#16a34a", label: "added" },
+  removed: { stroke: "#dc2626", label: "removed" },
+  changed: { stroke: "#d97706", label: "changed" },
+};
+const MARK_STYLE = {
+  match: { stroke: "#60a5fa", strokeWidth: 4 },
+  current: { stroke: "#1d4ed8", strokeWidth: 7 },
+  drop: { stroke: "#2563eb", strokeWidth: 5, strokeDasharray: "8 4" },
+};
 
 // Which kinds a node may have as children (edges run parent -> child).
 const CHILD_KINDS = {
@@ -68,12 +84,17 @@ function registerShape() {
     {
       inherit: "rect",
       markup: [
+        { tagName: "rect", selector: "halo", className: "rule-halo" },
+        { tagName: "rect", selector: "mark", className: "rule-mark" },
         { tagName: "rect", selector: "body", className: "rule-body" },
         { tagName: "text", selector: "badge", className: "rule-badge" },
         { tagName: "text", selector: "line1", className: "rule-line1" },
         { tagName: "text", selector: "line2", className: "rule-line2" },
         { tagName: "text", selector: "line3", className: "rule-line3" },
         { tagName: "text", selector: "note", className: "rule-note" },
+        { tagName: "text", selector: "flag", className: "rule-flag" },
+        { tagName: "rect", selector: "toggle", className: "rule-toggle" },
+        { tagName: "text", selector: "toggleText", className: "rule-toggle-text" },
       ],
       attrs: {
         body: { refWidth: "100%", refHeight: "100%", rx: 8, ry: 8, strokeWidth: 2 },
@@ -82,6 +103,28 @@ function registerShape() {
         line2: text(48, 12),
         line3: text(65, 12),
         note: { ...text(82, 11), fill: "#333" },
+        halo: {
+          refX: -7, refY: -7, refWidth: "100%", refHeight: "100%", refWidth2: 14, refHeight2: 14,
+          rx: 12, ry: 12, fill: "none", stroke: "none", strokeWidth: 4, pointerEvents: "none",
+        },
+        mark: {
+          refX: -4, refY: -4, refWidth: "100%", refHeight: "100%", refWidth2: 8, refHeight2: 8,
+          rx: 10, ry: 10, fill: "none", stroke: "none", strokeWidth: 4, pointerEvents: "none",
+        },
+        flag: {
+          refX: "100%", refX2: -8, refY: 12, fontSize: 10, fontWeight: "bold", textAnchor: "end",
+          textVerticalAnchor: "middle", fontFamily: "system-ui, sans-serif", fill: "#222", text: "",
+          pointerEvents: "none",
+        },
+        toggle: {
+          refX: "100%", refX2: -30, refY: "100%", refY2: -30, width: 24, height: 24, rx: 5, ry: 5,
+          fill: "#fff", stroke: "#3949ab", strokeWidth: 1.5, cursor: "pointer", display: "none",
+        },
+        toggleText: {
+          refX: "100%", refX2: -18, refY: "100%", refY2: -18, fontSize: 16, fontWeight: "bold",
+          textAnchor: "middle", textVerticalAnchor: "middle", fill: "#3949ab", pointerEvents: "none",
+          fontFamily: "system-ui, sans-serif", text: "", display: "none",
+        },
       },
       ports: { groups: { in: portGroup("left"), out: portGroup("right") } },
     },
@@ -112,7 +155,12 @@ export function nodeText(data, currency, actions = []) {
     }
     case "group": {
       const op = data.group?.operator;
-      return [String(op ?? "?"), GROUP_TEXT[op] || "", ""];
+      const hidden = Number.isInteger(data.collapsed) ? data.collapsed : null;
+      return [
+        String(op ?? "?"),
+        GROUP_TEXT[op] || "",
+        hidden === null ? "" : `▸ ${hidden} condition${hidden === 1 ? "" : "s"} hidden`,
+      ];
     }
     case "leaf": {
       const cond = data.cond;
@@ -122,7 +170,7 @@ export function nodeText(data, currency, actions = []) {
       return [
         truncate(cond.field || "(choose a field)", 32),
         String(cond.operator || "(choose an operator)").replaceAll("_", " "),
-        truncate(describeValue(cond), 32),
+        truncate(describeValue(cond, { currency }), 32),
       ];
     }
     case "action": {
@@ -165,6 +213,8 @@ export function nodeAttrs(data, { currency = "", actions = [], problem = "", tra
     line2: { text: line2 },
     line3: { text: line3 },
     note: { text: note, fill: problem ? PROBLEM_STROKE : "#222" },
+    toggle: { display: kind === "group" ? "block" : "none", "data-collapsed": isCollapsed(data) ? "true" : "" },
+    toggleText: { display: kind === "group" ? "block" : "none", text: isCollapsed(data) ? "+" : "−" },
   };
 }
 
@@ -220,7 +270,10 @@ export function edgeConfig(source, target) {
 
 // Cell properties that are presentation, not the rule: undo/redo leaves them alone (they are
 // redrawn from the data).
-const NOT_HISTORY = new Set(["attrs", "tools", "zIndex", "ports", "size", "markup"]);
+const NOT_HISTORY = new Set(["attrs", "tools", "zIndex", "ports", "size", "markup", "visible"]);
+
+/** Changes made with this option (collapsing, its layout) are views, not undo steps. */
+const VIEW = { ignoreHistory: true };
 
 export function createGraph({ container, minimap }) {
   registerShape();
@@ -238,7 +291,8 @@ export function createGraph({ container, minimap }) {
       allowBlank: false,
       allowLoop: false,
       allowMulti: false,
-      allowNode: false,
+      // Dropping an edge on a node's body connects it too (to its "in" port: edge:connected).
+      allowNode: true,
       allowEdge: false,
       highlight: true,
       connector: { name: "smooth" },
@@ -249,8 +303,8 @@ export function createGraph({ container, minimap }) {
         return magnet.getAttribute("port-group") === "out";
       },
       validateConnection({ sourceCell, targetCell, targetMagnet, edge }) {
-        if (!sourceCell || !targetCell || !targetMagnet || sourceCell === targetCell) return false;
-        if (targetMagnet.getAttribute("port-group") !== "in") return false;
+        if (!sourceCell || !targetCell || sourceCell === targetCell || !targetCell.isVisible()) return false;
+        if (targetMagnet && targetMagnet.getAttribute("port-group") !== "in") return false;
         const allowed = CHILD_KINDS[sourceCell.getData()?.kind] || [];
         if (!allowed.includes(targetCell.getData()?.kind)) return false;
         // One parent per node: the rule is a tree.
@@ -267,6 +321,7 @@ export function createGraph({ container, minimap }) {
       enabled: true,
       beforeAddCommand(event, args) {
         if (args && args.key && NOT_HISTORY.has(args.key)) return false;
+        if (args?.options?.ignoreHistory) return false;
         return true;
       },
     }),
@@ -280,7 +335,22 @@ export function createGraph({ container, minimap }) {
   if (minimap) {
     graph.use(new X6.MiniMap({ container: minimap, width: 200, height: 130, padding: 10 }));
   }
-  const dnd = new X6.Dnd({ target: graph, scaled: false });
+  let dropping = null;
+  const dnd = new X6.Dnd({
+    target: graph,
+    scaled: false,
+    // Remembers the node a palette drag drops, so node:added can connect it to what it lands on.
+    validateNode(node) {
+      dropping = node;
+      return true;
+    },
+  });
+  installBehaviour(graph, () => {
+    const node = dropping;
+    dropping = null;
+    return node;
+  });
+  if (container?.parentElement) installCanvasTools(graph, container.parentElement);
   return { graph, dnd, selection, keyboard, history: graph.getPlugin("history") };
 }
 
@@ -314,25 +384,277 @@ export function showRule(graph, definition, { currency, actions = [], undoable }
     }
     for (const edge of tree.edges) graph.addEdge(edgeConfig(idMap[edge.source], idMap[edge.target]));
   };
-  if (undoable) {
-    graph.batchUpdate("load-rule", cells);
-  } else {
-    history.disable();
-    cells();
-    history.enable();
-    history.clean();
+  loading += 1;
+  try {
+    if (undoable) {
+      graph.batchUpdate("load-rule", cells);
+    } else {
+      history.disable();
+      cells();
+      history.enable();
+      history.clean();
+    }
+  } finally {
+    loading -= 1;
   }
+  fitView(graph);
+}
+
+/** Auto-layout of whatever is on the canvas (one undo step); collapsed groups take one row. */
+export function layoutCanvas(graph, { fit = true, undoable = true } = {}) {
+  const positions = layoutTree(snapshot(graph));
+  const move = () => {
+    for (const node of graph.getNodes()) {
+      const p = positions[node.id];
+      const now = node.getPosition();
+      if (p && (p.x !== now.x || p.y !== now.y)) node.setPosition(p.x, p.y, undoable ? {} : VIEW);
+    }
+  };
+  if (undoable) graph.batchUpdate("layout", move);
+  else move();
+  if (fit) fitView(graph);
+}
+
+/** Zooms to show the whole rule (never beyond 100%), centred. */
+export function fitView(graph) {
+  if (!graph.getNodes().some((n) => n.isVisible())) return;
+  graph.zoomToFit({ padding: 40, maxScale: 1, minScale: 0.05 });
   graph.centerContent();
 }
 
-/** Auto-layout of whatever is on the canvas (one undo step). */
-export function layoutCanvas(graph) {
-  const positions = layoutTree(snapshot(graph));
-  graph.batchUpdate("layout", () => {
-    for (const node of graph.getNodes()) {
-      const p = positions[node.id];
-      if (p) node.setPosition(p.x, p.y);
+// ------------------------------------------------------------------ collapsing groups
+
+let loading = 0;
+
+export function isCollapsed(data) {
+  return data?.kind === "group" && Number.isInteger(data.collapsed);
+}
+
+function descendants(graph, node) {
+  const out = [];
+  const walk = (n) => {
+    for (const child of graph.getNeighbors(n, { outgoing: true })) {
+      if (out.includes(child)) continue;
+      out.push(child);
+      walk(child);
+    }
+  };
+  walk(node);
+  return out;
+}
+
+/** Shows and hides nodes and edges: a node is hidden when a collapsed group is above it. */
+export function syncCollapse(graph) {
+  const kids = childrenOf(snapshot(graph));
+  const hidden = new Set();
+  const hide = (id) => {
+    for (const child of kids[id] || []) {
+      if (hidden.has(child)) continue;
+      hidden.add(child);
+      hide(child);
+    }
+  };
+  for (const node of graph.getNodes()) if (isCollapsed(node.getData())) hide(node.id);
+  for (const node of graph.getNodes()) {
+    const visible = !hidden.has(node.id);
+    if (node.isVisible() !== visible) node.setVisible(visible, VIEW);
+  }
+  for (const edge of graph.getEdges()) {
+    const visible = !hidden.has(edge.getTargetCellId()) && !hidden.has(edge.getSourceCellId());
+    if (edge.isVisible() !== visible) edge.setVisible(visible, VIEW);
+  }
+  return hidden;
+}
+
+/** Collapses (true) or expands (false) a group, then lays the canvas out again. */
+export function setCollapsed(graph, node, collapsed, { layout = true } = {}) {
+  const data = node?.getData();
+  if (data?.kind !== "group" || isCollapsed(data) === collapsed) return;
+  const next = { ...data };
+  if (collapsed) {
+    next.collapsed = descendants(graph, node).filter((n) => n.getData()?.kind === "leaf").length;
+  } else delete next.collapsed;
+  node.setData(next, { overwrite: true, ...VIEW });
+  syncCollapse(graph);
+  if (layout) layoutCanvas(graph, { fit: false, undoable: false });
+}
+
+export function toggleCollapsed(graph, node) {
+  setCollapsed(graph, node, !isCollapsed(node.getData()));
+}
+
+/** Collapses every group below the top one (true) or expands them all (false). */
+export function collapseAll(graph, collapsed) {
+  const groups = graph.getNodes().filter((n) => n.getData()?.kind === "group");
+  for (const group of groups) {
+    const parent = graph.getNeighbors(group, { incoming: true })[0];
+    const top = parent?.getData()?.kind === "trigger";
+    if (!collapsed || !top) setCollapsed(graph, group, collapsed, { layout: false });
+  }
+  syncCollapse(graph);
+  layoutCanvas(graph, { fit: true, undoable: false });
+}
+
+/** Expands the collapsed groups above a node so it shows; true when anything changed. */
+export function revealNode(graph, node) {
+  let changed = false;
+  let parent = graph.getNeighbors(node, { incoming: true })[0];
+  const seen = new Set();
+  while (parent && !seen.has(parent.id)) {
+    seen.add(parent.id);
+    if (isCollapsed(parent.getData())) {
+      setCollapsed(graph, parent, false, { layout: false });
+      changed = true;
+    }
+    parent = graph.getNeighbors(parent, { incoming: true })[0];
+  }
+  if (changed) {
+    syncCollapse(graph);
+    layoutCanvas(graph, { fit: false, undoable: false });
+  }
+  return changed;
+}
+
+// ------------------------------------------------------------------ dropping on a node's body
+
+const kindOf = (cell) => cell?.getData()?.kind;
+
+/** The visible node under a point, other than `except` (topmost first). */
+function nodeAt(graph, point, except) {
+  const found = graph.getNodesFromPoint(point).filter((n) => n !== except && n.isVisible());
+  return found[found.length - 1] || null;
+}
+
+/** Whether dropping `node` on `target` connects them, and which way: [parent, child] or null. */
+export function dropConnection(graph, node, target) {
+  if (!node || !target) return null;
+  if ((CHILD_KINDS[kindOf(target)] || []).includes(kindOf(node))) return [target, node];
+  const orphan = !graph.getIncomingEdges(target)?.length;
+  if (orphan && (CHILD_KINDS[kindOf(node)] || []).includes(kindOf(target))) return [node, target];
+  return null;
+}
+
+/**
+ * A node dropped on another node's body connects to it (as its child, or as the parent of an
+ * unconnected node) and moves beside it, below its other children: one undo step.
+ */
+export function connectByDrop(graph, node) {
+  if (!node || !graph.hasCell(node)) return false;
+  const target = nodeAt(graph, node.getBBox().getCenter(), node);
+  const pair = dropConnection(graph, node, target);
+  if (!pair) return false;
+  const [parent, child] = pair;
+  if (parent === child || descendants(graph, child).includes(parent)) return false;
+  graph.batchUpdate("drop-connect", () => {
+    for (const edge of graph.getIncomingEdges(child) || []) graph.removeEdge(edge);
+    graph.addEdge(edgeConfig(parent.id, child.id));
+    if (child === node) {
+      const siblings = graph.getNeighbors(parent, { outgoing: true }).filter((n) => n !== child && n.isVisible());
+      const box = parent.getBBox();
+      const x = box.x + box.width + 70;
+      const y = siblings.length ? Math.max(...siblings.map((n) => n.getBBox().bottom)) + 24 : box.y;
+      child.setPosition(x, y);
+    } else {
+      const box = child.getBBox();
+      node.setPosition(box.x - node.getSize().width - 70, box.y);
     }
   });
-  graph.centerContent();
+  return true;
+}
+
+// The search's mark on each node, restored when a drop-target outline goes.
+const searchMarks = new WeakMap();
+
+function setMark(node, kind) {
+  const style = MARK_STYLE[kind];
+  node.attr("mark", style ? { ...style, strokeDasharray: style.strokeDasharray || null, "data-mark": kind } : { stroke: "none", "data-mark": "" }, VIEW);
+}
+
+/** Marks a node as a search match ("match" | "current") or unmarks it (null). */
+export function markNode(node, kind) {
+  if (kind) searchMarks.set(node, kind);
+  else searchMarks.delete(node);
+  setMark(node, kind);
+}
+
+function installBehaviour(graph, takeDropped) {
+  let dropTarget = null;
+  const clearDropTarget = () => {
+    if (dropTarget && graph.hasCell(dropTarget)) setMark(dropTarget, searchMarks.get(dropTarget) || null);
+    dropTarget = null;
+  };
+  graph.on("node:moving", ({ node }) => {
+    const target = nodeAt(graph, node.getBBox().getCenter(), node);
+    const next = dropConnection(graph, node, target) ? target : null;
+    if (next === dropTarget) return;
+    clearDropTarget();
+    if (next) {
+      dropTarget = next;
+      setMark(next, "drop");
+    }
+  });
+  graph.on("node:moved", ({ node }) => {
+    clearDropTarget();
+    connectByDrop(graph, node);
+  });
+  graph.on("node:added", ({ node }) => {
+    if (loading) return;
+    const dropped = takeDropped();
+    if (dropped && dropped.id === node.id) connectByDrop(graph, node);
+  });
+  // An edge dropped on a node's body ends at the node's "in" port, as every other edge.
+  graph.on("edge:connected", ({ edge }) => {
+    const target = edge.getTargetCell();
+    if (target && !edge.getTargetPortId() && target.hasPort("in")) edge.setTarget({ cell: target.id, port: "in" });
+  });
+  graph.on("node:click", ({ e, node }) => {
+    if (e?.target?.classList?.contains("rule-toggle")) toggleCollapsed(graph, node);
+  });
+  // Deleting or undoing may leave nodes under no collapsed group: show them again.
+  const resync = () => {
+    if (!loading) syncCollapse(graph);
+  };
+  graph.on("cell:removed", resync);
+  graph.on("node:change:data", resync);
+  graph.on("edge:added", resync);
+  // Selecting a hidden node (a problem's link, a search) opens the groups above it.
+  graph.on("selection:changed", ({ added }) => {
+    for (const cell of added || []) if (cell.isNode() && !cell.isVisible()) revealNode(graph, cell);
+  });
+}
+
+// ------------------------------------------------------------------ version diff on the canvas
+
+/**
+ * Outlines the nodes a version diff touches: statusByPath maps a definition path of a node
+ * ("$.conditions.conditions[0]", "$.actions[1]", "$") to "added" | "removed" | "changed".
+ * Collapsed groups above a highlighted node open. Returns the number of nodes highlighted.
+ */
+export function highlightDiff(graph, statusByPath) {
+  clearDiff(graph);
+  const { paths } = graphToRule(snapshot(graph));
+  let count = 0;
+  for (const [path, status] of Object.entries(statusByPath || {})) {
+    const style = DIFF_STYLE[status];
+    const node = paths[path] ? graph.getCellById(paths[path]) : null;
+    if (!style || !node) continue;
+    node.attr({ halo: { stroke: style.stroke, "data-diff": status }, flag: { text: style.label, fill: style.stroke } }, VIEW);
+    revealNode(graph, node);
+    count += 1;
+  }
+  return count;
+}
+
+function clearDiff(graph) {
+  for (const node of graph.getNodes()) {
+    if (node.attr("halo/data-diff")) node.attr({ halo: { stroke: "none", "data-diff": "" }, flag: { text: "" } }, VIEW);
+  }
+}
+
+/** Removes every diff and search highlight. */
+export function clearHighlights(graph) {
+  clearDiff(graph);
+  for (const node of graph.getNodes()) {
+    if (node.attr("mark/data-mark")) markNode(node, null);
+  }
 }

@@ -2,7 +2,8 @@
 // shapes (never innerHTML). Every edit hands a whole new data object to `onChange`, which
 // writes it to the node (one undo step) and the canvas redraws from it. An action's form is
 // drawn from its fields in the rules catalog (GET rules/catalog's `actions`).
-import { GROUP_OPERATORS, LIST_OPERATORS, majorToMinor, minorToMajor, NO_VALUE_OPERATORS, operatorsFor } from "./convert.js";
+import { GROUP_OPERATORS, LIST_OPERATORS, NO_VALUE_OPERATORS, operatorsFor } from "./convert.js";
+import { bpsToPercentText, isMoneyField, moneyInputText, parseMoney, percentTextToBps, setCatalog } from "./units.js";
 
 const OTHER = "\u0000other";
 
@@ -156,6 +157,80 @@ function triggerForm(data, ctx) {
       }),
       el("span", { text: "Stop processing later rules when this one matches" }),
     ),
+    field(
+      "Description",
+      textarea("description", rule.description, (v) => set("description", v.trim() === "" ? undefined : v)),
+      "For the people who read this rule later (at most 2000 characters).",
+    ),
+    ...limitsForm(rule.limits, ctx, (limits) => set("limits", limits)),
+  ];
+}
+
+function textarea(name, value, onchange) {
+  let timer = null;
+  const commit = (target) => {
+    clearTimeout(timer);
+    onchange(target.value);
+  };
+  return el("textarea", {
+    name,
+    rows: "3",
+    maxlength: "2000",
+    text: value ?? "",
+    onchange: (e) => commit(e.target),
+    oninput: (e) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => commit(e.target), 500);
+    },
+  });
+}
+
+const PERIODS = [["", "all time (default)"], ["day", "per day"], ["week", "per week"], ["month", "per month"], ["all_time", "all time"]];
+
+/**
+ * The rule's limits (SPEC §6 "limits"): per beneficiary, at most N rewards and/or an amount
+ * per period; a total budget. An emptied part is removed, and so is an empty "limits".
+ */
+function limitsForm(limits, ctx, setLimits) {
+  const now = limits && typeof limits === "object" && !Array.isArray(limits) ? limits : {};
+  const per = now.per_beneficiary && typeof now.per_beneficiary === "object" ? now.per_beneficiary : {};
+  const budget = now.budget && typeof now.budget === "object" ? now.budget : {};
+  const update = (part, key, value) => {
+    const rule = clone(ctx.get()).rule || {};
+    const next = rule.limits && typeof rule.limits === "object" && !Array.isArray(rule.limits) ? rule.limits : {};
+    const section = next[part] && typeof next[part] === "object" ? { ...next[part] } : {};
+    if (value === undefined || value === "") delete section[key];
+    else section[key] = value;
+    // A period alone is no limit: per_beneficiary needs max_rewards or max_amount.
+    const empty = Object.keys(section).filter((k) => k !== "period").length === 0;
+    if (empty) delete next[part];
+    else next[part] = section;
+    setLimits(Object.keys(next).length ? next : undefined);
+  };
+  const whole = (part, key) => (text) => update(part, key, text.trim() === "" ? undefined : parseTyped(text, "integer"));
+  return [
+    el(
+      "fieldset",
+      { class: "limits" },
+      el("legend", { text: "Limits (optional)" }),
+      field(
+        "Rewards per beneficiary, at most",
+        input("limit_max_rewards", per.max_rewards, whole("per_beneficiary", "max_rewards"), { type: "number", step: "1", min: "1" }),
+      ),
+      field(
+        "Amount per beneficiary, at most",
+        moneyInput("limit_max_amount", per.max_amount, ctx.currency, (v) => update("per_beneficiary", "max_amount", v)),
+      ),
+      field(
+        "Per",
+        select("limit_period", PERIODS, per.period ?? "", (v) => update("per_beneficiary", "period", v || undefined)),
+        per.max_rewards === undefined && per.max_amount === undefined ? "Set a count or an amount first." : null,
+      ),
+      field(
+        "Total budget for this rule",
+        moneyInput("limit_budget", budget.max_amount, ctx.currency, (v) => update("budget", "max_amount", v)),
+      ),
+    ),
   ];
 }
 
@@ -232,6 +307,9 @@ function leafForm(data, ctx) {
       ),
     );
   }
+  // A money field: amounts typed and shown in major units of the program currency.
+  const money = (type === "number" || type === "integer") && isMoneyField(cond.field, ctx.trigger || undefined);
+  const valueBox = (name, value, onchange) => (money ? moneyInput(name, value, ctx.currency, onchange) : valueInput(name, value, type, onchange));
   const operators = [...operatorsFor(known ? type : undefined)];
   if (cond.operator && !operators.includes(cond.operator)) operators.unshift(cond.operator);
   out.push(
@@ -252,7 +330,7 @@ function leafForm(data, ctx) {
         el(
           "div",
           { class: "list-item" },
-          valueInput(`value_${i}`, item, type, (v) =>
+          valueBox(`value_${i}`, item, (v) =>
             write((c) => {
               const next = Array.isArray(c.value) ? [...c.value] : [];
               next[i] = v;
@@ -288,24 +366,28 @@ function leafForm(data, ctx) {
         return { ...c, value: next };
       });
     out.push(
-      field("From (inclusive)", valueInput("value_low", pair[0], type, (v) => setEnd(0, v))),
-      field("To (inclusive)", valueInput("value_high", pair[1], type, (v) => setEnd(1, v))),
+      field("From (inclusive)", valueBox("value_low", pair[0], (v) => setEnd(0, v))),
+      field("To (inclusive)", valueBox("value_high", pair[1], (v) => setEnd(1, v))),
     );
   } else if (op === "within_last_days") {
     out.push(field("Days", valueInput("value", cond.value, "integer", (v) => write((c) => ({ ...c, value: v }))), "Within this many days before the event."));
   } else {
-    out.push(field("Value", valueInput("value", cond.value, type, (v) => write((c) => ({ ...c, value: v })))));
+    out.push(field("Value", valueBox("value", cond.value, (v) => write((c) => ({ ...c, value: v })))));
   }
   return out;
 }
 
+/** An amount box: major units typed and shown ("5000.00", an INR badge), minor units stored. */
 function moneyInput(name, amount, currency, onchange) {
   const box = input(
     name,
-    minorToMajor(amount, currency),
+    moneyInputText(amount, currency),
     (text, target) => {
-      if (text.trim() === "") return onchange(undefined);
-      const minor = majorToMinor(text, currency);
+      if (text.trim() === "") {
+        target.setCustomValidity("");
+        return onchange(undefined);
+      }
+      const minor = parseMoney(text, currency);
       if (minor === null) {
         target.setCustomValidity(`Enter an amount in ${currency}, e.g. 500 or 500.50`);
         target.reportValidity();
@@ -317,6 +399,30 @@ function moneyInput(name, amount, currency, onchange) {
     { inputmode: "decimal", placeholder: "0.00" },
   );
   return el("span", { class: "money" }, box, el("span", { class: "unit", text: currency }));
+}
+
+/** A rate box: percent typed and shown ("10.5", a % badge), basis points stored (1050). */
+function percentInput(name, bps, onchange) {
+  const box = input(
+    name,
+    bps === undefined || bps === null ? "" : bpsToPercentText(bps),
+    (text, target) => {
+      if (text.trim() === "") {
+        target.setCustomValidity("");
+        return onchange(undefined);
+      }
+      const value = percentTextToBps(text);
+      if (value === null) {
+        target.setCustomValidity("Enter a percent with at most 2 decimals, e.g. 10 or 2.5");
+        target.reportValidity();
+        return undefined;
+      }
+      target.setCustomValidity("");
+      return onchange(value);
+    },
+    { inputmode: "decimal", placeholder: "10" },
+  );
+  return el("span", { class: "money" }, box, el("span", { class: "unit", text: "%" }));
 }
 
 /** One param's control, by its field's kind (rules/action_registry.py ParamField). */
@@ -339,7 +445,7 @@ function paramField(f, params, ctx, setParam) {
     case "integer":
       return [field(f.label, input(f.name, value, whole, numberProps), hint)];
     case "basis_points":
-      return [field(f.label, input(f.name, value, whole, numberProps), Number.isInteger(value) ? `${value / 100}% of the field. ${hint ?? ""}` : hint)];
+      return [field(f.label, percentInput(f.name, value, (v) => setParam(f.name, v)), hint)];
     case "numeric_field": {
       const numeric = Object.entries(fieldsFor(ctx.catalog, ctx.trigger)).filter(([, t]) => t === "number" || t === "integer");
       const choices = [["", "(choose a field)"], ...numeric.map(([path]) => [path, path])];
@@ -401,6 +507,10 @@ function morph(old, fresh) {
     old.value = value;
     return;
   }
+  if (old.tagName === "TEXTAREA") {
+    if (old !== document.activeElement && old.value !== fresh.value) old.value = fresh.value;
+    return;
+  }
   if (old.tagName === "INPUT") {
     if (old.type === "checkbox" || old.type === "radio") old.checked = fresh.checked;
     else if (old !== document.activeElement && old.value !== fresh.value) old.value = fresh.value;
@@ -418,9 +528,10 @@ function morph(old, fresh) {
  * onChange(data), valueTypes: Map, otherFields: Set, problems}.
  */
 export function renderPanel(container, node, ctx) {
+  setCatalog(ctx.catalog);
   const fresh = el("div", { class: "panel-body" });
   if (!node) {
-    fresh.append(el("p", { class: "hint", text: "Select a node to edit it. Drag from a node's right-hand dot to another node's left-hand dot to connect them." }));
+    fresh.append(el("p", { class: "hint", text: "Select a node to edit it. Connect two nodes by dragging from a right-hand dot to a left-hand dot, or by dropping a node on its parent." }));
   } else {
     const data = node.getData() || {};
     const formCtx = {

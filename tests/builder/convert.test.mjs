@@ -6,8 +6,13 @@ import { test } from "node:test";
 
 // The static files are browser ES modules without a package.json "type" next to them, so load
 // the source as a module URL rather than by path.
-const source = readFileSync(new URL("../../static/builder/convert.js", import.meta.url), "utf8");
-const C = await import(`data:text/javascript;base64,${Buffer.from(source).toString("base64")}`);
+// A module's own imports ("./units.js") are loaded the same way and substituted.
+const asDataUrl = (name) => {
+  let source = readFileSync(new URL(`../../static/builder/${name}`, import.meta.url), "utf8");
+  source = source.replace(/from "\.\/([\w-]+\.js)"/g, (_, dep) => `from "${asDataUrl(dep)}"`);
+  return `data:text/javascript;base64,${Buffer.from(source).toString("base64")}`;
+};
+const C = await import(asDataUrl("convert.js"));
 
 const EXAMPLE = {
   name: "Premium referral reward",
@@ -244,10 +249,10 @@ const needsActions = { skip: ACTIONS ? false : "RULE_ACTIONS is not set (run by 
 test("canvas text for actions, from the server's action catalog", needsActions, () => {
   assert.deepEqual(C.describeAction(EXAMPLE.actions[0], "INR", ACTIONS), {
     title: "credit reward",
-    lines: ["to referrer", "500.00 INR", "voucher"],
+    lines: ["to referrer", "₹ 500.00", "voucher"],
   });
   const commission = { type: "percent_commission", params: { of: "event.amount", rate_bps: 250, cap: 10000, reward_type: "cash" } };
-  assert.deepEqual(C.describeAction(commission, "INR", ACTIONS).lines, ["to referrer", "2.5% of event.amount", "cap 100.00 INR"]);
+  assert.deepEqual(C.describeAction(commission, "INR", ACTIONS).lines, ["to referrer", "2.5% of event.amount", "cap ₹ 100.00"]);
   const rateless = { type: "percent_commission", params: { beneficiary: "parent", reward_type: "cash" } };
   assert.deepEqual(C.describeAction(rateless, "INR", ACTIONS).lines, ["to parent", "program rate of ?", ""]);
   const credits = { type: "award_credits", params: { operation: "CREDIT_ADD" } };
