@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Collection
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 from jsonschema import Draft202012Validator
 
+from config.platform.api.serializers import aware_time
 from rules.action_registry import CheckContext, action_for, generation, registered
 from rules.catalog import field_type
 from rules.engine import compile_rule
@@ -287,6 +290,53 @@ def _too_deep(definition: Any) -> list[Error]:
     return []
 
 
+SCHEDULE_KEYS: Final = ("active_from", "active_until")
+# The strict shape first: Python's parsers accept more (NUL, other digits, no time).
+_RFC3339: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def schedule_time(raw: Any) -> datetime | None:
+    """An ``active_from`` / ``active_until`` value as an aware UTC datetime; None when it is not
+    an RFC 3339 time with a UTC offset (of less than 16 hours) inside years 1-9999."""
+    if not isinstance(raw, str) or not _RFC3339.fullmatch(raw):
+        return None
+    return aware_time(raw)
+
+
+def schedule_bounds(definition: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """A valid definition's schedule: (active_from, active_until), each None when absent. An
+    event that occurred before active_from, or at or after active_until, is outside it."""
+    return schedule_time(definition.get("active_from")), schedule_time(
+        definition.get("active_until")
+    )
+
+
+def _check_schedule(definition: dict[str, Any]) -> list[Error]:
+    errors: list[Error] = []
+    bounds: dict[str, datetime] = {}
+    for key in SCHEDULE_KEYS:
+        if key not in definition:
+            continue
+        parsed = schedule_time(definition[key])
+        if parsed is None:
+            errors.append(
+                {
+                    "path": f"$.{key}",
+                    "message": f"{key} must be an RFC 3339 time with a UTC offset, e.g. "
+                    "2026-01-31T00:00:00+05:30 (a real date in years 1-9999)",
+                }
+            )
+        else:
+            bounds[key] = parsed
+    if len(bounds) == 2 and bounds["active_until"] <= bounds["active_from"]:
+        errors.append(
+            {"path": "$.active_until", "message": "active_until must be after active_from"}
+        )
+    return errors
+
+
 def validate_definition(
     definition: Any,
     *,
@@ -310,6 +360,7 @@ def validate_definition(
     errors: list[Error] = []
     if not definition["name"].strip():  # the schema's minLength lets "   " through
         errors.append({"path": "$.name", "message": "name must not be blank"})
+    errors += _check_schedule(definition)
     if not _is_int(definition.get("priority", 0)):
         errors.append({"path": "$.priority", "message": "priority must be an integer"})
     trigger = definition["trigger"]
