@@ -12,7 +12,7 @@ condition as a clause, also used to say why an event's rule did (not) match.
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
@@ -533,23 +533,30 @@ def _when(trigger: str) -> str:
     return f"When {article} {words(trigger)} event arrives"
 
 
-def _moment(value: Any) -> str | None:
-    """An RFC 3339 time as "1 January 2027" (with the time of day when it is not midnight)."""
+def _moment(value: Any, *, end: bool = False) -> str | None:
+    """An RFC 3339 time as "1 January 2027" (with the time of day when it is not midnight).
+    An end at midnight reads as the day before, the last day it covers: active_until
+    2027-04-01T00:00 is "until 31 March 2027", as a marketer says it."""
     if not isinstance(value, str):
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    midnight = (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0)
+    if end and midnight:
+        moment -= timedelta(days=1)
     text = f"{moment.day} {moment:%B %Y}"
-    if (moment.hour, moment.minute, moment.second) != (0, 0, 0):
+    if not midnight:
         text += f" at {moment:%H:%M}"
     return text
 
 
 def schedule_phrase(definition: dict[str, Any]) -> str | None:
-    """ "from 1 January 2027 until 31 March 2027" for a definition's active_from/until."""
-    start, end = _moment(definition.get("active_from")), _moment(definition.get("active_until"))
+    """ "from 1 January 2027 until 31 March 2027" for a definition's active_from/until (the
+    dates as written, in their own offset; "until" names the last day the rule runs)."""
+    start = _moment(definition.get("active_from"))
+    end = _moment(definition.get("active_until"), end=True)
     if start and end:
         return f"from {start} until {end}"
     if start:

@@ -6,8 +6,11 @@ deterministic offline parser does. The parser knows a useful family of sentences
 * triggers: signs up / joins, refers (referral_created), subscribes, purchases / orders,
   refunds;
 * conditions: "a paid (free) user refers", "subscribes to <plan>", "on the <plan> plan",
-  "if the order amount is over/under/at least N [rupees]", "from India", "if the referrer has
-  at least N referrals", "within N days of joining";
+  "if the order amount is over/under/at least N [rupees]" (in minor units of the program's
+  currency), "from India", "if the referrer has at least N referrals", "within N days of
+  joining", "gold partners" / "partners in the gold tier" (referrer.tier);
+* schedules: "from 1 January until 31 March [2027]" (active_from / active_until, UTC, the
+  last day included);
 * actions: "reward/give/pay N rupees|dollars|euros|pounds [voucher|cash|credit]",
   "N points", "X percent commission on purchases [capped at N]", "Y percent to the parent",
   with "the referred user" / "both" / "the parent" as the beneficiary.
@@ -19,6 +22,7 @@ warnings too. A draft is never published.
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from rules.action_registry import registered
@@ -233,6 +237,130 @@ _STOP: Final = (
 )
 
 
+# Words before "partners" that name no tier ("paid partners" is referrer.is_paid_user).
+_NOT_TIERS: Final = frozenset(
+    [
+        "paid",
+        "paying",
+        "free",
+        "unpaid",
+        "non-paying",
+        "new",
+        "all",
+        "our",
+        "the",
+        "every",
+        "each",
+        "other",
+        "referred",
+        "referring",
+        "any",
+        "some",
+        "these",
+        "those",
+        "a",
+        "an",
+        "their",
+        "to",
+        "for",
+        "of",
+        "and",
+        "or",
+        "but",
+        "with",
+        "from",
+        "in",
+        "on",
+        "at",
+        "by",
+        "when",
+        "if",
+        "unless",
+        "except",
+        "not",
+        "no",
+        "give",
+        "pay",
+        "reward",
+        "both",
+        "partner",
+        "partners",
+        "affiliate",
+        "affiliates",
+        "tier",
+        "level",
+    ]
+)
+_TIER_WORD: Final = r"[a-z][a-z0-9_]*"
+_TIER_LIST: Final = rf"({_TIER_WORD}(?:(?:, or |, | or | and |/){_TIER_WORD})*)"
+_TIER_PATTERNS: Final = (
+    # "partners in the gold tier", "referrers on the gold level"
+    rf"\b(?:(?:the )?(?:partners?|affiliates?|referrers?|members?)(?: who are| that are)? )?"
+    rf"(?:in|on|at) the {_TIER_LIST} (?:tier|level)s?\b",
+    # "gold-tier partners", "gold tier referrers", "gold or platinum tier"
+    rf"\b{_TIER_LIST}[- ]tier(?: (?:partners?|affiliates?|referrers?|members?))?\b",
+    # "gold partners", "silver or gold affiliates"
+    rf"\b{_TIER_LIST} (?:partners?|affiliates?)\b",
+    # "the referrer is gold", "if the referrer is a gold partner"
+    rf"\breferrer is (?:a |an )?{_TIER_LIST}(?: partner| affiliate| member)?\b(?= *(?:,|\.|$|and\b|then\b|give|pay|gets?|earns?))",
+)
+_MONTHS: Final = {
+    name: number
+    for number, names in enumerate(
+        [
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+_MONTH: Final = "(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+# "1 january [2027]", "1st of january", "january 1[st][, 2027]"
+_DAY: Final = (
+    r"(?:(\d{1,2})(?:st|nd|rd|th)?(?: of)? "
+    + _MONTH
+    + r"|"
+    + _MONTH
+    + r" (\d{1,2})(?:st|nd|rd|th)?)"
+    r"(?:,? (\d{4}))?"
+)
+_DAY_TEXT: Final = re.sub(r"\((?!\?)", "(?:", _DAY)
+_SCHEDULE: Final = (
+    r"\b(?:(?:valid |running |runs |active |only )?(?:(?:from|starting(?: on| from)?|"
+    r"beginning(?: on)?) " + _DAY_TEXT + r"(?:,? (?:until|till|til|to|through|thru|up to|"
+    r"(?:and )?ending(?: on)?) "
+    + _DAY_TEXT
+    + r")?|(?:until|till|through|up to|ending on) "
+    + _DAY_TEXT
+    + r")|between "
+    + _DAY_TEXT
+    + r" and "
+    + _DAY_TEXT
+    + r")"
+)
+_UNTIL_FIRST: Final = re.compile(
+    r"^(?:(?:valid|running|runs|active|only) )?(?:until|till|through|up to|ending)"
+)
+
+
+def _day(match: re.Match[str]) -> tuple[int, int, int | None]:
+    """(day, month, year or None) of a _DAY match."""
+    day = int(match.group(1) or match.group(4))
+    month = _MONTHS[match.group(2) or match.group(3)]
+    return day, month, int(match.group(5)) if match.group(5) else None
+
+
 def _invert(leaf: dict[str, Any]) -> dict[str, Any]:
     """The leaf's negation: "not a free user" is a paid one (equals true), not "not_equals
     false", which also holds when the field is missing."""
@@ -270,6 +398,11 @@ class Parser(PhraseReader):
         for name, pattern in _TRIGGERS:
             if self.find(pattern):
                 return name
+        if re.search(r"\d\s*(?:%|percent|per cent)", self.text):
+            self.warnings.append(
+                "no trigger recognised; a percentage is of an order's amount: assumed purchase"
+            )
+            return "purchase"
         self.warnings.append(
             "no trigger recognised (signs up, refers, subscribes, purchases, "
             "refunds); assumed referral_created"
@@ -319,6 +452,7 @@ class Parser(PhraseReader):
         )
         if paid:
             self.leaf(paid, "referrer.is_paid_user", "equals", paid.group(1) is not None)
+        self._tiers()
         # counts: "more than 5 referrals", "between 5 and 20 referrals"
         for m in self.finditer(
             r"\b(?:(?:the |a |their )?referrers? (?:who |that )?)?"
@@ -400,6 +534,77 @@ class Parser(PhraseReader):
             if value is not None and not self._money_cap(m):
                 self.leaf(m, "event.amount", operator, value)
         return self._group(trigger)
+
+    def _tiers(self) -> None:
+        """ "Gold partners get 15%", "partners in the gold tier", "silver or gold affiliates":
+        referrer.tier equals (or in) the tier keys, as the program names them."""
+        for pattern in _TIER_PATTERNS:
+            for m in self.finditer(pattern):
+                if any(self.used[m.start() : m.end()]):
+                    continue
+                names = [
+                    name
+                    for name in re.split(r", or |, | or | and |/", m.group(1))
+                    if name not in _NOT_TIERS
+                ]
+                if not names or len(names) != len(re.split(r", or |, | or | and |/", m.group(1))):
+                    continue
+                keys = list(dict.fromkeys(names))
+                if len(keys) == 1:
+                    self.leaf(m, "referrer.tier", "equals", keys[0])
+                else:
+                    self.leaf(m, "referrer.tier", "in", keys)
+
+    def schedule(self, today: date) -> dict[str, str]:
+        """ "from 1 January until 31 March": active_from at the start of the first day,
+        active_until at the end of the last (UTC). A missing year is the next such day from
+        ``today`` (the end after the start), and the warning says which year was read."""
+        found = self.find(_SCHEDULE)
+        if found is None:
+            return {}
+        days = [_day(m) for m in re.finditer(_DAY, found.group(0))]
+        until_only = _UNTIL_FIRST.match(found.group(0)) is not None
+        start = None if until_only else days[0]
+        end = days[0] if until_only else (days[1] if len(days) > 1 else None)
+        out: dict[str, str] = {}
+        first: date | None = None
+        if start is not None:
+            first = self._date(start, after=today - timedelta(days=1))
+            if first is None:
+                return {}
+            out["active_from"] = datetime(
+                first.year, first.month, first.day, tzinfo=UTC
+            ).isoformat()
+        if end is not None:
+            last = self._date(end, after=first or today - timedelta(days=1))
+            if last is None:
+                return {}
+            following = last + timedelta(days=1)
+            out["active_until"] = datetime(
+                following.year, following.month, following.day, tzinfo=UTC
+            ).isoformat()
+        return out
+
+    def _date(self, parts: tuple[int, int, int | None], *, after: date) -> date | None:
+        day, month, year = parts
+        try:
+            if year is not None:
+                return date(year, month, day)
+            for candidate in (after.year, after.year + 1, after.year + 2):
+                try:
+                    value = date(candidate, month, day)
+                except ValueError:
+                    continue  # 29 February
+                if value > after:
+                    self.warnings.append(
+                        f"no year given for {value.day} {value:%B}: read as {value.year}"
+                    )
+                    return value
+        except ValueError:
+            pass
+        name = date(2000, month, 1).strftime("%B")
+        self.warnings.append(f"'{day} {name}' is not a date: no schedule drafted for it")
+        return None
 
     def _money_cap(self, match: re.Match[str]) -> bool:
         """ "10% of the order, up to 500": a cap of the action, not a condition."""
@@ -487,9 +692,13 @@ class Parser(PhraseReader):
         return out
 
 
-def parse_offline(text: str, *, catalog: dict[str, Any], currency: str = "INR") -> dict[str, Any]:
-    """The deterministic offline parser: {"definition", "source": "offline", "warnings"}."""
+def parse_offline(
+    text: str, *, catalog: dict[str, Any], currency: str = "INR", today: date | None = None
+) -> dict[str, Any]:
+    """The deterministic offline parser: {"definition", "source": "offline", "warnings"}.
+    ``today`` (UTC's, by default) places a schedule given without a year."""
     parser = Parser(text, currency)
+    schedule = parser.schedule(today or datetime.now(UTC).date())
     trigger = parser.trigger()
     stop = parser.stop_processing()
     limits = parser.limits()
@@ -519,6 +728,7 @@ def parse_offline(text: str, *, catalog: dict[str, Any], currency: str = "INR") 
     }
     if limits:
         definition["limits"] = limits
+    definition.update(schedule)
     warnings = parser.warnings
     ignored = parser.leftovers()
     if ignored:

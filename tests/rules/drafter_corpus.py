@@ -5,15 +5,16 @@ rule: trigger, conditions (field, operator, value; money in minor units; a negat
 several conditions as ("NOT", [...])), actions (type, beneficiary, params that matter) and
 stop_processing. ``warnings`` lists substrings every one of which must appear among the
 draft's warnings; any other warning fails the entry, except the two reminders that a reward
-type or a currency was assumed.
-
-Tiers ("Gold partners get 15%") are left out: the rule catalog has no tier field yet.
+type or a currency was assumed. ``schedule`` is the expected active_from / active_until;
+sentences are drafted as on TODAY (a schedule without a year takes the next such day).
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+TODAY = date(2026, 12, 7)
 R, F, P = "referrer", "referred", "parent"
 
 
@@ -46,8 +47,10 @@ def case(
     currency: str = "INR",
     warnings: tuple[str, ...] = (),
     limits: dict[str, Any] | None = None,
+    schedule: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     return {
+        "schedule": schedule or {},
         "text": text,
         "currency": currency,
         "trigger": trigger,
@@ -455,6 +458,129 @@ CORPUS: list[dict[str, Any]] = [
         [pct(R, 1000, cap=100000)],
         stop=True,
     ),
+    # the unit: a money condition is in minor units of the program's currency
+    case(
+        "When a friend buys, give the referrer 100 rupees cash if the amount is greater than 5000",
+        "purchase",
+        [("event.amount", "greater_than", 500000)],
+        [flat(R, 10000)],
+    ),
+    case(
+        "5% of orders over $100 to the referrer",
+        "purchase",
+        [("event.amount", "greater_than", 10000)],
+        [pct(R, 500)],
+        currency="USD",
+    ),
+    case(
+        "When a friend buys something over 5000 yen, give the referrer 500 yen cash",
+        "purchase",
+        [("event.amount", "greater_than", 5000)],
+        [flat(R, 500, "JPY")],
+        currency="JPY",
+    ),
+    # tiers (referrer.tier holds the tier's key)
+    case(
+        "Gold partners get 15%",
+        "purchase",
+        [("referrer.tier", "equals", "gold")],
+        [pct(R, 1500)],
+        warnings=("no trigger recognised; a percentage is of an order's amount: assumed purchase",),
+    ),
+    case(
+        "15% of every purchase to gold partners",
+        "purchase",
+        [("referrer.tier", "equals", "gold")],
+        [pct(R, 1500)],
+    ),
+    case(
+        "Gold partners get 15% of every purchase, and stop other rules",
+        "purchase",
+        [("referrer.tier", "equals", "gold")],
+        [pct(R, 1500)],
+        stop=True,
+    ),
+    case(
+        "Partners on the gold tier earn 15% of purchases",
+        "purchase",
+        [("referrer.tier", "equals", "gold")],
+        [pct(R, 1500)],
+    ),
+    case(
+        "When a friend buys, pay gold-tier referrers 12% of the order",
+        "purchase",
+        [("referrer.tier", "equals", "gold")],
+        [pct(R, 1200)],
+    ),
+    case(
+        "When a friend buys, give the referrer 10% of the order if they are in the gold tier",
+        "purchase",
+        [("referrer.tier", "equals", "gold")],
+        [pct(R, 1000)],
+    ),
+    case(
+        "When someone signs up, give silver or gold partners 200 rupees cash",
+        "signup",
+        [("referrer.tier", "in", ["silver", "gold"])],
+        [flat(R, 20000)],
+    ),
+    case(
+        "5% of purchases to the referrer except bronze partners",
+        "purchase",
+        [("referrer.tier", "not_equals", "bronze")],
+        [pct(R, 500)],
+    ),
+    case(
+        "When a gold partner refers someone who signs up, give the partner 100 rupees cash",
+        "signup",
+        [("referrer.tier", "equals", "gold")],
+        [flat(R, 10000)],
+    ),
+    # schedules (UTC; "until" includes its day)
+    case(
+        "When a friend purchases, 5% to the referrer from 1 January until 31 March",
+        "purchase",
+        [],
+        [pct(R, 500)],
+        schedule={
+            "active_from": "2027-01-01T00:00:00+00:00",
+            "active_until": "2027-04-01T00:00:00+00:00",
+        },
+        warnings=(
+            "no year given for 1 January: read as 2027",
+            "no year given for 31 March: read as 2027",
+        ),
+    ),
+    case(
+        "When someone signs up, give the referrer 100 rupees cash from 1 January 2027 to "
+        "31 March 2027",
+        "signup",
+        [],
+        [flat(R, 10000)],
+        schedule={
+            "active_from": "2027-01-01T00:00:00+00:00",
+            "active_until": "2027-04-01T00:00:00+00:00",
+        },
+    ),
+    case(
+        "When someone signs up, give the referrer 100 rupees cash until 31 December",
+        "signup",
+        [],
+        [flat(R, 10000)],
+        schedule={"active_until": "2027-01-01T00:00:00+00:00"},
+        warnings=("no year given for 31 December: read as 2026",),
+    ),
+    case(
+        "Gold partners get 10% of every purchase between March 1 and April 30, 2027",
+        "purchase",
+        [("referrer.tier", "equals", "gold")],
+        [pct(R, 1000)],
+        schedule={
+            "active_from": "2027-03-01T00:00:00+00:00",
+            "active_until": "2027-05-01T00:00:00+00:00",
+        },
+        warnings=("no year given for 1 March: read as 2027",),
+    ),
 ]
 
 # Sentences with parts the drafter cannot map: each such part must be named in a warning, and
@@ -473,8 +599,13 @@ UNMAPPABLE: list[dict[str, Any]] = [
         "conditions": [],
     },
     {
-        "text": "Gold partners get 15% of every purchase",
-        "words": ("gold", "partners"),
+        "text": "Top referrers get 15% of every purchase",
+        "words": ("top referrers",),
+        "conditions": [],
+    },
+    {
+        "text": "When a friend buys, give the referrer 50 rupees cash from 31 February",
+        "words": ("'31 February' is not a date",),
         "conditions": [],
     },
     {

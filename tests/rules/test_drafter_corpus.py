@@ -12,7 +12,7 @@ import pytest
 from rules.catalog import catalog_for
 from rules.nl import parse_offline
 from rules.validation import validate_definition
-from tests.rules.drafter_corpus import CORPUS, UNMAPPABLE
+from tests.rules.drafter_corpus import CORPUS, TODAY, UNMAPPABLE
 
 CATALOG = catalog_for()
 # Reminders, not failures: a sentence may leave the reward type or the currency to defaults.
@@ -56,13 +56,15 @@ def test_the_corpus_is_big_enough():
 
 @pytest.mark.parametrize("entry", CORPUS, ids=[e["text"][:60] for e in CORPUS])
 def test_sentence(entry):
-    result = parse_offline(entry["text"], catalog=CATALOG, currency=entry["currency"])
+    result = parse_offline(entry["text"], catalog=CATALOG, currency=entry["currency"], today=TODAY)
     definition = result["definition"]
     assert definition["trigger"] == entry["trigger"]
     assert meaning(definition["conditions"]) == entry["conditions"]
     assert sorted(actions(definition), key=key) == sorted(expected_actions(entry), key=key)
     assert definition["stop_processing"] is entry["stop"]
     assert definition.get("limits") == entry["limits"]
+    schedule = {k: definition[k] for k in ("active_from", "active_until") if k in definition}
+    assert schedule == entry["schedule"]
     for wanted in entry["warnings"]:
         assert any(wanted in w for w in result["warnings"]), (wanted, result["warnings"])
     unexpected = [
@@ -77,7 +79,7 @@ def test_sentence(entry):
 
 @pytest.mark.parametrize("entry", UNMAPPABLE, ids=[e["text"][:60] for e in UNMAPPABLE])
 def test_what_is_not_understood_is_named_never_made_up(entry):
-    result = parse_offline(entry["text"], catalog=CATALOG, currency="INR")
+    result = parse_offline(entry["text"], catalog=CATALOG, currency="INR", today=TODAY)
     text = " ".join(result["warnings"])
     for words in entry["words"]:
         assert words in text, (words, result["warnings"])

@@ -352,18 +352,22 @@ def test_a_custom_money_field_reads_as_money_in_the_rule():
 
 def test_schedules():
     assert schedule_phrase(
-        {"active_from": "2027-01-01T00:00:00+05:30", "active_until": "2027-03-31T00:00:00+05:30"}
+        {"active_from": "2027-01-01T00:00:00+05:30", "active_until": "2027-04-01T00:00:00+05:30"}
     ) == ("from 1 January 2027 until 31 March 2027")
     assert schedule_phrase({"active_from": "2027-01-01T09:30:00Z"}) == (
         "from 1 January 2027 at 09:30"
     )
-    assert schedule_phrase({"active_until": "2027-03-31T00:00:00+00:00"}) == "until 31 March 2027"
+    # an end at midnight names the last day it covers; another time is given as it is
+    assert schedule_phrase({"active_until": "2027-04-01T00:00:00+00:00"}) == "until 31 March 2027"
+    assert schedule_phrase({"active_until": "2027-03-31T18:00:00+00:00"}) == (
+        "until 31 March 2027 at 18:00"
+    )
     assert schedule_phrase({"active_from": "not a date"}) is None
     assert schedule_phrase({}) is None
     definition = {
         **EXAMPLE,
         "active_from": "2027-01-01T00:00:00+05:30",
-        "active_until": "2027-03-31T00:00:00+05:30",
+        "active_until": "2027-04-01T00:00:00+05:30",
         "stop_processing": True,
     }
     assert explain(definition, currency="INR") == (
