@@ -18,8 +18,11 @@ from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 
 from config.platform.models import Program
-from rules.models import Rule
-from rules.selectors import programs_with_rules
+from rules.models import Rule, RulePublishRequest
+from rules.selectors import programs_with_rules, rules_config_get
+
+# Publishing (and approving another person's request to publish) changes the rule.
+CHANGE_RULES = "rules.change_rule"
 
 # What the pages show (every program's rules, their triggers and versions) is what the rules
 # API's GET routes need: a staff user without it (an operator, an approver) gets 403 here too.
@@ -43,9 +46,42 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     return wrapper
 
 
+def _rules_waiting_for_approval() -> set[int]:
+    """Ids of rules with a publish request waiting for a second person (a badge in the list)."""
+    pending = RulePublishRequest.objects.filter(status=RulePublishRequest.Status.PENDING)
+    return set(pending.values_list("rule_id", flat=True))
+
+
+def _rule_matches(rule: Rule, words: list[str], status: str) -> bool:
+    trigger = rule.trigger or getattr(rule, "latest_trigger", "") or ""
+    text = f"{rule.name} {trigger} {rule.get_status_display()}".lower()
+    return all(word in text for word in words) and (not status or rule.status == status)
+
+
 @staff_required
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "builder/index.html", {"programs": programs_with_rules()})
+    """Every program's rules with their trigger, priority and status. The search box filters
+    the rows as one types (static/builder/index.js); without scripts ?q= and ?status= do."""
+    query = request.GET.get("q", "")[:200]
+    status = request.GET.get("status", "")
+    if status not in Rule.Status.values:
+        status = ""
+    words = query.lower().split()
+    programs = [
+        (program, [r for r in program.rules.all() if _rule_matches(r, words, status)])
+        for program in programs_with_rules()
+    ]
+    return render(
+        request,
+        "builder/index.html",
+        {
+            "programs": programs,
+            "query": query,
+            "status": status,
+            "statuses": Rule.Status.choices,
+            "pending": _rules_waiting_for_approval(),
+        },
+    )
 
 
 # The canvas library (X6) inserts its own stylesheet as a <style> element, which carries no nonce:
@@ -58,10 +94,19 @@ EDITOR_CSP: dict[str, Any] = {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP
 def editor(request: HttpRequest, program: str, rule_id: int | None = None) -> HttpResponse:
     program_obj = get_object_or_404(Program, slug=program)
     rule = get_object_or_404(Rule, program=program_obj, pk=rule_id) if rule_id else None
+    # Two-person publishing (issue 15): the editor offers "Request publish" instead of
+    # "Publish", and approving a request to whoever did not make it. The API decides; this only
+    # picks the buttons.
+    requires_approval = bool(
+        getattr(rules_config_get(program=program_obj), "rules_publish_requires_approval", False)
+    )
     config = {
         "program": program_obj.slug,
         "programName": program_obj.name,
         "currency": program_obj.currency,
+        "actor": f"user:{request.user.get_username()}",
+        "canPublish": request.user.has_perm(CHANGE_RULES),
+        "requiresApproval": requires_approval,
         "ruleId": rule.pk if rule else None,
         "apiBase": f"/api/v1/programs/{program_obj.slug}/",
         "csrfToken": get_token(request),

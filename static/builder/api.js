@@ -51,6 +51,7 @@ export function createApi({ apiBase, csrfToken }) {
     get: (path) => request("GET", path),
     post: (path, body = {}) => request("POST", path, body),
     put: (path, body) => request("PUT", path, body),
+    delete: (path) => request("DELETE", path),
   };
 }
 

@@ -1,9 +1,12 @@
 // The rule editor page: wires the canvas, the panels and the rules API (SPEC §6) together.
 // Every piece of rule data reaches the page through textContent or form values only.
 import { createApi, items } from "./api.js";
-import { canonical, graphToRule, lineDiff, minorToMajor, nodeForPath, traceResults } from "./convert.js";
+import { canonical, graphToRule, lineDiff, nodeForPath, traceResults } from "./convert.js";
 import { createGraph, layoutCanvas, newNodeData, nodeAttrs, nodeConfig, showRule, snapshot } from "./graph.js";
 import { el, fieldsFor, renderPanel } from "./panel.js";
+import { createPublish } from "./publish.js";
+import { createResults } from "./results.js";
+import { createScenarios, money } from "./scenarios.js";
 
 const cfg = JSON.parse(document.getElementById("builder-config").textContent);
 const api = createApi(cfg);
@@ -27,6 +30,26 @@ const state = {
 };
 
 const { graph, dnd, selection, keyboard, history } = createGraph({ container: $("canvas"), minimap: $("minimap") });
+
+// The authoring panels (scenarios, publishing with a review of the changes, results) share the
+// page's state through this context; they are created in start(), after the functions below.
+const ctx = {
+  api,
+  cfg,
+  graph,
+  say: (...args) => say(...args),
+  sayError: (error) => sayError(error),
+  rule: () => state.rule,
+  versions: () => state.versions,
+  catalog: () => state.catalog,
+  definition: () => state.current.definition,
+  dirty: () => dirty(),
+  refresh: () => refresh(),
+  afterSave: (rule, message) => afterSave(rule, message),
+};
+let scenarios = null;
+let publisher = null;
+let results = null;
 
 // ------------------------------------------------------------------ messages
 
@@ -88,6 +111,8 @@ function decorate() {
     }
   }
   renderSide(byNode);
+  // Redrawn nodes lose the review's colours: paint them again while it is open.
+  publisher?.highlight();
 }
 
 function renderSide(byNode = problemsByNode().byNode) {
@@ -139,6 +164,7 @@ function refresh() {
   if (document.activeElement !== json) json.value = JSON.stringify(state.current.definition, null, 2);
   decorate();
   updateToolbar();
+  publisher?.update();
 }
 
 let validateTimer = null;
@@ -176,7 +202,7 @@ function updateToolbar() {
   const status = $("rule-status");
   status.textContent = parts.join(" · ");
   status.dataset.status = rule?.status || "new";
-  $("publish").disabled = !rule;
+  $("publish").disabled = !rule || !cfg.canPublish;
   $("archive").disabled = !rule || rule.status === "archived";
   $("undo").disabled = !history.canUndo();
   $("redo").disabled = !history.canRedo();
@@ -202,6 +228,12 @@ async function loadRule(id) {
   state.savedCanonical = canonical(rule.definition);
   show(rule.definition, { undoable: false });
   await Promise.all([loadExplanation(), loadVersions()]);
+  await loadPanels();
+}
+
+/** The panels that depend on the saved rule: scenarios, publish requests, results. */
+async function loadPanels() {
+  await Promise.all([scenarios?.load(), publisher?.loadRequests(), results?.load()]);
 }
 
 async function loadExplanation() {
@@ -226,7 +258,7 @@ function afterSave(rule, message) {
   window.history.replaceState(null, "", `${cfg.editorBase}${rule.id}`);
   say(message, "ok");
   updateToolbar();
-  return Promise.all([loadExplanation(), loadVersions()]);
+  return Promise.all([loadExplanation(), loadVersions().then(loadPanels)]);
 }
 
 async function save() {
@@ -240,21 +272,27 @@ async function save() {
     const rule = state.rule
       ? await api.put(`rules/${state.rule.id}`, definition)
       : await api.post("rules", definition);
-    await afterSave(rule, `Saved as draft version ${rule.version}.`);
+    // A save runs the rule's scenarios against the new version (their results come back).
+    const outcome = scenarios?.showResults(rule.scenarios) || "";
+    await afterSave(rule, `Saved as draft version ${rule.version}.${outcome}`);
+    if (rule.scenarios?.failed) say(`Saved as draft version ${rule.version}.${outcome} Publishing waits until they pass.`, "error");
   } catch (error) {
     sayError(error);
   }
 }
 
+/** Publishing an older version (a rollback) from the versions list. With two-person
+ * publishing on, this makes a request as the toolbar's button does. */
 async function publish(version) {
   if (!state.rule) return;
-  if (version === undefined && dirty()) {
-    say("Save your changes first: publishing makes a saved version active.", "error");
-    return;
-  }
   try {
-    const rule = await api.post(`rules/${state.rule.id}/publish`, { version: version ?? state.rule.version });
-    await afterSave(rule, `Version ${rule.active_version} is now active.`);
+    const data = await api.post(`rules/${state.rule.id}/publish`, { version });
+    if (data?.publish_request) {
+      say(`Asked for approval: v${data.publish_request.version} goes live once a second person approves it.`, "ok");
+      await publisher?.loadRequests();
+      return;
+    }
+    await afterSave(data, `Version ${data.active_version} is now live.`);
   } catch (error) {
     sayError(error);
   }
@@ -298,7 +336,9 @@ async function loadVersions() {
           "td",
           {},
           el("button", { type: "button", class: "small", text: "Load", onclick: () => { show(v.definition, { undoable: true }); say(`Loaded v${v.version} onto the canvas; saving makes it a new version.`); } }),
-          el("button", { type: "button", class: "small", text: "Publish", onclick: () => publish(v.version) }),
+          cfg.canPublish && !v.active
+            ? el("button", { type: "button", class: "small", text: cfg.requiresApproval ? "Request publish" : "Publish", onclick: () => publish(v.version) })
+            : null,
         ),
       ),
     );
@@ -367,11 +407,12 @@ async function loadRecentEvents() {
   }
 }
 
+/** Tests what the canvas shows, saved or not (POST rules/test with the definition). */
 async function runTest() {
   const box = $("test-result");
   box.replaceChildren();
-  if (!state.rule) return say("Save the rule first: a test runs a saved version.", "error");
-  if (dirty()) return say("Save your changes first, so the test runs what the canvas shows.", "error");
+  refresh();
+  if (state.current.problems.length) return say("Fix the problems marked on the canvas first.", "error");
   let event;
   try {
     event = JSON.parse($("sample-event").value);
@@ -380,7 +421,7 @@ async function runTest() {
   }
   let response;
   try {
-    response = await api.post(`rules/${state.rule.id}/test`, { event, version: state.rule.version });
+    response = await api.post("rules/test", { definition: state.current.definition, event });
   } catch (error) {
     return sayError(error);
   }
@@ -388,7 +429,7 @@ async function runTest() {
   state.trace = traceResults(state.snap, state.current.paths, response);
   decorate();
   say(response.matched ? "The rule matched this event." : "The rule did not match this event.", response.matched ? "ok" : "info");
-  box.append(el("p", { class: response.matched ? "ok" : "no", text: response.matched ? "Matched" : "Not matched" }));
+  box.append(el("p", { class: response.matched ? "ok" : "no", id: "test-verdict", text: response.matched ? "Matched: this event would pay." : "Not matched: this event would not pay." }));
   for (const warning of response.warnings || []) box.append(el("p", { class: "warning", text: warning }));
   const trace = el("table", { class: "trace" }, el("tr", {}, ["Field", "Operator", "Expected", "Actual", "Result"].map((h) => el("th", { text: h }))));
   for (const step of response.trace || []) {
@@ -409,11 +450,12 @@ async function runTest() {
     const list = el("ul");
     for (const a of actions) {
       const who = `${a.beneficiary}${a.beneficiary_id ? ` (${a.beneficiary_id})` : ""}`;
-      const what = a.operation ? `${a.operation}${a.amount ? ` × ${a.amount}` : ""}` : `${minorToMajor(a.amount, a.currency || cfg.currency)} ${a.currency || cfg.currency} ${a.reward_type || ""}`;
+      const what = a.operation ? `${a.operation}${a.amount ? ` × ${a.amount}` : ""}` : `${money(a.amount, a.currency || cfg.currency)} ${a.reward_type || ""}`;
       list.append(el("li", { text: a.skipped ? `${a.type} → ${who}: skipped (${a.skipped})` : `${a.type} → ${who}: ${what}` }));
     }
     box.append(list);
   }
+  scenarios?.tested(event, response);
 }
 
 function localInput(date) {
@@ -432,7 +474,7 @@ async function simulate() {
       from: toIso($("sim-from").value),
       to: toIso($("sim-to").value),
     });
-    const amount = `${minorToMajor(r.rewards?.amount ?? 0, cfg.currency)} ${cfg.currency}`;
+    const amount = money(r.rewards?.amount ?? 0, cfg.currency);
     box.append(
       el("p", { text: `Scanned ${r.events_scanned} events; ${r.matched} matched.` }),
       el("p", { class: "ok", text: `Would have paid ${r.rewards?.count ?? 0} rewards totalling ${amount}.` }),
@@ -571,7 +613,7 @@ function bind() {
   for (const item of document.querySelectorAll(".palette-item")) bindPaletteItem(item);
 
   $("save").addEventListener("click", save);
-  $("publish").addEventListener("click", () => publish());
+  $("publish").addEventListener("click", () => publisher?.review());
   $("archive").addEventListener("click", archive);
   $("undo").addEventListener("click", undo);
   $("redo").addEventListener("click", redo);
@@ -607,6 +649,9 @@ function bind() {
 
 async function start() {
   bind();
+  scenarios = createScenarios(ctx);
+  publisher = createPublish(ctx);
+  results = createResults(ctx);
   try {
     state.catalog = await api.get("rules/catalog");
     addActionPalette();
@@ -617,7 +662,7 @@ async function start() {
     if (cfg.ruleId) await loadRule(cfg.ruleId);
     else {
       refresh();
-      await Promise.all([loadExplanation(), loadVersions()]);
+      await Promise.all([loadExplanation(), loadVersions(), loadPanels()]);
       say("Drag a trigger onto the canvas to begin, or describe the rule in words.");
     }
   } catch (error) {
@@ -627,5 +672,5 @@ async function start() {
 }
 
 // For debugging in the browser console and for the browser tests.
-window.ruleBuilder = { graph, selection, history, state, refresh, definition: () => state.current.definition };
+window.ruleBuilder = { graph, selection, history, state, refresh, definition: () => state.current.definition, ctx };
 start();

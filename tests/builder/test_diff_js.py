@@ -1,4 +1,4 @@
-"""Runs the pure graph <-> rule JSON conversion tests (diff.test.mjs) under Node."""
+"""Runs the node-level diff tests (diff.test.mjs) under Node."""
 
 from __future__ import annotations
 

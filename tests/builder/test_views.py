@@ -76,7 +76,7 @@ def test_index_lists_programs_and_their_rules(staff_client, program, rule):
     assert "Acme" in page and "Other program" in page
     assert 'href="/builder/acme/rules/new"' in page
     assert 'href="/builder/other/rules/new"' in page
-    found = re.search(rf'<tr data-rule="{rule["id"]}">(.*?)</tr>', page, re.S)
+    found = re.search(rf'<tr data-rule="{rule["id"]}"[^>]*>(.*?)</tr>', page, re.S)
     assert found, page
     row = found.group(1)
     assert f'href="/builder/acme/rules/{rule["id"]}"' in row
@@ -85,6 +85,46 @@ def test_index_lists_programs_and_their_rules(staff_client, program, rule):
     assert "Draft" in row and "v1" in row
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", row)
     assert "No rules yet." in page  # the other program
+    assert re.search(r'<td data-label="Priority" class="num">0</td>', row)
+    assert 'id="rule-query"' in page and 'type="module" src="/static/builder/index.js"' in page
+
+
+def test_the_rule_list_shows_priority_and_filters_without_scripts(staff_client, program, api, url):
+    ids = {}
+    for name, priority in (("Gold partners", 30), ("Welcome bonus", 5)):
+        body = {**EXAMPLE, "name": name, "priority": priority}
+        response = api.post(url("rules"), body, format="json")
+        assert response.status_code == 201
+        ids[name] = response.json()["id"]
+    assert (
+        api.post(url(f"rules/{ids['Gold partners']}/publish"), {}, format="json").status_code == 200
+    )
+    page = staff_client.get("/builder/").content.decode()
+    gold = re.search(rf'<tr data-rule="{ids["Gold partners"]}"[^>]*>(.*?)</tr>', page, re.S)
+    assert gold and '<td data-label="Priority" class="num">30</td>' in gold.group(1)
+    found = staff_client.get("/builder/?q=gold").content.decode()
+    assert "Gold partners" in found and "Welcome bonus" not in found
+    assert 'value="gold"' in found
+    by_trigger = staff_client.get("/builder/?q=subscription_started+welcome").content.decode()
+    assert "Welcome bonus" in by_trigger and "Gold partners" not in by_trigger
+    assert "No rule here matches" in staff_client.get("/builder/?status=active").content.decode()
+    # an unknown status is ignored, not an error
+    assert "Gold partners" in staff_client.get("/builder/?status=nope").content.decode()
+
+
+def test_the_editor_knows_two_person_publishing_and_who_is_looking(staff_client, program, rule):
+    from rules.models import RuleProgramConfig
+
+    config = config_of(staff_client.get(f"/builder/acme/rules/{rule['id']}"))
+    assert config["requiresApproval"] is False
+    assert config["actor"] == "user:author"
+    assert config["canPublish"] is True
+    RuleProgramConfig.objects.update_or_create(
+        program=program, defaults={"rules_publish_requires_approval": True}
+    )
+    response = staff_client.get(f"/builder/acme/rules/{rule['id']}")
+    assert config_of(response)["requiresApproval"] is True
+    assert ">Request publish</button>" in response.content.decode()
 
 
 def test_editor_pages_carry_their_data_as_json(staff_client, program, rule):
