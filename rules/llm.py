@@ -23,13 +23,20 @@ _SYSTEM: Final = """You turn a referral programme manager's sentence into one ru
 Answer with a single JSON object that matches the given JSON Schema, nothing else.
 - trigger: one of the triggers listed below; fields: only the fields listed for that trigger, or
   free-form profile attributes as referred.<attr>, referrer.<attr>, parent.<attr>.
-- Money is an integer in minor units (500 rupees = 50000 with currency "INR"), in actions and
-  in conditions on event.amount alike ("orders over 5000 rupees": event.amount greater_than
-  500000).
+- Money is an integer in minor units of the program's currency (500 rupees = 50000 with
+  currency "INR"; 5 dollars = 500 "USD"; 500 yen = 500 "JPY"), in actions and in conditions on
+  a money field alike ("orders over 5000 rupees": event.amount greater_than 500000). The money
+  fields of each trigger are listed below.
 - "unless", "except", "not from" negate: use not_equals / not_in, or a NOT group.
 - Percentages are rate_bps (10% = 1000) of event.amount; a cap is in minor units.
 - beneficiary: "referrer" (who referred the user, the default), "referred" (the user) or
-  "parent" (the referrer's referrer).
+  "parent" (the referrer's referrer). "Both" is two actions: referrer and referred.
+- Partner tiers: referrer.tier holds the tier key in lower case ("Gold partners get 15%":
+  referrer.tier equals "gold" and a 15% commission, rate_bps 1500, on purchase).
+- A schedule ("from 1 January until 31 March 2027") is active_from / active_until, RFC 3339
+  with an offset (UTC when none is given): active_from at the start of the first day,
+  active_until at the start of the day after the last.
+- "and stop other rules": stop_processing true.
 - priority 10 and stop_processing false unless the sentence says otherwise.
 Triggers and their fields (name: type):
 """
@@ -54,7 +61,10 @@ def _catalog_text(catalog: dict[str, Any]) -> str:
     lines = []
     for name, trigger in sorted(catalog["triggers"].items()):
         fields = ", ".join(f"{path}: {kind}" for path, kind in sorted(trigger["fields"].items()))
-        lines.append(f"- {name} ({trigger.get('description', '')}): {fields}")
+        line = f"- {name} ({trigger.get('description', '')}): {fields}"
+        if trigger.get("money"):
+            line += f"; money (minor units): {', '.join(trigger['money'])}"
+        lines.append(line)
     return "\n".join(lines)
 
 

@@ -103,3 +103,47 @@ def test_several_conditions_under_one_unless_are_negated_together():
     assert meaning(result["definition"]["conditions"]) == [
         ("NOT", [[("referred.country", "equals", "US"), ("event.amount", "less_than", 10000)]])
     ]
+
+
+# Every sentence (or phrase) issue 15 quotes for the drafter; each must be in a corpus sentence
+# that the drafter gets right (test_sentence above).
+QUOTED = [
+    "10% of the order to the referrer, capped at 2000, for orders over 5000 INR",
+    "between 1000 and 10000 rupees",
+    "more than 5 referrals",
+    "within 30 days of signing up",
+    "50 rupees to both",
+    "2% of every purchase to the referrer's referrer",
+    "unless they are from the US",
+    "except",
+    "not from",
+    "and stop other rules",
+    "Gold partners get 15%",
+    "amount is greater than 5000",
+    "from 1 January until 31 March",
+]
+
+
+@pytest.mark.parametrize("quote", QUOTED)
+def test_every_sentence_quoted_in_the_issue_is_in_the_corpus(quote):
+    assert any(quote.lower() in entry["text"].lower() for entry in CORPUS), quote
+
+
+def test_money_conditions_are_in_minor_units_of_the_program_currency():
+    """The same words in three programs: the condition's value is the currency's minor units."""
+    text = "5% of orders over 100 {} to the referrer"
+    for currency, word, minor in (
+        ("INR", "rupees", 10000),
+        ("USD", "dollars", 10000),
+        ("JPY", "yen", 100),
+    ):
+        result = parse_offline(text.format(word), catalog=CATALOG, currency=currency)
+        assert meaning(result["definition"]["conditions"]) == [
+            ("event.amount", "greater_than", minor)
+        ], currency
+        assert result["warnings"] == []
+
+
+def test_a_tier_condition_validates_and_needs_no_tier_catalog():
+    result = parse_offline("Gold partners get 15%", catalog=CATALOG, currency="INR")
+    assert validate_definition(result["definition"], catalog=CATALOG, currency="INR") == []

@@ -125,3 +125,61 @@ def test_no_api_key_never_calls_out():
     http_client, requests = client_returning()
     result = draft_from_text(SENTENCE, catalog=CATALOG, http_client=http_client)
     assert result["source"] == "offline" and requests == []
+
+
+def test_the_prompt_names_money_fields_tiers_and_schedules():
+    http_client, requests = client_returning((200, completion(json.dumps(EXAMPLE))))
+    draft(http_client, currency="JPY")
+    system = json.loads(requests[0].content)["messages"][0]["content"]
+    assert "- purchase (a purchase is made): " in system
+    purchase = next(line for line in system.splitlines() if line.startswith("- purchase "))
+    assert purchase.endswith("; money (minor units): event.amount")
+    signup = next(line for line in system.splitlines() if line.startswith("- signup "))
+    assert "money" not in signup and "referrer.tier: string" in signup
+    assert 'referrer.tier equals "gold"' in system
+    assert "active_from / active_until" in system
+    assert "The program's currency is JPY." in system
+
+
+GOLD = "Gold partners get 15% of every purchase"
+
+
+def commission_rule(conditions):
+    return {
+        "name": "Gold commission",
+        "trigger": "purchase",
+        "priority": 10,
+        "stop_processing": False,
+        "conditions": {"operator": "AND", "conditions": conditions},
+        "actions": [
+            {
+                "type": "percent_commission",
+                "params": {
+                    "beneficiary": "referrer",
+                    "rate_bps": 1500,
+                    "of": "event.amount",
+                    "reward_type": "cash",
+                },
+            }
+        ],
+    }
+
+
+def test_a_tier_rule_from_the_model_validates_and_agrees_with_the_offline_reading():
+    rule = commission_rule([{"field": "referrer.tier", "operator": "equals", "value": "gold"}])
+    http_client, _ = client_returning((200, completion(json.dumps(rule))))
+    result = draft_from_text(GOLD, catalog=CATALOG, api_key="k", model="m", http_client=http_client)
+    assert result == {"definition": rule, "source": "llm", "warnings": []}
+
+
+def test_a_model_that_reads_money_conditions_in_major_units_is_flagged():
+    """ "orders over 5000 rupees" is 500000 paise: a model's 5000 (₹50) is called out."""
+    text = "15% of the order to the referrer for orders over 5000 rupees"
+    rule = commission_rule([{"field": "event.amount", "operator": "greater_than", "value": 5000}])
+    http_client, _ = client_returning((200, completion(json.dumps(rule))))
+    result = draft_from_text(text, catalog=CATALOG, api_key="k", model="m", http_client=http_client)
+    assert result["source"] == "llm"
+    assert result["warnings"] == [
+        "the model's draft differs from the offline reading of the sentence in: conditions; "
+        "check them"
+    ]
