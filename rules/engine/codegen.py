@@ -19,6 +19,7 @@ from itertools import compress
 from typing import Any
 
 from .operators import LIST_TYPES, MISSING, NUMBER_TYPES, is_number, parse_datetime, step
+from .trace import Render
 from .tree import Leaf, Node
 
 _ORDER_OPS = {
@@ -167,10 +168,12 @@ def _leaves(node: Node) -> list[Leaf]:
 
 def _traced_expression(gen: _Generator, node: Node, slots: list[Leaf]) -> str:
     """Document order, no reordering: each leaf stores its result in ``_r<i>`` as it is
-    evaluated, so the leaves that short-circuiting skips keep None."""
+    evaluated, so the leaves that short-circuiting skips keep None. A leaf used in several
+    places reads the value computed once up front (leaves are pure)."""
     if isinstance(node, Leaf):
         slots.append(node)
-        return f"(_r{len(slots) - 1} := {gen.inline(node)[1]})"
+        expr = gen.shared.get(node.key) or gen.inline(node)[1]
+        return f"(_r{len(slots) - 1} := {expr})"
     parts = [_traced_expression(gen, child, slots) for child in node.children]
     if node.operator == "NOT":
         return f"(not {parts[0]})"
@@ -179,44 +182,86 @@ def _traced_expression(gen: _Generator, node: Node, slots: list[Leaf]) -> str:
     return "(" + (" and " if node.operator == "AND" else " or ").join(parts) + ")"
 
 
-def generate_traced(tree: Node, to_json: Callable[[Any], Any]) -> tuple[Callable[[Any], Any], str]:
-    """(function, source); the function returns (matched, trace) like trace.evaluate_traced."""
-    gen = _Generator()
-    gen.namespace["_j"] = to_json
-    slots: list[Leaf] = []
-    body = _traced_expression(gen, tree, slots)
-    entries = [
-        f'{{**{gen.const(leaf.to_trace())}, "actual": _j({gen.lookup(leaf.field)}),'
-        f' "result": _r{i}}}'
-        for i, leaf in enumerate(slots)
-    ]
-    lines = [
-        "def _evaluate(facts):",
-        *("    " + line for line in gen.prelude),
-        *(f"    _r{i} = None" for i in range(len(slots))),
-        f"    _matched = _bool({body})",
-        "    return _matched, [" + ", ".join(entries) + "]",
-    ]
-    source = "\n".join(lines)
-    exec(compile(source, "<rules.engine.codegen>", "exec"), gen.namespace)
-    return gen.namespace["_evaluate"], source
+# Values that are already JSON as they are (to_json would return them unchanged).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
-def generate(trees: Sequence[Node], *, single: bool = False) -> tuple[Callable[[Any], Any], str]:
-    """(function, source). The function returns matching indices, or a bool when ``single``."""
-    gen = _Generator()
+def _share_repeated(gen: _Generator, trees: Sequence[Node]) -> None:
+    """A leaf used in several places costs one evaluation up front instead of one per use."""
     counts = Counter(leaf.key for tree in trees for leaf in _leaves(tree))
     first: dict[str, Leaf] = {}
     for tree in trees:
         for leaf in _leaves(tree):
             first.setdefault(leaf.key, leaf)
-    # A leaf used in several places costs one evaluation up front instead of one per use.
     for key, leaf in first.items():
         if counts[key] > 1:
             _, expr = gen.inline(leaf)
             name = f"_b{len(gen.shared)}"
             gen.prelude.append(f"{name} = {expr}")
             gen.shared[key] = name
+
+
+def generate_traced(
+    trees: Sequence[Node], to_json: Callable[[Any], Any]
+) -> tuple[Callable[[Any], Any], list[Render], str]:
+    """(function, renderers, source) for tracing many rules in one call.
+
+    ``function(facts)`` returns ``(matched, results, values)``: a tuple of bools (one per
+    tree), the result of every leaf of every tree in document order (None where
+    short-circuiting skipped it) and the value of every field a leaf reads. Nothing else is
+    built per call. ``renderers[i](results, values)`` turns those into tree i's trace, the
+    list of per-leaf dicts that trace.evaluate_traced gives, only when someone reads it.
+    """
+    gen = _Generator()
+    gen.namespace["_j"] = to_json
+    gen.namespace["_PLAIN"] = _PLAIN
+    _share_repeated(gen, trees)
+    slots: list[Leaf] = []
+    bounds: list[tuple[int, int]] = []
+    flags: list[str] = []
+    for tree in trees:
+        begin = len(slots)
+        body = _traced_expression(gen, tree, slots)
+        flags.append(f"(True if {body} else False)")
+        bounds.append((begin, len(slots)))
+    # The values tuple holds each field a leaf reads, once.
+    value_index: dict[str, int] = {}
+    for leaf in slots:
+        value_index.setdefault(gen.lookup(leaf.field), len(value_index))
+    results = "".join(f"_r{i}, " for i in range(len(slots)))
+    values = "".join(f"{var}, " for var in value_index)
+    lines = ["def _evaluate(facts):", *("    " + line for line in gen.prelude)]
+    if slots:
+        lines.append("    " + " = ".join(f"_r{i}" for i in range(len(slots))) + " = None")
+    lines.append(
+        "    return (" + "".join(f"{flag}, " for flag in flags) + f"), ({results}), ({values})"
+    )
+    for number, (begin, end) in enumerate(bounds):
+        lines.append(f"def _render{number}(R, V):")
+        used = sorted({value_index[gen.lookup(slots[i].field)] for i in range(begin, end)})
+        for k in used:
+            lines.append(f"    _a{k} = V[{k}]")
+            lines.append(f"    if _a{k}.__class__ not in _PLAIN: _a{k} = _j(_a{k})")
+        entries = []
+        for i in range(begin, end):
+            leaf = slots[i]
+            k = value_index[gen.lookup(leaf.field)]
+            entries.append(
+                f'{{"path": {gen.const(leaf.path)}, "field": {gen.const(leaf.field)},'
+                f' "operator": {gen.const(leaf.operator)}, "expected": {gen.const(leaf.value)},'
+                f' "actual": _a{k}, "result": R[{i}]}}'
+            )
+        lines.append("    return [" + ", ".join(entries) + "]")
+    source = "\n".join(lines)
+    exec(compile(source, "<rules.engine.codegen>", "exec"), gen.namespace)
+    renderers = [gen.namespace[f"_render{number}"] for number in range(len(trees))]
+    return gen.namespace["_evaluate"], renderers, source
+
+
+def generate(trees: Sequence[Node], *, single: bool = False) -> tuple[Callable[[Any], Any], str]:
+    """(function, source). The function returns matching indices, or a bool when ``single``."""
+    gen = _Generator()
+    _share_repeated(gen, trees)
     bodies = [gen.expression(tree)[1] for tree in trees]
     if single:
         result = f"    return _bool({bodies[0]})"

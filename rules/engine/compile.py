@@ -7,14 +7,17 @@ parsed back from it, so a caller mutating its dict afterwards cannot change a ca
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from itertools import compress
 from typing import Any
 
 from .codegen import generate, generate_traced
-from .trace import Evaluation, to_json
+from .trace import Evaluation, Render, to_json
 from .tree import Node, canonical_json, parse_definition
+
+Traced = Callable[[Any], tuple[tuple[bool, ...], tuple[Any, ...], tuple[Any, ...]]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -22,7 +25,8 @@ class CompiledRule:
     definition: dict[str, Any]
     tree: Node
     _matches: Callable[[Any], bool] = field(repr=False)
-    _traced: Callable[[Any], tuple[bool, list[dict[str, Any]]]] = field(repr=False)
+    _traced: Traced = field(repr=False)
+    _render: Render = field(repr=False)
     source: str = field(repr=False)
 
     def matches(self, facts: dict[str, Any]) -> bool:
@@ -30,20 +34,74 @@ class CompiledRule:
         return self._matches(facts)
 
     def evaluate(self, facts: dict[str, Any]) -> Evaluation:
-        """The match with a trace of every leaf (see rules.engine.trace)."""
-        matched, trace = self._traced(facts)
-        return Evaluation(matched, trace)
+        """The match with a trace of every leaf (see rules.engine.trace). The trace is
+        recorded now and turned into dicts when read: do not mutate ``facts`` in between."""
+        matched, results, values = self._traced(facts)
+        return Evaluation.recorded(matched[0], self._render, results, values)
+
+
+class RulesetEvaluation:
+    """Every rule of a ruleset evaluated with its trace, from one call of generated code.
+
+    ``matched[i]`` says whether rule i matched; ``self[i]`` is rule i's Evaluation (its trace
+    is built when read); ``matching()`` lists the indices that matched."""
+
+    __slots__ = ("_renders", "_results", "_values", "matched")
+
+    def __init__(
+        self,
+        matched: tuple[bool, ...],
+        results: tuple[Any, ...],
+        values: tuple[Any, ...],
+        renders: tuple[Render, ...],
+    ) -> None:
+        self.matched = matched
+        self._results = results
+        self._values = values
+        self._renders = renders
+
+    def __len__(self) -> int:
+        return len(self.matched)
+
+    def __getitem__(self, index: int) -> Evaluation:
+        return Evaluation.recorded(
+            self.matched[index], self._renders[index], self._results, self._values
+        )
+
+    def __iter__(self) -> Iterator[Evaluation]:
+        return (self[index] for index in range(len(self.matched)))
+
+    def matching(self) -> list[int]:
+        return [*compress(range(len(self.matched)), self.matched)]
 
 
 @dataclass(frozen=True, eq=False)
 class CompiledRuleset:
     definitions: tuple[dict[str, Any], ...]
+    trees: tuple[Node, ...] = field(repr=False)
     _matching: Callable[[Any], list[int]] = field(repr=False)
     source: str = field(repr=False)
 
     def matching(self, facts: dict[str, Any]) -> list[int]:
         """Indices (into the definitions given) of the rules whose conditions hold."""
         return self._matching(facts)
+
+    def evaluate(self, facts: dict[str, Any]) -> RulesetEvaluation:
+        """Every rule with its trace, in one call (what CompiledRule.evaluate gives for each
+        rule alone). The traces are recorded now and built when read: do not mutate
+        ``facts`` in between."""
+        traced, renders, _ = self._traced_code
+        return RulesetEvaluation(*traced(facts), renders)
+
+    @cached_property
+    def _traced_code(self) -> tuple[Traced, tuple[Render, ...], str]:
+        # Generated on first use: the untraced callers never pay for it.
+        function, renders, source = generate_traced(self.trees, to_json)
+        return function, tuple(renders), source
+
+    @property
+    def traced_source(self) -> str:
+        return self._traced_code[2]
 
     def __len__(self) -> int:
         return len(self.definitions)
@@ -54,15 +112,16 @@ def _compile_rule(canonical: str) -> CompiledRule:
     definition = json.loads(canonical)
     tree = parse_definition(definition)
     function, source = generate([tree], single=True)
-    traced, _ = generate_traced(tree, to_json)
-    return CompiledRule(definition, tree, function, traced, source)
+    traced, (render,), _ = generate_traced([tree], to_json)
+    return CompiledRule(definition, tree, function, traced, render, source)
 
 
 @lru_cache(maxsize=256)
 def _compile_ruleset(canonicals: tuple[str, ...]) -> CompiledRuleset:
     definitions = tuple(json.loads(canonical) for canonical in canonicals)
-    function, source = generate([parse_definition(d) for d in definitions])
-    return CompiledRuleset(definitions, function, source)
+    trees = tuple(parse_definition(d) for d in definitions)
+    function, source = generate(trees)
+    return CompiledRuleset(definitions, trees, function, source)
 
 
 def compile_rule(definition: dict[str, Any]) -> CompiledRule:
@@ -72,5 +131,5 @@ def compile_rule(definition: dict[str, Any]) -> CompiledRule:
 
 def compile_ruleset(definitions: Iterable[dict[str, Any]]) -> CompiledRuleset:
     """Compile many definitions into one function: the fast path for evaluating a trigger's
-    active rules together (tracing off)."""
+    active rules together (``matching``, tracing off; ``evaluate``, every rule traced)."""
     return _compile_ruleset(tuple(canonical_json(d) for d in definitions))

@@ -11,18 +11,62 @@ RFC 3339 strings so the trace is JSON.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from .operators import LIST_TYPES, MISSING, resolve
 from .tree import Leaf, Node
 
+Render = Callable[[tuple[Any, ...], tuple[Any, ...]], list[dict[str, Any]]]
 
-@dataclass(slots=True)
+
 class Evaluation:
-    matched: bool
-    trace: list[dict[str, Any]] = field(default_factory=list)
+    """A rule's match and its trace. The generated code records the trace compactly (leaf
+    results and field values); ``trace`` builds the list of dicts the first time it is read,
+    so evaluating costs no dicts until someone looks."""
+
+    __slots__ = ("_pending", "_trace", "matched")
+
+    def __init__(self, matched: bool, trace: list[dict[str, Any]] | None = None) -> None:
+        self.matched = matched
+        self._trace: list[dict[str, Any]] | None = [] if trace is None else trace
+        self._pending: tuple[Render, tuple[Any, ...], tuple[Any, ...]] | None = None
+
+    @classmethod
+    def recorded(
+        cls, matched: bool, render: Render, results: tuple[Any, ...], values: tuple[Any, ...]
+    ) -> Evaluation:
+        """An evaluation whose trace ``render(results, values)`` builds when it is read."""
+        self = cls.__new__(cls)
+        self.matched = matched
+        self._trace = None
+        self._pending = (render, results, values)
+        return self
+
+    @property
+    def trace(self) -> list[dict[str, Any]]:
+        trace = self._trace
+        if trace is None:
+            assert self._pending is not None
+            render, results, values = self._pending
+            trace = self._trace = render(results, values)
+            self._pending = None
+        return trace
+
+    @trace.setter
+    def trace(self, trace: list[dict[str, Any]]) -> None:
+        self._trace, self._pending = trace, None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Evaluation):
+            return NotImplemented
+        return self.matched == other.matched and self.trace == other.trace
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return f"Evaluation(matched={self.matched!r}, trace={self.trace!r})"
 
 
 def to_json(value: Any) -> Any:
