@@ -249,7 +249,7 @@ def test_an_evaluation_built_by_hand_still_works():
 def test_empty_rulesets_and_groups():
     assert len(compile_ruleset([]).evaluate({})) == 0
     assert compile_ruleset([]).evaluate({}).matching() == []
-    defs = [
+    defs: list[dict[str, Any]] = [
         {"name": "and", "conditions": {"operator": "AND", "conditions": []}},
         {"name": "or", "conditions": {"operator": "OR", "conditions": []}},
         {"name": "none"},
