@@ -363,6 +363,8 @@ class _Explainer:
         )
 
     def node(self, node: dict[str, Any], nested: bool = False, negated: bool = False) -> str:
+        if not isinstance(node, dict):
+            return "(a malformed condition)"
         if "conditions" not in node:
             return self.leaf(node, negated)
         operator, children = node.get("operator"), node.get("conditions") or []
@@ -386,8 +388,12 @@ class _Explainer:
 
     def unless(self, node: dict[str, Any]) -> str | None:
         """A condition that reads best after "unless": NOT groups and negative leaves."""
+        if not isinstance(node, dict):
+            return None
         if node.get("operator") == "NOT" and node.get("conditions"):
             child = node["conditions"][0]
+            if not isinstance(child, dict):
+                return None
             if "conditions" in child:
                 return self.node(child, nested=True).strip("()").removeprefix("both ")
             return self.leaf(child)
@@ -418,23 +424,41 @@ class _Explainer:
         return (_join(_shared_subjects(plain), "and") or None), (_join(exceptions, "or") or None)
 
     def action(self, action: dict[str, Any]) -> str:
+        if not isinstance(action, dict):
+            return "(a malformed action)"
         params = action.get("params") or {}
+        if not isinstance(params, dict):
+            params = {}
         role = params.get("beneficiary") or "referrer"
         who = _ROLES.get(role, str(role))
         kind = action.get("type")
-        if kind == "credit_reward" and "amount" in params:
+        if kind == "credit_reward" and _is_number(params.get("amount")):
             return f"give {who} {self.reward(params)}"
-        if kind == "percent_commission" and "of" in params:
+        if kind == "percent_commission" and isinstance(params.get("of"), str):
             return f"pay {who} {self.commission(params)}"
         if kind == "award_credits":
             return f"give {who} {self.credits(params)}"
         action_type = action_for(kind)
         if action_type is None:
             return f"run {kind}"
-        return action_type.explain(params, who=who, currency=self.currency)
+        try:
+            return action_type.explain(params, who=who, currency=self.currency)
+        except (
+            AttributeError,
+            KeyError,
+            TypeError,
+            ValueError,
+            ArithmeticError,
+        ):  # a malformed stored action
+            return f"run {kind}"
 
     def reward(self, params: dict[str, Any]) -> str:
-        amount = format_money(params["amount"], params.get("currency") or self.currency or "")
+        currency = params.get("currency") or self.currency
+        amount = (
+            format_money(params["amount"], currency)
+            if isinstance(currency, str) and currency
+            else f"{_plain(params['amount'])} minor units"
+        )
         kind = params.get("reward_type", "cash")
         if kind == "voucher":
             return f"a {amount} voucher"
@@ -442,8 +466,8 @@ class _Explainer:
 
     def commission(self, params: dict[str, Any]) -> str:
         rate = params.get("rate_bps")
-        if rate:
-            share = f"{Decimal(rate).scaleb(-2).normalize():f}%"
+        if _is_number(rate) and rate:
+            share = f"{Decimal(str(rate)).scaleb(-2).normalize():f}%"
         else:
             which = "override" if params.get("beneficiary") == "parent" else "commission"
             share = f"the program's {which} rate"
@@ -453,7 +477,7 @@ class _Explainer:
         kind = params.get("reward_type", "cash")
         if kind != "cash":
             text += " as a voucher" if kind == "voucher" else f" as {words(str(kind))}"
-        if params.get("cap"):
+        if _is_number(params.get("cap")) and params["cap"]:
             text += f", capped at {money_or_units(params['cap'], self.currency)}"
         return text
 
@@ -464,6 +488,8 @@ class _Explainer:
             return f"{amount:,} credits" if _is_number(amount) else "credits"
         if _is_number(amount):
             return f"{amount:,} credits ({name})"
+        if not name:
+            return "credits"
         return f"the {name}" if name.endswith(("credit", "credits")) else f"the {name} credits"
 
     def actions(self, actions: list[dict[str, Any]]) -> str:
@@ -474,22 +500,18 @@ class _Explainer:
         for i, action in enumerate(actions):
             if i in done:
                 continue
-            params = action.get("params") or {}
+            params = _params(action)
             role = params.get("beneficiary") or "referrer"
+            same = {k: v for k, v in params.items() if k != "beneficiary"}
             pair = next(
                 (
                     j
                     for j in range(i + 1, len(actions))
                     if j not in done
                     and actions[j].get("type") == action.get("type")
-                    and {role, (actions[j].get("params") or {}).get("beneficiary") or "referrer"}
+                    and {role, _params(actions[j]).get("beneficiary") or "referrer"}
                     == {"referrer", "referred"}
-                    and {
-                        k: v
-                        for k, v in (actions[j].get("params") or {}).items()
-                        if k != "beneficiary"
-                    }
-                    == {k: v for k, v in params.items() if k != "beneficiary"}
+                    and {k: v for k, v in _params(actions[j]).items() if k != "beneficiary"} == same
                 ),
                 None,
             )
@@ -506,6 +528,11 @@ class _Explainer:
         if len(parts) > 1 and any("," in part for part in parts):
             return f"{', '.join(parts[:-1])}, and {parts[-1]}"
         return _join(parts, "and")
+
+
+def _params(action: dict[str, Any]) -> dict[str, Any]:
+    params = action.get("params")
+    return params if isinstance(params, dict) else {}
 
 
 def _shared_subjects(parts: list[str]) -> list[str]:
@@ -569,18 +596,20 @@ def schedule_phrase(definition: dict[str, Any]) -> str | None:
 def _limits(limits: dict[str, Any], currency: str | None) -> str:
     parts = []
     per = limits.get("per_beneficiary") or {}
+    per = per if isinstance(per, dict) else {}
     period = per.get("period", "all_time")
     window = "in total" if period == "all_time" else f"a {period}"
-    if per.get("max_rewards"):
+    if isinstance(per.get("max_rewards"), int) and per["max_rewards"]:
         count = per["max_rewards"]
         times = "once" if count == 1 else "twice" if count == 2 else f"{count:,} times"
         parts.append(f"each person is rewarded at most {times} {window}")
-    if per.get("max_amount"):
+    if _is_number(per.get("max_amount")) and per["max_amount"]:
         parts.append(
             f"each person gets at most {money_or_units(per['max_amount'], currency)} {window}"
         )
-    budget = (limits.get("budget") or {}).get("max_amount")
-    if budget:
+    budget_limit = limits.get("budget")
+    budget = budget_limit.get("max_amount") if isinstance(budget_limit, dict) else None
+    if _is_number(budget) and budget:
         parts.append(f"the rule pays at most {money_or_units(budget, currency)} in total")
     return _join(parts, "and")
 
@@ -597,12 +626,14 @@ def explain(
     trigger = str(definition.get("trigger", ""))
     explainer = _Explainer(trigger, currency, money_fields(catalog, trigger or None))
     when = _when(trigger)
-    condition, exception = explainer.conditions(definition.get("conditions") or {})
+    root = definition.get("conditions")
+    condition, exception = explainer.conditions(root if isinstance(root, dict) else {})
     schedule = schedule_phrase(definition)
     clauses = [when]
     if condition:
         clauses.append(f"if {condition}")
     actions = definition.get("actions") or []
+    actions = [a for a in actions if isinstance(a, dict)] if isinstance(actions, list) else []
     body = explainer.actions(actions) if actions else "do nothing"
     if exception:
         body += f" unless {exception}"
@@ -612,7 +643,7 @@ def explain(
         sentence += f", {schedule}"
     if definition.get("stop_processing"):
         sentence += ", and no other rule runs"
-    if definition.get("limits"):
+    if isinstance(definition.get("limits"), dict):
         limits = _limits(definition["limits"], currency)
         if limits:
             sentence += f"; {limits}"

@@ -544,3 +544,32 @@ def test_seed_demo_rules_read_as_sentences():
     assert explain(SIGNUP_RULE, currency="INR") == (
         "When someone signs up, if there is a referrer, give the referred user the signup credit."
     )
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        {},
+        {"trigger": 5, "conditions": [1], "actions": "x", "limits": 4},
+        {"conditions": {"operator": "AND", "conditions": [1, "x", None]}},
+        {"conditions": {"operator": "NOT"}},
+        {"actions": [1, {"type": "credit_reward", "params": 5}]},
+        {"actions": [{"type": "credit_reward", "params": {"amount": "x"}}]},
+        {"actions": [{"type": "percent_commission", "params": {"of": 5, "rate_bps": "x"}}]},
+        {"limits": {"per_beneficiary": {"max_rewards": "x"}, "budget": 3}},
+        {"active_from": 5, "active_until": "2027-13-01"},
+    ],
+)
+def test_a_malformed_stored_definition_still_reads_as_a_sentence(definition):
+    text = explain(definition, currency="INR")
+    assert text.startswith("When ") and text.endswith(".")
+
+
+@pytest.mark.parametrize(
+    "value", [None, True, "x", [], [None], {"a": 1}, float("nan"), 10**30, "\x00", [[1]]]
+)
+def test_leaf_sentence_takes_any_stored_value(value):
+    for field in ("event.amount", "referrer.tier", "referred.country", "referrer.referrals_count"):
+        for operator in ("equals", "in", "between", "greater_than", "within_last_days", "x"):
+            node = {"field": field, "operator": operator, "value": value}
+            assert leaf_sentence(node, currency="INR", negated=True)
