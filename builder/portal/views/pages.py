@@ -37,9 +37,16 @@ from rules.rewards.selectors import (
 )
 from rules.rewards.services.payout_methods import payout_method_set
 from rules.selectors import participant_tree, referrals_by_day
+from rules.tiers.selectors import tier_progress
 
 CHART_DAYS = 30
 PAGE_SIZE = 50
+# How a partner reads each tier criterion (rules/tiers/models.py says what each counts).
+TIER_CRITERIA = {
+    "min_referred_revenue": "Revenue from people you referred",
+    "min_conversions": "Purchases by people you referred",
+    "min_active_referrals": "People you referred who were active",
+}
 
 
 def _page(request: HttpRequest, partner: Partner, template: str, **context) -> HttpResponse:
@@ -72,6 +79,34 @@ def _chart(partner: Partner) -> dict:
     }
 
 
+def _tier_card(partner: Partner) -> dict | None:
+    """The partner's tier, the next one and the progress towards it; None without tiers."""
+    progress = tier_progress(participant=partner.participant)
+    if progress is None:
+        return None
+    currency = partner.program.currency
+
+    def shown(criterion: str, value: int) -> str:
+        return money(value, currency) if criterion == "min_referred_revenue" else str(value)
+
+    return {
+        "current": progress.current,
+        "next": progress.next,
+        "window_days": progress.window_days,
+        "tiers": progress.tiers,
+        "criteria": [
+            {
+                "label": TIER_CRITERIA[row["criterion"]],
+                "actual": shown(row["criterion"], row["actual"]),
+                "required": shown(row["criterion"], row["required"]),
+                "percent": row["percent"],
+                "met": row["met"],
+            }
+            for row in progress.criteria
+        ],
+    }
+
+
 @require_GET
 @partner_required
 def home(request: HttpRequest, partner: Partner) -> HttpResponse:
@@ -91,6 +126,7 @@ def home(request: HttpRequest, partner: Partner) -> HttpResponse:
         totals=totals,
         earned=money(sum(chart["earnings"]), program.currency),
         chart_days=CHART_DAYS,
+        tier=_tier_card(partner),
     )
 
 
