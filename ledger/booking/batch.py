@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -36,7 +38,7 @@ from django.utils import timezone
 from config.platform.db import prepared_cursor
 from config.platform.models import Program
 from ledger.booking import totals
-from ledger.booking.postgres import StaleAccount, _fingerprint
+from ledger.booking.postgres import StaleAccount
 from ledger.booking.totals import Line
 from ledger.models import Account, Transaction
 
@@ -57,11 +59,26 @@ class BatchRefused(Exception):
     must be."""
 
 
+@dataclass(slots=True)
+class NewTxn:
+    """A new transaction to write, as the fields a Transaction would carry, without building a
+    model instance (a batch of a thousand pays for each). `metadata` must be plain JSON."""
+
+    pk: uuid.UUID
+    kind: str
+    description: str
+    metadata: dict[str, Any]
+    reference: str
+    created_at: datetime
+    resolves_id: None = None
+    reverses_id: None = None
+
+
 @dataclass(frozen=True)
 class Entry:
     """One transaction of a batch: the (unsaved) transaction and its validated lines."""
 
-    txn: Transaction
+    txn: Transaction | NewTxn
     lines: list[Line]
 
 
@@ -142,7 +159,12 @@ def book_many(program: Program, entries: Sequence[Entry], *, rider: BatchRider |
             {
                 "account_id": a.pk,
                 "shard": shard,
-                "fp": json.loads(_fingerprint(a)),
+                # What the row must still be (postgres._fingerprint, column by column).
+                "program_id": a.program_id,
+                "code": a.code,
+                "kind": a.kind,
+                "nod": a.no_overdraft,
+                "shards": a.balance_shards,
                 "dn": a.debit_normal,
                 "pd": s[0],
                 "pc": s[1],
@@ -155,20 +177,25 @@ def book_many(program: Program, entries: Sequence[Entry], *, rider: BatchRider |
     ]
     ctes = [
         "k AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS k (account_id bigint, shard int,"
-        " fp jsonb, dn bool, pd bigint, pc bigint, qd bigint, qc bigint, need bigint))",
-        # One lock per account, in account-id order (the order postgres.book locks in).
+        " program_id bigint, code text, kind text, nod bool, shards int, dn bool, pd bigint,"
+        " pc bigint, qd bigint, qc bigint, need bigint))",
+        # One lock per account, in account-id order (the order postgres.book locks in). The
+        # account rows are compared column by column: building a jsonb per row made the
+        # planner hash-join a scan of every account of the ledger.
         "locked AS MATERIALIZED (SELECT b.id, k.account_id, k.need, CASE WHEN k.need = 0"
         " THEN 0 WHEN k.dn THEN b.posted_debits - b.posted_credits - b.pending_credits"
         " ELSE b.posted_credits - b.posted_debits - b.pending_debits END AS available"
         " FROM k JOIN ledger_accountbalance b ON b.account_id = k.account_id"
         " AND b.shard = k.shard JOIN ledger_account a ON a.id = b.account_id"
-        " AND jsonb_build_array(a.program_id, a.code, a.kind, a.no_overdraft,"
-        " a.balance_shards) = k.fp ORDER BY b.account_id FOR UPDATE OF b)",
+        " AND a.program_id = k.program_id AND a.code = k.code AND a.kind = k.kind"
+        " AND a.no_overdraft = k.nod AND a.balance_shards = k.shards"
+        " ORDER BY b.account_id FOR UPDATE OF b)",
         "chk AS (SELECT count(*) = %s AS complete, count(*) = %s"
         " AND COALESCE(bool_and(available >= need OR need = 0), TRUE) AS ok FROM locked)",
     ]
     params += [len(ordered), len(ordered)]
     txns = [e.txn for e in entries]
+    txn_ids = [str(t.pk) for t in txns]
     ctes.append(
         f"{TXN} AS (INSERT INTO ledger_transaction (id, program_id, kind, resolves_id,"
         " reverses_id, description, metadata, reference, created_at)"
@@ -184,12 +211,14 @@ def book_many(program: Program, entries: Sequence[Entry], *, rider: BatchRider |
         program.pk,
         rows_json(
             {
-                "id": t.pk,
+                "id": txn_ids[n],
                 "kind": t.kind,
                 "description": t.description,
-                "metadata": json.loads(json.dumps(t.metadata, cls=DjangoJSONEncoder)),
+                "metadata": t.metadata
+                if type(t) is NewTxn
+                else json.loads(json.dumps(t.metadata, cls=DjangoJSONEncoder)),
                 "reference": t.reference,
-                "created_at": t.created_at,
+                "created_at": str(t.created_at),
                 "n": n,
             }
             for n, t in enumerate(txns)
@@ -202,7 +231,7 @@ def book_many(program: Program, entries: Sequence[Entry], *, rider: BatchRider |
         f" FROM locked l JOIN k USING (account_id) WHERE b.id = l.id"
         f" AND EXISTS (SELECT 1 FROM {TXN}) RETURNING b.id)"
     )
-    flat = [(e.txn.pk, *line) for e in entries for line in e.lines]
+    flat = [(txn_ids[n], *line) for n, e in enumerate(entries) for line in e.lines]
     ctes.append(
         "ins AS (INSERT INTO ledger_posting (transaction_id, account_id, direction, amount,"
         " currency, kind, created_at)"
@@ -252,6 +281,7 @@ def book_many(program: Program, entries: Sequence[Entry], *, rider: BatchRider |
             f"batch booking wrote {inserted} transactions, {updated} balances, {posted} postings"
         )
     for t in txns:
-        t._state.adding, t._state.db = False, connection.alias
+        if isinstance(t, Transaction):
+            t._state.adding, t._state.db = False, connection.alias
     if rider is not None:
         rider.result = tuple(results)

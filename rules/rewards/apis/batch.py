@@ -3,22 +3,27 @@ request. Thin: check the request's shape, validate each item, call one service, 
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, tzinfo
 from typing import Any
 
+from django.http import HttpResponse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
-from rest_framework.response import Response
 
 from config.platform.api.errors import flatten_errors
 from config.platform.api.serializers import StrictSerializer, validated
 from config.platform.api.views import ProgramAPIView
+from config.platform.currencies import CURRENCY_RE, MAX_AMOUNT
 from config.platform.exceptions import DomainError, ValidationFailed
-from rules.rewards.apis.rewards import RewardCreateSerializer, RewardSerializer, _render_created
+from rules.rewards.apis.rewards import RewardCreateSerializer, RewardSerializer
 from rules.rewards.models import Reward
 from rules.rewards.services.reward_batch import (
     MAX_ITEMS,
     BatchItem,
+    Render,
     item_fingerprint,
     reward_batch_create,
 )
@@ -73,6 +78,47 @@ def _key_error(key: Any) -> DomainError | None:
     return None
 
 
+_FIELDS = frozenset(RewardCreateSerializer._declared_fields)
+_REQUIRED = frozenset(("beneficiary", "amount", "currency", "reward_type"))
+_PARTICIPANT_ID = re.compile(r"[A-Za-z0-9_.@-]{1,200}")  # PARTICIPANT_ID_RE, no trailing \n
+_REWARD_TYPES = frozenset(Reward.RewardType.values)
+
+
+def _plain(body: dict[str, Any]) -> dict[str, Any] | None:
+    """RewardCreateSerializer's validated data for the usual, valid item; None for anything
+    else, which the serializer then answers (its own result or its own error wording).
+    Accepts only what the serializer takes unchanged, so both give the same data
+    (tests/bulk/test_reward_batch.py compares them): exact types, no whitespace to trim."""
+    if not (_REQUIRED <= body.keys() <= _FIELDS):
+        return None
+    beneficiary, amount = body["beneficiary"], body["amount"]
+    currency, reward_type = body["currency"], body["reward_type"]
+    metadata = body.get("metadata", _MISSING)
+    if (
+        type(beneficiary) is str
+        and _PARTICIPANT_ID.fullmatch(beneficiary)
+        and type(amount) is int
+        and 1 <= amount <= MAX_AMOUNT
+        and type(currency) is str
+        and len(currency) == 3
+        and CURRENCY_RE.match(currency)
+        and type(reward_type) is str
+        and reward_type in _REWARD_TYPES
+        and (metadata is _MISSING or type(metadata) is dict)
+    ):
+        return {
+            "beneficiary": beneficiary,
+            "amount": amount,
+            "currency": currency,
+            "reward_type": reward_type,
+            "metadata": {} if metadata is _MISSING else metadata,
+        }
+    return None
+
+
+_MISSING: Any = object()
+
+
 def _item(raw: dict[str, Any], single_path: str) -> BatchItem:
     key = raw.get("key")
     body = {k: v for k, v in raw.items() if k != "key"}
@@ -81,6 +127,9 @@ def _item(raw: dict[str, Any], single_path: str) -> BatchItem:
     if item.error is not None:
         return item
     item.fingerprint = item_fingerprint(single_path, body)
+    item.fields = _plain(body)
+    if item.fields is not None:
+        return item
     try:
         item.fields = validated(RewardCreateSerializer, body)
     except serializers.ValidationError as exc:
@@ -91,8 +140,35 @@ def _item(raw: dict[str, Any], single_path: str) -> BatchItem:
     return item
 
 
-def _render(reward: Reward, actor: str) -> Any:
-    return _render_created(reward, actor).data
+def _drf_time(at: datetime, zone: tzinfo) -> str:
+    """What RewardSerializer's DateTimeField renders (ISO 8601, UTC as Z)."""
+    text = at.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _renderer() -> Render:
+    zone = timezone.get_current_timezone()  # once per request, as DRF would find it per field
+
+    def render(row: dict[str, Any], actor: str) -> Any:
+        """The 201 body POST rewards answers (_render_created: RewardSerializer over the new
+        reward, its one history entry), built directly; tests/bulk compares the two."""
+        at = _drf_time(row["created_at"], zone)
+        return {
+            "id": row["id"],
+            "beneficiary": row["beneficiary"],
+            "amount": row["amount"],
+            "currency": row["currency"],
+            "reward_type": row["reward_type"],
+            "status": row["status"],
+            "metadata": row["metadata"],
+            "created_at": at,
+            "history": [
+                {"status": row["status"], "at": at, "actor": actor, "reason": row["hold_reason"]}
+            ],
+            "hold_reason": row["hold_reason"],
+        }
+
+    return render
 
 
 class RewardBatchApi(ProgramAPIView):
@@ -111,11 +187,21 @@ class RewardBatchApi(ProgramAPIView):
         f"when `items` is not a list of objects, is empty or has more than {MAX_ITEMS} items; "
         "no Idempotency-Key header is needed (the items carry theirs).",
     )
-    def post(self, request: Request, program: str) -> Response:
-        data = validated(RewardBatchSerializer, request.data)
+    def post(self, request: Request, program: str) -> HttpResponse:
+        data = request.data
+        if not (
+            type(data) is dict
+            and data.keys() == {"items"}
+            and type(data["items"]) is list
+            and 1 <= len(data["items"]) <= MAX_ITEMS
+            and all(type(raw) is dict for raw in data["items"])
+        ):
+            data = validated(RewardBatchSerializer, data)  # its 400, or the same items
         single_path = request.path.removesuffix("/batch")
         items = [_item(raw, single_path) for raw in data["items"]]
         results = reward_batch_create(
-            program=self.program, items=items, actor=self.actor, render=_render
+            program=self.program, items=items, actor=self.actor, render=_renderer()
         )
-        return Response({"results": [r.as_json() for r in results]})
+        # Each body was encoded once already (for its record): the response joins them.
+        text = '{"results":[' + ",".join(r.as_json_text() for r in results) + "]}"
+        return HttpResponse(text, content_type="application/json")
