@@ -579,6 +579,9 @@ class Parser(PhraseReader):
             last = self._date(end, after=first or today - timedelta(days=1))
             if last is None:
                 return {}
+            if last == date.max:
+                self.warnings.append("the schedule's last day is out of range: no end drafted")
+                return out
             following = last + timedelta(days=1)
             out["active_until"] = datetime(
                 following.year, following.month, following.day, tzinfo=UTC

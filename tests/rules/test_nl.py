@@ -182,3 +182,77 @@ def test_amounts_use_the_currency_minor_unit():
         "When someone subscribes, reward the referrer 1.5 cash", catalog=CATALOG, currency="KWD"
     )
     assert dinar["definition"]["actions"][0]["params"]["amount"] == 1500
+
+
+def schedule_of(text, today=None):
+    from datetime import date
+
+    result = parse_offline(text, catalog=CATALOG, currency="INR", today=today or date(2026, 12, 7))
+    definition = result["definition"]
+    return (definition.get("active_from"), definition.get("active_until")), result["warnings"]
+
+
+def test_a_schedule_without_a_year_is_the_next_such_day():
+    from datetime import date
+
+    text = "When someone signs up, give the referrer 100 rupees cash from 1 January until 31 March"
+    assert schedule_of(text, today=date(2027, 1, 1)) == (
+        ("2027-01-01T00:00:00+00:00", "2027-04-01T00:00:00+00:00"),
+        ["no year given for 1 January: read as 2027", "no year given for 31 March: read as 2027"],
+    )
+    # the end follows the start: "from 1 November until 31 January" crosses the new year
+    text = (
+        "When someone signs up, give the referrer 100 rupees cash from 1 November until 31 January"
+    )
+    (start, end), _ = schedule_of(text, today=date(2026, 10, 1))
+    assert (start, end) == ("2026-11-01T00:00:00+00:00", "2027-02-01T00:00:00+00:00")
+
+
+@pytest.mark.parametrize(
+    ("text", "schedule", "warning"),
+    [
+        ("from 31 February until 30 March", (None, None), "'31 February' is not a date"),
+        ("until 31 December 9999", (None, None), "the schedule's last day is out of range"),
+        (
+            "from January 5th, 2027 through March 1st, 2027",
+            ("2027-01-05T00:00:00+00:00", "2027-03-02T00:00:00+00:00"),
+            None,
+        ),
+        (
+            "starting 1st of april 2027",
+            ("2027-04-01T00:00:00+00:00", None),
+            None,
+        ),
+    ],
+)
+def test_schedule_edges(text, schedule, warning):
+    got, warnings = schedule_of("When someone signs up, give the referrer 100 rupees cash " + text)
+    assert got == schedule
+    if warning:
+        assert any(warning in w for w in warnings), warnings
+    else:
+        assert warnings == []
+
+
+def test_an_end_before_the_start_is_a_validation_warning_not_a_silent_swap():
+    got, warnings = schedule_of(
+        "When someone signs up, give the referrer 100 rupees cash from 31 March 2027 until "
+        "1 January 2027"
+    )
+    assert got == ("2027-03-31T00:00:00+00:00", "2027-01-02T00:00:00+00:00")
+    assert any(w.startswith("$.active_until") for w in warnings), warnings
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "When a friend buys, give the referring partner 100 rupees cash",
+        "When a new partner signs up, give our partners 50 rupees cash",
+        "When a friend buys, give 5% to both partners",
+        "When a friend subscribes to the gold plan, give the referrer 100 rupees cash",
+    ],
+)
+def test_words_before_partners_that_name_no_tier_make_no_tier_condition(text):
+    result = parse_offline(text, catalog=CATALOG, currency="INR")
+    fields = [c.get("field") for c in result["definition"]["conditions"]["conditions"]]
+    assert "referrer.tier" not in fields
