@@ -629,7 +629,10 @@ def explain(
     root = definition.get("conditions")
     condition, exception = explainer.conditions(root if isinstance(root, dict) else {})
     schedule = schedule_phrase(definition)
-    clauses = [when]
+    # "From 1 January 2027 until 31 March 2027, when someone signs up, ..."
+    clauses = [
+        f"{schedule[0].upper()}{schedule[1:]}, {when[0].lower()}{when[1:]}" if schedule else when
+    ]
     if condition:
         clauses.append(f"if {condition}")
     actions = definition.get("actions") or []
@@ -639,8 +642,6 @@ def explain(
         body += f" unless {exception}"
     clauses.append(body)
     sentence = ", ".join(clauses)
-    if schedule:
-        sentence += f", {schedule}"
     if definition.get("stop_processing"):
         sentence += ", and no other rule runs"
     if isinstance(definition.get("limits"), dict):

@@ -371,9 +371,9 @@ def test_schedules():
         "stop_processing": True,
     }
     assert explain(definition, currency="INR") == (
-        "When a subscription starts, if the referrer is a paid user and the referred user is "
-        "on the premium plan, give the referrer a ₹500.00 voucher, from 1 January 2027 until "
-        "31 March 2027, and no other rule runs."
+        "From 1 January 2027 until 31 March 2027, when a subscription starts, if the referrer "
+        "is a paid user and the referred user is on the premium plan, give the referrer a "
+        "₹500.00 voucher, and no other rule runs."
     )
 
 
@@ -385,6 +385,12 @@ def test_limits_read_as_money_of_the_program():
             "budget": {"max_amount": 1000000000},
         },
     }
+    assert explain({**definition, "active_until": "2027-01-01T00:00:00Z"}, currency="INR") == (
+        "Until 31 December 2026, when a subscription starts, if the referrer is a paid user and "
+        "the referred user is on the premium plan, give the referrer a ₹500.00 voucher; each "
+        "person is rewarded at most once in total, each person gets at most ₹1,000.00 in total "
+        "and the rule pays at most ₹10,000,000.00 in total."
+    )
     assert explain(definition, currency="INR").endswith(
         "; each person is rewarded at most once in total, each person gets at most ₹1,000.00 "
         "in total and the rule pays at most ₹10,000,000.00 in total."
@@ -521,6 +527,32 @@ EXPLAINED = [
         "INR",
         "When a referral is recorded, if the referrer is a paid user, give the referrer 10 "
         "credits.",
+    ),
+    (
+        "Gold partners get 15%",
+        "INR",
+        "When a purchase is made, if the referrer is a Gold partner, pay the referrer 15% of "
+        "the order amount.",
+    ),
+    (
+        "5% of purchases to the referrer except bronze partners",
+        "INR",
+        "When a purchase is made, pay the referrer 5% of the order amount unless the referrer "
+        "is a Bronze partner.",
+    ),
+    (
+        "When someone signs up, give the referrer 100 rupees cash from 1 January 2027 to "
+        "31 March 2027",
+        "INR",
+        "From 1 January 2027 until 31 March 2027, when someone signs up, give the referrer "
+        "₹100.00 in cash.",
+    ),
+    (
+        "When someone signs up, give the referrer 100 rupees cash unless they are from the US, "
+        "the UK or Canada",
+        "INR",
+        "When someone signs up, give the referrer ₹100.00 in cash unless the referred user is "
+        "from the US, the UK or Canada.",
     ),
 ]
 
