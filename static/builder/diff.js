@@ -13,7 +13,8 @@
 // canvas: the node it hung from (its group, or the trigger) is marked "changed" instead, and the
 // removal is listed in words with its path in the active version (`path`) and that parent's
 // canvas path (`parent`).
-import { canonical, describeAction, isGroup, minorToMajor, NO_VALUE_OPERATORS } from "./convert.js";
+import { canonical, describeAction, isGroup, NO_VALUE_OPERATORS } from "./convert.js";
+import { formatMoney } from "./units.js";
 
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 
@@ -36,6 +37,8 @@ const OPERATOR_WORDS = {
   within_last_days: "is within the last",
 };
 
+const GROUP_WORDS = { AND: "all of", OR: "any of", NOT: "not" };
+
 const SETTING_WORDS = {
   name: "Name",
   trigger: "Trigger",
@@ -51,7 +54,7 @@ const SETTING_WORDS = {
 /** A value as a person reads it; money fields (catalog `money` paths) in major units. */
 function valueWords(value, { money, currency }) {
   const one = (v) => {
-    if (money && Number.isInteger(v)) return `${minorToMajor(v, currency)} ${currency}`;
+    if (money && Number.isInteger(v)) return formatMoney(v, currency);
     if (typeof v === "string") return `"${v}"`;
     if (v === true) return "yes";
     if (v === false) return "no";
@@ -64,7 +67,11 @@ function valueWords(value, { money, currency }) {
 /** "referrer.is_paid_user is yes", "event.amount is over 5,000.00 INR"-like words. */
 export function describeCondition(cond, { currency = "", moneyPaths = [] } = {}) {
   if (!isObject(cond)) return JSON.stringify(cond);
-  if (isGroup(cond)) return `${cond.operator || "AND"} group of ${cond.conditions.length}`;
+  if (isGroup(cond)) {
+    const inner = cond.conditions.map((c) => describeCondition(c, { currency, moneyPaths }));
+    const words = GROUP_WORDS[cond.operator] || GROUP_WORDS.AND;
+    return `${words} (${inner.join("; ")})`;
+  }
   const op = OPERATOR_WORDS[cond.operator] || String(cond.operator ?? "?");
   const field = String(cond.field ?? "?");
   if (NO_VALUE_OPERATORS.includes(cond.operator)) return `${field} ${op}`;
@@ -164,7 +171,7 @@ export function definitionDiff(before, after, { currency = "", moneyPaths = [], 
   // A whole subtree added or removed: every node in it, the words once for its top.
   const markTree = (status, node, path, parent) => {
     const verb = status === "added" ? "Added" : "Removed";
-    const text = isGroup(node) ? `${verb} ${cond(node)}: ${node.conditions.map(cond).join("; ")}` : `${verb} condition: ${cond(node)}`;
+    const text = isGroup(node) ? `${verb} group: ${cond(node)}` : `${verb} condition: ${cond(node)}`;
     mark(status, path, isGroup(node) ? "group" : "condition", text, parent);
     if (status !== "added") return;
     const below = (n, p) => {
@@ -182,7 +189,8 @@ export function definitionDiff(before, after, { currency = "", moneyPaths = [], 
       const { conditions: ka, ...restA } = a;
       const { conditions: kb, ...restB } = b;
       if (canonical(restA) !== canonical(restB)) {
-        mark("changed", pathB, "group", `Changed group: ${a.operator || "AND"} → ${b.operator || "AND"}`);
+        const words = (g) => `${g.operator || "AND"} (${GROUP_WORDS[g.operator] || GROUP_WORDS.AND})`;
+        mark("changed", pathB, "group", `Changed group: ${words(a)} → ${words(b)}`);
       }
       for (const pair of align(ka, kb)) {
         if (pair.same) continue;
@@ -206,7 +214,7 @@ export function definitionDiff(before, after, { currency = "", moneyPaths = [], 
   const now = isObject(after) ? after : {};
   if (!isObject(before)) {
     // Nothing is live: everything on the canvas is new.
-    mark("added", "$", "rule", "Nothing is live yet: this version will be the first.");
+    mark("added", "$", "rule", `New rule on the trigger ${now.trigger ?? "(none)"}`);
     if (now.conditions !== undefined) markTree("added", now.conditions, "$.conditions");
     (now.actions || []).forEach((a, k) => mark("added", `$.actions[${k}]`, "action", `Added action: ${actionWords(a, currency, actionTypes)}`));
     return { statusByPath, changes, same: false };

@@ -7,6 +7,7 @@ import { el, fieldsFor, renderPanel } from "./panel.js";
 import { createPublish } from "./publish.js";
 import { createResults } from "./results.js";
 import { createScenarios, money } from "./scenarios.js";
+import { setCatalog } from "./units.js";
 
 const cfg = JSON.parse(document.getElementById("builder-config").textContent);
 const api = createApi(cfg);
@@ -53,10 +54,17 @@ let results = null;
 
 // ------------------------------------------------------------------ messages
 
-function say(text, kind = "info") {
+/** Shows a message. `cause`: a function true while what the message is about still holds;
+ * the banner clears itself (on the next canvas refresh) once it is false. */
+function say(text, kind = "info", cause = null) {
   const box = $("message");
   box.textContent = text;
   box.dataset.kind = kind;
+  state.messageCause = cause;
+}
+
+function clearStaleMessage() {
+  if (state.messageCause && !state.messageCause()) say("");
 }
 
 function sayError(error) {
@@ -64,7 +72,7 @@ function sayError(error) {
     state.serverErrors = error.errors.map((e) => ({ path: e.path || e.field || "$", message: e.message }));
     decorate();
   }
-  say(error.message || String(error), "error");
+  say(error.message || String(error), "error", error.errors?.length ? () => state.serverErrors.length > 0 : null);
 }
 
 // ------------------------------------------------------------------ canvas -> rule
@@ -111,8 +119,6 @@ function decorate() {
     }
   }
   renderSide(byNode);
-  // Redrawn nodes lose the review's colours: paint them again while it is open.
-  publisher?.highlight();
 }
 
 function renderSide(byNode = problemsByNode().byNode) {
@@ -165,6 +171,7 @@ function refresh() {
   decorate();
   updateToolbar();
   publisher?.update();
+  clearStaleMessage();
 }
 
 let validateTimer = null;
@@ -264,10 +271,11 @@ function afterSave(rule, message) {
 async function save() {
   refresh();
   if (state.current.problems.length) {
-    say("Fix the problems marked on the canvas before saving.", "error");
+    say("Fix the problems marked on the canvas before saving.", "error", () => state.current.problems.length > 0);
     return;
   }
   const definition = state.current.definition;
+  say("");
   try {
     const rule = state.rule
       ? await api.put(`rules/${state.rule.id}`, definition)
@@ -412,7 +420,8 @@ async function runTest() {
   const box = $("test-result");
   box.replaceChildren();
   refresh();
-  if (state.current.problems.length) return say("Fix the problems marked on the canvas first.", "error");
+  if (state.current.problems.length) return say("Fix the problems marked on the canvas first.", "error", () => state.current.problems.length > 0);
+  say("");
   let event;
   try {
     event = JSON.parse($("sample-event").value);
@@ -466,7 +475,7 @@ async function simulate() {
   refresh();
   const box = $("simulate-result");
   box.replaceChildren();
-  if (state.current.problems.length) return say("Fix the problems marked on the canvas first.", "error");
+  if (state.current.problems.length) return say("Fix the problems marked on the canvas first.", "error", () => state.current.problems.length > 0);
   const toIso = (v) => (v.length === 16 ? `${v}:00Z` : `${v}Z`);
   try {
     const r = await api.post("rules/simulate", {
@@ -516,7 +525,14 @@ function applyJson() {
     show(readDefinition($("json").value), { undoable: true });
     say("JSON applied to the canvas.", "ok");
   } catch (error) {
-    say(`That is not valid JSON: ${error.message}`, "error");
+    say(`That is not valid JSON: ${error.message}`, "error", () => {
+      try {
+        JSON.parse($("json").value);
+        return false;
+      } catch {
+        return true;
+      }
+    });
   }
 }
 
@@ -624,6 +640,7 @@ function bind() {
   $("import-file").addEventListener("change", importFile);
   $("export").addEventListener("click", exportFile);
   $("apply-json").addEventListener("click", applyJson);
+  $("json").addEventListener("input", clearStaleMessage);
   $("run-test").addEventListener("click", runTest);
   $("clear-test").addEventListener("click", () => {
     state.trace = null;
@@ -654,6 +671,7 @@ async function start() {
   results = createResults(ctx);
   try {
     state.catalog = await api.get("rules/catalog");
+    setCatalog(state.catalog);
     addActionPalette();
   } catch (error) {
     say(`The field catalog could not be loaded: ${error.message}`, "error");

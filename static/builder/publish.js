@@ -52,13 +52,16 @@ export function createPublish(ctx) {
     const live = liveVersion();
     const catalog = ctx.catalog();
     const moneyPaths = catalog?.triggers?.[ctx.definition().trigger]?.money || [];
+    const before = state.diff ? JSON.stringify(state.diff.statusByPath) : null;
     state.diff = definitionDiff(live ? live.definition : null, ctx.definition(), {
       currency: cfg.currency,
       moneyPaths,
       actionTypes: catalog?.actions || [],
     });
     renderChanges(live);
-    highlight();
+    renderActions();
+    // Repaint only when what is highlighted changes (painting opens collapsed groups).
+    if (JSON.stringify(state.diff.statusByPath) !== before) highlight();
   }
 
   function renderChanges(live) {
@@ -178,7 +181,8 @@ export function createPublish(ctx) {
     $("publish-section").scrollIntoView({ block: "nearest" });
     await loadRequests();
     update();
-    say(ctx.dirty() ? "Review the changes; save them before publishing." : "Review the changes highlighted on the canvas, then confirm.");
+    if (ctx.dirty()) say("Review the changes; save them before publishing.", "info", () => ctx.dirty());
+    else say("Review the changes highlighted on the canvas, then confirm.");
   }
 
   function close() {

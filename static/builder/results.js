@@ -20,6 +20,8 @@ const STATUS_WORDS = {
   held: "held for review",
 };
 
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
 /** This rule's entry in an event's results, in words ("" when the rule did not run on it). */
 export function outcomeOf(event, ruleId) {
   const entry = (Array.isArray(event?.results) ? event.results : []).find((r) => r && r.rule === ruleId);
@@ -55,7 +57,7 @@ export function createResults(ctx) {
     const totals = data.totals || {};
     const rewards = totals.rewards || {};
     box.append(
-      el("p", { class: "totals", id: "results-totals", text: `Last 30 days: ${totals.matches ?? 0} matches, ${rewards.count ?? 0} rewards worth ${money(rewards.amount ?? 0, currency)}.` }),
+      el("p", { class: "totals", id: "results-totals", text: `Last 30 days: ${plural(totals.matches ?? 0, "match", "matches")}, ${plural(rewards.count ?? 0, "reward", "rewards")} worth ${money(rewards.amount ?? 0, currency)}.` }),
     );
     const byStatus = Object.entries(rewards.by_status || {});
     if (byStatus.length) {

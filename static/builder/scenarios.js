@@ -3,16 +3,12 @@
 // fails. Here: the list with each one's last result, "save the test you just ran as a
 // scenario", and "run them all against the canvas" (unsaved; nothing is stored).
 import { items } from "./api.js";
-import { currencyExponent, minorToMajor } from "./convert.js";
 import { el } from "./panel.js";
+import { formatMoney } from "./units.js";
 
-/** 150000, "INR" -> "1,500.00 INR": major units, grouped, with the currency. */
+/** 150000, "INR" -> "₹ 1,500.00": major units, grouped, with the currency (as the canvas). */
 export function money(amount, currency) {
-  if (!Number.isInteger(amount)) return `${amount ?? ""} ${currency}`.trim();
-  const text = minorToMajor(amount, currency);
-  const [whole, fraction] = text.split(".");
-  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  return `${fraction === undefined || currencyExponent(currency) === 0 ? grouped : `${grouped}.${fraction}`} ${currency}`;
+  return formatMoney(amount, currency);
 }
 
 /** What a scenario expects, in words: "pays 500.00 INR to the referrer" / "does not match". */

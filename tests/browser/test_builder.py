@@ -172,7 +172,7 @@ def test_a_loaded_rule_shows_its_nodes_and_texts(staff_page, live_server, progra
     assert group["lines"][0] == "AND"
     assert first["lines"] == ["referrer.is_paid_user", "equals", "true"]
     assert second["lines"] == ["referred.subscription_plan", "equals", '"premium"']
-    assert action["lines"] == ["credit reward", "to referrer", "500.00 INR · voucher"]
+    assert action["lines"] == ["credit reward", "to referrer", "₹ 500.00 · voucher"]
     # Conditions and actions are told apart by colour (red-ish and green-ish).
     assert first["fill"] == "#fdecea" and action["fill"] == "#e3f4e6"
     # Laid out as a tree: trigger left of its group, the group left of its conditions, and
@@ -207,7 +207,7 @@ def test_a_loaded_rule_shows_its_nodes_and_texts(staff_page, live_server, progra
     page.locator("#panel select[name=operator]").select_option("between")
     type_into(page.locator("#panel input[name=value_low]"), "100")
     type_into(page.locator("#panel input[name=value_high]"), "2500.5")
-    assert leaf() == {"field": "event.amount", "operator": "between", "value": [100, 2500.5]}
+    assert leaf() == {"field": "event.amount", "operator": "between", "value": [10000, 250050]}
     page.locator("#panel select[name=operator]").select_option("exists")
     assert page.locator("#panel input[name^=value]").count() == 0
     assert leaf() == {"field": "event.amount", "operator": "exists"}
@@ -261,7 +261,7 @@ def test_try_it_colours_each_node_by_its_result(staff_page, live_server, program
     assert page.locator("#test-result").text_content().startswith("Matched")
     assert [n["fill"] for n in shown.values()] == [GREEN] * 5
     assert shown["leaf2"]["note"].startswith("true · actual true")
-    assert "500.00 INR voucher" in page.locator("#test-result").text_content()
+    assert "₹ 500.00 voucher" in page.locator("#test-result").text_content()
 
     shown = run("basic")
     assert shown["leaf2"]["fill"] == GREEN
@@ -451,7 +451,10 @@ def test_publish_versions_diff_and_archive(staff_page, live_server, program, api
     open_editor(page, f"{live_server.url}/builder/acme/rules/{rule['id']}")
     status = page.locator("#rule-status")
 
+    # Publish opens a review of what goes live; nothing is live until it is confirmed.
     page.locator("#publish").click()
+    expect(page.locator("#publish-changes")).to_contain_text("Nothing of this rule is live yet")
+    page.locator("#confirm-publish").click()
     page.wait_for_function(
         "() => document.querySelector('#rule-status').textContent.startsWith('active')"
     )
@@ -461,7 +464,8 @@ def test_publish_versions_diff_and_archive(staff_page, live_server, program, api
     type_into(page.locator("#panel input[name=priority]"), "20")
     expect(status).to_contain_text("unsaved changes")
     page.locator("#publish").click()
-    expect(page.locator("#message")).to_contain_text("Save your changes first")
+    expect(page.locator("#publish-actions")).to_contain_text("Save your changes first")
+    expect(page.locator("#change-list")).to_contain_text("Priority: 10 → 20")
     page.locator("#save").click()
     page.wait_for_function(
         "() => document.querySelector('#rule-status').textContent.includes('v2')"
@@ -518,7 +522,7 @@ def test_import_export_simulate_and_recent_events(
     page.locator("#simulate").click()
     result = page.locator("#simulate-result")
     expect(result).to_contain_text("Scanned 1 events; 1 matched.")
-    expect(result).to_contain_text("Would have paid 1 rewards totalling 500.00 INR.")
+    expect(result).to_contain_text("Would have paid 1 rewards totalling ₹ 500.00.")
 
     page.locator("#test-section summary").click()
     recent = page.locator("#recent-events")

@@ -79,8 +79,8 @@ test("a group's operator change is the group; its children compare on", () => {
     "$.conditions.conditions[2]": "added",
     "$.conditions.conditions[2].conditions[0]": "added",
   });
-  assert.equal(diff.changes[0].text, "Changed group: AND → OR");
-  assert.equal(diff.changes[1].text, 'Added NOT group of 1: referred.country is "US"');
+  assert.equal(diff.changes[0].text, "Changed group: AND (all of) → OR (any of)");
+  assert.equal(diff.changes[1].text, 'Added group: not (referred.country is "US")');
 });
 
 test("settings show on the trigger, actions by index", () => {
@@ -120,6 +120,6 @@ test("money conditions read in major units with the currency", () => {
     { field: "event.amount", operator: "between", value: [100000, 1000000] },
     { currency: "INR", moneyPaths: ["event.amount"] },
   );
-  assert.equal(text, "event.amount is between 1000.00 INR and 10000.00 INR");
+  assert.equal(text, "event.amount is between ₹ 1,000.00 and ₹ 10,000.00");
   assert.equal(D.describeCondition({ field: "event.amount", operator: "greater_than", value: 500 }, { currency: "INR" }), "event.amount is over 500");
 });
