@@ -220,3 +220,84 @@ class SimulateSerializer(StrictSerializer):
 
 class DraftFromTextSerializer(StrictSerializer):
     text = serializers.CharField(max_length=2000)
+
+
+class RuleTestUnsavedSerializer(StrictSerializer):
+    definition = serializers.JSONField()
+    event = TestEventSerializer()
+
+
+# --- scenarios and publish requests (issue 15) ----------------------------------------------
+
+
+class ExpectedRewardSerializer(StrictSerializer):
+    beneficiary = serializers.ChoiceField(choices=["referrer", "referred", "parent"])
+    amount = StrictPositiveIntegerField(max_value=10**15, help_text="minor units")
+    currency = serializers.RegexField(r"^[A-Z]{3}\Z", required=False)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """true or false only (DRF's BooleanField also takes "yes", 1, "on")."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if type(data) is not bool:
+            self.fail("invalid", input=data)
+        return data
+
+
+class ScenarioExpectSerializer(StrictSerializer):
+    matched = StrictBooleanField()
+    rewards = serializers.ListField(child=ExpectedRewardSerializer(), required=False, max_length=20)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs["matched"] and attrs.get("rewards"):
+            raise serializers.ValidationError(
+                {"rewards": "a scenario that expects no match expects no rewards"}
+            )
+        return attrs
+
+
+class ScenarioWriteSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    event = TestEventSerializer()
+    expect = ScenarioExpectSerializer()
+
+
+class ScenarioSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    event = serializers.JSONField()
+    expect = serializers.JSONField()
+    last_result = serializers.JSONField(allow_null=True)
+    created_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ScenariosRunSerializer(StrictSerializer):
+    definition = serializers.JSONField(required=False)
+
+
+class PublishRequestSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    rule = serializers.IntegerField(source="rule_id")
+    version = serializers.IntegerField(source="version.version")
+    status = serializers.CharField()
+    requested_by = serializers.CharField()
+    decided_by = serializers.CharField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class RejectSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class ResultsQuerySerializer(StrictSerializer):
+    to = serializers.DateField(required=False, default=None)
+
+    def get_fields(self) -> dict:
+        fields = super().get_fields()
+        fields["from"] = serializers.DateField(required=False, default=None)
+        return fields

@@ -31,13 +31,16 @@ def _plan(definition: dict[str, Any], facts: dict[str, Any], program: Program) -
     )
 
 
-def rule_test(
-    *, program: Program, rule: Rule, event: dict[str, Any], version: int | None = None
+def definition_test(
+    *,
+    program: Program,
+    definition: dict[str, Any],
+    event: dict[str, Any],
+    rule: int | None = None,
+    version: int | None = None,
 ) -> dict[str, Any]:
-    """Evaluate one version (latest by default) against an event as POST events takes it.
-    The user's stored profile is used with the event's attributes merged in, unsaved."""
-    rule_version = rule_version_get(rule=rule, version=version)
-    definition = rule_version.definition
+    """Evaluate a (valid) definition against an event as POST events takes it. The user's
+    stored profile is used with the event's attributes merged in, unsaved."""
     user = event["user"]
     participant = Participant.objects.filter(program=program, external_id=user).first()
     facts, _ = facts_build(
@@ -58,14 +61,37 @@ def rule_test(
         )
         matched = False
     return {
-        "rule": rule.pk,
-        "version": rule_version.version,
+        "rule": rule,
+        "version": version,
         "matched": matched,
         "conditions_matched": evaluation.matched,
         "trace": evaluation.trace,
         "actions": _plan(definition, facts, program) if matched else [],
         "warnings": warnings,
     }
+
+
+def rule_test(
+    *, program: Program, rule: Rule, event: dict[str, Any], version: int | None = None
+) -> dict[str, Any]:
+    """Evaluate one version (latest by default) against an event as POST events takes it."""
+    rule_version = rule_version_get(rule=rule, version=version)
+    return definition_test(
+        program=program,
+        definition=rule_version.definition,
+        event=event,
+        rule=rule.pk,
+        version=rule_version.version,
+    )
+
+
+def rule_test_unsaved(
+    *, program: Program, definition: Any, event: dict[str, Any]
+) -> dict[str, Any]:
+    """Evaluate a definition that is not saved (the builder's canvas): validated first (400
+    rule_invalid), then as rule_test; "rule" and "version" are null. Nothing is written."""
+    rule_definition_check(program=program, definition=definition)
+    return definition_test(program=program, definition=definition, event=event)
 
 
 def rule_simulate(
