@@ -762,7 +762,18 @@ def _meaning(definition: dict[str, Any]) -> dict[str, Any]:
             repr(sorted((a["type"], *a["params"].items()), key=repr)) for a in definition["actions"]
         ),
         "stop_processing": bool(definition.get("stop_processing")),
+        "schedule": tuple(_instant(definition.get(key)) for key in ("active_from", "active_until")),
     }
+
+
+def _instant(value: Any) -> Any:
+    """An RFC 3339 time as an instant, so "Z" and "+00:00" compare equal."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return value
 
 
 def _second_opinion(

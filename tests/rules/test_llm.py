@@ -183,3 +183,22 @@ def test_a_model_that_reads_money_conditions_in_major_units_is_flagged():
         "the model's draft differs from the offline reading of the sentence in: conditions; "
         "check them"
     ]
+
+
+def test_a_model_that_drops_the_schedule_is_flagged():
+    text = "Gold partners get 15% of every purchase from 1 January 2027 until 31 March 2027"
+    rule = commission_rule([{"field": "referrer.tier", "operator": "equals", "value": "gold"}])
+    scheduled = {
+        **rule,
+        "active_from": "2027-01-01T00:00:00Z",
+        "active_until": "2027-04-01T00:00:00Z",
+    }
+    http_client, _ = client_returning((200, completion(json.dumps(scheduled))))
+    result = draft_from_text(text, catalog=CATALOG, api_key="k", model="m", http_client=http_client)
+    assert result["warnings"] == []  # "Z" is "+00:00"
+    http_client, _ = client_returning((200, completion(json.dumps(rule))))
+    result = draft_from_text(text, catalog=CATALOG, api_key="k", model="m", http_client=http_client)
+    assert result["warnings"] == [
+        "the model's draft differs from the offline reading of the sentence in: schedule; "
+        "check them"
+    ]
