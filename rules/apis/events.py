@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -13,6 +13,7 @@ from config.platform.api.pagination import CursorPagination
 from config.platform.api.serializers import rendered, rendered_many, validated
 from config.platform.api.views import ProgramAPIView
 from rules import selectors
+from rules.event_explain import event_explanation
 from rules.serializers import EventCreateSerializer, EventSerializer
 from rules.services.events import event_ingest
 
@@ -81,3 +82,44 @@ class EventDetailApi(ProgramAPIView):
         return Response(
             rendered(EventSerializer, selectors.event_get(program=self.program, event_id=event_id))
         )
+
+
+class EventExplainApi(ProgramAPIView):
+    required_permissions = {"GET": "rules.view_event"}
+
+    @extend_schema(
+        responses=inline_serializer(
+            "EventExplanation",
+            {
+                "event": serializers.CharField(),
+                "status": serializers.ChoiceField(
+                    choices=["received", "processing", "processed", "failed"]
+                ),
+                "sentences": serializers.ListField(child=serializers.CharField()),
+                "rules": inline_serializer(
+                    "EventRuleExplanation",
+                    {
+                        "rule": serializers.IntegerField(allow_null=True),
+                        "name": serializers.CharField(),
+                        "version": serializers.IntegerField(allow_null=True),
+                        "outcome": serializers.ChoiceField(
+                            choices=["matched", "not_matched", "suppressed", "skipped"]
+                        ),
+                        "sentence": serializers.CharField(),
+                    },
+                    many=True,
+                ),
+            },
+        ),
+        description="Why the event paid, or did not, in plain sentences: a summary, then one "
+        "sentence per active rule of its trigger, in priority order, with its `outcome`: "
+        "`matched` (what it paid, to whom, each reward's id and status), `not_matched` (the "
+        "conditions that failed, money in major units of the program currency), "
+        "`suppressed` (a higher rule with `stop_processing` matched first), or `skipped` (the "
+        "version's `active_from`/`active_until` excludes the event's `occurred_at`). An "
+        "event not processed yet, or failed, has a summary and no rules.",
+    )
+    def get(self, request: Request, program: str, event_id: str) -> Response:
+        event = selectors.event_get(program=self.program, event_id=event_id)
+        event.program = self.program
+        return Response(event_explanation(event))
