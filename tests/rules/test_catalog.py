@@ -181,3 +181,39 @@ def test_a_bad_money_list_is_reported_and_ignored(money, error):
     errors = custom_catalog_errors(custom)
     assert any(error in e for e in errors), errors
     assert catalog_for(custom)["triggers"]["deal_won"]["money"] == []
+
+
+@pytest.mark.django_db
+def test_catalog_api_lists_money_fields_and_tiers(api, url, program):
+    from rules.models import RuleProgramConfig
+
+    RuleProgramConfig.objects.create(
+        program=program,
+        custom_catalog={
+            "triggers": {
+                "deal_won": {
+                    "fields": {"event.deal_value": "integer"},
+                    "money": ["event.deal_value"],
+                }
+            }
+        },
+    )
+    body = api.get(url("rules/catalog")).json()
+    assert body["triggers"]["purchase"]["money"] == ["event.amount"]
+    assert body["triggers"]["signup"]["money"] == []
+    assert body["triggers"]["deal_won"]["money"] == ["event.deal_value"]
+    assert body["triggers"]["purchase"]["fields"]["referrer.tier"] == "string"
+
+
+@pytest.mark.django_db
+def test_rules_settings_clean_refuses_a_money_list_naming_a_text_field(program):
+    from django.core.exceptions import ValidationError
+
+    from rules.models import RuleProgramConfig
+
+    custom = {
+        "triggers": {"deal_won": {"fields": {"event.owner": "string"}, "money": ["event.owner"]}}
+    }
+    with pytest.raises(ValidationError) as excinfo:
+        RuleProgramConfig(program=program, custom_catalog=custom).full_clean()
+    assert "money field 'event.owner'" in str(excinfo.value.message_dict["custom_catalog"])
