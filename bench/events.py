@@ -3,11 +3,11 @@
     .venv/bin/python bench/events.py [--events 1000] [--clients 8] [--workers 4] [--broker URL]
                                      [--batch 100]
 
-Creates the scratch PostgreSQL database bench_events (dropped at the end), migrates it and, for
-each mode, a program seeded through the services like the demo: the SPEC example rule
-(premium subscriptions reward a paid referrer) and the demo's two-level purchase commission
-(10% to the referrer, 2% to the referrer's referrer, at most 20 rewards per beneficiary a
-month), and a three-level referral tree (4 top referrers, 10 referrers under each, 10 customers
+Creates the scratch PostgreSQL database bench_events_<pid> (one per run, dropped at the end),
+migrates it and, for each mode, a program seeded through the services like the demo: the SPEC
+example rule (premium subscriptions reward a paid referrer) and the demo's two-level purchase
+commission (10% to the referrer, 2% to the referrer's referrer, at most 20 rewards per
+beneficiary a month), and a three-level referral tree (4 top referrers, 10 referrers under each, 10 customers
 under each of those). Then, per mode, a real gunicorn server (config/gunicorn.conf.py, 127.0.0.1)
 receives N events over HTTP from --clients threads (each event posted once, purchases and
 subscription starts from the customers), and the clock stops when every event is processed:
@@ -53,7 +53,9 @@ from bench._harness import (  # noqa: E402
     stopping,
 )
 
-DB = "bench_events"
+# Per run, like the test settings' database (TEST_RUN_ID): two runs on one machine must not
+# drop each other's database.
+DB = f"bench_events_{os.getpid()}"
 BROKER = "redis://127.0.0.1:6379/13"
 TOPS, MIDS_PER_TOP, LEAVES_PER_MID = 4, 10, 10
 PURCHASE_AMOUNT = 250_000
