@@ -248,12 +248,15 @@ def event_get(*, program: Program, event_id: str) -> Event:
 
 def programs_with_rules() -> QuerySet[Program]:
     """Every program with its rules, most recently changed first, each with its active version
-    and `latest_trigger`: the trigger of its latest version (a rule's own trigger column is
-    filled on publishing; a draft shows its latest version's)."""
+    and `latest_trigger` / `latest_priority`: the trigger and priority of its latest version
+    (a rule's own columns are filled on publishing; a draft shows its latest version's)."""
     latest = RuleVersion.objects.filter(rule=OuterRef("pk"), version=OuterRef("latest_version"))
     rules = (
         Rule.objects.select_related("active_version")
-        .annotate(latest_trigger=Subquery(latest.values("definition__trigger")[:1]))
+        .annotate(
+            latest_trigger=Subquery(latest.values("definition__trigger")[:1]),
+            latest_priority=Subquery(latest.values("definition__priority")[:1]),
+        )
         .order_by("-updated_at", "-id")
     )
     return Program.objects.prefetch_related(Prefetch("rules", queryset=rules))

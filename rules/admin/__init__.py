@@ -8,11 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from config.platform.admin.common import SUBJECTS, actor_of, money, run_for_each
 from rules.action_registry import action_for
@@ -20,10 +22,18 @@ from rules.admin import (
     events,  # noqa: F401  (registers the event pages)
     participants,  # noqa: F401  (registers the participant's page)
 )
-from rules.models import Referral, Rule, RuleProgramConfig, RuleVersion
+from rules.models import (
+    Referral,
+    Rule,
+    RuleProgramConfig,
+    RulePublishRequest,
+    RuleScenario,
+    RuleVersion,
+)
 from rules.rewards import admin as rewards_admin  # noqa: F401  (registers the money domain's pages)
+from rules.rule_results import results_window, rule_results
 from rules.services.program_config import rules_config_errors, rules_config_update
-from rules.services.rules import rule_publish
+from rules.services.publishing import rule_publish_checked
 
 _ROLES = {"referrer": "the referrer", "referred": "the referred user", "parent": "their referrer"}
 
@@ -81,13 +91,122 @@ class RuleVersionInline(admin.TabularInline):
         return False
 
 
+class RulePublishRequestInline(admin.TabularInline):
+    """Two-person publishing: who asked to publish which version, and who decided."""
+
+    model = RulePublishRequest
+    fields = (
+        "version",
+        "status",
+        "requested_by",
+        "created_at",
+        "decided_by",
+        "decided_at",
+        "reason",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "publish requests"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("rules.view_rule")
+
+
+class RuleScenarioInline(admin.TabularInline):
+    """The rule's saved test scenarios and how each did on its last run."""
+
+    model = RuleScenario
+    fields = ("name", "event", "expect", "outcome")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("rules.view_rule")
+
+    @admin.display(description="last run")
+    def outcome(self, scenario: RuleScenario) -> str:
+        last = scenario.last_result
+        if not last:
+            return "not run yet"
+        verdict = "passed" if last.get("passed") else f"failed: {last.get('message', '')}"
+        return f"version {last.get('version')}: {verdict}"
+
+
+RULE_FIELDS = (
+    "name",
+    "program",
+    "status",
+    "latest_version",
+    "active_version",
+    "trigger",
+    "priority",
+    "created_at",
+    "updated_at",
+    "results",
+)
+
+
 @admin.register(Rule)
 class RuleAdmin(ReadOnlyAdmin):
     list_display = ["name", "program", "status", "trigger", "priority", "latest_version"]
     list_filter = ["program", "status", "trigger"]
     search_fields = ["name"]
-    inlines = [RuleVersionInline]
+    fields = RULE_FIELDS
+    readonly_fields = RULE_FIELDS
+    inlines = [RuleVersionInline, RuleScenarioInline, RulePublishRequestInline]
     actions = ["publish"]
+
+    @admin.display(description="Results (last 30 days)")
+    def results(self, rule: Rule) -> str:
+        """What the rule did (rules.rule_results, as GET P/rules/{id}/results): matches and
+        rewards, money in major units with the currency."""
+        start, end = results_window(None, None, today=timezone.now().date())
+        figures = rule_results(rule=rule, start=start, end=end)
+        currency = figures["currency"]
+        rewards = figures["totals"]["rewards"]
+        rows = [
+            ("Matched events", str(figures["totals"]["matches"])),
+            ("Rewards", f"{rewards['count']} · {money(rewards['amount'], currency)}"),
+        ] + [
+            (f"· {status.replace('_', ' ')}", f"{v['count']} · {money(v['amount'], currency)}")
+            for status, v in sorted(rewards["by_status"].items())
+        ]
+        days = [d for d in figures["series"] if d["matches"] or d["rewards_count"]]
+        table = format_html_join(
+            "", "<tr><th>{}</th><td>{}</td></tr>", ((label, value) for label, value in rows)
+        )
+        daily = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    d["date"],
+                    d["matches"],
+                    d["rewards_count"],
+                    money(d["rewards_amount"], currency),
+                )
+                for d in days
+            ),
+        )
+        return format_html(
+            '<table class="rule-results">{}</table>{}',
+            table,
+            format_html(
+                "<table><thead><tr><th>Day (UTC)</th><th>Matches</th><th>Rewards</th>"
+                "<th>Amount</th></tr></thead><tbody>{}</tbody></table>",
+                daily,
+            )
+            if days
+            else format_html("<p>{}</p>", f"Nothing from {start} to {end}."),
+        )
 
     def has_publish_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("rules.change_rule")
@@ -102,10 +221,17 @@ class RuleAdmin(ReadOnlyAdmin):
         if request.POST.get("confirmed") == "yes":
             actor = actor_of(request)
 
-            def publish_one(rule: Any) -> Rule:
-                return rule_publish(rule=rule, actor=actor)
+            def publish_one(rule: Any) -> Any:
+                done = rule_publish_checked(rule=rule, actor=actor)
+                if isinstance(done, RulePublishRequest):
+                    messages.info(
+                        request,
+                        f"{rule.name}: publishing version {done.version.version} needs a second "
+                        "person; a publish request is pending.",
+                    )
+                return done
 
-            run_for_each(request, rules, publish_one, done="Published")
+            run_for_each(request, rules, publish_one, done="Published or asked to publish")
             return None
         rows = []
         for rule in rules:
@@ -142,7 +268,12 @@ class RuleVersionAdmin(ReadOnlyAdmin):
     list_filter = ["rule__program"]
 
 
-CONFIG_FIELDS = ("fraud_max_referrals_per_hour", "fraud_match_attributes", "custom_catalog")
+CONFIG_FIELDS = (
+    "fraud_max_referrals_per_hour",
+    "fraud_match_attributes",
+    "custom_catalog",
+    "rules_publish_requires_approval",
+)
 
 
 class RuleProgramConfigForm(forms.ModelForm):
@@ -165,7 +296,12 @@ class RuleProgramConfigAdmin(admin.ModelAdmin):
     attributes or the custom triggers reaches the audit log (who, before, after)."""
 
     form = RuleProgramConfigForm
-    list_display = ["program", "fraud_max_referrals_per_hour", "match_attributes"]
+    list_display = [
+        "program",
+        "fraud_max_referrals_per_hour",
+        "match_attributes",
+        "rules_publish_requires_approval",
+    ]
     fields = ["program", *CONFIG_FIELDS]
 
     @admin.display(description="Match attributes")

@@ -307,7 +307,11 @@ class RuleExplainApi(ProgramAPIView):
             version = rule_version_get(rule=rule, version=int(raw))
         else:
             version = rule.active_version or rule_version_get(rule=rule)
-        text = explain(version.definition, currency=self.program.currency)
+        text = explain(
+            version.definition,
+            currency=self.program.currency,
+            catalog=rule_services.program_catalog(program=self.program),
+        )
         return Response({"text": text, "version": version.version})
 
 

@@ -1,5 +1,5 @@
 """Changing a program's rules settings (fraud velocity, fraud match attributes, custom
-triggers), audited like every change: the admin's "rules settings" page calls this."""
+triggers, two-person publishing), audited like every change: the admin's "rules settings" page calls this."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ from config.platform.models import Program
 from rules.catalog import custom_catalog_errors
 from rules.models import RuleProgramConfig
 
-EDITABLE = frozenset({"custom_catalog", "fraud_max_referrals_per_hour", "fraud_match_attributes"})
+EDITABLE = frozenset(
+    {
+        "custom_catalog",
+        "fraud_max_referrals_per_hour",
+        "fraud_match_attributes",
+        "rules_publish_requires_approval",
+    }
+)
 # The velocity check counts referrals per hour in one query; beyond this it is not a limit.
 MAX_REFERRALS_PER_HOUR = 1_000_000
 
@@ -44,6 +51,10 @@ def rules_config_errors(changes: dict[str, Any]) -> list[dict[str, str]]:
                     "device_id, ip)",
                 }
             )
+    if "rules_publish_requires_approval" in changes and not isinstance(
+        changes["rules_publish_requires_approval"], bool
+    ):
+        errors.append({"field": "rules_publish_requires_approval", "message": "true or false"})
     if "custom_catalog" in changes:
         errors += [
             {"field": "custom_catalog", "message": m}
