@@ -75,12 +75,16 @@ def build_request(
     model: str = "",
     currency: str = "INR",
     json_object: bool = False,
+    tiers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The chat.completions.create arguments (kept separate so tests can compare).
 
     Structured output: ``response_format`` of type ``json_schema`` with the rule schema; with
     ``json_object`` (for a model that does not take a schema) the schema goes in the prompt."""
     system = _SYSTEM + _catalog_text(catalog) + f"\nThe program's currency is {currency}."
+    if tiers:
+        listed = ", ".join(f'"{key}" ({name})' for key, name in sorted(tiers.items()))
+        system += f"\nThe program's partner tiers (referrer.tier values): {listed}."
     if json_object:
         system += "\nThe JSON Schema of the answer:\n" + json.dumps(rule_schema())
     request: dict[str, Any] = {
@@ -119,6 +123,7 @@ def draft_with_llm(
     http_client: httpx.Client | None = None,
     base_url: str | None = None,
     currency: str = "INR",
+    tiers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The model's rule definition (not yet validated). Raises LLMError.
 
@@ -134,14 +139,19 @@ def draft_with_llm(
     try:
         try:
             completion = client.chat.completions.create(
-                **build_request(text, catalog=catalog, model=model, currency=currency)
+                **build_request(text, catalog=catalog, model=model, currency=currency, tiers=tiers)
             )
         except groq.BadRequestError as exc:
             if "json_schema" not in str(exc) and "response_format" not in str(exc):
                 raise
             completion = client.chat.completions.create(
                 **build_request(
-                    text, catalog=catalog, model=model, currency=currency, json_object=True
+                    text,
+                    catalog=catalog,
+                    model=model,
+                    currency=currency,
+                    json_object=True,
+                    tiers=tiers,
                 )
             )
     except groq.APIError as exc:

@@ -291,19 +291,44 @@ _NOT_TIERS: Final = frozenset(
         "level",
     ]
 )
-_TIER_WORD: Final = r"[a-z][a-z0-9_]*"
+_TIER_WORD: Final = r"[a-z0-9][a-z0-9_-]*"
+_COMMON_TIERS: Final = frozenset(
+    [
+        "bronze",
+        "silver",
+        "gold",
+        "platinum",
+        "diamond",
+        "titanium",
+        "emerald",
+        "ruby",
+        "sapphire",
+        "elite",
+        "vip",
+    ]
+)
 _TIER_LIST: Final = rf"({_TIER_WORD}(?:(?:, or |, | or | and |/){_TIER_WORD})*)"
 _TIER_PATTERNS: Final = (
+    # (pattern, explicit): an explicit pattern says "tier"/"level", so any word is a tier key;
+    # otherwise the word must be one of the program's tiers (or a common tier name when the
+    # program's tiers are not known): "verified partners" is no tier.
     # "partners in the gold tier", "referrers on the gold level"
-    rf"\b(?:(?:the )?(?:partners?|affiliates?|referrers?|members?)(?: who are| that are)? )?"
-    rf"(?:in|on|at) the {_TIER_LIST} (?:tier|level)s?\b",
+    (
+        rf"\b(?:(?:the )?(?:partners?|affiliates?|referrers?|members?)(?: who are| that are)? )?"
+        rf"(?:in|on|at) the {_TIER_LIST} (?:tier|level)s?\b",
+        True,
+    ),
     # "gold-tier partners", "gold tier referrers", "gold or platinum tier"
-    rf"\b{_TIER_LIST}[- ]tier(?: (?:partners?|affiliates?|referrers?|members?))?\b",
+    (rf"\b{_TIER_LIST}[- ]tier(?: (?:partners?|affiliates?|referrers?|members?))?\b", True),
     # "gold partners", "silver or gold affiliates"
-    rf"\b{_TIER_LIST} (?:partners?|affiliates?)\b",
-    # "the referrer is gold", "if the referrer is a gold partner"
-    rf"\breferrer is (?:a |an )?{_TIER_LIST}(?: partner| affiliate| member)?\b(?= *(?:,|\.|$|and\b|then\b|give|pay|gets?|earns?))",
+    (rf"\b{_TIER_LIST} (?:partners?|affiliates?)\b", False),
+    # "if the referrer is a gold partner", "the referrer is gold"
+    (
+        rf"\breferrer is (?:a |an )?{_TIER_LIST}(?: (?:partner|affiliate|member)\b|(?=[ ,.;]|$))",
+        False,
+    ),
 )
+_TIER_SEPARATORS: Final = r", or |, | or | and |/"
 _MONTHS: Final = {
     name: number
     for number, names in enumerate(
@@ -383,8 +408,10 @@ class Parser(PhraseReader):
     """The offline parser: the reader's phrase tools plus the trigger, the conditions, the
     actions (each registered action reads its own phrases) and what was not understood."""
 
-    def __init__(self, text: str, currency: str) -> None:
+    def __init__(self, text: str, currency: str, tiers: dict[str, str] | None = None) -> None:
         super().__init__(text, currency)
+        # the program's tiers, key -> name; None when not known (common tier names are read)
+        self.tiers = tiers
         # negated clauses: "unless ...", "except ..." up to the next comma or "and stop"
         self.negations: list[tuple[int, int, re.Match[str]]] = []
         for match in re.finditer(_NEGATION, self.text):
@@ -537,23 +564,38 @@ class Parser(PhraseReader):
 
     def _tiers(self) -> None:
         """ "Gold partners get 15%", "partners in the gold tier", "silver or gold affiliates":
-        referrer.tier equals (or in) the tier keys, as the program names them."""
-        for pattern in _TIER_PATTERNS:
+        referrer.tier equals (or in) the tier keys. A program's tier is found by its key or
+        its name ("Gold" -> "gold"); a word the program has no tier for is left as not
+        understood, or warned about when the sentence says "tier"."""
+        for pattern, explicit in _TIER_PATTERNS:
             for m in self.finditer(pattern):
                 if any(self.used[m.start() : m.end()]):
                     continue
-                names = [
-                    name
-                    for name in re.split(r", or |, | or | and |/", m.group(1))
-                    if name not in _NOT_TIERS
-                ]
-                if not names or len(names) != len(re.split(r", or |, | or | and |/", m.group(1))):
+                words = re.split(_TIER_SEPARATORS, m.group(1))
+                if any(word in _NOT_TIERS for word in words):
                     continue
-                keys = list(dict.fromkeys(names))
-                if len(keys) == 1:
-                    self.leaf(m, "referrer.tier", "equals", keys[0])
+                keys = [self._tier_key(word) for word in words]
+                if None in keys and not explicit:
+                    continue
+                found = [key or word for key, word in zip(keys, words, strict=True)]
+                unknown = [word for key, word in zip(keys, words, strict=True) if key is None]
+                if unknown and self.tiers is not None:
+                    self.warnings.append(
+                        f"no tier {', '.join(map(repr, unknown))} in this program (tiers: "
+                        f"{', '.join(sorted(self.tiers)) or 'none'})"
+                    )
+                values = list(dict.fromkeys(found))
+                if len(values) == 1:
+                    self.leaf(m, "referrer.tier", "equals", values[0])
                 else:
-                    self.leaf(m, "referrer.tier", "in", keys)
+                    self.leaf(m, "referrer.tier", "in", values)
+
+    def _tier_key(self, word: str) -> str | None:
+        if self.tiers is None:
+            return word if word in _COMMON_TIERS else None
+        if word in self.tiers:
+            return word
+        return next((key for key, name in self.tiers.items() if name.lower() == word), None)
 
     def schedule(self, today: date) -> dict[str, str]:
         """ "from 1 January until 31 March": active_from at the start of the first day,
@@ -696,11 +738,18 @@ class Parser(PhraseReader):
 
 
 def parse_offline(
-    text: str, *, catalog: dict[str, Any], currency: str = "INR", today: date | None = None
+    text: str,
+    *,
+    catalog: dict[str, Any],
+    currency: str = "INR",
+    today: date | None = None,
+    tiers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The deterministic offline parser: {"definition", "source": "offline", "warnings"}.
-    ``today`` (UTC's, by default) places a schedule given without a year."""
-    parser = Parser(text, currency)
+    ``today`` (UTC's, by default) places a schedule given without a year; ``tiers`` (the
+    program's, key -> name) are the words "<tier> partners" may name (default: common tier
+    names such as gold)."""
+    parser = Parser(text, currency, tiers)
     schedule = parser.schedule(today or datetime.now(UTC).date())
     trigger = parser.trigger()
     stop = parser.stop_processing()
@@ -777,11 +826,16 @@ def _instant(value: Any) -> Any:
 
 
 def _second_opinion(
-    text: str, definition: dict[str, Any], *, catalog: dict[str, Any], currency: str
+    text: str,
+    definition: dict[str, Any],
+    *,
+    catalog: dict[str, Any],
+    currency: str,
+    tiers: dict[str, str] | None = None,
 ) -> list[str]:
     """Where the offline parser understands the whole sentence and reads it otherwise than
     the model did, a warning naming the parts that differ (a model may turn "unless" around)."""
-    offline = parse_offline(text, catalog=catalog, currency=currency)
+    offline = parse_offline(text, catalog=catalog, currency=currency, tiers=tiers)
     reminders = ("no reward type given", "no currency given")
     if any(not w.startswith(reminders) for w in offline["warnings"]):
         return []
@@ -805,10 +859,12 @@ def draft_from_text(
     http_client: Any = None,
     currency: str = "INR",
     base_url: str | None = None,
+    tiers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Draft a rule: Groq when ``api_key`` is set, the offline parser otherwise or when the
     model's answer is unusable (with a warning saying so). ``currency`` is the program's,
-    assumed where the text names none; both drafts are validated against it."""
+    assumed where the text names none; both drafts are validated against it. ``tiers`` (the
+    program's, key -> name) let "<tier> partners" name them."""
     if api_key:
         # Only with a key: rules.llm loads the groq SDK, a heavy optional dependency.
         from rules.llm import LLMError, draft_with_llm
@@ -822,9 +878,10 @@ def draft_from_text(
                 http_client=http_client,
                 base_url=base_url,
                 currency=currency,
+                tiers=tiers,
             )
         except LLMError as exc:
-            result = parse_offline(text, catalog=catalog, currency=currency)
+            result = parse_offline(text, catalog=catalog, currency=currency, tiers=tiers)
             result["warnings"].insert(
                 0, f"the language model failed ({exc}); drafted offline instead"
             )
@@ -834,6 +891,8 @@ def draft_from_text(
             for e in validate_definition(definition, catalog=catalog, currency=currency)
         ]
         if not warnings:
-            warnings = _second_opinion(text, definition, catalog=catalog, currency=currency)
+            warnings = _second_opinion(
+                text, definition, catalog=catalog, currency=currency, tiers=tiers
+            )
         return {"definition": definition, "source": "llm", "warnings": warnings}
-    return parse_offline(text, catalog=catalog, currency=currency)
+    return parse_offline(text, catalog=catalog, currency=currency, tiers=tiers)

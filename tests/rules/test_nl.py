@@ -256,3 +256,54 @@ def test_words_before_partners_that_name_no_tier_make_no_tier_condition(text):
     result = parse_offline(text, catalog=CATALOG, currency="INR")
     fields = [c.get("field") for c in result["definition"]["conditions"]["conditions"]]
     assert "referrer.tier" not in fields
+
+
+PROGRAM_TIERS = {"t1": "Starter", "gold": "Gold"}
+
+
+def tier_conditions(text, tiers=None):
+    result = parse_offline(text, catalog=CATALOG, currency="INR", tiers=tiers)
+    leaves = result["definition"]["conditions"]["conditions"]
+    return [(c["field"], c["operator"], c["value"]) for c in leaves], result["warnings"]
+
+
+@pytest.mark.parametrize(
+    ("text", "tiers", "conditions", "warning"),
+    [
+        # the program's tier found by its name or its key
+        ("Starter partners get 5% of every purchase", PROGRAM_TIERS, "t1", None),
+        ("T1 partners get 5% of every purchase", PROGRAM_TIERS, "t1", None),
+        ("Gold partners get 15% of every purchase", PROGRAM_TIERS, "gold", None),
+        # a word the program has no tier for is not made into one
+        ("Platinum partners get 5% of every purchase", PROGRAM_TIERS, None, "platinum partners"),
+        ("Verified partners get 5% of every purchase", None, None, "verified partners"),
+        ("Active affiliates get 5% of every purchase", None, None, "active affiliates"),
+        # ... unless the sentence says "tier": then it is drafted and warned about
+        (
+            "Partners in the platinum tier get 5% of every purchase",
+            PROGRAM_TIERS,
+            "platinum",
+            "no tier 'platinum' in this program (tiers: gold, t1)",
+        ),
+        # tiers not known: common tier names and anything called a tier
+        ("Gold partners get 5% of every purchase", None, "gold", None),
+        ("Partners in the starter tier get 5% of every purchase", None, "starter", None),
+    ],
+)
+def test_tier_words(text, tiers, conditions, warning):
+    found, warnings = tier_conditions(text, tiers)
+    assert found == ([("referrer.tier", "equals", conditions)] if conditions else [])
+    if warning:
+        assert any(warning in w for w in warnings), warnings
+    else:
+        assert warnings == []
+
+
+def test_the_program_tiers_reach_the_model_prompt():
+    from rules.llm import build_request
+
+    request = build_request("Gold partners get 15%", catalog=CATALOG, tiers=PROGRAM_TIERS)
+    assert (
+        'The program\'s partner tiers (referrer.tier values): "gold" (Gold), "t1" (Starter).'
+        in request["messages"][0]["content"]
+    )
