@@ -350,7 +350,10 @@ export function createGraph({ container, minimap }) {
     dropping = null;
     return node;
   });
-  if (container?.parentElement) installCanvasTools(graph, container.parentElement);
+  if (container?.parentElement) {
+    installCanvasTools(graph, container.parentElement);
+    keepSize(graph, container);
+  }
   return { graph, dnd, selection, keyboard, history: graph.getPlugin("history") };
 }
 
@@ -415,9 +418,33 @@ export function layoutCanvas(graph, { fit = true, undoable = true } = {}) {
   if (fit) fitView(graph);
 }
 
+/**
+ * Keeps the graph's size the canvas box's size. X6 writes its size onto the container, and a
+ * flex item keeps that size as it shrinks (the panels under the canvas grow), so X6's own
+ * observer can miss it; fitting and centring then aim below the visible canvas.
+ */
+function keepSize(graph, container) {
+  const sync = () => {
+    const width = container.clientWidth;
+    const height = container.clientHeight;
+    if (width && height && (graph.options.width !== width || graph.options.height !== height)) {
+      graph.resize(width, height);
+    }
+  };
+  container.style.overflow = "hidden";
+  if (typeof ResizeObserver !== "undefined") new ResizeObserver(sync).observe(container.parentElement);
+  return sync;
+}
+
 /** Zooms to show the whole rule (never beyond 100%), centred. */
 export function fitView(graph) {
   if (!graph.getNodes().some((n) => n.isVisible())) return;
+  const container = graph.container;
+  if (container?.clientWidth && container?.clientHeight) {
+    if (graph.options.width !== container.clientWidth || graph.options.height !== container.clientHeight) {
+      graph.resize(container.clientWidth, container.clientHeight);
+    }
+  }
   graph.zoomToFit({ padding: 40, maxScale: 1, minScale: 0.05 });
   graph.centerContent();
 }
@@ -538,9 +565,9 @@ export function dropConnection(graph, node, target) {
  * A node dropped on another node's body connects to it (as its child, or as the parent of an
  * unconnected node) and moves beside it, below its other children: one undo step.
  */
-export function connectByDrop(graph, node) {
+export function connectByDrop(graph, node, point = null) {
   if (!node || !graph.hasCell(node)) return false;
-  const target = nodeAt(graph, node.getBBox().getCenter(), node);
+  const target = nodeAt(graph, point || node.getBBox().getCenter(), node);
   const pair = dropConnection(graph, node, target);
   if (!pair) return false;
   const [parent, child] = pair;
@@ -583,8 +610,10 @@ function installBehaviour(graph, takeDropped) {
     if (dropTarget && graph.hasCell(dropTarget)) setMark(dropTarget, searchMarks.get(dropTarget) || null);
     dropTarget = null;
   };
-  graph.on("node:moving", ({ node }) => {
-    const target = nodeAt(graph, node.getBBox().getCenter(), node);
+  // Where the pointer is (graph coordinates): what the author drops on.
+  const pointer = (x, y) => (Number.isFinite(x) && Number.isFinite(y) ? { x, y } : null);
+  graph.on("node:moving", ({ node, x, y }) => {
+    const target = nodeAt(graph, pointer(x, y) || node.getBBox().getCenter(), node);
     const next = dropConnection(graph, node, target) ? target : null;
     if (next === dropTarget) return;
     clearDropTarget();
@@ -593,9 +622,9 @@ function installBehaviour(graph, takeDropped) {
       setMark(next, "drop");
     }
   });
-  graph.on("node:moved", ({ node }) => {
+  graph.on("node:moved", ({ node, x, y }) => {
     clearDropTarget();
-    connectByDrop(graph, node);
+    connectByDrop(graph, node, pointer(x, y));
   });
   graph.on("node:added", ({ node }) => {
     if (loading) return;
