@@ -166,15 +166,14 @@ def _leaves(node: Node) -> list[Leaf]:
     return [leaf for child in node.children for leaf in _leaves(child)]
 
 
-def _traced_expression(gen: _Generator, node: Node, slots: list[Leaf]) -> str:
-    """Document order, no reordering: each leaf stores its result in ``_r<i>`` as it is
-    evaluated, so the leaves that short-circuiting skips keep None. A leaf used in several
-    places reads the value computed once up front (leaves are pure)."""
+def _skipping(node: Node, leaf_index: dict[str, int], slots: list[Leaf]) -> str:
+    """Document order, no reordering: each leaf's slot ``_r<i>`` takes its recorded outcome
+    ``B[k]`` as Python's ``and``/``or`` reach it, so the leaves that short-circuiting skips
+    keep None."""
     if isinstance(node, Leaf):
         slots.append(node)
-        expr = gen.shared.get(node.key) or gen.inline(node)[1]
-        return f"(_r{len(slots) - 1} := {expr})"
-    parts = [_traced_expression(gen, child, slots) for child in node.children]
+        return f"(_r{len(slots) - 1} := B[{leaf_index[node.key]}])"
+    parts = [_skipping(child, leaf_index, slots) for child in node.children]
     if node.operator == "NOT":
         return f"(not {parts[0]})"
     if not parts:
@@ -206,55 +205,63 @@ def generate_traced(
 ) -> tuple[Callable[[Any], Any], list[Render], str]:
     """(function, renderers, source) for tracing many rules in one call.
 
-    ``function(facts)`` returns ``(matched, results, values)``: a tuple of bools (one per
-    tree), the result of every leaf of every tree in document order (None where
-    short-circuiting skipped it) and the value of every field a leaf reads. Nothing else is
-    built per call. ``renderers[i](results, values)`` turns those into tree i's trace, the
-    list of per-leaf dicts that trace.evaluate_traced gives, only when someone reads it.
+    ``function(facts)`` evaluates every distinct leaf once (leaves are pure and never
+    raise) and returns ``(matched, outcomes, values, renderers)``: a tuple of bools (one per
+    tree), the outcome of every distinct leaf, the value of every field a leaf reads, and the
+    renderers below. Nothing else is built per call. ``renderers[i](outcomes, values)`` turns those into tree i's trace, the
+    list of per-leaf dicts that trace.evaluate_traced gives, only when someone reads it: it
+    walks the tree's ``and``/``or`` in document order over the recorded outcomes, so a leaf
+    that short-circuiting skips shows None.
     """
     gen = _Generator()
     gen.namespace["_j"] = to_json
     gen.namespace["_PLAIN"] = _PLAIN
-    _share_repeated(gen, trees)
-    slots: list[Leaf] = []
-    bounds: list[tuple[int, int]] = []
-    flags: list[str] = []
+    leaf_index: dict[str, int] = {}
     for tree in trees:
-        begin = len(slots)
-        body = _traced_expression(gen, tree, slots)
-        flags.append(f"(True if {body} else False)")
-        bounds.append((begin, len(slots)))
+        for leaf in _leaves(tree):
+            if leaf.key not in leaf_index:
+                name = f"_b{len(leaf_index)}"
+                gen.prelude.append(f"{name} = {gen.inline(leaf)[1]}")
+                gen.shared[leaf.key] = name
+                leaf_index[leaf.key] = len(leaf_index)
+    flags = [f"(True if {gen.expression(tree)[1]} else False)" for tree in trees]
     # The values tuple holds each field a leaf reads, once.
     value_index: dict[str, int] = {}
-    for leaf in slots:
-        value_index.setdefault(gen.lookup(leaf.field), len(value_index))
-    results = "".join(f"_r{i}, " for i in range(len(slots)))
+    for tree in trees:
+        for leaf in _leaves(tree):
+            value_index.setdefault(gen.lookup(leaf.field), len(value_index))
+    outcomes = "".join(f"_b{k}, " for k in range(len(leaf_index)))
     values = "".join(f"{var}, " for var in value_index)
-    lines = ["def _evaluate(facts):", *("    " + line for line in gen.prelude)]
-    if slots:
+    lines = [
+        "def _evaluate(facts):",
+        *("    " + line for line in gen.prelude),
+        "    return ("
+        + "".join(f"{flag}, " for flag in flags)
+        + f"), ({outcomes}), ({values}), _RENDERS",
+    ]
+    for number, tree in enumerate(trees):
+        slots: list[Leaf] = []
+        walk = _skipping(tree, leaf_index, slots)
+        lines.append(f"def _render{number}(B, V):")
+        if not slots:
+            lines.append("    return []")
+            continue
         lines.append("    " + " = ".join(f"_r{i}" for i in range(len(slots))) + " = None")
-    lines.append(
-        "    return (" + "".join(f"{flag}, " for flag in flags) + f"), ({results}), ({values})"
-    )
-    for number, (begin, end) in enumerate(bounds):
-        lines.append(f"def _render{number}(R, V):")
-        used = sorted({value_index[gen.lookup(slots[i].field)] for i in range(begin, end)})
-        for k in used:
+        lines.append(f"    {walk}")
+        for k in sorted({value_index[gen.lookup(leaf.field)] for leaf in slots}):
             lines.append(f"    _a{k} = V[{k}]")
             lines.append(f"    if _a{k}.__class__ not in _PLAIN: _a{k} = _j(_a{k})")
-        entries = []
-        for i in range(begin, end):
-            leaf = slots[i]
-            k = value_index[gen.lookup(leaf.field)]
-            entries.append(
-                f'{{"path": {gen.const(leaf.path)}, "field": {gen.const(leaf.field)},'
-                f' "operator": {gen.const(leaf.operator)}, "expected": {gen.const(leaf.value)},'
-                f' "actual": _a{k}, "result": R[{i}]}}'
-            )
+        entries = [
+            f'{{"path": {gen.const(leaf.path)}, "field": {gen.const(leaf.field)},'
+            f' "operator": {gen.const(leaf.operator)}, "expected": {gen.const(leaf.value)},'
+            f' "actual": _a{value_index[gen.lookup(leaf.field)]}, "result": _r{i}}}'
+            for i, leaf in enumerate(slots)
+        ]
         lines.append("    return [" + ", ".join(entries) + "]")
     source = "\n".join(lines)
     exec(compile(source, "<rules.engine.codegen>", "exec"), gen.namespace)
     renderers = [gen.namespace[f"_render{number}"] for number in range(len(trees))]
+    gen.namespace["_RENDERS"] = tuple(renderers)
     return gen.namespace["_evaluate"], renderers, source
 
 

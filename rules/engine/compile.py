@@ -17,7 +17,9 @@ from .codegen import generate, generate_traced
 from .trace import Evaluation, Render, to_json
 from .tree import Node, canonical_json, parse_definition
 
-Traced = Callable[[Any], tuple[tuple[bool, ...], tuple[Any, ...], tuple[Any, ...]]]
+Traced = Callable[
+    [Any], tuple[tuple[bool, ...], tuple[Any, ...], tuple[Any, ...], tuple[Render, ...]]
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -26,7 +28,6 @@ class CompiledRule:
     tree: Node
     _matches: Callable[[Any], bool] = field(repr=False)
     _traced: Traced = field(repr=False)
-    _render: Render = field(repr=False)
     source: str = field(repr=False)
 
     def matches(self, facts: dict[str, Any]) -> bool:
@@ -36,43 +37,50 @@ class CompiledRule:
     def evaluate(self, facts: dict[str, Any]) -> Evaluation:
         """The match with a trace of every leaf (see rules.engine.trace). The trace is
         recorded now and turned into dicts when read: do not mutate ``facts`` in between."""
-        matched, results, values = self._traced(facts)
-        return Evaluation.recorded(matched[0], self._render, results, values)
+        matched, outcomes, values, (render,) = self._traced(facts)
+        return Evaluation.recorded(matched[0], render, outcomes, values)
 
 
-class RulesetEvaluation:
+class RulesetEvaluation(tuple[Any, ...]):
     """Every rule of a ruleset evaluated with its trace, from one call of generated code.
 
     ``matched[i]`` says whether rule i matched; ``self[i]`` is rule i's Evaluation (its trace
-    is built when read); ``matching()`` lists the indices that matched."""
+    is built when read); ``matching()`` lists the indices that matched. (A tuple underneath,
+    ``(matched, outcomes, values, renderers)``, so making one costs no Python call.)"""
 
-    __slots__ = ("_renders", "_results", "_values", "matched")
+    __slots__ = ()
 
-    def __init__(
-        self,
-        matched: tuple[bool, ...],
-        results: tuple[Any, ...],
-        values: tuple[Any, ...],
-        renders: tuple[Render, ...],
-    ) -> None:
-        self.matched = matched
-        self._results = results
-        self._values = values
-        self._renders = renders
+    @property
+    def matched(self) -> tuple[bool, ...]:
+        matched: tuple[bool, ...] = tuple.__getitem__(self, 0)
+        return matched
 
     def __len__(self) -> int:
-        return len(self.matched)
+        return len(tuple.__getitem__(self, 0))
 
-    def __getitem__(self, index: int) -> Evaluation:
-        return Evaluation.recorded(
-            self.matched[index], self._renders[index], self._results, self._values
-        )
+    def __getitem__(self, index: int) -> Evaluation:  # type: ignore[override]
+        matched, outcomes, values, renders = tuple.__iter__(self)
+        return Evaluation.recorded(matched[index], renders[index], outcomes, values)
 
     def __iter__(self) -> Iterator[Evaluation]:
-        return (self[index] for index in range(len(self.matched)))
+        return (self[index] for index in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RulesetEvaluation):
+            return NotImplemented
+        return list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RulesetEvaluation({list(self)!r})"
 
     def matching(self) -> list[int]:
-        return [*compress(range(len(self.matched)), self.matched)]
+        matched = tuple.__getitem__(self, 0)
+        return [*compress(range(len(matched)), matched)]
+
+
+_new_ruleset_evaluation = tuple.__new__
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,8 +98,7 @@ class CompiledRuleset:
         """Every rule with its trace, in one call (what CompiledRule.evaluate gives for each
         rule alone). The traces are recorded now and built when read: do not mutate
         ``facts`` in between."""
-        traced, renders, _ = self._traced_code
-        return RulesetEvaluation(*traced(facts), renders)
+        return _new_ruleset_evaluation(RulesetEvaluation, self._traced_code[0](facts))
 
     @cached_property
     def _traced_code(self) -> tuple[Traced, tuple[Render, ...], str]:
@@ -112,8 +119,8 @@ def _compile_rule(canonical: str) -> CompiledRule:
     definition = json.loads(canonical)
     tree = parse_definition(definition)
     function, source = generate([tree], single=True)
-    traced, (render,), _ = generate_traced([tree], to_json)
-    return CompiledRule(definition, tree, function, traced, render, source)
+    traced, _, _ = generate_traced([tree], to_json)
+    return CompiledRule(definition, tree, function, traced, source)
 
 
 @lru_cache(maxsize=256)
