@@ -3,12 +3,13 @@
 With an API key the Groq model drafts it (rules.llm); otherwise, or when that fails, a
 deterministic offline parser does. The parser knows a useful family of sentences:
 
-* triggers: signs up / joins, refers (referral_created), subscribes, purchases / orders,
-  refunds;
+* triggers: signs up / joins, refers (referral_created), subscribes, renews
+  (subscription_renewed), purchases / orders, refunds;
 * conditions: "a paid (free) user refers", "subscribes to <plan>", "on the <plan> plan",
   "if the order amount is over/under/at least N [rupees]" (in minor units of the program's
-  currency), "from India", "if the referrer has at least N referrals", "within N days of
-  joining", "gold partners" / "partners in the gold tier" (referrer.tier);
+  currency; "5k", "2 lakh", "1 crore" too), "from India", "if the referrer has at least N
+  referrals", "within N days of joining", "gold partners" / "partners in the gold tier"
+  (referrer.tier);
 * schedules: "from 1 January until 31 March [2027]" (active_from / active_until, UTC, the
   last day included);
 * actions: "reward/give/pay N rupees|dollars|euros|pounds [voucher|cash|credit]",
@@ -68,6 +69,12 @@ _COMPARATORS: Final = {
 }
 _TRIGGERS: Final = (
     ("refund", r"\brefund(?:s|ed)?\b"),
+    (
+        "subscription_renewed",
+        r"\b(?:(?:their |a |the )?subscriptions? (?:is |are |gets? )?renew(?:s|ed|als?)?|"
+        r"renew(?:s|ed|ing)?(?: (?:their|a|the|his|her) subscriptions?)?|renewals?|"
+        r"re-?subscribes?)\b",
+    ),
     ("subscription_started", r"\b(?:subscri(?:bes?|bed|ptions?)|upgrades?|upgraded)\b"),
     ("purchase", r"\b(?:purchases?|purchased|buys?|bought|orders?)\b"),
     ("signup", r"\b(?:signs? up|signed up|signups?|registers?|joins?)\b"),
@@ -77,6 +84,7 @@ _NAMES: Final = {
     "signup": "Signup referral reward",
     "purchase": "Purchase referral reward",
     "subscription_started": "Subscription referral reward",
+    "subscription_renewed": "Renewal referral reward",
     "referral_created": "Referral reward",
     "refund": "Refund rule",
 }
@@ -424,6 +432,9 @@ class Parser(PhraseReader):
     def trigger(self) -> str:
         for name, pattern in _TRIGGERS:
             if self.find(pattern):
+                if name == "subscription_renewed":  # "... 5% of the renewal": read too
+                    for match in re.finditer(pattern, self.text):
+                        self.consume(match.start(), match.end())
                 return name
         if re.search(r"\d\s*(?:%|percent|per cent)", self.text):
             self.warnings.append(

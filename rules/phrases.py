@@ -33,8 +33,25 @@ _CURRENCIES: Final = {
     "yen": "JPY",
     "jpy": "JPY",
 }
-# 1,000 / 1,00,000 (Indian grouping) / 1000.50; a trailing comma is punctuation, not a digit group
-_NUMBER: Final = r"(\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+# 1,000 / 1,00,000 (Indian grouping) / 1000.50; a trailing comma is punctuation, not a digit
+# group; "5k", "2 lakh", "1.5 crore", "3 million" are the number times its word
+_NUMBER: Final = (
+    r"((?:\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+    r"(?:\s?(?:k|thousand|lakhs?|lacs?|crores?|cr|million|mn)\b)?)"
+)
+_MULTIPLIERS: Final = {
+    "k": 3,
+    "thousand": 3,
+    "lakh": 5,
+    "lakhs": 5,
+    "lac": 5,
+    "lacs": 5,
+    "crore": 7,
+    "crores": 7,
+    "cr": 7,
+    "million": 6,
+    "mn": 6,
+}
 MONEY_PATTERN: Final = (
     r"(₹|\$|€|£|¥|rs\.?\s)?\s*"
     + _NUMBER
@@ -63,10 +80,19 @@ _KINDS: Final = r"\s*(vouchers?|coupon|gift card|cash|store credit|credits?|poin
 
 
 def _number(text: str) -> Decimal | None:
+    """ "1,500" -> 1500, "5k" -> 5000, "2 lakh" -> 200000."""
+    found = re.fullmatch(r"([\d,.]+)\s?([a-z]*)", text.strip())
+    if found is None:
+        return None
     try:
-        return Decimal(text.replace(",", ""))
+        value = Decimal(found.group(1).replace(",", ""))
     except InvalidOperation:
         return None
+    if found.group(2):
+        if found.group(2) not in _MULTIPLIERS:
+            return None
+        value = value.scaleb(_MULTIPLIERS[found.group(2)])
+    return value
 
 
 @dataclass(frozen=True)

@@ -479,6 +479,38 @@ CORPUS: list[dict[str, Any]] = [
         [flat(R, 500, "JPY")],
         currency="JPY",
     ),
+    case(
+        "10% of orders over 5k rupees to the referrer",
+        "purchase",
+        [("event.amount", "greater_than", 500000)],
+        [pct(R, 1000)],
+    ),
+    case(
+        "When a friend buys, give the referrer 100 rupees cash if the order is more than "
+        "2 lakh rupees",
+        "purchase",
+        [("event.amount", "greater_than", 20000000)],
+        [flat(R, 10000)],
+    ),
+    case(
+        "5% commission on purchases capped at 1.5k rupees",
+        "purchase",
+        [],
+        [pct(R, 500, cap=150000)],
+    ),
+    # renewals
+    case(
+        "When a friend renews their subscription, give the referrer 50 rupees cash",
+        "subscription_renewed",
+        [],
+        [flat(R, 5000)],
+    ),
+    case(
+        "5% of every renewal to the referrer, capped at 200 rupees",
+        "subscription_renewed",
+        [],
+        [pct(R, 500, cap=20000)],
+    ),
     # tiers (referrer.tier holds the tier's key)
     case(
         "Gold partners get 15%",
