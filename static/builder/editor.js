@@ -236,6 +236,7 @@ async function loadRule(id) {
   show(rule.definition, { undoable: false });
   await Promise.all([loadExplanation(), loadVersions()]);
   await loadPanels();
+  await publisher?.reviewIfWaitingForMe();
 }
 
 /** The panels that depend on the saved rule: scenarios, publish requests, results. */

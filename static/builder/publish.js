@@ -68,6 +68,10 @@ export function createPublish(ctx) {
     const box = $("publish-changes");
     box.replaceChildren();
     const rule = ctx.rule();
+    const pending = state.requests.find((r) => r.status === "pending");
+    if (pending && pending.version !== rule.version) {
+      box.append(el("p", { class: "warning", text: `The waiting request is for v${pending.version}; the canvas shows v${rule.version}. Load v${pending.version} from Versions to review exactly what it publishes.` }));
+    }
     box.append(
       el("p", {
         class: "hint",
@@ -185,6 +189,15 @@ export function createPublish(ctx) {
     else say("Review the changes highlighted on the canvas, then confirm.");
   }
 
+  /** On opening a rule that waits for someone else's approval, show that person the review. */
+  async function reviewIfWaitingForMe() {
+    const pending = state.requests.find((r) => r.status === "pending");
+    if (pending && pending.requested_by !== cfg.actor && cfg.canPublish && !state.reviewing) {
+      await review();
+      say(`v${pending.version} waits for your approval: its changes are highlighted on the canvas.`);
+    }
+  }
+
   function close() {
     state.reviewing = false;
     state.diff = null;
@@ -253,5 +266,5 @@ export function createPublish(ctx) {
     say("Review closed.");
   });
   refreshButton();
-  return { review, update, close, loadRequests, highlight, reviewing: () => state.reviewing };
+  return { review, reviewIfWaitingForMe, update, close, loadRequests, highlight, reviewing: () => state.reviewing };
 }

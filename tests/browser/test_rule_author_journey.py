@@ -181,7 +181,12 @@ def test_an_author_drafts_tests_saves_a_scenario_and_a_second_person_publishes(
     sign_in(page, live_server, people["approver"])
     open_editor(page, f"{live_server.url}/builder/acme/rules/{rule_id}")
     expect(page.locator("#publish-state")).to_have_text("v1 waiting for approval (asked by author)")
-    open_card(page, "publish-section")
+    # The rule waits for this person: the review opens by itself, the changes on the canvas.
+    expect(page.locator("#message")).to_contain_text("v1 waits for your approval")
+    expect(page.locator("#change-list")).to_contain_text(
+        "New rule on the trigger subscription_started"
+    )
+    expect(page.locator('#canvas [data-diff="added"]')).to_have_count(5)
     approve = page.locator("#publish-requests .request-pending button[name=approve]")
     expect(approve).to_be_enabled()
     expect(approve).to_have_text("Approve and publish v1")
@@ -192,29 +197,9 @@ def test_an_author_drafts_tests_saves_a_scenario_and_a_second_person_publishes(
     stored = api.get(url(f"rules/{rule_id}")).json()
     assert (stored["status"], stored["active_version"]) == ("active", 1)
 
-    # --- events arrive; the author reads why one did not pay ---------------------------------
-    for event_id, user in (("evt-bob", "bob"), ("evt-dave", "dave")):
-        body = {"id": event_id, **{**premium_bob, "user": user}}
-        assert api.post(url("events"), body, format="json").status_code in (200, 202)
+    # --- a change shows on the canvas; a failing scenario holds publishing back -------------
     sign_in(page, live_server, people["author"])
     open_editor(page, f"{live_server.url}/builder/acme/rules/{rule_id}")
-    open_card(page, "results-section")
-    expect(page.locator("#results-totals")).to_have_text(
-        "Last 30 days: 1 match, 1 reward worth ₹ 500.00."
-    )
-    paid = page.locator("#recent-outcomes li[data-event=evt-bob]")
-    expect(paid.locator(".outcome")).to_have_text("matched, 1 reward")
-    unpaid = page.locator("#recent-outcomes li[data-event=evt-dave]")
-    expect(unpaid.locator(".outcome")).to_have_text("did not match")
-    if not explain_route_exists():
-        pytest.skip("GET P/events/{id}/explain (helper B2) is not routed yet")
-    unpaid.get_by_role("button", name="Why for event evt-dave").click()
-    why = unpaid.locator(".why .mine")
-    expect(why).to_contain_text("Premium referral reward")
-    expect(why).to_contain_text("did not match")
-    expect(why).to_contain_text("the referrer is not a paid user")
-
-    # --- a change shows on the canvas; a failing scenario holds publishing back -------------
     changed = json.loads(page.locator("#json").input_value())
     changed["conditions"]["conditions"][1]["value"] = "gold"
     open_card(page, "json-section")
@@ -234,6 +219,29 @@ def test_an_author_drafts_tests_saves_a_scenario_and_a_second_person_publishes(
     assert api.get(url(f"rules/{rule_id}")).json()["active_version"] == 1
     page.locator("#close-review").click()
     expect(page.locator("#canvas [data-diff]:not([data-diff=''])")).to_have_count(0)
+
+    # --- events arrive; the author reads why one did not pay ---------------------------------
+    for event_id, user in (("evt-bob", "bob"), ("evt-dave", "dave")):
+        body = {"id": event_id, **{**premium_bob, "user": user}}
+        assert api.post(url("events"), body, format="json").status_code in (200, 202)
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    open_card(page, "results-section")
+    expect(page.locator("#results-totals")).to_have_text(
+        "Last 30 days: 1 match, 1 reward worth ₹ 500.00."
+    )
+    paid = page.locator("#recent-outcomes li[data-event=evt-bob]")
+    expect(paid.locator(".outcome")).to_have_text("matched, 1 reward")
+    unpaid = page.locator("#recent-outcomes li[data-event=evt-dave]")
+    expect(unpaid.locator(".outcome")).to_have_text("did not match")
+    assert page_errors.unexpected() == []
+    if not explain_route_exists():
+        pytest.skip("GET P/events/{id}/explain (helper B2) is not routed yet")
+    unpaid.get_by_role("button", name="Why for event evt-dave").click()
+    why = unpaid.locator(".why .mine")
+    expect(why).to_contain_text("Premium referral reward")
+    expect(why).to_contain_text("did not match")
+    expect(why).to_contain_text("the referrer is not a paid user")
 
     assert page_errors.unexpected() == []
 

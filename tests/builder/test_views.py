@@ -185,3 +185,14 @@ def test_the_admin_header_links_to_the_builder(staff_client):
     get_user_model().objects.filter(username="author").update(is_superuser=True)
     page = staff_client.get("/admin/").content.decode()
     assert re.search(r'<a href="/builder/" id="rule-builder-link">Rule builder</a>', page)
+
+
+def test_a_viewer_without_change_rights_is_not_offered_publishing(client, program, rule):
+    from django.contrib.auth.models import Permission
+
+    viewer = get_user_model().objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_rule"))
+    client.force_login(viewer)
+    config = config_of(client.get(f"/builder/acme/rules/{rule['id']}"))
+    assert config["canPublish"] is False
+    assert config["actor"] == "user:viewer"
