@@ -174,9 +174,9 @@ def rules_evaluate_and_act(
     occurred_at; "matched" or "not_matched", evaluated once with its trace; "suppressed"
     (with "suppressed_by": the rule's id, not evaluated) after a matched rule with
     stop_processing. Compiled rules are cached by rules.engine (versions are immutable).
-    When the actions created rewards, the participants' tiers are recomputed
-    (rules.tiers). `active`: the active rules for the event's type, when the caller has read
-    them already (a batch)."""
+    When the actions created rewards for a referred user, the tiers of their referrer and
+    the referrer's referrer are recomputed (rules.tiers). `active`: the active rules for the
+    event's type, when the caller has read them already (a batch)."""
     program = event.program
     if active is None:
         active = active_rule_versions(program=program, trigger=event.type)
@@ -245,7 +245,8 @@ def rules_evaluate_and_act(
             if definition.get("stop_processing"):
                 stopped_by = rule.pk
         results.append(entry)
-    if rewarded:
+    if rewarded and "referrer" in roles:
+        # Tiers are the referrer's and their referrer's: a user nobody referred moves none.
         tier_recompute_for_event(event=event)
     return results
 

@@ -387,9 +387,16 @@ def test_rewards_trigger_the_tier_recompute_only_when_made(
     publish(rule_def(name="Paid only", conditions=PAID))
     send("nothing", "subscription_started", "bob")
     assert calls == []
-    publish(rule_def(name="Everyone", priority=0, conditions=ALWAYS))
+    publish(
+        rule_def(
+            name="Everyone", priority=0, conditions=ALWAYS, actions=[reward_action(100, "referred")]
+        )
+    )
     send("paid", "subscription_started", "bob")
     assert calls == ["paid"]
+    # Paid, but nobody referred dave: no referrer's tier can move.
+    send("lonely", "subscription_started", "dave")
+    assert calls == ["paid"] and Reward.objects.filter(beneficiary="dave").count() == 1
 
 
 def test_the_admin_event_page_shows_the_sentences(every_outcome, send, staff):
