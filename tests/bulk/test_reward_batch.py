@@ -264,6 +264,34 @@ def test_the_batch_is_a_few_statements_not_one_per_item(api, url, program):
 
 
 @pytest.mark.postgres
+def test_the_statements_per_batch_do_not_grow_with_its_size(api, url, program):
+    """The same statements for 2 items as for 400, both when every account exists and when
+    every beneficiary is new (their accounts are opened by one statement), and one booking
+    statement, not one per item."""
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(items):
+        with CaptureQueriesContext(connection) as queries:
+            r = post_batch(api, url, items)
+        assert {x["status"] for x in r.json()["results"]} == {201}
+        return [q["sql"] for q in queries.captured_queries]
+
+    post_batch(api, url, [item(f"w{i}", beneficiary=f"u{i}") for i in range(400)])
+    known = {
+        n: statements([item(f"k{n}-{i}", beneficiary=f"u{i}") for i in range(n)]) for n in (2, 400)
+    }
+    new = {
+        n: statements([item(f"n{n}-{i}", beneficiary=f"new{n}-{i}") for i in range(n)])
+        for n in (2, 400)
+    }
+    assert len(known[2]) == len(known[400]), (known[2], known[400])
+    assert len(new[2]) == len(new[400]), (new[2], new[400])
+    assert len(new[400]) == len(known[400]) + 1  # the accounts' opening
+    assert sum("ledger_reward" in q for q in known[400]) == 1
+    assert len(known[400]) <= 10, known[400]
+
+
+@pytest.mark.postgres
 def test_concurrent_duplicate_batches_have_one_effect_per_key(api_key, url, program):
     items = [item(f"k{i}", beneficiary=f"u{i % 7}", amount=100 + i) for i in range(60)]
     barrier = threading.Barrier(4)
@@ -325,3 +353,48 @@ def test_an_item_refused_with_400_once_booked_stores_nothing(api, url, program, 
     assert IdempotencyRecord.objects.filter(key__in=["a", "c"], response_status=201).count() == 2
     assert Reward.objects.count() == 2 and pending(program, "alice") == 5000
     assert results[0]["reward"] == api.get(url(f"rewards/{results[0]['reward']['id']}")).json()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        dict(BODY),
+        {**BODY, "metadata": {"o": [1, {"x": None}]}},
+        {**BODY, "metadata": {}},
+        {**BODY, "beneficiary": "a.b@c_d-9", "amount": 10**15},
+        {**BODY, "beneficiary": " alice"},
+        {**BODY, "beneficiary": "alice\n"},
+        {**BODY, "beneficiary": "x" * 201},
+        {**BODY, "beneficiary": 5},
+        {**BODY, "amount": True},
+        {**BODY, "amount": 1.0},
+        {**BODY, "amount": "5"},
+        {**BODY, "amount": 0},
+        {**BODY, "amount": 10**15 + 1},
+        {**BODY, "currency": "inr"},
+        {**BODY, "currency": " INR"},
+        {**BODY, "reward_type": "gold"},
+        {**BODY, "reward_type": ["cash"]},
+        {**BODY, "metadata": None},
+        {**BODY, "metadata": [1]},
+        {**BODY, "colour": "red"},
+        {"amount": 5},
+    ],
+)
+def test_the_plain_validator_agrees_with_the_serializer(body):
+    """What the batch takes without DRF it takes exactly as RewardCreateSerializer does;
+    everything else it leaves to the serializer (None)."""
+    from rest_framework import serializers
+
+    from config.platform.api.serializers import validated
+    from rules.rewards.apis.batch import _plain
+    from rules.rewards.apis.rewards import RewardCreateSerializer
+
+    try:
+        expected = dict(validated(RewardCreateSerializer, body))
+    except serializers.ValidationError:
+        expected = None
+    plain = _plain(body)
+    assert plain is None or plain == expected
+    if body in (BODY, {**BODY, "metadata": {}}):
+        assert plain is not None  # the usual item takes the fast path
