@@ -639,7 +639,8 @@ def explain(
     actions = [a for a in actions if isinstance(a, dict)] if isinstance(actions, list) else []
     body = explainer.actions(actions) if actions else "do nothing"
     if exception:
-        body += f" unless {exception}"
+        # several rewards: the comma makes the exception hold for all of them
+        body += f"{',' if len(actions) > 1 else ''} unless {exception}"
     clauses.append(body)
     sentence = ", ".join(clauses)
     if definition.get("stop_processing"):

@@ -86,7 +86,7 @@ def test_operators_groups_and_actions():
         "referred user is from India or the US or the referrer is tagged “vip”) and the "
         "referred user joined within the last 30 days, pay the referrer 2.5% of the order "
         "amount, capped at ₹1,000.00, pay the referrer's referrer the program's override rate "
-        "of the order amount, and give the referred user 5 credits unless the referrer is a "
+        "of the order amount, and give the referred user 5 credits, unless the referrer is a "
         "paid user, and no other rule runs; each person is rewarded at most 3 times a month."
     )
 
