@@ -237,6 +237,11 @@ export function createPublish(ctx) {
 
   async function decide(request, verdict, reason = "") {
     const rule = ctx.rule();
+    if (verdict === "reject" && !reason.trim()) {
+      say("Say why you reject it: the reason is shown to the person who asked.", "error");
+      document.querySelector(`[data-request="${request.id}"] input[name=reject-reason]`)?.focus();
+      return;
+    }
     try {
       const path = `rules/${rule.id}/publish-requests/${request.id}/${verdict}`;
       const data = await api.post(path, verdict === "reject" ? { reason } : {});

@@ -290,3 +290,39 @@ def test_the_rule_list_searches_and_the_editor_fits_a_phone(
     page.locator("#run-test").scroll_into_view_if_needed()
     expect(page.locator("#run-test")).to_be_visible()
     assert page_errors.unexpected() == []
+
+
+def test_a_second_person_rejects_with_a_reason_the_requester_reads(
+    page, live_server, program, people, api, url, page_errors
+):
+    from tests.spec_examples import SPEC_EXAMPLE_RULE
+
+    page.on("console", page_errors.console)
+    page.on("pageerror", page_errors.page_error)
+    page.set_default_timeout(15_000)
+    sign_in(page, live_server, people["author"])
+    rule = api.post(url("rules"), SPEC_EXAMPLE_RULE, format="json").json()
+    open_editor(page, f"{live_server.url}/builder/acme/rules/{rule['id']}")
+    page.locator("#publish").click()
+    page.locator("#confirm-publish").click()
+    expect(page.locator("#publish-state")).to_have_text("v1 waiting for approval (asked by author)")
+
+    sign_in(page, live_server, people["approver"])
+    open_editor(page, f"{live_server.url}/builder/acme/rules/{rule['id']}")
+    request = page.locator("#publish-requests .request-pending")
+    request.locator("button[name=reject]").click()
+    expect(page.locator("#message")).to_contain_text("Say why you reject it")
+    request.locator("input[name=reject-reason]").fill("500 rupees is over budget <b>this</b> month")
+    request.locator("button[name=reject]").click()
+    expect(page.locator("#message")).to_have_text("Rejected the request to publish v1.")
+
+    sign_in(page, live_server, people["author"])
+    open_editor(page, f"{live_server.url}/builder/acme/rules/{rule['id']}")
+    open_card(page, "publish-section")
+    rejected = page.locator("#publish-requests .request-rejected")
+    expect(rejected).to_contain_text("v1: rejected")
+    expect(rejected).to_contain_text("Rejected by approver")
+    expect(rejected).to_contain_text("500 rupees is over budget <b>this</b> month")
+    expect(page.locator("#publish-state")).to_be_hidden()
+    assert api.get(url(f"rules/{rule['id']}")).json()["status"] == "draft"
+    assert page_errors.unexpected() == []
