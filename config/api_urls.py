@@ -13,4 +13,5 @@ urlpatterns = [
     path("programs/<slug:program>/", include("rules.urls")),
     path("programs/<slug:program>/", include("rules.links.urls")),
     path("programs/<slug:program>/", include("rules.billing.urls")),
+    path("programs/<slug:program>/", include("rules.tiers.urls")),
 ]

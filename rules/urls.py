@@ -24,6 +24,11 @@ urlpatterns = [
     path("referrals", participants.ReferralListApi.as_view(), name="referral-list"),
     path("events", events.EventListApi.as_view(), name="event-list"),
     path("events/batch", event_batch.EventBatchApi.as_view(), name="event-batch"),
+    path(
+        "events/<str:event_id>/explain",
+        events.EventExplainApi.as_view(),
+        name="event-explain",
+    ),
     path("events/<str:event_id>", events.EventDetailApi.as_view(), name="event-detail"),
     path("rules", rules_apis.RuleListApi.as_view(), name="rule-list"),
     path("rules/validate", rules_apis.RuleValidateApi.as_view(), name="rule-validate"),
