@@ -417,3 +417,21 @@ def test_the_admin_event_page_shows_the_sentences(every_outcome, send, staff):
         "Rule &#x27;Extra&#x27; was not evaluated: rule &#x27;Welcome&#x27; matched first" in html
     )
     assert 'data-outcome="suppressed"' in html
+
+
+def test_an_explanation_reads_a_few_rows_however_many_rules(every_outcome, send, publish):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(event_id: str) -> int:
+        event = Event.objects.select_related("program").get(
+            pk=send(event_id, "subscription_started", "bob", occurred_at=AT).pk
+        )
+        with CaptureQueriesContext(connection) as captured:
+            event_explanation(event)
+        return len(captured)
+
+    five = queries("p-1")
+    for i in range(5):
+        publish(rule_def(name=f"More {i}", priority=45, conditions=PAID))
+    assert queries("p-2") == five <= 6
