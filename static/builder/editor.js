@@ -667,6 +667,8 @@ function bind() {
 
 async function start() {
   bind();
+  // On a phone the JSON box would push everything else down: it starts closed there.
+  if (window.matchMedia("(max-width: 760px)").matches) $("json-section").open = false;
   scenarios = createScenarios(ctx);
   publisher = createPublish(ctx);
   results = createResults(ctx);

@@ -47,7 +47,8 @@ export function createScenarios(ctx) {
     const box = $("scenario-list");
     box.replaceChildren();
     const rule = ctx.rule();
-    $("run-scenarios").disabled = !rule;
+    // Running and saving scenarios changes the rule's records: it needs the right to change rules.
+    $("run-scenarios").disabled = !rule || !cfg.canPublish;
     if (!rule) {
       box.append(el("p", { class: "hint", text: "Save the rule to keep test scenarios with it." }));
       return;
@@ -123,6 +124,9 @@ export function createScenarios(ctx) {
     if (!ctx.rule()) {
       $("save-scenario").disabled = true;
       $("scenario-note").textContent = "Save the rule first to keep this test as a scenario.";
+    } else if (!cfg.canPublish) {
+      $("save-scenario").disabled = true;
+      $("scenario-note").textContent = "Keeping scenarios needs the permission to change rules.";
     } else {
       $("save-scenario").disabled = false;
       $("scenario-note").textContent = "";
