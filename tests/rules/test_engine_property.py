@@ -204,12 +204,14 @@ def naive(node, facts):
 def test_all_evaluators_agree(definitions, fact):
     expected = [i for i, d in enumerate(definitions) if naive(d["conditions"], fact)]
     assert compile_ruleset(definitions).matching(fact) == expected
+    traced_all = compile_ruleset(definitions).evaluate(fact)
+    assert traced_all.matching() == expected
     for i, definition in enumerate(definitions):
         compiled = compile_rule(definition)
         evaluation = compiled.evaluate(fact)
         assert compiled.matches(fact) is (i in expected)
         assert evaluation.matched is (i in expected)
-        assert evaluate_traced(compiled.tree, fact) == evaluation
+        assert evaluate_traced(compiled.tree, fact) == evaluation == traced_all[i]
 
 
 @settings(max_examples=1500, deadline=None)
