@@ -262,7 +262,7 @@ export const NODE_SIZE = {
   action: { width: 240, height: 96 },
 };
 
-/** Columns for a group's run of `n` leaf children: one column up to 8, then a grid about as
+/** Columns for a group's run of `n` childless children: one column up to 8, then a grid about as
  * wide as it is tall (a 150-leaf group: 9 columns of 17). */
 export function gridColumns(n) {
   return n <= 8 ? 1 : Math.ceil(Math.sqrt(n / 2.3));
@@ -270,9 +270,9 @@ export function gridColumns(n) {
 
 /**
  * A tidy tree layout, left to right: depth gives the column and every subtree owns a band of
- * rows, so no two nodes overlap; a parent sits at the middle of its children. A group whose
- * children are all conditions (more than 8) lays them out as a grid, read row by row, so a big
- * rule stays about as wide as it is tall. A collapsed group (data.collapsed) takes one row and
+ * rows, so no two nodes overlap; a parent sits at the middle of its children. More than 8
+ * children that show none of their own (conditions, collapsed groups) make a grid, read row by
+ * row, so a big rule stays about as wide as it is tall. A collapsed group (data.collapsed) takes one row and
  * its hidden nodes are stacked on it in their order. Nodes outside the tree go in a row below.
  * Children keep their order (top to bottom, then left to right): the order in the JSON.
  * Returns {id: {x, y}} (top-left corners).
@@ -292,8 +292,9 @@ export function layoutTree(graph, { columnGap = 70, rowGap = 24, gridGap = 30 } 
   const seen = new Set();
   let nextY = 0;
 
-  const isGrid = (children) =>
-    children.length > 8 && children.every((c) => byId.get(c)?.data?.kind === "leaf" && !(kids[c] || []).length);
+  // A run of more than 8 children that show no children of their own (conditions, collapsed
+  // groups) is laid out as a grid.
+  const isGrid = (children) => children.length > 8 && children.every((c) => collapsed(c) || !(kids[c] || []).length);
   const depthWidths = (id, depth) => {
     if (seen.has(id)) return;
     seen.add(id);
@@ -340,6 +341,7 @@ export function layoutTree(graph, { columnGap = 70, rowGap = 24, gridGap = 30 } 
       children.forEach((child, i) => {
         placed.add(child);
         positions[child] = { x: Math.round(xs[depth + 1] + (i % cols) * cell), y: Math.round(top + Math.floor(i / cols) * rowHeight) };
+        if (collapsed(child)) stack(child, { ...positions[child] });
       });
       const rows = Math.ceil(children.length / cols);
       nextY = top + rows * rowHeight;

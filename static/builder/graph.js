@@ -378,6 +378,7 @@ export function snapshot(graph) {
 export function showRule(graph, definition, { currency, actions = [], undoable }) {
   const history = graph.getPlugin("history");
   const tree = ruleToGraph(definition);
+  collapseBigRule(tree);
   const positions = layoutTree(tree);
   const cells = () => {
     graph.removeCells(graph.getCells());
@@ -400,7 +401,24 @@ export function showRule(graph, definition, { currency, actions = [], undoable }
   } finally {
     loading -= 1;
   }
+  syncCollapse(graph);
   fitView(graph);
+}
+
+/** Conditions above which a loaded rule opens with its groups (below the top one) collapsed,
+ * so it fits the canvas readably; each collapsed group shows how many conditions it holds. */
+export const BIG_RULE_LEAVES = 60;
+
+function collapseBigRule(tree) {
+  const byId = new Map(tree.nodes.map((n) => [n.id, n]));
+  if (tree.nodes.filter((n) => n.data?.kind === "leaf").length <= BIG_RULE_LEAVES) return;
+  const kids = childrenOf(tree);
+  const leavesUnder = (id) =>
+    (kids[id] || []).reduce((sum, child) => sum + (byId.get(child)?.data?.kind === "leaf" ? 1 : 0) + leavesUnder(child), 0);
+  const top = new Set((kids[tree.rootId] || []).filter((id) => byId.get(id)?.data?.kind === "group"));
+  for (const node of tree.nodes) {
+    if (node.data?.kind === "group" && !top.has(node.id)) node.data = { ...node.data, collapsed: leavesUnder(node.id) };
+  }
 }
 
 /** Auto-layout of whatever is on the canvas (one undo step); collapsed groups take one row. */
@@ -644,6 +662,13 @@ function installBehaviour(graph, takeDropped) {
     if (!loading) syncCollapse(graph);
   };
   graph.on("cell:removed", resync);
+  // An edit makes a version diff on the canvas stale: its outlines go.
+  const edited = ({ options }) => {
+    if (!loading && !options?.ignoreHistory) clearDiff(graph);
+  };
+  graph.on("node:change:data", edited);
+  graph.on("edge:connected", edited);
+  graph.on("cell:removed", edited);
   graph.on("node:change:data", resync);
   graph.on("edge:added", resync);
   // Selecting a hidden node (a problem's link, a search) opens the groups above it.

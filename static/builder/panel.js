@@ -513,7 +513,11 @@ function morph(old, fresh) {
   }
   if (old.tagName === "INPUT") {
     if (old.type === "checkbox" || old.type === "radio") old.checked = fresh.checked;
-    else if (old !== document.activeElement && old.value !== fresh.value) old.value = fresh.value;
+    else if (old !== document.activeElement && old.value !== fresh.value) {
+      old.value = fresh.value;
+      // The value came from the rule (undo, another edit): an old complaint about it is stale.
+      old.setCustomValidity?.("");
+    }
     return;
   }
   if (old.children.length === 0 && fresh.children.length === 0) {

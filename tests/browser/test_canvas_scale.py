@@ -141,10 +141,18 @@ def test_a_150_leaf_rule_lays_out_without_overlaps_and_fits(
         page_errors.allow(pattern)
     page = staff_page
     open_rule(page, live_server, big["id"])
+    # It opens with its groups collapsed, fitted at a size that reads.
+    found = boxes(page)
+    assert len(found) == 1 + 1 + GROUPS + 2
+    assert overlapping(found) == []
+    assert page.evaluate("() => ruleBuilder.graph.zoom()") >= 0.6
+    assert definition(page) == big_rule()
+    assert "unsaved" not in page.locator("#rule-status").text_content()
+
+    page.locator(".canvas-tools button[name=expand-all]").click()
     found = boxes(page)
     assert len(found) == 1 + 1 + GROUPS + GROUPS * PER_GROUP + 2
     assert overlapping(found) == []
-    assert definition(page) == big_rule()
 
     # Scramble two nodes, lay out again: tidy, and the rule is unchanged.
     page.evaluate(
@@ -171,6 +179,7 @@ def test_groups_collapse_with_a_count_and_expand(staff_page, live_server, big, p
         page_errors.allow(pattern)
     page = staff_page
     open_rule(page, live_server, big["id"])
+    page.locator(".canvas-tools button[name=expand-all]").click()
     first, second = group_ids(page)[:2]
     before = len(boxes(page))
 

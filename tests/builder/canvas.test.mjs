@@ -162,3 +162,16 @@ test("collapsed groups keep their conditions and their order", () => {
   const height = (g) => Math.max(...g.nodes.map((n) => n.y)) - Math.min(...g.nodes.map((n) => n.y));
   assert.ok(height(graph) < height(tall));
 });
+
+test("a big rule's collapsed groups make a grid that fits a screen", () => {
+  const rule = bigRule(150, 10);
+  const plain = C.ruleToGraph(rule);
+  const groups = plain.nodes.filter((n) => n.data.kind === "group" && n.data.group.operator === "AND").map((n) => n.id);
+  const graph = load(rule, new Set(groups));
+  const shown = graph.nodes.filter((n) => n.data.kind !== "leaf");
+  assert.deepEqual(overlaps({ nodes: shown }), []);
+  const width = Math.max(...shown.map((n) => n.x + C.NODE_SIZE[n.data.kind].width)) - Math.min(...shown.map((n) => n.x));
+  const height = Math.max(...shown.map((n) => n.y + C.NODE_SIZE[n.data.kind].height)) - Math.min(...shown.map((n) => n.y));
+  assert.ok(width < 1500 && height < 600, `${width}x${height}`);
+  assert.equal(JSON.stringify(C.graphToRule(graph).definition), JSON.stringify(rule));
+});
