@@ -339,7 +339,7 @@ CELERY_BEAT_SCHEDULE["rules.clicks_purge"] = {
     "task": "rules.clicks_purge",
     "schedule": crontab(hour=3, minute=30),
 }
-# Partner tiers (docs/TIERS.md): every partner's tier is recomputed nightly, so a rolling
+# Partner tiers (rules/tiers/models.py): every partner's tier is recomputed nightly, so a rolling
 # window that moved past old revenue demotes as surely as a conversion promotes.
 CELERY_BEAT_SCHEDULE["rules.tiers_recompute"] = {
     "task": "rules.tiers_recompute",

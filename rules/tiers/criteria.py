@@ -11,7 +11,7 @@ WINDOW_DAYS_MAX: Final = 3660  # ten years: a window further back reads no data 
 AMOUNT_MAX: Final = 2**63 - 1
 COUNT_MAX: Final = 10**9
 
-# Criterion → what it counts (docs/TIERS.md); the stats of a window carry the same names.
+# Criterion → what it counts (rules/tiers/models.py); the stats of a window carry the same names.
 MINIMUMS: Final = {
     "min_referred_revenue": "referred_revenue",
     "min_conversions": "conversions",

@@ -1,7 +1,7 @@
 """Partner tiers (issue 15 item 7): design overview.
 
 A program defines **Tier** rows (Bronze, Silver, Gold), each with a ``rank`` and ``criteria``
-over a rolling window of ``window_days`` (docs/TIERS.md):
+over a rolling window of ``window_days`` (90 days unless given):
 
 - ``min_referred_revenue`` (minor units of the program currency): the net revenue of the people
   the partner referred: the ``amount`` of their purchase, subscription_started and

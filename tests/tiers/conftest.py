@@ -14,6 +14,7 @@ from django.utils import timezone
 from config.platform.models import WebhookEndpoint
 from rules.models import Event
 from rules.tiers.models import Tier
+from tests.conftest import ensure_groups
 from tests.rules.conftest import (  # noqa: F401  (fixtures)
     _inline_processing,
     ingest,
@@ -35,7 +36,9 @@ GOLD = {
 
 @pytest.fixture(autouse=True)
 def _tier_grants(db):
-    # A transactional test's flush deletes the groups' grants: re-apply this app's.
+    # A transactional test's flush deletes the groups and their grants: the project's first
+    # (ensure_groups skips when the groups exist), then this app's.
+    ensure_groups()
     importlib.import_module("rules.tiers.migrations.0001_initial").grant(apps, None)
 
 

@@ -55,6 +55,7 @@ def test_put_replaces_and_recomputes(api, url, program, tiers, refer, buy):
     assert Participant.objects.get(external_id="bob").tier == ""
     [entry] = AuditEntry.objects.filter(action="tiers.replaced")
     assert entry.actor not in ("", "system")
+    assert entry.after is not None
     assert [t["key"] for t in entry.after["tiers"]] == ["silver", "gold"]
 
 

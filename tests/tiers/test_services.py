@@ -234,7 +234,8 @@ def test_progress_names_the_next_tier_and_how_far(program, tiers, refer, buy):
     tiers_recompute_all()
     progress = tier_progress(participant=person(program, "alice"))
     assert progress is not None
-    assert progress.current.key == "bronze" and progress.next.key == "silver"
+    assert progress.current is not None and progress.current.key == "bronze"
+    assert progress.next is not None and progress.next.key == "silver"
     assert progress.criteria == [
         {
             "criterion": "min_conversions",
