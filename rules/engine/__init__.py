@@ -1,11 +1,18 @@
 """The rule engine: pure Python, no models.
 
 compile_rule(definition) -> CompiledRule (.matches(facts), .evaluate(facts) -> Evaluation)
-compile_ruleset(definitions) -> CompiledRuleset (.matching(facts) -> indices)
+compile_ruleset(definitions) -> CompiledRuleset (.matching(facts) -> indices,
+    .evaluate(facts) -> RulesetEvaluation: .matched, .matching(), [i] -> Evaluation)
 plan_actions(definition, facts, ...) in rules.engine.plan.
 """
 
-from .compile import CompiledRule, CompiledRuleset, compile_rule, compile_ruleset
+from .compile import (
+    CompiledRule,
+    CompiledRuleset,
+    RulesetEvaluation,
+    compile_rule,
+    compile_ruleset,
+)
 from .operators import LEAF_OPERATORS, MISSING, resolve
 from .trace import Evaluation
 from .tree import GROUP_OPERATORS, RuleCompileError
@@ -18,6 +25,7 @@ __all__ = [
     "CompiledRuleset",
     "Evaluation",
     "RuleCompileError",
+    "RulesetEvaluation",
     "compile_rule",
     "compile_ruleset",
     "resolve",

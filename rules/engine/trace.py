@@ -1,7 +1,9 @@
 """Evaluation with a trace: one entry per leaf, in document order.
 
-``evaluate_traced`` is the plain tree-walking reference; CompiledRule.evaluate runs generated
-code (rules.engine.codegen) that must give the same answer, which the tests check.
+``evaluate_traced`` is the plain tree-walking reference; CompiledRule.evaluate and
+CompiledRuleset.evaluate run generated code (rules.engine.codegen) that must give the same
+answer, which the tests check. The generated code only records each leaf's outcome and each
+field's value; the dicts below are built when ``Evaluation.trace`` is first read.
 
 Every leaf appears, so the builder can colour the whole tree: ``result`` is true or false
 for a leaf that was evaluated and null for one that short-circuiting skipped (its ``actual``
