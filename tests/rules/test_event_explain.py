@@ -7,9 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from django.urls import include, path, resolve
 
-from rules.apis.events import EventExplainApi
 from rules.event_explain import event_explanation
 from rules.models import Event
 from rules.rewards.models import Reward
@@ -26,21 +24,6 @@ PAID = {
     "operator": "AND",
     "conditions": [{"field": "referrer.is_paid_user", "operator": "equals", "value": True}],
 }
-# Until helper A's route lands in rules/urls.py, these tests serve the view at its path.
-urlpatterns = [
-    path(
-        "api/v1/programs/<slug:program>/events/<str:event_id>/explain",
-        EventExplainApi.as_view(),
-        name="event-explain-test",
-    ),
-    path("", include("config.urls")),
-]
-
-
-@pytest.fixture(autouse=True)
-def _explain_route(settings):
-    if resolve("/api/v1/programs/acme/events/x/explain").url_name != "event-explain":
-        settings.ROOT_URLCONF = __name__
 
 
 @pytest.fixture
