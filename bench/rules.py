@@ -47,6 +47,7 @@ def _engines(events: list[dict[str, Any]]) -> dict[str, tuple[Evaluate, list[Any
     facts = [ruleset.to_facts(event) for event in events]
 
     fast = compile_ruleset(definitions)
+    fast.traced_source  # noqa: B018  (generate the traced code now, untimed, like every compile)
     compiled = [compile_rule(definition) for definition in definitions]
     logic = ruleset.jsonlogic_rules()
     expression_text = ruleset.zen_array_expression()
