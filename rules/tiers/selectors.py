@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db import connections
+from django.db.models import Count, DecimalField, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from config.platform.models import Program
@@ -21,6 +23,8 @@ from rules.tiers.models import Tier, TierChange
 # Events whose amount is revenue, and the one whose amount takes it back (rules.catalog).
 REVENUE_TYPES = ("purchase", "subscription_started", "subscription_renewed")
 REFUND_TYPE = "refund"
+# Events that move a referrer's figures beyond "active" (event processing recomputes on them).
+TIER_EVENT_TYPES = frozenset({*REVENUE_TYPES, REFUND_TYPE})
 STATS = tuple(MINIMUMS.values())
 _REFERRER = "participant__referral_received__referrer_id"
 
@@ -78,17 +82,57 @@ def referrer_stats(
         .values_list(_REFERRER, "n")
     ):
         stats[referrer]["active_referrals"] = active
-    money = events.filter(type__in=(*REVENUE_TYPES, REFUND_TYPE)).values_list(
-        _REFERRER, "type", "data__amount", "data__currency"
+    money = events.filter(type__in=(*REVENUE_TYPES, REFUND_TYPE))
+    if connections[money.db].vendor == "postgresql":
+        _money_sums_postgresql(money, program.currency, stats)
+    else:
+        _money_sums_portable(money, program.currency, stats)
+    return dict(stats)
+
+
+# An amount the portable path counts (_amount): a JSON number, whole, not negative.
+_PG_AMOUNT = (
+    "CASE WHEN jsonb_typeof({t}.data -> 'amount') = 'number'"
+    " AND ({t}.data ->> 'amount')::numeric >= 0"
+    " AND ({t}.data ->> 'amount')::numeric = trunc(({t}.data ->> 'amount')::numeric)"
+    " AND (jsonb_typeof({t}.data -> 'currency') IS NULL"
+    " OR jsonb_typeof({t}.data -> 'currency') = 'null'"
+    " OR upper({t}.data ->> 'currency') = upper(%s))"
+    " THEN ({t}.data ->> 'amount')::numeric END"
+)
+
+
+def _money_sums_postgresql(money: QuerySet[Event], currency: str, stats: dict[int, Stats]) -> None:
+    """The portable path's sums in one grouped statement (a partner with a hundred thousand
+    referred purchases is one row, not a hundred thousand). tests/tiers/test_services.py
+    checks that both paths give the same figures on the same hostile data."""
+    table = connections[money.db].ops.quote_name(Event._meta.db_table)
+    amount = RawSQL(_PG_AMOUNT.format(t=table), [currency], output_field=DecimalField())
+    rows = (
+        money.values(_REFERRER)
+        .annotate(
+            n=Count("pk", filter=~Q(type=REFUND_TYPE)),
+            revenue=Sum(amount, filter=~Q(type=REFUND_TYPE)),
+            refunds=Sum(amount, filter=Q(type=REFUND_TYPE)),
+        )
+        .values_list(_REFERRER, "n", "revenue", "refunds")
     )
+    for referrer, n, revenue, refunds in rows:
+        figures = stats[referrer]
+        figures["conversions"] = n
+        figures["referred_revenue"] = max(0, int(revenue or 0) - int(refunds or 0))
+
+
+def _money_sums_portable(money: QuerySet[Event], currency: str, stats: dict[int, Stats]) -> None:
+    rows = money.values_list(_REFERRER, "type", "data__amount", "data__currency")
     refunds: dict[int, int] = defaultdict(int)
-    for referrer, type_, raw_amount, currency in money.iterator(chunk_size=5000):
+    for referrer, type_, raw_amount, raw_currency in rows.iterator(chunk_size=5000):
         if type_ != REFUND_TYPE:
             stats[referrer]["conversions"] += 1
         amount = _amount(raw_amount)
         if amount is None:
             continue
-        if currency is not None and str(currency).upper() != program.currency.upper():
+        if raw_currency is not None and str(raw_currency).upper() != currency.upper():
             continue  # another currency cannot be added to the program's
         if type_ == REFUND_TYPE:
             refunds[referrer] += amount
@@ -97,7 +141,6 @@ def referrer_stats(
     for referrer, amount in refunds.items():
         figures = stats[referrer]
         figures["referred_revenue"] = max(0, figures["referred_revenue"] - amount)
-    return dict(stats)
 
 
 def usable_tiers(tiers: Iterable[Tier]) -> list[Tier]:

@@ -301,3 +301,56 @@ def test_an_operator_recompute_is_recorded_as_such(program, tiers, refer, buy):
     assert (
         participant_tier_recompute(participant_id=person(program, "alice").pk, reason="x") is None
     )
+
+
+@pytest.mark.postgres
+def test_postgresql_sums_match_the_portable_path_on_hostile_data(program, refer, buy):
+    from collections import defaultdict
+
+    from rules.tiers import selectors
+
+    refer("alice", "bob")
+    refer("alice", "carol")
+    refer("zed", "dave")
+    hostile: list[tuple[str, object, dict[str, object]]] = [
+        ("bob", 300000, {}),
+        ("bob", 12.0, {}),
+        ("bob", 12.5, {}),
+        ("bob", "100", {}),
+        ("bob", True, {}),
+        ("bob", None, {}),
+        ("bob", -7, {}),
+        ("bob", {"amount": 5}, {}),
+        ("bob", 10**30, {}),
+        ("bob", 1e20, {}),
+        ("carol", 500, {"currency": "inr"}),
+        ("carol", 500, {"currency": "USD"}),
+        ("carol", 500, {"currency": 5}),
+        ("carol", 500, {"currency": None}),
+        ("carol", 500, {"currency": ["INR"]}),
+        ("dave", 40, {}),
+    ]
+    for user, amount, extra in hostile:
+        buy(user, amount, **extra)
+    buy("bob", 200, type="refund", currency="INR")
+    buy("dave", 100, type="refund")
+    buy("carol", "x", type="refund")
+
+    def run(path) -> dict:
+        stats: dict = defaultdict(selectors.empty_stats)
+        money = Event.objects.filter(
+            program=program,
+            status="processed",
+            participant__referral_received__referrer_id__isnull=False,
+            type__in=selectors.TIER_EVENT_TYPES,
+        ).order_by()
+        path(money, program.currency, stats)
+        return dict(stats)
+
+    fast = run(selectors._money_sums_postgresql)
+    portable = run(selectors._money_sums_portable)
+    assert fast == portable
+    alice = person(program, "alice").pk
+    assert fast[alice]["referred_revenue"] == 300000 + 12 + 10**30 + 10**20 + 500 + 500 - 200
+    assert fast[alice]["conversions"] == 15
+    assert fast[person(program, "zed").pk]["referred_revenue"] == 0
