@@ -274,3 +274,75 @@ def test_concurrent_approvals_publish_once(program, two_person):
     assert AuditEntry.objects.filter(action="rule.publish_approved").count() == 1
     assert RulePublishRequest.objects.get(pk=request.pk).status == "approved"
     assert Rule.objects.get(pk=rule.pk).status == "active"
+
+
+def test_admin_shows_publish_requests_and_scenarios_on_the_rule_page(
+    program, two_person, django_user_model, client
+):
+    from django.urls import reverse
+
+    from rules.models import RuleScenario
+    from rules.services.publishing import publish_request_create
+    from rules.services.rules import rule_create
+
+    rule = rule_create(program=program, definition=SPEC_RULE, actor="user:rita")
+    publish_request_create(rule=rule, version=RuleVersion.objects.get(rule=rule), actor="user:rita")
+    RuleScenario.objects.create(
+        rule=rule,
+        name="premium pays",
+        event={"type": "subscription_started", "user": "bob"},
+        expect={"matched": True},
+        last_result={"passed": False, "version": 1, "ran_at": "x", "message": "no match"},
+        created_by="user:rita",
+    )
+    root = django_user_model.objects.create_superuser("root", password="x")
+    client.force_login(root)
+    html = client.get(reverse("admin:rules_rule_change", args=[rule.pk])).content.decode()
+    assert "publish requests" in html.lower() and "user:rita" in html and "pending" in html
+    assert "premium pays" in html and "version 1: failed: no match" in html
+
+
+def test_admin_publish_action_makes_a_request_when_approval_is_required(
+    program, two_person, django_user_model, client
+):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+    from django.urls import reverse
+
+    from rules.services.rules import rule_create
+
+    rule = rule_create(program=program, definition=SPEC_RULE, actor="user:rita")
+    root = django_user_model.objects.create_superuser("root", password="x")
+    client.force_login(root)
+    response = client.post(
+        reverse("admin:rules_rule_changelist"),
+        {"action": "publish", ACTION_CHECKBOX_NAME: [str(rule.pk)], "confirmed": "yes"},
+        follow=True,
+    )
+    assert "needs a second person" in response.content.decode()
+    assert Rule.objects.get(pk=rule.pk).status == "draft"
+    [request] = RulePublishRequest.objects.all()
+    assert (request.status, request.requested_by) == ("pending", "user:root")
+
+
+def test_admin_edits_the_approval_flag_audited(program, django_user_model, client):
+    from django.urls import reverse
+
+    from rules.models import RuleProgramConfig
+
+    config = RuleProgramConfig.objects.create(program=program)
+    root = django_user_model.objects.create_superuser("root", password="x")
+    client.force_login(root)
+    response = client.post(
+        reverse("admin:rules_ruleprogramconfig_change", args=[config.pk]),
+        {
+            "fraud_max_referrals_per_hour": "0",
+            "fraud_match_attributes": "[]",
+            "custom_catalog": "{}",
+            "rules_publish_requires_approval": "on",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    config.refresh_from_db()
+    assert config.rules_publish_requires_approval is True
+    entry = AuditEntry.objects.get(action="rules_config.updated")
+    assert (entry.actor, entry.after) == ("user:root", {"rules_publish_requires_approval": True})
