@@ -29,11 +29,6 @@ urlpatterns = [
         events.EventExplainApi.as_view(),
         name="event-explain",
     ),
-    path(
-        "events/<str:event_id>/explain",
-        events.EventExplainApi.as_view(),
-        name="event-explain",
-    ),
     path("events/<str:event_id>", events.EventDetailApi.as_view(), name="event-detail"),
     path("rules", rules_apis.RuleListApi.as_view(), name="rule-list"),
     path("rules/validate", rules_apis.RuleValidateApi.as_view(), name="rule-validate"),
