@@ -91,9 +91,16 @@ class BatchRider:
     params: list[Any]
     outputs: list[str] = field(default_factory=list)
     result: tuple[Any, ...] = ()
+    # CTEs placed before the booking's own, with their params, the last a write that must be
+    # done before any account is locked: e.g. claiming idempotency keys in the order single
+    # requests take them (key, then balances), so that the two cannot deadlock. The locks
+    # wait until it has run to its end.
+    first: list[tuple[str, str]] = field(default_factory=list)
+    first_params: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        taken = [n for n, _ in self.ctes if n in OWN_NAMES]
+        names = [n for n, _ in self.ctes + self.first]
+        taken = [n for n in names if n in OWN_NAMES]
         if taken:
             raise ValueError(f"the batch statement defines {taken} itself")
 
@@ -189,11 +196,20 @@ def book_many(program: Program, entries: Sequence[Entry], *, rider: BatchRider |
         " AND b.shard = k.shard JOIN ledger_account a ON a.id = b.account_id"
         " AND a.program_id = k.program_id AND a.code = k.code AND a.kind = k.kind"
         " AND a.no_overdraft = k.nod AND a.balance_shards = k.shards"
-        " ORDER BY b.account_id FOR UPDATE OF b)",
+        + (
+            # A one-time filter: evaluated, so the rider's first write done, before any row.
+            f" WHERE (SELECT count(*) FROM {rider.first[-1][0]}) >= 0"
+            if rider is not None and rider.first
+            else ""
+        )
+        + " ORDER BY b.account_id FOR UPDATE OF b)",
         "chk AS (SELECT count(*) = %s AS complete, count(*) = %s"
         " AND COALESCE(bool_and(available >= need OR need = 0), TRUE) AS ok FROM locked)",
     ]
     params += [len(ordered), len(ordered)]
+    if rider is not None and rider.first:
+        ctes[:0] = [f"{name} AS ({body})" for name, body in rider.first]
+        params[:0] = rider.first_params
     txns = [e.txn for e in entries]
     txn_ids = [str(t.pk) for t in txns]
     ctes.append(

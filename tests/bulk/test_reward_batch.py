@@ -287,7 +287,7 @@ def test_the_statements_per_batch_do_not_grow_with_its_size(api, url, program):
     assert len(known[2]) == len(known[400]), (known[2], known[400])
     assert len(new[2]) == len(new[400]), (new[2], new[400])
     assert len(new[400]) == len(known[400]) + 1  # the accounts' opening
-    assert sum("ledger_reward" in q for q in known[400]) == 1
+    assert sum("INSERT INTO ledger_reward " in q for q in known[400]) == 1
     assert len(known[400]) <= 10, known[400]
 
 

@@ -6,16 +6,24 @@ and response, so a key may even be replayed across the two endpoints); one item'
 blocks another's. One database transaction per batch:
 
 1. items that fail validation are answered 400 at once and store nothing (as alone);
-2. the keys of the others are claimed in one statement (`INSERT ... ON CONFLICT DO NOTHING`, in
-   key order so two batches sharing keys cannot deadlock); a key already taken, also by a
-   concurrent batch that has just committed (the insert waits for it on the unique index), is
-   replayed from its stored record: 200 with the stored body, 422 for another body;
-3. the claimed items are booked: on PostgreSQL by one statement (ledger.booking.batch) in
-   which the rewards, their history rows, audit entries and outbox rows ride, writing what
-   reward_create writes for each (tests/bulk/test_reward_batch.py compares the rows); should
-   the batch as a whole be refused (a no_overdraft account, an overflowing total), and on
-   SQLite, item by item through reward_create, each under a savepoint;
-4. every claimed key's record is completed in one statement.
+2. on PostgreSQL, one statement reads the records of all the keys and draws a reward id for
+   each key without one; a key with a record is replayed from it (200 with the stored body,
+   422 for another body);
+3. one statement (ledger.booking.batch) books the others and writes, for each, what
+   reward_create and the single endpoint write: the reward (with its id drawn in step 2),
+   its history row, audit entry and outbox rows, and the key's record with its final 201
+   response (built before the statement, since the id and time are known). The records are
+   inserted first, in key order, and only then are accounts locked: the order of a single
+   request (claim, then book), so the two cannot deadlock. A key that a concurrent request
+   took after step 2 makes that insert fail on the unique index (after waiting for it to
+   commit): nothing is written and the batch runs again from step 2, where it now replays it;
+4. should the batch as a whole be refused (a no_overdraft account, an overflowing total),
+   and on SQLite: the keys are claimed in one statement (`INSERT ... ON CONFLICT DO NOTHING`,
+   in key order; a key taken is replayed), the items booked one by one through
+   reward_create, each under a savepoint, and the records completed in one statement.
+
+tests/bulk/test_reward_batch.py compares the rows with single requests' and checks that the
+number of statements does not depend on the batch's size.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.utils import encoders
 
@@ -166,10 +174,28 @@ def reward_batch_create(
         else:
             first[item.key] = i
     refused: dict[int, ItemResult] = {}
+    one_statement = postgres.in_use()
+    stale = taken = 0
     while True:
         try:
-            _claim_and_book(program, items, first, refused, results, actor=actor, render=render)
+            if one_statement:
+                _lookup_and_book(program, items, first, results, actor=actor, render=render)
+            else:
+                _claim_and_book(program, items, first, refused, results, actor=actor, render=render)
             break
+        except BatchRefused:
+            one_statement = False  # item by item, where each is refused or booked alone
+        except postgres.StaleAccount:
+            stale += 1
+            if stale > 1:
+                raise
+            chart.cache_forget(program)
+        except _KeyTaken:
+            # A concurrent request committed one of the keys after the lookup: run again
+            # (the lookup replays it). Each round is another request's progress.
+            taken += 1
+            if taken > 20:
+                raise
         except _Refused as exc:
             # An item refused with a 400 only once booked (an overflowing total): as alone,
             # it must store nothing, and a record is never deleted, so the batch's transaction
@@ -192,6 +218,80 @@ def reward_batch_create(
 class _Refused(Exception):
     def __init__(self, results: dict[int, ItemResult]):
         self.results = results
+
+
+class _KeyTaken(Exception):
+    pass
+
+
+_LOOKUP = (
+    f"SELECT x.k, r.request_hash, r.response_status, r.response_body::text,"
+    " CASE WHEN r.id IS NULL THEN nextval(%s::regclass) END"
+    f" FROM unnest(%s::text[]) AS x (k) LEFT JOIN {_TABLE} r"
+    " ON r.program_id = %s AND r.key = x.k"
+)
+_sequence: list[str] = []
+
+
+def _reward_sequence() -> str:
+    if not _sequence:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [Reward._meta.db_table])
+            _sequence.append(cursor.fetchone()[0])
+    return _sequence[0]
+
+
+def _lookup_and_book(
+    program: Program,
+    items: Sequence[BatchItem],
+    first: dict[str, int],
+    results: list[ItemResult | None],
+    *,
+    actor: str,
+    render: Render,
+) -> None:
+    """Steps 2-3 (PostgreSQL) for the first occurrence of each key, in one database
+    transaction. Raises BatchRefused, StaleAccount or _KeyTaken having written nothing."""
+    work = sorted(first.values())
+    if not work:
+        return
+    sequence = _reward_sequence()
+    with transaction.atomic():
+        with prepared_cursor() as cursor:
+            cursor.execute(_LOOKUP, [sequence, [items[i].key for i in work], program.pk])
+            found = {row[0]: row[1:] for row in cursor.fetchall()}
+        todo: list[int] = []
+        ids: list[int] = []
+        for i in work:
+            request_hash, status, body, new_id = found[items[i].key]
+            if new_id is None:
+                record = _Record(request_hash, status, None if body is None else json.loads(body))
+                results[i] = _replay(items[i], record)
+            else:
+                todo.append(i)
+                ids.append(new_id)
+        if not todo:
+            return
+        ids.sort()  # in the items' order, as single requests in turn would get them
+        try:
+            outcomes = _book_in_one_statement(
+                program, [items[i] for i in todo], ids=ids, actor=actor, render=render
+            )
+        except IntegrityError as exc:
+            if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") == (
+                "idempotency_key_unique"
+            ):
+                raise _KeyTaken from exc
+            raise
+        for i, (body, text) in zip(todo, outcomes, strict=True):
+            results[i] = ItemResult(items[i].key, 201, body, text)
+
+
+@dataclass
+class _Record:
+    request_hash: str
+    response_status: int | None
+    response_body: Any
 
 
 def _claim_and_book(
@@ -248,7 +348,7 @@ def _reused(key: str) -> ItemResult:
     return ItemResult(key, exc.status, _problem(exc))
 
 
-def _replay(item: BatchItem, record: IdempotencyRecord) -> ItemResult:
+def _replay(item: BatchItem, record: IdempotencyRecord | _Record) -> ItemResult:
     if record.request_hash != item.fingerprint:
         return _reused(item.key)
     if record.response_status is None:  # a portable-path rival still running
@@ -305,21 +405,7 @@ def _complete(completed: list[tuple[int, int, str]]) -> None:
 def _book(
     program: Program, items: Sequence[BatchItem], *, actor: str
 ) -> list[dict[str, Any] | DomainError]:
-    if not items:
-        return []
-    if postgres.in_use():
-        for attempt in range(2):
-            try:
-                # A savepoint, so an overflowing total (an error in the statement) leaves the
-                # batch's claims usable for the item-by-item path.
-                with transaction.atomic():
-                    return list(_book_in_one_statement(program, items, actor=actor))
-            except BatchRefused:
-                break
-            except postgres.StaleAccount:
-                if attempt:
-                    raise
-                chart.cache_forget(program)
+    """Item by item (SQLite, or a batch refused as a whole): each refused or booked alone."""
     return [_book_one(program, item, actor=actor) for item in items]
 
 
@@ -335,29 +421,34 @@ def _book_one(program: Program, item: BatchItem, *, actor: str) -> dict[str, Any
 
 # reward_create's rows for every reward of a batch, riding the batch booking (TXN: the
 # transactions just written, matched to the items by transaction id). What reward_booking's
-# _REWARD_CTES, audit_record_sql and webhook_emit_sql write for one reward, for a set of them.
+# _REWARD_CTES, audit_record_sql and webhook_emit_sql write for one reward, for a set of them;
+# the keys' records (_RECORDS) are what the single endpoint's idempotency stores.
+_ITEMS = (
+    "SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r (txn_id uuid, id bigint, beneficiary text,"
+    " amount bigint, currency text, reward_type text, metadata jsonb, hold_reason text,"
+    " payload jsonb, key text, hash text, body jsonb, n int)"
+)
+_RECORDS = (
+    # Plain INSERT: a key taken since the lookup fails the statement (_KeyTaken), in key order.
+    f"INSERT INTO {_TABLE} (program_id, key, request_hash, response_status, response_body,"
+    " created_at) SELECT %s, r.key, r.hash, 201, r.body, %s::timestamptz FROM items r"
+    ' ORDER BY r.key COLLATE "C" RETURNING id'
+)
 _BATCH_CTES = [
     (
-        "items",
-        "SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r (txn_id uuid, beneficiary text,"
-        " amount bigint, currency text, reward_type text, metadata jsonb, hold_reason text,"
-        " payload jsonb, n int)",
-    ),
-    (
         "reward",
-        "INSERT INTO ledger_reward (program_id, beneficiary, amount, currency, reward_type,"
+        "INSERT INTO ledger_reward (id, program_id, beneficiary, amount, currency, reward_type,"
         " status, metadata, transaction_id, source_key, hold_reason, created_at, updated_at)"
-        f" SELECT t.program_id, r.beneficiary, r.amount, r.currency, r.reward_type,"
+        f" SELECT r.id, t.program_id, r.beneficiary, r.amount, r.currency, r.reward_type,"
         f" '{Status.PENDING.value}', r.metadata, t.id, NULL, r.hold_reason, t.created_at,"
         f" t.created_at FROM items r JOIN {TXN} t ON t.id = r.txn_id ORDER BY r.n"
-        " RETURNING id, transaction_id, status, hold_reason, created_at",
+        " RETURNING id, status, hold_reason, created_at",
     ),
     (
         "created",
         # Referenced more than once, so materialized: one event id per reward.
         "SELECT w.id, w.status, w.hold_reason, w.created_at, r.n, gen_random_uuid() AS event_id,"
-        " r.payload || jsonb_build_object('id', w.id) AS payload"
-        " FROM reward w JOIN items r ON r.txn_id = w.transaction_id",
+        " r.payload FROM reward w JOIN items r ON r.id = w.id",
     ),
     (
         "history",
@@ -368,7 +459,7 @@ _BATCH_CTES = [
         "audited",
         "INSERT INTO ledger_auditentry (program_id, at, actor, action, object_type, object_id,"
         " before, after, reason, request_id) SELECT %s::bigint, %s::timestamptz, %s, %s,"
-        " 'reward', c.id::text, NULL, '{}'::jsonb || c.payload, c.hold_reason, %s"
+        " 'reward', c.id::text, NULL, c.payload, c.hold_reason, %s"
         " FROM created c ORDER BY c.n",
     ),
     (
@@ -410,9 +501,15 @@ def _payload_time(at: datetime) -> str:
 
 
 def _book_in_one_statement(
-    program: Program, items: Sequence[BatchItem], *, actor: str
-) -> list[dict[str, Any]]:
-    """Book every item in one statement; the new rewards as rows (REWARD_ROW). Plain dicts
+    program: Program,
+    items: Sequence[BatchItem],
+    *,
+    ids: Sequence[int],
+    actor: str,
+    render: Render,
+) -> list[tuple[Any, str]]:
+    """Book every item in one statement with the reward ids drawn for them, storing each key's
+    record with its 201 response; returns each item's (body, body as JSON text). Plain dicts
     and tuples throughout: model instances, per-item encoders and per-item clocks cost more
     than the statement's share of the work."""
     fields = [item.fields for item in items]
@@ -432,9 +529,9 @@ def _book_in_one_statement(
     now = timezone.now()
     stamp = _payload_time(now)
     entries: list[Entry] = []
-    rows: list[dict[str, Any]] = []
-    docs: list[dict[str, Any]] = []
-    for n, f in enumerate(fields):
+    outcomes: list[tuple[Any, str]] = []
+    docs: list[str] = []
+    for n, (item, f, pk) in enumerate(zip(items, fields, ids, strict=True)):
         assert f is not None
         amount, beneficiary, reward_type = f["amount"], f["beneficiary"], f["reward_type"]
         metadata = f.get("metadata") or {}
@@ -452,7 +549,7 @@ def _book_in_one_statement(
         user = users[user_rewards_code(beneficiary)]
         entries.append(Entry(txn, [(expense, "debit", amount), (user, "credit", amount)]))
         row = {
-            "id": None,
+            "id": pk,
             "beneficiary": beneficiary,
             "amount": amount,
             "currency": f["currency"],
@@ -462,28 +559,32 @@ def _book_in_one_statement(
             "created_at": now,
             "hold_reason": hold_reason,
         }
-        rows.append(row)
-        # The audit entry's and webhook event's payload (reward_event_payload, as
-        # DjangoJSONEncoder writes it); the statement adds the id.
-        payload = {**row, "created_at": stamp}
-        del payload["id"]
-        docs.append(
-            {
-                "txn_id": str(txn.pk),
-                "beneficiary": beneficiary,
-                "amount": amount,
-                "currency": row["currency"],
-                "reward_type": reward_type,
-                "metadata": metadata,
-                "hold_reason": hold_reason,
-                "payload": payload,
-                "n": n,
-            }
-        )
+        body = render(row, actor)
+        text = _stored(body)
+        outcomes.append((body, text))
+        doc = {
+            "txn_id": str(txn.pk),
+            "id": pk,
+            "beneficiary": beneficiary,
+            "amount": amount,
+            "currency": row["currency"],
+            "reward_type": reward_type,
+            "metadata": metadata,
+            "hold_reason": hold_reason,
+            # The audit entry's and webhook event's payload: reward_event_payload, as
+            # DjangoJSONEncoder writes it.
+            "payload": {**row, "created_at": stamp},
+            "key": item.key,
+            "hash": item.fingerprint,
+            "n": n,
+        }
+        # The body is encoded already: spliced in as it is.
+        docs.append(f'{_stored(doc)[:-1]},"body":{text}}}')
     rider = BatchRider(
+        first=[("items", _ITEMS), ("recs", _RECORDS)],
+        first_params=["[" + ",".join(docs) + "]", program.pk, now],
         ctes=_BATCH_CTES,
         params=[
-            batch.rows_json(docs),
             actor,
             program.pk,
             now,
@@ -497,13 +598,14 @@ def _book_in_one_statement(
             event,
         ],
         outputs=[
-            "(SELECT array_agg(id ORDER BY n) FROM created)",
+            "(SELECT count(*) FROM recs)",
+            "(SELECT count(*) FROM created)",
             "(SELECT array_agg(id) FROM outbox)",
         ],
     )
     batch.book_many(program, entries, rider=rider)
-    ids, messages = rider.result
-    for row, pk in zip(rows, ids, strict=True):
-        row["id"] = pk
+    records, rewards, messages = rider.result
+    if records != len(items) or rewards != len(items):
+        raise RuntimeError(f"batch wrote {records} records and {rewards} rewards")
     webhook_dispatch_on_commit(messages or [])
-    return rows
+    return outcomes
