@@ -196,3 +196,20 @@ def test_a_viewer_without_change_rights_is_not_offered_publishing(client, progra
     config = config_of(client.get(f"/builder/acme/rules/{rule['id']}"))
     assert config["canPublish"] is False
     assert config["actor"] == "user:viewer"
+
+
+def test_the_rule_list_marks_rules_waiting_for_a_second_person(
+    staff_client, program, rule, api, url
+):
+    from rules.models import RuleProgramConfig
+
+    page = staff_client.get("/builder/").content.decode()
+    assert "waiting for approval" not in page
+    RuleProgramConfig.objects.update_or_create(
+        program=program, defaults={"rules_publish_requires_approval": True}
+    )
+    response = api.post(url(f"rules/{rule['id']}/publish"), {}, format="json")
+    assert response.status_code == 202, response.content
+    page = staff_client.get("/builder/").content.decode()
+    row = re.search(rf'<tr data-rule="{rule["id"]}"[^>]*>(.*?)</tr>', page, re.S)
+    assert row and "waiting for approval" in row.group(1)
