@@ -16,6 +16,7 @@ from rules.engine.plan import plan_actions
 from rules.models import Event, Participant, Rule
 from rules.selectors import event_facts, facts_build, rule_version_get
 from rules.services.rules import rule_definition_check
+from rules.validation import schedule_bounds
 
 # Replaying is synchronous: cap it so one request cannot scan a whole history.
 MAX_SIMULATED_EVENTS = 20_000
@@ -29,6 +30,24 @@ def _plan(definition: dict[str, Any], facts: dict[str, Any], program: Program) -
         direct_rate_bps=program.direct_rate_bps,
         override_rate_bps=program.override_rate_bps,
     )
+
+
+def _outside_schedule(definition: dict[str, Any], occurred_at: datetime) -> str | None:
+    """Why an event that occurred then is outside the version's schedule (the pipeline skips
+    it: active_from <= occurred_at < active_until), or None."""
+    start, end = schedule_bounds(definition)
+    if start is not None and occurred_at < start:
+        return (
+            f"The event occurred before the rule's active_from ({definition['active_from']}): "
+            "it is not active yet, so it would be skipped; the conditions were evaluated anyway."
+        )
+    if end is not None and occurred_at >= end:
+        return (
+            f"The event occurred at or after the rule's active_until "
+            f"({definition['active_until']}): it has expired, so it would be skipped; the "
+            "conditions were evaluated anyway."
+        )
+    return None
 
 
 def definition_test(
@@ -59,6 +78,10 @@ def definition_test(
             f"An event of type {event['type']!r} does not fire this rule (trigger "
             f"{definition.get('trigger')!r}); the conditions were evaluated anyway."
         )
+        matched = False
+    outside = _outside_schedule(definition, event.get("occurred_at") or timezone.now())
+    if outside:
+        warnings.append(outside)
         matched = False
     return {
         "rule": rule,
@@ -119,6 +142,8 @@ def rule_simulate(
     scanned = matched = count = amount = 0
     for event in events:
         scanned += 1
+        if _outside_schedule(definition, event.occurred_at):
+            continue  # the pipeline would skip it
         facts, _ = event_facts(event)
         if not compiled.matches(facts):
             continue

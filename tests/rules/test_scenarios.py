@@ -396,3 +396,81 @@ def test_staff_without_permissions_cannot_read_or_write_scenarios(
         ).status_code
         == 201
     )
+
+
+def test_the_schedule_counts_in_tests_and_scenarios(api, url, paid_referrer):
+    """An event outside the version's active_from / active_until is skipped by the pipeline:
+    a test says so and does not match; a scenario sees the same."""
+    scheduled = rule_def(
+        active_from="2026-06-01T00:00:00+05:30", active_until="2026-07-01T00:00:00+05:30"
+    )
+    before_start = {**PREMIUM, "occurred_at": "2026-05-31T18:29:59Z"}
+    at_start = {**PREMIUM, "occurred_at": "2026-05-31T18:30:00Z"}
+    at_end = {**PREMIUM, "occurred_at": "2026-06-30T18:30:00Z"}
+
+    def test(event: dict) -> dict:
+        response = api.post(
+            url("rules/test"), {"definition": scheduled, "event": event}, format="json"
+        )
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    early = test(before_start)
+    assert early["matched"] is False and early["conditions_matched"] is True
+    assert early["actions"] == [] and "not active yet" in early["warnings"][0]
+    assert test(at_start)["matched"] is True
+    late = test(at_end)
+    assert late["matched"] is False and "expired" in late["warnings"][0]
+
+    rule_id = create(api, url, scheduled)
+    add_scenario(api, url, rule_id, "too early", before_start, {"matched": False})
+    add_scenario(api, url, rule_id, "in time", at_start, {"matched": True})
+    body = api.post(url(f"rules/{rule_id}/scenarios/run"), {}, format="json").json()
+    assert body["passed"] is True, body
+
+
+def test_a_rule_keeps_at_most_so_many_scenarios(api, url, monkeypatch):
+    from rules.services import scenarios
+
+    monkeypatch.setattr(scenarios, "MAX_SCENARIOS_PER_RULE", 2)
+    rule_id = create(api, url)
+    add_scenario(api, url, rule_id, "one", PREMIUM, {"matched": True})
+    add_scenario(api, url, rule_id, "two", BASIC, {"matched": False})
+    third = api.post(
+        url(f"rules/{rule_id}/scenarios"),
+        {"name": "three", "event": PREMIUM, "expect": {"matched": True}},
+        format="json",
+    )
+    assert third.status_code == 400 and RuleScenario.objects.count() == 2
+
+
+def test_hostile_scenario_input_is_400_never_500(api, url):
+    rule_id = create(api, url)
+    deep: dict = {}
+    node = deep
+    for _ in range(200):
+        node["a"] = {}
+        node = node["a"]
+    for body in (
+        {"name": "nul\u0000", "event": PREMIUM, "expect": {"matched": True}},
+        {"name": "deep", "event": {**PREMIUM, "attributes": deep}, "expect": {"matched": True}},
+        {
+            "name": "big",
+            "event": PREMIUM,
+            "expect": {"matched": True, "rewards": [{"beneficiary": "referrer", "amount": 10**16}]},
+        },
+        {
+            "name": "many",
+            "event": PREMIUM,
+            "expect": {"matched": True, "rewards": [{"beneficiary": "referrer", "amount": 1}] * 21},
+        },
+    ):
+        response = api.post(url(f"rules/{rule_id}/scenarios"), body, format="json")
+        assert response.status_code in (400, 413), (body["name"], response.content[:300])
+    raw = api.post(
+        url(f"rules/{rule_id}/scenarios"),
+        '{"name": "nul\\u0000", "event": {}, "expect": {}}',
+        content_type="application/json",
+    )
+    assert raw.status_code == 400
+    assert not RuleScenario.objects.exists()
