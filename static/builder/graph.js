@@ -159,7 +159,7 @@ export function nodeText(data, currency, actions = []) {
       return [
         String(op ?? "?"),
         GROUP_TEXT[op] || "",
-        hidden === null ? "" : `▸ ${hidden} condition${hidden === 1 ? "" : "s"} hidden`,
+        hidden === null ? "" : `▸ ${hidden} condition${hidden === 1 ? "" : "s"}`,
       ];
     }
     case "leaf": {
