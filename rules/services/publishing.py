@@ -46,6 +46,12 @@ class ScenariosFailing(InvalidTransition):
         )
 
 
+class PublishFourEyesViolation(FourEyesViolation):
+    """403 four_eyes_violation, titled for rules (the base class speaks of payout batches)."""
+
+    title = "Who asked to publish a rule cannot approve it"
+
+
 def _check_scenarios(rule: Rule, version: RuleVersion) -> None:
     failing = scenarios_failing(rule=rule, version=version)
     if failing:
@@ -166,7 +172,7 @@ def publish_request_approve(*, publish_request: RulePublishRequest, actor: str) 
     with transaction.atomic():
         rule, locked = _lock_pending(publish_request)
         if locked.requested_by == actor:
-            raise FourEyesViolation(
+            raise PublishFourEyesViolation(
                 f"{actor} requested publishing rule {rule.pk} version "
                 f"{locked.version.version}; another person must approve it."
             )

@@ -103,6 +103,8 @@ def test_the_requester_cannot_approve_with_a_key_or_a_session(person, url, clien
     approve = url(f"rules/{rule_id}/publish-requests/{rid}/approve")
     response = rita.post(approve)
     assert (response.status_code, response.json()["code"]) == (403, "four_eyes_violation")
+    assert response.json()["title"] == "Who asked to publish a rule cannot approve it"
+    assert "another person must approve" in response.json()["detail"]
     # Another key of the same person is the same person; so is her session.
     response = person("rita").post(approve)
     assert (response.status_code, response.json()["code"]) == (403, "four_eyes_violation")
