@@ -143,7 +143,10 @@ class TierAdmin(ProgramColumnMixin, admin.ModelAdmin):
         for program in programs:
             tiers_recompute_program(program=program, reason="recompute", actor=actor_of(request))
 
-    @admin.action(description="Recompute the partners' tiers of these programs now")
+    @admin.action(
+        description="Recompute the partners' tiers of these programs now",
+        permissions=["change"],  # it changes partners' tiers: not for those who only read
+    )
     def recompute(self, request: HttpRequest, queryset: QuerySet[Tier]) -> None:
         for program in {t.program for t in queryset}:
             try:

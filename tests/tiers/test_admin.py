@@ -116,3 +116,17 @@ def test_operators_read_tiers_and_changes_but_change_nothing(program, staff, tie
         ops.post(f"/admin/tiers/tierchange/{change.pk}/delete/", {"post": "yes"}).status_code == 403
     )
     assert staff("kim", "key managers").get("/admin/tiers/tier/").status_code == 403
+
+
+def test_recompute_now_is_for_those_who_may_change_tiers(program, staff, tiers, refer, buy):
+    refer("alice", "bob")
+    buy("bob", 1)
+    payload = {"action": "recompute", "_selected_action": [tiers[0].pk]}
+    ops = staff("olga", "operators")
+    assert 'value="recompute"' not in ops.get("/admin/tiers/tier/").content.decode()
+    ops.post("/admin/tiers/tier/", payload)
+    assert not TierChange.objects.exists()
+    author = staff("rita", "rule authors")
+    assert author.post("/admin/tiers/tier/", payload).status_code == 302
+    assert Participant.objects.get(external_id="alice").tier == "bronze"
+    assert set(TierChange.objects.values_list("reason", flat=True)) == {"recompute"}
