@@ -3,7 +3,16 @@
 // writes it to the node (one undo step) and the canvas redraws from it. An action's form is
 // drawn from its fields in the rules catalog (GET rules/catalog's `actions`).
 import { GROUP_OPERATORS, LIST_OPERATORS, NO_VALUE_OPERATORS, operatorsFor } from "./convert.js";
-import { bpsToPercentText, isMoneyField, moneyInputText, parseMoney, percentTextToBps, setCatalog } from "./units.js";
+import {
+  bpsToPercentText,
+  isMoneyField,
+  moneyInputText,
+  parseMoney,
+  percentTextToBps,
+  rfc3339FromUtcInput,
+  setCatalog,
+  utcInputValue,
+} from "./units.js";
 
 const OTHER = "\u0000other";
 
@@ -162,7 +171,56 @@ function triggerForm(data, ctx) {
       textarea("description", rule.description, (v) => set("description", v.trim() === "" ? undefined : v)),
       "For the people who read this rule later (at most 2000 characters).",
     ),
+    ...scheduleForm(rule, set),
     ...limitsForm(rule.limits, ctx, (limits) => set("limits", limits)),
+  ];
+}
+
+/**
+ * When this version runs (SPEC §6 active_from / active_until): times in UTC, stored as RFC 3339
+ * with "Z"; "until" is exclusive; an emptied box removes its key. A stored time that is not
+ * RFC 3339 is shown as it is, so it can be seen and replaced.
+ */
+function scheduleForm(rule, set) {
+  const box = (key, label, hint) => {
+    const stored = rule[key];
+    const shown = utcInputValue(stored);
+    const control = el("input", {
+      type: "datetime-local",
+      name: key,
+      step: "1",
+      value: shown,
+      onchange: (e) => {
+        const target = e.target;
+        if (target.value.trim() === "") {
+          target.setCustomValidity("");
+          return set(key, undefined);
+        }
+        const text = rfc3339FromUtcInput(target.value);
+        if (text === null) {
+          target.setCustomValidity("Enter a date and time (UTC).");
+          target.reportValidity();
+          return undefined;
+        }
+        target.setCustomValidity("");
+        return set(key, text);
+      },
+    });
+    const odd = stored !== undefined && !shown ? `Stored as ${JSON.stringify(stored)}, which is not an RFC 3339 time.` : null;
+    return field(label, control, odd || hint);
+  };
+  const from = rfc3339FromUtcInput(utcInputValue(rule.active_from));
+  const until = rfc3339FromUtcInput(utcInputValue(rule.active_until));
+  const backwards = from && until && new Date(until) <= new Date(from);
+  return [
+    el(
+      "fieldset",
+      { class: "limits schedule" },
+      el("legend", { text: "Schedule (optional, UTC)" }),
+      box("active_from", "Active from", "Events before this time are skipped."),
+      box("active_until", "Active until", "Events at or after this time are skipped."),
+      backwards ? el("p", { class: "warning", text: "“Active until” must be after “Active from”." }) : null,
+    ),
   ];
 }
 

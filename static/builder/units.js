@@ -134,3 +134,33 @@ export function bpsToPercentText(bps) {
 export function percentTextToBps(text) {
   return majorTextToMinor(String(text ?? "").replace(/%\s*$/, ""), 2);
 }
+
+// ---------------------------------------------------------------- schedule times (UTC)
+
+const RFC3339 = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** A stored RFC 3339 time as a datetime-local box shows it, in UTC ("2026-01-31T09:30" or with
+ * seconds); "" when it is not one (the box then stays empty and the server names the problem). */
+export function utcInputValue(text) {
+  if (typeof text !== "string") return "";
+  const match = RFC3339.exec(text.trim());
+  if (!match) return "";
+  const [, , , seconds, offset] = match;
+  let iso = text.trim();
+  if (!/^[Zz]$|^[+-]00:00$/.test(offset)) {
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return "";
+    iso = date.toISOString();
+  }
+  const whole = iso.slice(0, 19).replace(" ", "T");
+  return seconds && seconds.slice(0, 3) !== ":00" ? whole : whole.slice(0, 16);
+}
+
+/** A datetime-local value read as UTC -> RFC 3339 ("2026-01-31T09:30:00Z"); null when empty
+ * or not a time. */
+export function rfc3339FromUtcInput(value) {
+  const match = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(:\d{2})?(?:\.\d+)?$/.exec(String(value ?? "").trim());
+  if (!match) return null;
+  const text = `${match[1]}T${match[2]}${match[3] || ":00"}Z`;
+  return Number.isNaN(new Date(text).getTime()) ? null : text;
+}

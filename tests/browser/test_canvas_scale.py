@@ -308,7 +308,17 @@ def test_amounts_in_rupees_round_trip_through_save_and_reload(
     panel.locator("select[name=limit_period]").select_option("month")
     panel.locator("input[name=limit_budget]").fill("50000.5")
     panel.locator("input[name=limit_budget]").press("Tab")
+    # The schedule, in UTC; a backwards one is pointed out until it is put right.
+    panel.locator("input[name=active_from]").fill("2026-03-01T09:30")
+    panel.locator("input[name=active_until]").fill("2026-02-01T00:00")
+    expect(panel.locator(".schedule .warning")).to_be_visible()
+    panel.locator("input[name=active_until]").fill("2027-01-01T00:00")
+    expect(panel.locator(".schedule .warning")).to_have_count(0)
     saved = definition(page)
+    assert (saved["active_from"], saved["active_until"]) == (
+        "2026-03-01T09:30:00Z",
+        "2027-01-01T00:00:00Z",
+    )
     assert saved["description"] == "Big spenders, in rupees."
     assert saved["limits"] == {
         "per_beneficiary": {"max_amount": 10000, "period": "month"},
@@ -332,6 +342,11 @@ def test_amounts_in_rupees_round_trip_through_save_and_reload(
     assert panel.locator("input[name=value_high]").input_value() == "19999.99"
     page.locator(f'#canvas g[data-cell-id="{paths["$"]}"] .rule-line1').click()
     assert panel.locator("input[name=limit_budget]").input_value() == "50000.50"
+    assert panel.locator("input[name=active_from]").input_value() == "2026-03-01T09:30"
+    panel.locator("input[name=active_until]").fill("")
+    assert "active_until" not in definition(page)
+    panel.locator("input[name=active_until]").fill("2027-01-01T00:00")
+    assert definition(page) == saved
 
     # Not an amount: refused, nothing stored.
     page.locator(f'#canvas g[data-cell-id="{money_leaf}"] .rule-line1').click()

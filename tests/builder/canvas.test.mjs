@@ -175,3 +175,18 @@ test("a big rule's collapsed groups make a grid that fits a screen", () => {
   assert.ok(width < 1500 && height < 600, `${width}x${height}`);
   assert.equal(JSON.stringify(C.graphToRule(graph).definition), JSON.stringify(rule));
 });
+
+test("schedule times: stored RFC 3339, shown and typed in UTC", () => {
+  assert.equal(U.utcInputValue("2026-01-31T09:30:00Z"), "2026-01-31T09:30");
+  assert.equal(U.utcInputValue("2026-01-31T09:30:15+00:00"), "2026-01-31T09:30:15");
+  assert.equal(U.utcInputValue("2026-01-31T15:00:00+05:30"), "2026-01-31T09:30");
+  assert.equal(U.utcInputValue("2026-01-31"), "");
+  assert.equal(U.utcInputValue(undefined), "");
+  assert.equal(U.rfc3339FromUtcInput("2026-01-31T09:30"), "2026-01-31T09:30:00Z");
+  assert.equal(U.rfc3339FromUtcInput("2026-01-31T09:30:15"), "2026-01-31T09:30:15Z");
+  assert.equal(U.rfc3339FromUtcInput(""), null);
+  assert.equal(U.rfc3339FromUtcInput("2026-13-45T99:99"), null);
+  for (const text of ["2026-01-31T09:30:00Z", "2030-12-31T23:59:59Z"]) {
+    assert.equal(U.rfc3339FromUtcInput(U.utcInputValue(text)), text);
+  }
+});
