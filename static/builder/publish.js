@@ -31,8 +31,27 @@ export function createPublish(ctx) {
   const liveVersion = () => {
     const rule = ctx.rule();
     if (!rule?.active_version) return null;
-    return ctx.versions().find((v) => v.version === rule.active_version) || null;
+    const wanted = (v) => v?.version === rule.active_version;
+    return ctx.versions().find(wanted) || (state.live?.version === rule.active_version ? state.live : null);
   };
+
+  /** The live version's definition, paging through the versions when it is an old one. */
+  async function loadLive() {
+    const rule = ctx.rule();
+    if (!rule?.active_version || liveVersion()) return;
+    let path = `rules/${rule.id}/versions?limit=500`;
+    for (let pages = 0; path && pages < 20; pages++) {
+      const page = await api.get(path);
+      const hit = items(page).find((v) => v.version === rule.active_version);
+      if (hit) {
+        state.live = hit;
+        return;
+      }
+      const next = typeof page?.next === "string" ? page.next : "";
+      const at = next.indexOf(cfg.apiBase);
+      path = at >= 0 ? next.slice(at + cfg.apiBase.length) : null;
+    }
+  }
 
   /** The label of the toolbar button: what a click does in this program. */
   function buttonLabel() {
@@ -50,6 +69,10 @@ export function createPublish(ctx) {
   function update() {
     if (!state.reviewing) return;
     const live = liveVersion();
+    if (ctx.rule()?.active_version && !live) {
+      renderMissingLive();
+      return;
+    }
     const catalog = ctx.catalog();
     const moneyPaths = catalog?.triggers?.[ctx.definition().trigger]?.money || [];
     const before = state.diff ? JSON.stringify(state.diff.statusByPath) : null;
@@ -62,6 +85,12 @@ export function createPublish(ctx) {
     renderActions();
     // Repaint only when what is highlighted changes (painting opens collapsed groups).
     if (JSON.stringify(state.diff.statusByPath) !== before) highlight();
+  }
+
+  function renderMissingLive() {
+    const box = $("publish-changes");
+    box.replaceChildren(el("p", { class: "warning", text: `The live version v${ctx.rule().active_version} could not be loaded, so the changes cannot be shown.` }));
+    renderActions();
   }
 
   function renderChanges(live) {
@@ -184,6 +213,11 @@ export function createPublish(ctx) {
     $("publish-section").open = true;
     $("publish-section").scrollIntoView({ block: "nearest" });
     await loadRequests();
+    try {
+      await loadLive();
+    } catch (error) {
+      sayError(error);
+    }
     update();
     if (ctx.dirty()) say("Review the changes; save them before publishing.", "info", () => ctx.dirty());
     else say("Review the changes highlighted on the canvas, then confirm.");

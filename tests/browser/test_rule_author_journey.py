@@ -27,6 +27,9 @@ def sign_in(page, live_server, user) -> None:
 
     client = Client()
     client.force_login(user)
+    # Leave the current page first: its requests still on the way must not arrive without a
+    # session (401) after the cookies change.
+    page.goto("about:blank")
     page.context.clear_cookies()
     page.context.add_cookies(
         [
