@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from itertools import compress
+from itertools import compress, repeat
 from typing import Any
 
 from .codegen import generate, generate_traced
@@ -63,7 +63,8 @@ class RulesetEvaluation(tuple[Any, ...]):
         return Evaluation.recorded(matched[index], renders[index], outcomes, values)
 
     def __iter__(self) -> Iterator[Evaluation]:
-        return (self[index] for index in range(len(self)))
+        matched, outcomes, values, renders = tuple.__iter__(self)
+        return map(Evaluation.recorded, matched, renders, repeat(outcomes), repeat(values))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RulesetEvaluation):
