@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from django.db import connections, router
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, TruncDate
 
 from config.db_router import replica_alias
 from config.platform import rowsql
@@ -255,7 +256,12 @@ def programs_with_rules() -> QuerySet[Program]:
         Rule.objects.select_related("active_version")
         .annotate(
             latest_trigger=Subquery(latest.values("definition__trigger")[:1]),
-            latest_priority=Subquery(latest.values("definition__priority")[:1]),
+            # As text cast to an integer: a JSON number read back as JSON fails on SQLite.
+            latest_priority=Subquery(
+                latest.annotate(
+                    p=Cast(KeyTextTransform("priority", "definition"), IntegerField())
+                ).values("p")[:1]
+            ),
         )
         .order_by("-updated_at", "-id")
     )
