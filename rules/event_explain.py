@@ -479,7 +479,10 @@ def _refund_sentence(refund: Any) -> str | None:
 def event_explanation(event: Event) -> dict[str, Any]:
     """The body of GET P/events/{id}/explain for an event (its program loaded or loadable)."""
     raw = event.results if event.status == Event.Status.PROCESSED else []
-    entries: list[Mapping[str, Any]] = [e for e in raw or () if isinstance(e, dict)]
+    # Stored results are a list of dicts; anything else (tampered, truncated) explains as empty.
+    entries: list[Mapping[str, Any]] = [
+        e for e in (raw if isinstance(raw, list) else ()) if isinstance(e, dict)
+    ]
     ctx = _Context(event, entries)
     names = {pk: ctx.name(e) for e in entries if (pk := _rule_pk(e)) is not None}
     sentences = [_summary(event, entries)]
