@@ -29,10 +29,22 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366
 
 
+def _out_of_range() -> ValidationFailed:
+    return ValidationFailed(
+        "The dates must leave room for the range inside years 1-9999.",
+        errors=[{"field": "from", "message": "out of range"}],
+    )
+
+
 def results_window(start: date | None, end: date | None, *, today: date) -> tuple[date, date]:
     """The inclusive date range asked for: by default the last 30 days up to today (UTC)."""
-    end = end or (start + timedelta(days=DEFAULT_DAYS - 1) if start else today)
-    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
+    try:
+        end = end or (start + timedelta(days=DEFAULT_DAYS - 1) if start else today)
+        start = start or end - timedelta(days=DEFAULT_DAYS - 1)
+        # The query's upper bound is the day after `to`.
+        end + timedelta(days=1)
+    except OverflowError:
+        raise _out_of_range() from None
     if start > end:
         raise ValidationFailed(
             "'from' must not be after 'to'.", errors=[{"field": "from", "message": "after 'to'"}]

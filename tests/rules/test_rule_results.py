@@ -94,6 +94,9 @@ def test_default_window_is_the_last_30_days(api, url, publish):
         "to=2026-03-01%00",
         "from=2020-01-01&to=2026-01-01",
         "from=0000-01-01",
+        "from=9999-12-31&to=9999-12-31",
+        "from=9999-12-20",
+        "to=0001-01-05",
         "colour=blue",
     ],
 )
