@@ -120,11 +120,14 @@ def test_generated_tracing_equals_the_reference(defs, fact):
     evaluation = ruleset.evaluate(fact)
     assert len(evaluation) == len(defs)
     assert evaluation.matching() == ruleset.matching(fact)
+    iterated = list(evaluation)
+    assert len(iterated) == len(defs)
     for i, definition in enumerate(defs):
         compiled = compile_rule(definition)
         want = evaluate_traced(compiled.tree, fact)
         assert evaluation.matched[i] is want.matched
         assert_same(evaluation[i], want)
+        assert_same(iterated[i], want)
         assert_same(compiled.evaluate(fact), want)
         assert compiled.matches(fact) is want.matched
 
