@@ -13,7 +13,7 @@ from config.platform.models import AuditEntry
 from rules.models import Participant
 from rules.tiers.models import Tier
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.tiers.urls")]
+pytestmark = pytest.mark.django_db
 
 SERIAL = count()
 NEW = [
