@@ -57,7 +57,13 @@ export function createResults(ctx) {
     const totals = data.totals || {};
     const rewards = totals.rewards || {};
     box.append(
-      el("p", { class: "totals", id: "results-totals", text: `Last 30 days: ${plural(totals.matches ?? 0, "match", "matches")}, ${plural(rewards.count ?? 0, "reward", "rewards")} worth ${money(rewards.amount ?? 0, currency)}.` }),
+      el(
+        "p",
+        { class: "totals", id: "results-totals" },
+        `Last 30 days: ${plural(totals.matches ?? 0, "match", "matches")}, ${plural(rewards.count ?? 0, "reward", "rewards")} worth `,
+        el("span", { class: "amount", text: money(rewards.amount ?? 0, currency) }),
+        ".",
+      ),
     );
     const byStatus = Object.entries(rewards.by_status || {});
     if (byStatus.length) {
