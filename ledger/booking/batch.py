@@ -146,9 +146,24 @@ def open_accounts(
     return found
 
 
-def book_many(program: Program, entries: Sequence[Entry], *, rider: BatchRider | None) -> None:
+def book_many(
+    program: Program,
+    entries: Sequence[Entry],
+    *,
+    rider: BatchRider | None,
+    locks_last: bool = False,
+) -> None:
     """Write every entry's transaction and postings, the stored totals and the rider's rows,
-    in one statement, or nothing (raising StaleAccount or BatchRefused)."""
+    in one statement, or nothing (raising StaleAccount or BatchRefused).
+
+    locks_last: three statements instead, so that the balance rows are held for as short a
+    time as a single booking holds them: `SET CONSTRAINTS ALL IMMEDIATE`; the rows (rider's
+    first, transactions, postings, rider's), whose deferred checks (balanced transactions,
+    foreign keys) then run at that statement's end rather than at COMMIT; and last the locks,
+    the overdraft check and the stored totals. Batches sharing accounts queued for the whole
+    booking and its COMMIT otherwise (measured: 6 of 8 backends waiting on a row lock). On
+    StaleAccount or BatchRefused the rows are written already: the caller must roll the
+    transaction back (its constraints stay IMMEDIATE until it ends)."""
     deltas: totals.Deltas = {}
     for entry in entries:
         for account_id, (account, d) in totals.balance_deltas(entry.txn.kind, entry.lines).items():
@@ -199,7 +214,7 @@ def book_many(program: Program, entries: Sequence[Entry], *, rider: BatchRider |
         + (
             # A one-time filter: evaluated, so the rider's first write done, before any row.
             f" WHERE (SELECT count(*) FROM {rider.first[-1][0]}) >= 0"
-            if rider is not None and rider.first
+            if rider is not None and rider.first and not locks_last
             else ""
         )
         + " ORDER BY b.account_id FOR UPDATE OF b)",
@@ -207,6 +222,10 @@ def book_many(program: Program, entries: Sequence[Entry], *, rider: BatchRider |
         " AND COALESCE(bool_and(available >= need OR need = 0), TRUE) AS ok FROM locked)",
     ]
     params += [len(ordered), len(ordered)]
+    if locks_last:
+        # The locks' statement: k, locked, chk, then upd (below); the rows' statement: the rest.
+        lock_ctes, lock_params = ctes, params
+        ctes, params = [], []
     if rider is not None and rider.first:
         ctes[:0] = [f"{name} AS ({body})" for name, body in rider.first]
         params[:0] = rider.first_params
@@ -218,7 +237,8 @@ def book_many(program: Program, entries: Sequence[Entry], *, rider: BatchRider |
         " SELECT x.id, %s, x.kind, NULL, NULL, x.description, x.metadata, x.reference,"
         " x.created_at FROM jsonb_to_recordset(%s::jsonb) AS x (id uuid, kind text,"
         " description text, metadata jsonb, reference text, created_at timestamptz, n int)"
-        " WHERE (SELECT ok FROM chk) ORDER BY x.n"
+        + ("" if locks_last else " WHERE (SELECT ok FROM chk)")
+        + " ORDER BY x.n"
         f" RETURNING {', '.join(TXN_COLUMNS)})"
     )
     if any(t.resolves_id or t.reverses_id for t in txns):
@@ -240,13 +260,18 @@ def book_many(program: Program, entries: Sequence[Entry], *, rider: BatchRider |
             for n, t in enumerate(txns)
         ),
     ]
-    ctes.append(
+    upd = (
         "upd AS (UPDATE ledger_accountbalance b SET"
         " posted_debits = b.posted_debits + k.pd, posted_credits = b.posted_credits + k.pc,"
         " pending_debits = b.pending_debits + k.qd, pending_credits = b.pending_credits + k.qc"
-        f" FROM locked l JOIN k USING (account_id) WHERE b.id = l.id"
-        f" AND EXISTS (SELECT 1 FROM {TXN}) RETURNING b.id)"
+        " FROM locked l JOIN k USING (account_id) WHERE b.id = l.id"
+        + (" AND (SELECT ok FROM chk)" if locks_last else f" AND EXISTS (SELECT 1 FROM {TXN})")
+        + " RETURNING b.id)"
     )
+    if locks_last:
+        lock_ctes.append(upd)
+    else:
+        ctes.append(upd)
     flat = [(txn_ids[n], *line) for n, e in enumerate(entries) for line in e.lines]
     ctes.append(
         "ins AS (INSERT INTO ledger_posting (transaction_id, account_id, direction, amount,"
@@ -274,20 +299,40 @@ def book_many(program: Program, entries: Sequence[Entry], *, rider: BatchRider |
         ctes += [f"{name} AS ({body})" for name, body in rider.ctes]
         params += rider.params
         outputs = rider.outputs
-    sql = (
-        f"WITH {', '.join(ctes)} SELECT complete, ok, (SELECT count(*) FROM {TXN}),"
-        " (SELECT count(*) FROM upd), (SELECT count(*) FROM ins)"
-        + "".join(f", {o}" for o in outputs)
-        + " FROM chk"
-    )
-    with prepared_cursor() as cursor:
-        try:
-            cursor.execute(sql, params)
-        except DataError as exc:
-            if getattr(exc.__cause__, "sqlstate", None) != "22003":
-                raise
-            raise BatchRefused("a stored total would overflow") from None
-        complete, ok, inserted, updated, posted, *results = cursor.fetchone()
+    if locks_last:
+        rows_sql = (
+            f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM {TXN}),"
+            " (SELECT count(*) FROM ins)" + "".join(f", {o}" for o in outputs)
+        )
+        locks_sql = (
+            f"WITH {', '.join(lock_ctes)} SELECT complete, ok, (SELECT count(*) FROM upd) FROM chk"
+        )
+        with prepared_cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(rows_sql, params)
+            inserted, posted, *results = cursor.fetchone()
+            try:
+                cursor.execute(locks_sql, lock_params)
+            except DataError as exc:
+                if getattr(exc.__cause__, "sqlstate", None) != "22003":
+                    raise
+                raise BatchRefused("a stored total would overflow") from None
+            complete, ok, updated = cursor.fetchone()
+    else:
+        sql = (
+            f"WITH {', '.join(ctes)} SELECT complete, ok, (SELECT count(*) FROM {TXN}),"
+            " (SELECT count(*) FROM upd), (SELECT count(*) FROM ins)"
+            + "".join(f", {o}" for o in outputs)
+            + " FROM chk"
+        )
+        with prepared_cursor() as cursor:
+            try:
+                cursor.execute(sql, params)
+            except DataError as exc:
+                if getattr(exc.__cause__, "sqlstate", None) != "22003":
+                    raise
+                raise BatchRefused("a stored total would overflow") from None
+            complete, ok, inserted, updated, posted, *results = cursor.fetchone()
     if not complete:
         raise StaleAccount(f"account rows changed or missing for accounts {ordered}")
     if not ok:

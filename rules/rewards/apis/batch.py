@@ -70,7 +70,8 @@ def _key_error(key: Any) -> DomainError | None:
             "key: 1-255 printable ASCII characters.",
             errors=[{"field": "key", "message": "1-255 printable ASCII characters"}],
         )
-    if not all(0x20 <= ord(c) < 0x7F for c in key):
+    # Printable ASCII (0x20-0x7E): for ASCII text, isprintable() is exactly that range.
+    if not (key.isascii() and key.isprintable()):
         return ValidationFailed(
             "key: 1-255 printable ASCII characters.",
             errors=[{"field": "key", "message": "1-255 printable ASCII characters"}],

@@ -603,7 +603,8 @@ def _book_in_one_statement(
             "(SELECT array_agg(id) FROM outbox)",
         ],
     )
-    batch.book_many(program, entries, rider=rider)
+    # Locks last: batches sharing users' accounts queued on them for the whole booking.
+    batch.book_many(program, entries, rider=rider, locks_last=True)
     records, rewards, messages = rider.result
     if records != len(items) or rewards != len(items):
         raise RuntimeError(f"batch wrote {records} records and {rewards} rewards")
