@@ -62,6 +62,11 @@ class RuleProgramConfig(models.Model):
     class Meta:
         verbose_name = "rules settings"
         verbose_name_plural = "rules settings"
+        permissions = [
+            # Switching two-person publishing off lets one person publish alone: not a rule
+            # author's to decide (change_ruleprogramconfig may only switch it on).
+            ("switch_off_publish_approval", "Can switch two-person rule publishing off"),
+        ]
 
     def __str__(self) -> str:
         return f"Rules settings of {self.program.slug}"
@@ -329,6 +334,10 @@ class RulePublishRequest(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            # The second person's: not change_rule, which every backend API key holds.
+            ("approve_rulepublishrequest", "Can approve a request to publish a rule"),
+        ]
         constraints = [
             # At most one open request per rule: a new one supersedes the old.
             models.UniqueConstraint(

@@ -80,6 +80,7 @@ def ensure_groups() -> None:
     importlib.import_module("rules.migrations.0006_analytics").grant(apps, None)
     importlib.import_module("rules.migrations.0008_attribution_coupons").grant(apps, None)
     importlib.import_module("rules.migrations.0012_scenarios_publish_requests").grant(apps, None)
+    importlib.import_module("rules.migrations.0013_publish_permissions").grant(apps, None)
     importlib.import_module("ledger.migrations.0013_payout_rails").grant_payout_methods(apps, None)
     importlib.import_module("rules.billing.migrations.0001_initial").grant(apps, None)
     importlib.import_module("rules.tiers.migrations.0001_initial").grant(apps, None)

@@ -309,7 +309,15 @@ class RuleProgramConfigAdmin(admin.ModelAdmin):
         return ", ".join(config.fraud_match_attributes or []) or "default (email, device_id, ip)"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["program"] if obj else []
+        if not obj:
+            return []
+        # Switching two-person publishing off would let one person publish alone: it takes a
+        # permission rule authors lack (switching it on does not).
+        if obj.rules_publish_requires_approval and not request.user.has_perm(
+            "rules.switch_off_publish_approval"
+        ):
+            return ["program", "rules_publish_requires_approval"]
+        return ["program"]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # deleting would reset the fraud settings without a trace

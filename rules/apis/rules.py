@@ -475,13 +475,15 @@ class RulePublishRequestListApi(ProgramAPIView):
 
 
 class RulePublishRequestApproveApi(ProgramAPIView):
-    required_permissions = {"POST": "rules.change_rule"}
+    # Its own permission (rule authors hold it): change_rule is every backend API key's too.
+    required_permissions = {"POST": "rules.approve_rulepublishrequest"}
 
     @extend_schema(
         request=None,
         responses={200: RuleSerializer, 409: OpenApiTypes.OBJECT},
-        description="Approve a pending publish request: its version is published (200, the "
-        "rule). Its requester may not approve it (403 `four_eyes_violation`; an API key acts "
+        description="Approve a pending publish request (permission "
+        "`rules.approve_rulepublishrequest`: rule authors; not the api clients group): its "
+        "version is published (200, the rule). Its requester may not approve it (403 `four_eyes_violation`; an API key acts "
         "as its owner). A request that is no longer pending, or whose version now fails a "
         'scenario (with `"scenarios"`), is 409 `invalid_transition`.',
     )

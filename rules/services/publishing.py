@@ -89,7 +89,34 @@ def rule_publish_checked(
     _check_scenarios(rule, target)
     if rules_config_get(program=rule.program).rules_publish_requires_approval:
         return publish_request_create(rule=rule, version=target, actor=actor)
-    return rule_publish(rule=rule, version=target.version, actor=actor)
+    with transaction.atomic():
+        published = rule_publish(rule=rule, version=target.version, actor=actor)
+        # A request made while approval was on must not roll this back when approved later.
+        _supersede_pending(published, actor=actor, why=f"version {target.version} was published")
+    return published
+
+
+def _supersede_pending(rule: Rule, *, actor: str, why: str) -> None:
+    pending = (
+        RulePublishRequest.objects.select_for_update()
+        .select_related("version")
+        .filter(rule=rule, status=Status.PENDING)
+    )
+    for request in pending:
+        before = _request_json(request)
+        request.status = Status.SUPERSEDED
+        request.decided_at = timezone.now()
+        request.reason = f"superseded: {why}"
+        request.save(update_fields=["status", "decided_at", "reason"])
+        audit_record(
+            program=rule.program,
+            actor=actor,
+            action="rule.publish_request_superseded",
+            object_type="rule",
+            object_id=rule.pk,
+            before=before,
+            after=_request_json(request),
+        )
 
 
 def publish_request_create(*, rule: Rule, version: RuleVersion, actor: str) -> RulePublishRequest:

@@ -348,3 +348,66 @@ def test_admin_edits_the_approval_flag_audited(program, django_user_model, clien
     assert config.rules_publish_requires_approval is True
     entry = AuditEntry.objects.get(action="rules_config.updated")
     assert (entry.actor, entry.after) == ("user:root", {"rules_publish_requires_approval": True})
+
+
+def test_a_backend_key_cannot_approve(person, url, api, two_person):
+    """api clients (every backend's service identity) hold change_rule, not the approval."""
+    rita = person("rita")
+    rule_id = create(rita, url)
+    rid = rita.post(url(f"rules/{rule_id}/publish"), {}, format="json").json()["publish_request"][
+        "id"
+    ]
+    response = api.post(url(f"rules/{rule_id}/publish-requests/{rid}/approve"))
+    assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
+    assert RulePublishRequest.objects.get(pk=rid).status == "pending"
+
+
+def test_a_direct_publish_supersedes_a_pending_request(person, url, program, two_person):
+    rita, sam = person("rita"), person("sam")
+    rule_id = create(rita, url)
+    rid = rita.post(url(f"rules/{rule_id}/publish"), {}, format="json").json()["publish_request"][
+        "id"
+    ]
+    rules_config_update(
+        program=program, changes={"rules_publish_requires_approval": False}, actor="user:root"
+    )
+    rita.put(url(f"rules/{rule_id}"), rule_def(priority=3), format="json")
+    assert rita.post(url(f"rules/{rule_id}/publish"), {}, format="json").status_code == 200
+    stale = RulePublishRequest.objects.get(pk=rid)
+    assert stale.status == "superseded" and "version 2 was published" in stale.reason
+    response = sam.post(url(f"rules/{rule_id}/publish-requests/{rid}/approve"))
+    assert response.status_code == 409
+    assert Rule.objects.get(pk=rule_id).active_version_id == (
+        RuleVersion.objects.get(rule_id=rule_id, version=2).pk
+    )
+
+
+def test_a_rule_author_cannot_switch_two_person_publishing_off(
+    program, two_person, django_user_model, client
+):
+    from django.contrib.auth.models import Group, Permission
+    from django.urls import reverse
+
+    from rules.models import RuleProgramConfig
+    from tests.conftest import ensure_groups
+
+    ensure_groups()
+    config = RuleProgramConfig.objects.get(program=program)
+    rita = django_user_model.objects.create_user("rita", password="x", is_staff=True)
+    rita.groups.add(Group.objects.get(name="rule authors"))
+    client.force_login(rita)
+    page = reverse("admin:rules_ruleprogramconfig_change", args=[config.pk])
+    form = {
+        "fraud_max_referrals_per_hour": "0",
+        "fraud_match_attributes": "[]",
+        "custom_catalog": "{}",
+        # the checkbox left out: off
+    }
+    client.post(page, form)
+    config.refresh_from_db()
+    assert config.rules_publish_requires_approval is True
+    rita.user_permissions.add(Permission.objects.get(codename="switch_off_publish_approval"))
+    client.force_login(django_user_model.objects.get(pk=rita.pk))
+    assert client.post(page, form).status_code == 302
+    config.refresh_from_db()
+    assert config.rules_publish_requires_approval is False
