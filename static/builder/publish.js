@@ -84,7 +84,10 @@ export function createPublish(ctx) {
     renderChanges(live);
     renderActions();
     // Repaint only when what is highlighted changes (painting opens collapsed groups).
-    if (JSON.stringify(state.diff.statusByPath) !== before) highlight();
+    // An edit clears the outlines (graph.js): paint again then too.
+    const painted = graph.getNodes().some((n) => n.attr("halo/data-diff"));
+    const wanted = Object.keys(state.diff.statusByPath).length > 0;
+    if (JSON.stringify(state.diff.statusByPath) !== before || (wanted && !painted)) highlight();
   }
 
   function renderMissingLive() {

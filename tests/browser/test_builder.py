@@ -251,6 +251,8 @@ def test_try_it_colours_each_node_by_its_result(staff_page, live_server, program
             "attributes": {"subscription_plan": plan},
         }
         sample.fill(__import__("json").dumps(event))
+        # The previous run's result must not satisfy the wait below.
+        page.locator("#test-result").evaluate("(el) => el.replaceChildren()")
         page.locator("#run-test").click()
         page.wait_for_function(
             "() => document.querySelector('#test-result').textContent.includes('atched')"
