@@ -489,17 +489,28 @@ function descendants(graph, node) {
 }
 
 /** Shows and hides nodes and edges: a node is hidden when a collapsed group is above it. */
+// Per graph: each collapsed group's hidden nodes (deleting the group deletes them too).
+const hiddenUnder = new WeakMap();
+
 export function syncCollapse(graph) {
   const kids = childrenOf(snapshot(graph));
   const hidden = new Set();
-  const hide = (id) => {
+  const under = new Map();
+  const hide = (id, into) => {
     for (const child of kids[id] || []) {
-      if (hidden.has(child)) continue;
+      if (into.includes(child)) continue;
+      into.push(child);
       hidden.add(child);
-      hide(child);
+      hide(child, into);
     }
   };
-  for (const node of graph.getNodes()) if (isCollapsed(node.getData())) hide(node.id);
+  for (const node of graph.getNodes()) {
+    if (!isCollapsed(node.getData())) continue;
+    const into = [];
+    hide(node.id, into);
+    under.set(node.id, into);
+  }
+  hiddenUnder.set(graph, under);
   for (const node of graph.getNodes()) {
     const visible = !hidden.has(node.id);
     if (node.isVisible() !== visible) node.setVisible(visible, VIEW);
@@ -657,11 +668,26 @@ function installBehaviour(graph, takeDropped) {
   graph.on("node:click", ({ e, node }) => {
     if (e?.target?.classList?.contains("rule-toggle")) toggleCollapsed(graph, node);
   });
-  // Deleting or undoing may leave nodes under no collapsed group: show them again.
+  // Deleting or undoing may leave nodes under no collapsed group: show them again. Deleting a
+  // collapsed group deletes what it hides (in the same undo step).
+  // After the change that caused it (a deletion first removes the group's edges, then the
+  // group: the group's hidden nodes must still be known when the group goes).
+  let pending = false;
   const resync = () => {
-    if (!loading) syncCollapse(graph);
+    if (pending) return;
+    pending = true;
+    queueMicrotask(() => {
+      pending = false;
+      syncCollapse(graph);
+    });
   };
-  graph.on("cell:removed", resync);
+  graph.on("cell:removed", ({ cell }) => {
+    if (!loading && cell?.isNode?.() && isCollapsed(cell.getData())) {
+      const inside = (hiddenUnder.get(graph)?.get(cell.id) || []).map((id) => graph.getCellById(id)).filter(Boolean);
+      if (inside.length) graph.removeCells(inside);
+    }
+    resync();
+  });
   // An edit makes a version diff on the canvas stale: its outlines go.
   const edited = ({ options }) => {
     if (!loading && !options?.ignoreHistory) clearDiff(graph);

@@ -207,6 +207,19 @@ def test_groups_collapse_with_a_count_and_expand(staff_page, live_server, big, p
     assert len(boxes(page)) == before
     assert definition(page) == big_rule()
 
+    # Deleting a collapsed group deletes what it holds; one undo brings it all back.
+    page.locator(f'#canvas g[data-cell-id="{second}"] .rule-toggle').click()
+    page.locator(f'#canvas g[data-cell-id="{second}"] .rule-line1').click()
+    page.keyboard.press("Delete")
+    count = "() => ruleBuilder.graph.getNodes().length"
+    assert page.evaluate(count) == before - 1 - PER_GROUP
+    assert overlapping(boxes(page)) == []
+    assert len(definition(page)["conditions"]["conditions"]) == GROUPS - 1
+    page.locator("#undo").click()
+    assert page.evaluate(count) == before
+    assert definition(page) == big_rule()
+    assert len(boxes(page)) == before - PER_GROUP  # back as it was: collapsed
+
 
 def test_search_finds_fields_and_values_even_in_collapsed_groups(
     staff_page, live_server, big, page_errors
