@@ -22,6 +22,7 @@ from rules.admin import (
     events,  # noqa: F401  (registers the event pages)
     participants,  # noqa: F401  (registers the participant's page)
 )
+from rules.explain import explain
 from rules.models import (
     Referral,
     Rule,
@@ -34,6 +35,7 @@ from rules.rewards import admin as rewards_admin  # noqa: F401  (registers the m
 from rules.rule_results import results_window, rule_results
 from rules.services.program_config import rules_config_errors, rules_config_update
 from rules.services.publishing import rule_publish_checked
+from rules.services.rules import program_catalog
 
 _ROLES = {"referrer": "the referrer", "referred": "the referred user", "parent": "their referrer"}
 
@@ -142,6 +144,7 @@ class RuleScenarioInline(admin.TabularInline):
 
 RULE_FIELDS = (
     "name",
+    "in_words",
     "program",
     "status",
     "latest_version",
@@ -163,6 +166,10 @@ class RuleAdmin(ReadOnlyAdmin):
     readonly_fields = RULE_FIELDS
     inlines = [RuleVersionInline, RuleScenarioInline, RulePublishRequestInline]
     actions = ["publish"]
+
+    @admin.display(description="In words (latest version)")
+    def in_words(self, rule: Rule) -> str:
+        return _in_words(rule, rule.versions.filter(version=rule.latest_version).first())
 
     @admin.display(description="Results (last 30 days)")
     def results(self, rule: Rule) -> str:
@@ -262,10 +269,30 @@ class RuleAdmin(ReadOnlyAdmin):
 SUBJECTS[Rule] = lambda rule: f"rule “{rule.name}” version {rule.latest_version}"
 
 
+def _in_words(rule: Rule, version: RuleVersion | None) -> str:
+    """The version as a sentence (rules.explain), money in major units with the currency."""
+    if version is None:
+        return "—"
+    try:
+        return explain(
+            version.definition,
+            currency=rule.program.currency,
+            catalog=program_catalog(program=rule.program),
+        )
+    except Exception:  # a stored definition the explainer cannot read: show the JSON only
+        return "—"
+
+
 @admin.register(RuleVersion)
 class RuleVersionAdmin(ReadOnlyAdmin):
     list_display = ["rule", "version", "created_by", "created_at"]
     list_filter = ["rule__program"]
+    fields = ("rule", "version", "in_words", "definition", "created_by", "created_at")
+    readonly_fields = fields
+
+    @admin.display(description="In words")
+    def in_words(self, version: RuleVersion) -> str:
+        return _in_words(version.rule, version)
 
 
 CONFIG_FIELDS = (

@@ -51,6 +51,7 @@ from rules.services import publishing
 from rules.services import rules as rule_services
 from rules.services import scenarios as scenario_services
 from rules.services.simulate import rule_simulate, rule_test, rule_test_unsaved
+from rules.tiers.selectors import tier_list
 from rules.validation import MAX_DEFINITION_BODY_DEPTH, rule_schema
 
 INVALID = {400: OpenApiTypes.OBJECT}
@@ -286,6 +287,7 @@ class RuleDraftFromTextApi(ProgramAPIView):
                 api_key=settings.GROQ_API_KEY,
                 model=settings.GROQ_MODEL,
                 currency=self.program.currency,
+                tiers={t.key: t.name for t in tier_list(program=self.program)},
             )
         )
 

@@ -302,6 +302,10 @@ def test_admin_shows_publish_requests_and_scenarios_on_the_rule_page(
     html = client.get(reverse("admin:rules_rule_change", args=[rule.pk])).content.decode()
     assert "publish requests" in html.lower() and "user:rita" in html and "pending" in html
     assert "premium pays" in html and "version 1: failed: no match" in html
+    assert "In words" in html and "₹500.00" in html  # the rule as a sentence, in rupees
+    version = RuleVersion.objects.get(rule=rule)
+    page = client.get(reverse("admin:rules_ruleversion_change", args=[version.pk]))
+    assert "In words" in page.content.decode() and "₹500.00" in page.content.decode()
 
 
 def test_admin_publish_action_makes_a_request_when_approval_is_required(
