@@ -24,6 +24,7 @@ the same transaction, so a change is announced exactly when it is kept.
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -32,6 +33,10 @@ from config.platform.models import Program
 from rules.models import Participant
 from rules.tiers.criteria import criteria_errors
 
+# Ranks stay far below the column's limit: replacing a program's tiers parks the kept ones at
+# rank + RANK_PARK while it renumbers them (rules.tiers.services.tiers_replace).
+RANK_MAX = 1_000_000
+RANK_PARK = 2_000_000
 # A tier key is what rules compare with (`referrer.tier equals "gold"`): a lower-case slug.
 TIER_KEY_CHECK = r"\A[a-z0-9][a-z0-9_-]{0,63}\Z"
 
@@ -44,7 +49,10 @@ class Tier(models.Model):
         "digits, - and _)",
     )
     name = models.CharField(max_length=100, help_text="What partners read, e.g. Gold")
-    rank = models.PositiveIntegerField(help_text="Higher is better; the highest tier met wins")
+    rank = models.PositiveIntegerField(
+        validators=[MaxValueValidator(RANK_MAX)],
+        help_text="Higher is better; the highest tier met wins (0 to 1,000,000)",
+    )
     criteria = models.JSONField(
         default=dict,
         blank=True,
@@ -60,6 +68,10 @@ class Tier(models.Model):
             models.UniqueConstraint(fields=["program", "key"], name="tier_key_unique"),
             models.UniqueConstraint(fields=["program", "rank"], name="tier_rank_unique"),
             models.CheckConstraint(condition=Q(key__regex=TIER_KEY_CHECK), name="tier_key_slug"),
+            # The parked rank of a tiers_replace (rank + RANK_PARK) is allowed while it runs.
+            models.CheckConstraint(
+                condition=Q(rank__lte=RANK_MAX + RANK_PARK), name="tier_rank_max"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -72,16 +84,17 @@ class Tier(models.Model):
 
 
 class TierChange(models.Model):
-    """A partner's tier changed (append-only: the services only insert)."""
+    """A partner's tier changed. Append-only, in the database too (migration 0002's triggers,
+    like the audit log's): the history of who was Gold when is not rewritten."""
 
     class Reason(models.TextChoices):
         CONVERSION = "conversion", "An event of a referred person"
         NIGHTLY = "nightly", "The nightly recompute"
         RECOMPUTE = "recompute", "Recomputed by an operator"
 
-    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
     participant = models.ForeignKey(
-        Participant, on_delete=models.CASCADE, related_name="tier_changes"
+        Participant, on_delete=models.PROTECT, related_name="tier_changes"
     )
     from_tier = models.CharField(max_length=64, blank=True, default="")
     to_tier = models.CharField(max_length=64, blank=True, default="")

@@ -21,7 +21,7 @@ from config.platform.models import Program
 from config.platform.webhooks.services import webhook_emit
 from rules.models import Event, Participant, Referral
 from rules.tiers.criteria import criteria_errors
-from rules.tiers.models import TIER_KEY_CHECK, Tier, TierChange
+from rules.tiers.models import RANK_MAX, RANK_PARK, TIER_KEY_CHECK, Tier, TierChange
 from rules.tiers.selectors import stats_by_window, tier_earned, tier_list, usable_tiers
 
 TIER_CHANGED = "participant.tier_changed"
@@ -196,8 +196,8 @@ def _tier_errors(data: Any, index: int) -> list[dict[str, str]]:
     if not isinstance(name, str) or not name.strip() or len(name) > 100 or "\x00" in name:
         errors.append({"field": f"{where}.name", "message": "a name of 1-100 characters"})
     rank = data.get("rank")
-    if not isinstance(rank, int) or isinstance(rank, bool) or not 0 <= rank <= 10**6:
-        errors.append({"field": f"{where}.rank", "message": "a whole number, 0 to 1000000"})
+    if not isinstance(rank, int) or isinstance(rank, bool) or not 0 <= rank <= RANK_MAX:
+        errors.append({"field": f"{where}.rank", "message": f"a whole number, 0 to {RANK_MAX}"})
     errors += [
         {"field": f"{where}.criteria", "message": m}
         for m in criteria_errors(data.get("criteria", {}))
@@ -229,7 +229,7 @@ def tiers_replace(*, program: Program, tiers: Any, actor: str) -> list[Tier]:
         snapshot = [_tier_dict(t) for t in before.values()]
         Tier.objects.filter(program=program).exclude(key__in=[t["key"] for t in tiers]).delete()
         # Ranks may be swapped between kept tiers: park them out of the unique range first.
-        Tier.objects.filter(program=program).update(rank=F("rank") + 2_000_000)
+        Tier.objects.filter(program=program).update(rank=F("rank") + RANK_PARK)
         kept = []
         for data in tiers:
             tier = before.get(data["key"]) or Tier(program=program, key=data["key"])
@@ -262,12 +262,11 @@ def _tier_dict(tier: Tier) -> dict[str, Any]:
 def tier_save(*, tier: Tier, actor: str) -> Tier:
     """Create or change one tier (the admin): checked, audited, then the program's partners
     are recomputed so the change shows at once rather than at night."""
-    errors = criteria_errors(tier.criteria)
+    errors = [{"field": "criteria", "message": m} for m in criteria_errors(tier.criteria)]
+    if not 0 <= tier.rank <= RANK_MAX:
+        errors.append({"field": "rank", "message": f"a whole number, 0 to {RANK_MAX}"})
     if errors:
-        raise ValidationFailed(
-            "The criteria are not valid.",
-            errors=[{"field": "criteria", "message": m} for m in errors],
-        )
+        raise ValidationFailed("The tier is not valid.", errors=errors)
     created = tier.pk is None
     before = None if created else _tier_dict(Tier.objects.get(pk=tier.pk))
     with transaction.atomic():

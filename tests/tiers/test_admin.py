@@ -71,6 +71,7 @@ def test_a_rule_author_adds_a_tier_in_major_units(program, staff, refer, buy):
         {"key": "Gold Tier"},
         {"key": "bronze"},  # taken
         {"rank": "1"},  # taken
+        {"rank": "2147483647"},  # past the cap a replace needs room above
         {"name": "x" * 101},
     ],
 )

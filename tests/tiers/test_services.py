@@ -354,3 +354,29 @@ def test_postgresql_sums_match_the_portable_path_on_hostile_data(program, refer,
     assert fast[alice]["referred_revenue"] == 300000 + 12 + 10**30 + 10**20 + 500 + 500 - 200
     assert fast[alice]["conversions"] == 15
     assert fast[person(program, "zed").pk]["referred_revenue"] == 0
+
+
+@pytest.mark.parametrize("statement", ["UPDATE {t} SET to_tier = 'gold'", "DELETE FROM {t}"])
+def test_the_tier_history_is_append_only_in_the_database(program, tiers, refer, buy, statement):
+    from django.db import DatabaseError, connection, transaction
+
+    refer("alice", "bob")
+    buy("bob", 1)
+    tiers_recompute_all()
+    table = connection.ops.quote_name(TierChange._meta.db_table)
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement.format(t=table))
+    assert set(TierChange.objects.values_list("to_tier", flat=True)) == {"bronze"}
+
+
+def test_a_rank_past_the_cap_is_refused_by_the_service_and_the_database(program, tiers):
+    from django.db import IntegrityError, transaction
+
+    from rules.tiers.services import tier_save
+
+    gold = Tier.objects.get(key="gold")
+    gold.rank = 2**31 - 1
+    with pytest.raises(ValidationFailed):
+        tier_save(tier=gold, actor="test")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Tier.objects.filter(pk=gold.pk).update(rank=3_000_001)
