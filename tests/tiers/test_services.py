@@ -380,3 +380,21 @@ def test_a_rank_past_the_cap_is_refused_by_the_service_and_the_database(program,
         tier_save(tier=gold, actor="test")
     with pytest.raises(IntegrityError), transaction.atomic():
         Tier.objects.filter(pk=gold.pk).update(rank=3_000_001)
+
+
+def test_sqlite_gets_the_history_triggers_back_after_a_table_rebuild(program, tiers, refer, buy):
+    from django.db import DatabaseError, connection, transaction
+
+    from rules.tiers.triggers import sqlite_triggers_restore
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL alters tables in place and keeps its triggers")
+    refer("alice", "bob")
+    buy("bob", 1)
+    tiers_recompute_all()
+    with connection.cursor() as cursor:  # what a rebuild of the table does to them
+        cursor.execute("DROP TRIGGER tiers_tierchange_no_delete")
+    sqlite_triggers_restore(None, using=connection.alias)
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM tiers_tierchange")
+    assert TierChange.objects.count() == 2
