@@ -59,7 +59,7 @@ COMMON_ERRORS = {
     "400": "Invalid request (`validation_error` and other 400 codes)",
     "401": "Missing, unknown or revoked API key (`authentication_failed`)",
     "403": "The caller (a key's owner) lacks the route's permission (`permission_denied`; "
-    "payout approval also `four_eyes_violation`)",
+    "approving one's own payout batch or rule publish request: `four_eyes_violation`)",
     "404": "Unknown resource, or another program's (`not_found`)",
     "429": "Throttled (`rate_limited`); see the Retry-After header",
 }
