@@ -200,6 +200,44 @@ def _share_repeated(gen: _Generator, trees: Sequence[Node]) -> None:
             gen.shared[key] = name
 
 
+def _own(tree: Node) -> tuple[list[Leaf], list[str]]:
+    """The tree's distinct leaves (by key) and distinct fields, each in order of first
+    appearance: the order of a rule's own recorded outcomes and values, which is the order
+    CompiledRule.evaluate records them in for the rule alone."""
+    keys: dict[str, Leaf] = {}
+    fields: dict[str, None] = {}
+    for leaf in _leaves(tree):
+        keys.setdefault(leaf.key, leaf)
+        fields.setdefault(leaf.field, None)
+    return list(keys.values()), list(fields)
+
+
+def _shape(tree: Node) -> tuple[int, int]:
+    own_leaves, own_fields = _own(tree)
+    return len(own_leaves), len(own_fields)
+
+
+def _store_lines(
+    number: int,
+    tree: Node,
+    leaf_index: dict[str, int],
+    value_index: dict[str, int],
+    gen: _Generator,
+) -> list[str]:
+    """``_store<number>(B, V)``: tree ``number``'s compact stored trace, ``{"v": 1, "r": its
+    own leaf outcomes, "a": its own field values as JSON}`` (rules.engine.trace)."""
+    own_leaves, own_fields = _own(tree)
+    results = ", ".join(f"B[{leaf_index[leaf.key]}]" for leaf in own_leaves)
+    lines = [f"def _store{number}(B, V):"]
+    names = []
+    for k, name in enumerate(own_fields):
+        lines.append(f"    _a{k} = V[{value_index[gen.lookup(name)]}]")
+        lines.append(f"    if _a{k}.__class__ not in _PLAIN: _a{k} = _j(_a{k})")
+        names.append(f"_a{k}")
+    lines.append(f'    return {{"v": 1, "r": [{results}], "a": [{", ".join(names)}]}}')
+    return lines
+
+
 def generate_traced(
     trees: Sequence[Node], to_json: Callable[[Any], Any]
 ) -> tuple[Callable[[Any], Any], list[Render], str]:
@@ -240,6 +278,7 @@ def generate_traced(
         + f"), ({outcomes}), ({values}), _RENDERS",
     ]
     for number, tree in enumerate(trees):
+        lines.extend(_store_lines(number, tree, leaf_index, value_index, gen))
         slots: list[Leaf] = []
         walk = _skipping(tree, leaf_index, slots)
         lines.append(f"def _render{number}(B, V):")
@@ -261,6 +300,10 @@ def generate_traced(
     source = "\n".join(lines)
     exec(compile(source, "<rules.engine.codegen>", "exec"), gen.namespace)
     renderers = [gen.namespace[f"_render{number}"] for number in range(len(trees))]
+    for number, render in enumerate(renderers):
+        # The compact stored form (trace.stored_trace) travels with its renderer.
+        render.store = gen.namespace[f"_store{number}"]  # type: ignore[attr-defined]
+        render.shape = _shape(trees[number])  # type: ignore[attr-defined]
     gen.namespace["_RENDERS"] = tuple(renderers)
     return gen.namespace["_evaluate"], renderers, source
 

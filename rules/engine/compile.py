@@ -29,6 +29,7 @@ class CompiledRule:
     _matches: Callable[[Any], bool] = field(repr=False)
     _traced: Traced = field(repr=False)
     source: str = field(repr=False)
+    render: Render = field(repr=False)
 
     def matches(self, facts: dict[str, Any]) -> bool:
         """True when the conditions hold (no trace; never raises on odd facts)."""
@@ -120,8 +121,8 @@ def _compile_rule(canonical: str) -> CompiledRule:
     definition = json.loads(canonical)
     tree = parse_definition(definition)
     function, source = generate([tree], single=True)
-    traced, _, _ = generate_traced([tree], to_json)
-    return CompiledRule(definition, tree, function, traced, source)
+    traced, (render,), _ = generate_traced([tree], to_json)
+    return CompiledRule(definition, tree, function, traced, source, render)
 
 
 @lru_cache(maxsize=256)

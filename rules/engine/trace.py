@@ -9,6 +9,14 @@ Every leaf appears, so the builder can colour the whole tree: ``result`` is true
 for a leaf that was evaluated and null for one that short-circuiting skipped (its ``actual``
 is still shown). ``actual`` is null when the field is missing; datetimes are rendered as
 RFC 3339 strings so the trace is JSON.
+
+What events store (``Evaluation.stored_trace()``) is the compact record instead,
+``{"v": 1, "r": [...], "a": [...]}``: ``r`` the outcome of each of the rule's distinct leaves
+(distinct field, operator and value) in order of first appearance in the document, every one
+evaluated (true/false); ``a`` the value of each distinct field a leaf reads, in the same
+order, rendered as in the trace (missing → null, datetimes → RFC 3339). ``expand_trace``
+rebuilds the list of dicts from it and the rule version's definition (versions are
+immutable), walking the ``and``/``or``/``not`` again, so skipped leaves show null as before.
 """
 
 from __future__ import annotations
@@ -53,12 +61,21 @@ class Evaluation:
             assert self._pending is not None
             render, results, values = self._pending
             trace = self._trace = render(results, values)
-            self._pending = None
         return trace
 
     @trace.setter
     def trace(self, trace: list[dict[str, Any]]) -> None:
         self._trace, self._pending = trace, None
+
+    def stored_trace(self) -> dict[str, Any] | list[dict[str, Any]]:
+        """The trace as events store it: the compact record (see the module's docstring),
+        or the list of dicts for an evaluation built with one (expand_trace reads both)."""
+        pending = self._pending
+        if pending is None:
+            return self.trace
+        render, results, values = pending
+        stored: dict[str, Any] = render.store(results, values)  # type: ignore[attr-defined]
+        return stored
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Evaluation):
@@ -102,3 +119,38 @@ def evaluate_traced(tree: Node, facts: Any) -> Evaluation:
     trace: list[dict[str, Any]] = []
     matched = _walk(tree, facts, resolve(facts, "event.occurred_at"), trace, True)
     return Evaluation(matched=matched, trace=trace)
+
+
+def is_compact_trace(stored: Any) -> bool:
+    """Whether ``stored`` has the compact stored form's shape (``{"v": 1, "r": [...],
+    "a": [...]}``; the lengths are checked against the definition by expand_trace)."""
+    return (
+        isinstance(stored, dict)
+        and stored.get("v") == 1
+        and isinstance(stored.get("r"), (list, tuple))
+        and isinstance(stored.get("a"), (list, tuple))
+    )
+
+
+def expand_trace(definition: Any, stored: Any) -> list[dict[str, Any]]:
+    """The list of per-leaf dicts for a stored trace: the compact form expanded against the
+    rule version's ``definition``; a list (the form stored before) as it is. Anything that
+    does not fit (another shape, lengths that do not match the definition's leaves, a
+    definition that does not compile) gives [] and never raises."""
+    if isinstance(stored, list):
+        return stored
+    if not is_compact_trace(stored) or not isinstance(definition, dict):
+        return []
+    from .compile import compile_rule  # compile imports this module
+    from .tree import RuleCompileError
+
+    try:
+        render = compile_rule(definition).render
+    except (RuleCompileError, TypeError, ValueError, RecursionError):
+        return []
+    results, values = stored["r"], stored["a"]
+    if (len(results), len(values)) != render.shape:  # type: ignore[attr-defined]
+        return []
+    # Outcomes are booleans as recorded; anything else read from storage counts as false.
+    outcomes = tuple(r if r is True or r is False else False for r in results)
+    return render(outcomes, tuple(values))
