@@ -21,8 +21,10 @@ from config.platform.models import Program
 from rules.models import Rule, RulePublishRequest
 from rules.selectors import programs_with_rules, rules_config_get
 
-# Publishing (and approving another person's request to publish) changes the rule.
+# Publishing (and rejecting a request to publish) changes the rule; approving another
+# person's request has its own permission (rule authors hold it, backend API keys do not).
 CHANGE_RULES = "rules.change_rule"
+APPROVE_PUBLISH = "rules.approve_rulepublishrequest"
 
 # What the pages show (every program's rules, their triggers and versions) is what the rules
 # API's GET routes need: a staff user without it (an operator, an approver) gets 403 here too.
@@ -106,6 +108,7 @@ def editor(request: HttpRequest, program: str, rule_id: int | None = None) -> Ht
         "currency": program_obj.currency,
         "actor": f"user:{request.user.get_username()}",
         "canPublish": request.user.has_perm(CHANGE_RULES),
+        "canApprove": request.user.has_perm(APPROVE_PUBLISH),
         "requiresApproval": requires_approval,
         "ruleId": rule.pk if rule else None,
         "apiBase": f"/api/v1/programs/{program_obj.slug}/",

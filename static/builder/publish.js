@@ -177,11 +177,12 @@ export function createPublish(ctx) {
         item.append(el("p", { class: "hint", text: `${r.status === "rejected" ? "Rejected" : "Decided"} by ${who(r.decided_by)} · ${when(r.decided_at)}${r.reason ? `: ${r.reason}` : ""}` }));
       }
       if (r.status === "pending" && cfg.canPublish) {
-        const approve = el("button", { type: "button", class: "primary", name: "approve", text: `Approve and publish v${r.version}`, disabled: mine, onclick: () => decide(r, "approve") });
+        const approve = el("button", { type: "button", class: "primary", name: "approve", text: `Approve and publish v${r.version}`, disabled: mine || !cfg.canApprove, onclick: () => decide(r, "approve") });
         const reason = el("input", { type: "text", name: "reject-reason", placeholder: "Why not? (shown to the requester)", "aria-label": "Reason for rejecting" });
         const reject = el("button", { type: "button", name: "reject", text: "Reject", onclick: () => decide(r, "reject", reason.value) });
         item.append(el("div", { class: "row wrap" }, approve, reject));
         if (mine) item.append(el("p", { class: "hint four-eyes", text: "You asked for this, so someone else must approve it (two-person rule). You can still reject it." }));
+        else if (!cfg.canApprove) item.append(el("p", { class: "hint four-eyes", text: "Approving needs the permission to approve publish requests; ask a rule author who has it." }));
         item.append(el("label", { class: "field" }, el("span", { class: "label", text: "Reason for rejecting" }), reason));
       }
       box.append(item);
@@ -229,7 +230,7 @@ export function createPublish(ctx) {
   /** On opening a rule that waits for someone else's approval, show that person the review. */
   async function reviewIfWaitingForMe() {
     const pending = state.requests.find((r) => r.status === "pending");
-    if (pending && pending.requested_by !== cfg.actor && cfg.canPublish && !state.reviewing) {
+    if (pending && pending.requested_by !== cfg.actor && cfg.canApprove && !state.reviewing) {
       await review();
       say(`v${pending.version} waits for your approval: its changes are highlighted on the canvas.`);
     }

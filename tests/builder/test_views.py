@@ -119,6 +119,7 @@ def test_the_editor_knows_two_person_publishing_and_who_is_looking(staff_client,
     assert config["requiresApproval"] is False
     assert config["actor"] == "user:author"
     assert config["canPublish"] is True
+    assert config["canApprove"] is True  # rule authors approve other people's requests
     RuleProgramConfig.objects.update_or_create(
         program=program, defaults={"rules_publish_requires_approval": True}
     )
@@ -195,6 +196,7 @@ def test_a_viewer_without_change_rights_is_not_offered_publishing(client, progra
     client.force_login(viewer)
     config = config_of(client.get(f"/builder/acme/rules/{rule['id']}"))
     assert config["canPublish"] is False
+    assert config["canApprove"] is False
     assert config["actor"] == "user:viewer"
 
 
