@@ -12,13 +12,16 @@ The contract with a caller (a "batch rider", e.g. rules.rewards' batch of reward
 - nothing is written unless every check passes for the batch as a whole: all accounts are
   the ones given (else StaleAccount) and no no_overdraft account would be overdrawn by the
   batch's total on it (else BatchRefused, and the caller books item by item instead, where
-  each item is refused or booked on its own);
-- `outputs` (SQL expressions) are read back in order.
+  each item is refused or booked on its own); with `locks_last` the rows are written before
+  the check, so the caller must roll its transaction back on either exception;
+- `outputs` (SQL expressions) are read back in order; `first` CTEs run before any lock.
 
 Locks: one balance row per account, taken in account-id order in one statement, as
 `postgres.book` takes them, so a batch and single bookings cannot deadlock each other. A
 sharded account's shard is chosen at random beforehand (a batch waits on it rather than
-skipping to a free one: it holds the row for one statement either way).
+skipping to a free one). With `locks_last` (the reward batch) they are taken by the last
+statement and held only for it and the COMMIT's WAL flush: the rows and their deferred
+checks come before.
 """
 
 from __future__ import annotations
