@@ -345,7 +345,7 @@ export function createGraph({ container, minimap }) {
       return true;
     },
   });
-  installBehaviour(graph, () => {
+  installBehaviour(graph, selection, () => {
     const node = dropping;
     dropping = null;
     return node;
@@ -633,7 +633,9 @@ export function markNode(node, kind) {
   setMark(node, kind);
 }
 
-function installBehaviour(graph, takeDropped) {
+function installBehaviour(graph, selection, takeDropped) {
+  // Moving several selected nodes together rearranges them; only a single node connects.
+  const alone = (node) => selection.getSelectedCells().filter((c) => c.isNode() && c !== node).length === 0;
   let dropTarget = null;
   const clearDropTarget = () => {
     if (dropTarget && graph.hasCell(dropTarget)) setMark(dropTarget, searchMarks.get(dropTarget) || null);
@@ -643,7 +645,7 @@ function installBehaviour(graph, takeDropped) {
   const pointer = (x, y) => (Number.isFinite(x) && Number.isFinite(y) ? { x, y } : null);
   graph.on("node:moving", ({ node, x, y }) => {
     const target = nodeAt(graph, pointer(x, y) || node.getBBox().getCenter(), node);
-    const next = dropConnection(graph, node, target) ? target : null;
+    const next = alone(node) && dropConnection(graph, node, target) ? target : null;
     if (next === dropTarget) return;
     clearDropTarget();
     if (next) {
@@ -653,7 +655,7 @@ function installBehaviour(graph, takeDropped) {
   });
   graph.on("node:moved", ({ node, x, y }) => {
     clearDropTarget();
-    connectByDrop(graph, node, pointer(x, y));
+    if (alone(node)) connectByDrop(graph, node, pointer(x, y));
   });
   graph.on("node:added", ({ node }) => {
     if (loading) return;
