@@ -16,7 +16,8 @@ Each result entry has an "outcome": "matched" | "not_matched" | "suppressed" (wi
 before outcomes were recorded have only "matched" (and a trace); they read as matched or not
 matched, and the summary says that rules after a stopping rule were not recorded then.
 
-A non-match names the conditions that decided it, read from the stored trace against the
+A non-match names the conditions that decided it, read from the stored trace (the compact
+form rules.engine.expand_trace rebuilds, or the list of dicts stored before) against the
 version's conditions: the failing leaf of an AND, every leaf of a failed OR, the leaf that held
 under a NOT. Nothing here raises on a malformed entry: a sentence says what is known.
 """
@@ -27,7 +28,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from django.db.models import Q
+
 from rules.catalog import catalog_for, money_fields
+from rules.engine import expand_trace
+from rules.engine.trace import is_compact_trace
 from rules.explain import format_money, leaf_sentence
 from rules.models import Event, RewardLink, Rule, RuleVersion
 from rules.rewards.models import CreditEntry, Reward
@@ -271,6 +276,8 @@ def not_matched_reasons(
     definition: Mapping[str, Any] | None, trace: Any, ctx: _Context
 ) -> list[str]:
     """The conditions that kept a rule from matching, as words (empty when unknown)."""
+    if is_compact_trace(trace):
+        trace = expand_trace(definition, trace)
     steps = [s for s in trace if isinstance(s, dict)] if isinstance(trace, list) else []
     results = {s["path"]: s.get("result") for s in steps if isinstance(s.get("path"), str)}
     actuals = {s["path"]: s.get("actual") for s in steps if isinstance(s.get("path"), str)}
@@ -295,6 +302,48 @@ def not_matched_reasons(
         if text not in words:
             words.append(text)
     return words
+
+
+# --- the stored results as the API shows them ---------------------------------------------
+
+
+def expand_event_traces(events: Iterable[Event]) -> None:
+    """Rebuild each compact stored trace of these events' results as the list of per-leaf
+    dicts (rules.engine.expand_trace), in memory only, so GET P/events shows the same
+    shape whichever form was stored. One query reads the rule versions for all of them; an
+    entry whose version cannot be found (or whose trace does not fit it) shows an empty
+    trace. Traces stored as lists are left as they are."""
+    events = list(events)
+    wanted: dict[int, set[tuple[int, int]]] = {}
+    for event in events:
+        for entry in event.results if isinstance(event.results, list) else ():
+            if isinstance(entry, dict) and is_compact_trace(entry.get("trace")):
+                pk, version = _rule_pk(entry), entry.get("version")
+                if pk is not None and isinstance(version, int) and _is_id(version):
+                    wanted.setdefault(event.program_id, set()).add((pk, version))
+    definitions: dict[tuple[Any, ...], Any] = {}
+    if wanted:
+        query = Q()
+        for program_id, pairs in wanted.items():
+            query |= Q(
+                rule__program_id=program_id,
+                rule_id__in={pk for pk, _ in pairs},
+                version__in={v for _, v in pairs},
+            )
+        for program_id, rule_id, version, definition in RuleVersion.objects.filter(
+            query
+        ).values_list("rule__program_id", "rule_id", "version", "definition"):
+            definitions[(program_id, rule_id, version)] = definition
+    for event in events:
+        if not isinstance(event.results, list):
+            continue
+        results = []
+        for entry in event.results:
+            if isinstance(entry, dict) and is_compact_trace(entry.get("trace")):
+                key = (event.program_id, entry.get("rule"), entry.get("version"))
+                entry = {**entry, "trace": expand_trace(definitions.get(key), entry["trace"])}
+            results.append(entry)
+        event.results = results
 
 
 # --- one rule -----------------------------------------------------------------------------

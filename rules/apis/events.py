@@ -13,7 +13,7 @@ from config.platform.api.pagination import CursorPagination
 from config.platform.api.serializers import rendered, rendered_many, validated
 from config.platform.api.views import ProgramAPIView
 from rules import selectors
-from rules.event_explain import event_explanation
+from rules.event_explain import event_explanation, expand_event_traces
 from rules.serializers import EventCreateSerializer, EventSerializer
 from rules.services.events import event_ingest
 
@@ -38,6 +38,7 @@ class EventListApi(ProgramAPIView):
         )
         paginator = CursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
+        expand_event_traces(page)
         return paginator.get_paginated_response(rendered_many(EventSerializer, page))
 
     @extend_schema(
@@ -68,6 +69,7 @@ class EventListApi(ProgramAPIView):
             # Processed inline on commit: show the stored state. Otherwise the event is as
             # stored (a repeat is read back by event_ingest; a new one is what it inserted).
             event = selectors.event_get(program=self.program, event_id=event.event_id)
+        expand_event_traces([event])
         return Response(
             rendered(EventSerializer, event),
             status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
@@ -77,11 +79,16 @@ class EventListApi(ProgramAPIView):
 class EventDetailApi(ProgramAPIView):
     required_permissions = {"GET": "rules.view_event"}
 
-    @extend_schema(responses=EventSerializer)
+    @extend_schema(
+        responses=EventSerializer,
+        description="The event as stored; each evaluated rule's `trace` in `results` is the "
+        'list of `{"path", "field", "operator", "expected", "actual", "result"}` per leaf '
+        "(events store it compactly; it is rebuilt from the rule version on read).",
+    )
     def get(self, request: Request, program: str, event_id: str) -> Response:
-        return Response(
-            rendered(EventSerializer, selectors.event_get(program=self.program, event_id=event_id))
-        )
+        event = selectors.event_get(program=self.program, event_id=event_id)
+        expand_event_traces([event])
+        return Response(rendered(EventSerializer, event))
 
 
 class EventExplainApi(ProgramAPIView):

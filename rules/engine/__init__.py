@@ -1,6 +1,7 @@
 """The rule engine: pure Python, no models.
 
 compile_rule(definition) -> CompiledRule (.matches(facts), .evaluate(facts) -> Evaluation)
+expand_trace(definition, stored) -> the trace dicts of a stored (compact) trace.
 compile_ruleset(definitions) -> CompiledRuleset (.matching(facts) -> indices,
     .evaluate(facts) -> RulesetEvaluation: .matched, .matching(), [i] -> Evaluation)
 plan_actions(definition, facts, ...) in rules.engine.plan.
@@ -12,6 +13,7 @@ from .compile import (
     RulesetEvaluation,
     compile_rule,
     compile_ruleset,
+    expand_trace,
 )
 from .operators import LEAF_OPERATORS, MISSING, resolve
 from .trace import Evaluation
@@ -28,5 +30,6 @@ __all__ = [
     "RulesetEvaluation",
     "compile_rule",
     "compile_ruleset",
+    "expand_trace",
     "resolve",
 ]

@@ -14,8 +14,8 @@ from itertools import compress, repeat
 from typing import Any
 
 from .codegen import generate, generate_traced
-from .trace import Evaluation, Render, to_json
-from .tree import Node, canonical_json, parse_definition
+from .trace import Evaluation, Render, is_compact_trace, to_json
+from .tree import Node, RuleCompileError, canonical_json, parse_definition
 
 Traced = Callable[
     [Any], tuple[tuple[bool, ...], tuple[Any, ...], tuple[Any, ...], tuple[Render, ...]]
@@ -142,3 +142,24 @@ def compile_ruleset(definitions: Iterable[dict[str, Any]]) -> CompiledRuleset:
     """Compile many definitions into one function: the fast path for evaluating a trigger's
     active rules together (``matching``, tracing off; ``evaluate``, every rule traced)."""
     return _compile_ruleset(tuple(canonical_json(d) for d in definitions))
+
+
+def expand_trace(definition: Any, stored: Any) -> list[dict[str, Any]]:
+    """The list of per-leaf dicts for a stored trace: the compact form expanded against the
+    rule version's ``definition``; a list (the form stored before) as it is. Anything that
+    does not fit (another shape, lengths that do not match the definition's leaves, a
+    definition that does not compile) gives [] and never raises."""
+    if isinstance(stored, list):
+        return stored
+    if not is_compact_trace(stored) or not isinstance(definition, dict):
+        return []
+    try:
+        render = compile_rule(definition).render
+    except (RuleCompileError, TypeError, ValueError, RecursionError):
+        return []
+    results, values = stored["r"], stored["a"]
+    if (len(results), len(values)) != render.shape:  # type: ignore[attr-defined]
+        return []
+    # Outcomes are booleans as recorded; anything else read from storage counts as false.
+    outcomes = tuple(r if r is True or r is False else False for r in results)
+    return render(outcomes, tuple(values))

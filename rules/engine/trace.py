@@ -14,8 +14,8 @@ What events store (``Evaluation.stored_trace()``) is the compact record instead,
 ``{"v": 1, "r": [...], "a": [...]}``: ``r`` the outcome of each of the rule's distinct leaves
 (distinct field, operator and value) in order of first appearance in the document, every one
 evaluated (true/false); ``a`` the value of each distinct field a leaf reads, in the same
-order, rendered as in the trace (missing → null, datetimes → RFC 3339). ``expand_trace``
-rebuilds the list of dicts from it and the rule version's definition (versions are
+order, rendered as in the trace (missing → null, datetimes → RFC 3339).
+``rules.engine.expand_trace`` (in compile.py) rebuilds the list of dicts from it and the rule version's definition (versions are
 immutable), walking the ``and``/``or``/``not`` again, so skipped leaves show null as before.
 """
 
@@ -130,27 +130,3 @@ def is_compact_trace(stored: Any) -> bool:
         and isinstance(stored.get("r"), (list, tuple))
         and isinstance(stored.get("a"), (list, tuple))
     )
-
-
-def expand_trace(definition: Any, stored: Any) -> list[dict[str, Any]]:
-    """The list of per-leaf dicts for a stored trace: the compact form expanded against the
-    rule version's ``definition``; a list (the form stored before) as it is. Anything that
-    does not fit (another shape, lengths that do not match the definition's leaves, a
-    definition that does not compile) gives [] and never raises."""
-    if isinstance(stored, list):
-        return stored
-    if not is_compact_trace(stored) or not isinstance(definition, dict):
-        return []
-    from .compile import compile_rule  # compile imports this module
-    from .tree import RuleCompileError
-
-    try:
-        render = compile_rule(definition).render
-    except (RuleCompileError, TypeError, ValueError, RecursionError):
-        return []
-    results, values = stored["r"], stored["a"]
-    if (len(results), len(values)) != render.shape:  # type: ignore[attr-defined]
-        return []
-    # Outcomes are booleans as recorded; anything else read from storage counts as false.
-    outcomes = tuple(r if r is True or r is False else False for r in results)
-    return render(outcomes, tuple(values))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from rules.engine import expand_trace
 from rules.event_explain import event_explanation
 from rules.models import Event
 from rules.rewards.models import Reward
@@ -86,7 +87,9 @@ def test_every_outcome_is_stored(every_outcome, send):
     ]
     premium = by_rule[r["premium"].pk]
     assert (premium["outcome"], premium["matched"]) == ("not_matched", False)
-    assert premium["trace"][0]["field"] == "referrer.is_paid_user"
+    # Either stored form (the compact one expands against the version's definition).
+    trace = expand_trace(r["premium"].active_version.definition, premium["trace"])
+    assert trace[0]["field"] == "referrer.is_paid_user"
     assert by_rule[r["next_year"].pk] | {"rewards": []} == {
         "rule": r["next_year"].pk,
         "version": 1,

@@ -6,12 +6,17 @@ the same thing for both stored forms."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 
-from rules.engine import compile_rule, compile_ruleset
-from rules.engine.trace import Evaluation, expand_trace, is_compact_trace
+from rules.engine import compile_rule, compile_ruleset, expand_trace
+from rules.engine.trace import Evaluation, is_compact_trace
+from tests.ledger.operator_fixtures import groups as groups  # staff() needs it
+from tests.ledger.operator_fixtures import staff as staff  # the staff(...) client fixture
+from tests.rules.conftest import ALWAYS, rule_def
 
 from .test_engine_traced import _strict, conditions, definitions, facts, leaf
 
@@ -74,8 +79,6 @@ def test_the_stored_form_is_small_and_reading_the_trace_does_not_change_it():
             ],
         }
     }
-    from datetime import UTC, datetime
-
     evaluation = compile_rule(definition).evaluate(
         {"event": {"plan": "silver", "when": datetime(2026, 1, 2, tzinfo=UTC)}}
     )
@@ -115,3 +118,132 @@ def test_expand_reads_the_old_form_and_never_raises_on_damage():
 def test_a_hand_built_evaluation_stores_its_dicts():
     trace = [{"path": "$.conditions", "result": True}]
     assert Evaluation(True, trace).stored_trace() == trace
+
+
+# --- the readers of Event.results, with both stored forms ---------------------------------
+
+
+def _store_compactly(event: Any) -> Any:
+    """Rewrite a processed event's traces in the compact form (what processing stores once
+    it calls stored_trace()), checking that each expands back to the list it replaces."""
+    from rules.models import Event, RuleVersion
+    from rules.selectors import event_facts
+
+    event = Event.objects.select_related("program").get(pk=event.pk)
+    facts, _ = event_facts(event)
+    results = []
+    for entry in event.results:
+        if isinstance(entry.get("trace"), list):
+            definition = RuleVersion.objects.get(
+                rule_id=entry["rule"], version=entry["version"]
+            ).definition
+            compact = _roundtrip(compile_rule(definition).evaluate(facts).stored_trace())
+            assert is_compact_trace(compact)
+            assert expand_trace(definition, compact) == entry["trace"]
+            entry = {**entry, "trace": compact}
+        results.append(entry)
+    assert results != event.results
+    Event.objects.filter(pk=event.pk).update(results=results)
+    return Event.objects.get(pk=event.pk)
+
+
+@pytest.fixture
+def processed(program, publish, refer, ingest, process):
+    """bob's event against three rules (one matches, two do not), stored with dict traces."""
+    from rules.services.participants import participant_upsert
+
+    participant_upsert(
+        program=program, external_id="alice", attributes={"is_paid_user": False}, actor="t"
+    )
+    refer("alice", "bob")
+    paid = leaf("referrer.is_paid_user", "equals", True)
+    plan = leaf("event.plan", "in", ["gold", "silver"])
+    publish(
+        rule_def(
+            name="Paid", priority=30, conditions={"operator": "AND", "conditions": [paid, plan]}
+        )
+    )
+    publish(
+        rule_def(
+            name="Gold or paid",
+            priority=20,
+            conditions={"operator": "OR", "conditions": [plan, paid]},
+        )
+    )
+    publish(rule_def(name="Always", priority=10, conditions=ALWAYS))
+    when = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    return process(
+        ingest("p-1", "subscription_started", "bob", data={"plan": "basic"}, occurred_at=when)
+    )
+
+
+@pytest.mark.django_db
+def test_the_events_api_shows_a_compact_trace_as_the_dicts(processed, api, url):
+    before = api.get(url("events/p-1")).json()
+    listed_before = api.get(url("events")).json()["results"]
+    explained_before = api.get(url("events/p-1/explain")).json()
+    assert any(isinstance(r.get("trace"), list) and r["trace"] for r in before["results"])
+
+    stored = _store_compactly(processed)
+    assert all(is_compact_trace(r["trace"]) for r in stored.results if "trace" in r)
+
+    assert api.get(url("events/p-1")).json() == before
+    assert api.get(url("events")).json()["results"] == listed_before
+    explained = api.get(url("events/p-1/explain")).json()
+    assert explained == explained_before
+    assert "did not match: the referrer is not a paid user" in " ".join(explained["sentences"])
+
+
+@pytest.mark.django_db
+def test_the_versions_are_read_in_one_query_for_a_page_of_events(
+    processed, ingest, process, api, url
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from rules.event_explain import expand_event_traces
+    from rules.models import Event
+
+    second = process(ingest("p-2", "subscription_started", "bob", data={"plan": "gold"}))
+    _store_compactly(processed)
+    _store_compactly(second)
+    events = list(Event.objects.all())
+    with CaptureQueriesContext(connection) as captured:
+        expand_event_traces(events)
+    assert len(captured) == 1
+    for event in events:
+        assert all(isinstance(r["trace"], list) for r in event.results if "trace" in r)
+    # Already lists: nothing to read.
+    with CaptureQueriesContext(connection) as captured:
+        expand_event_traces(events)
+    assert len(captured) == 0
+
+
+@pytest.mark.django_db
+def test_a_compact_trace_whose_version_is_gone_or_damaged_reads_as_empty(processed, api, url):
+    from rules.models import Event
+
+    stored = _store_compactly(processed)
+    results = [dict(r) for r in stored.results]
+    results[0]["version"] = 99  # no such version
+    results[1]["trace"] = {"v": 1, "r": [True] * 50, "a": []}  # does not fit its version
+    Event.objects.filter(pk=stored.pk).update(results=results)
+
+    body = api.get(url("events/p-1")).json()
+    assert body["results"][0]["trace"] == [] and body["results"][1]["trace"] == []
+    explained = api.get(url("events/p-1/explain"))
+    assert explained.status_code == 200
+    assert "did not match its conditions" in " ".join(explained.json()["sentences"])
+
+
+@pytest.mark.django_db
+def test_the_admin_event_page_explains_a_compact_trace(processed, staff):
+    from django.urls import reverse
+
+    _store_compactly(processed)
+    html = (
+        staff("olga", "operators")
+        .get(reverse("admin:rules_event_change", args=[processed.pk]))
+        .content.decode()
+    )
+    assert "Rule &#x27;Paid&#x27; did not match: the referrer is not a paid user" in html
