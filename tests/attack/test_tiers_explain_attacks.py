@@ -321,3 +321,59 @@ def test_a_rank_the_admin_accepts_does_not_break_put_tiers(program, api, url):
     response = api.put(url("tiers"), {"tiers": [_tier("gold", 5)]}, format="json")
     assert response.status_code < 500, response.content[:300]
     assert stored is None or stored.rank <= 10**6
+
+
+def test_a_sender_cannot_claim_a_tier_through_attributes(program, api, url):
+    """referrer.tier is what rules.tiers computed: an attribute named "tier" on the partner's
+    profile or on the event does not make a partner Gold."""
+    from rules.models import Event
+    from rules.rewards.models import Reward
+    from rules.services.processing import event_process
+    from rules.services.referrals import referral_create
+
+    Tier.objects.create(program=program, key="gold", name="Gold", rank=1, criteria=_gold())
+    gold_only = rule_def(
+        name="Gold partners",
+        trigger="purchase",
+        conditions={
+            "operator": "AND",
+            "conditions": [{"field": "referrer.tier", "operator": "equals", "value": "gold"}],
+        },
+    )
+    rule_publish(rule=rule_create(program=program, definition=gold_only, actor="t"), actor="t")
+    referral_create(program=program, referrer="alice", referred="bob", actor="t")
+    response = api.put(url("participants/alice"), {"attributes": {"tier": "gold"}}, format="json")
+    assert response.status_code in (200, 400), response.content[:300]
+    for n, attributes in enumerate([{}, {"tier": "gold"}]):
+        event, _ = event_ingest(
+            program=program,
+            event_id=f"p{n}",
+            type="purchase",
+            user="bob",
+            data={"amount": 100, "currency": "INR"},
+            attributes=attributes,
+            occurred_at=None,
+            actor="t",
+        )
+        event_process(event_pk=event.pk)
+        assert Event.objects.get(pk=event.pk).status == "processed"
+    assert Participant.objects.get(external_id="alice").tier == ""
+    assert not Reward.objects.filter(program=program).exists()
+    # The control: a partner whom rules.tiers made Gold is paid by the same rule.
+    Participant.objects.filter(external_id="alice").update(tier="gold")
+    event, _ = event_ingest(
+        program=program,
+        event_id="p-gold",
+        type="purchase",
+        user="bob",
+        data={"amount": 100, "currency": "INR"},
+        attributes={},
+        occurred_at=None,
+        actor="t",
+    )
+    event_process(event_pk=event.pk)
+    assert Reward.objects.filter(program=program, beneficiary="alice").count() == 1
+
+
+def _gold() -> dict:
+    return {"window_days": 30, "min_conversions": 50}
