@@ -288,7 +288,28 @@ def test_the_statements_per_batch_do_not_grow_with_its_size(api, url, program):
     assert len(new[2]) == len(new[400]), (new[2], new[400])
     assert len(new[400]) == len(known[400]) + 1  # the accounts' opening
     assert sum("INSERT INTO ledger_reward " in q for q in known[400]) == 1
+    assert sum("SET CONSTRAINTS ALL IMMEDIATE" in q for q in known[400]) == 1  # locks last
     assert len(known[400]) <= 10, known[400]
+
+
+@pytest.mark.postgres
+def test_inside_a_callers_transaction_the_batch_leaves_its_constraints_alone(program):
+    """Locks last sets the transaction's constraints IMMEDIATE, so inside a caller's
+    transaction the batch books in its one statement instead (locks inside it)."""
+    from django.db import transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from rules.rewards.services.reward_batch import BatchItem, reward_batch_create
+
+    fields = dict(BODY) | {"metadata": {}}
+    items = [BatchItem(key=f"t{i}", fingerprint="f", fields=dict(fields)) for i in range(3)]
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        results = reward_batch_create(
+            program=program, items=items, actor="test", render=lambda row, actor: row["id"]
+        )
+    assert [r.status for r in results] == [201, 201, 201]
+    assert not any("SET CONSTRAINTS" in q["sql"] for q in queries.captured_queries)
+    assert Reward.objects.count() == 3 and pending(program, "alice") == 15000
 
 
 @pytest.mark.postgres

@@ -175,11 +175,23 @@ def reward_batch_create(
             first[item.key] = i
     refused: dict[int, ItemResult] = {}
     one_statement = postgres.in_use()
+    # Locks last sets the transaction's constraints IMMEDIATE: only in a transaction of our
+    # own, not inside a caller's (whose pending deferred checks it would run, and whose later
+    # writes it would change).
+    locks_last = not connection.in_atomic_block
     stale = taken = 0
     while True:
         try:
             if one_statement:
-                _lookup_and_book(program, items, first, results, actor=actor, render=render)
+                _lookup_and_book(
+                    program,
+                    items,
+                    first,
+                    results,
+                    actor=actor,
+                    render=render,
+                    locks_last=locks_last,
+                )
             else:
                 _claim_and_book(program, items, first, refused, results, actor=actor, render=render)
             break
@@ -249,6 +261,7 @@ def _lookup_and_book(
     *,
     actor: str,
     render: Render,
+    locks_last: bool = True,
 ) -> None:
     """Steps 2-3 (PostgreSQL) for the first occurrence of each key, in one database
     transaction. Raises BatchRefused, StaleAccount or _KeyTaken having written nothing."""
@@ -275,7 +288,12 @@ def _lookup_and_book(
         ids.sort()  # in the items' order, as single requests in turn would get them
         try:
             outcomes = _book_in_one_statement(
-                program, [items[i] for i in todo], ids=ids, actor=actor, render=render
+                program,
+                [items[i] for i in todo],
+                ids=ids,
+                actor=actor,
+                render=render,
+                locks_last=locks_last,
             )
         except IntegrityError as exc:
             if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") == (
@@ -507,6 +525,7 @@ def _book_in_one_statement(
     ids: Sequence[int],
     actor: str,
     render: Render,
+    locks_last: bool = True,
 ) -> list[tuple[Any, str]]:
     """Book every item in one statement with the reward ids drawn for them, storing each key's
     record with its 201 response; returns each item's (body, body as JSON text). Plain dicts
@@ -604,7 +623,7 @@ def _book_in_one_statement(
         ],
     )
     # Locks last: batches sharing users' accounts queued on them for the whole booking.
-    batch.book_many(program, entries, rider=rider, locks_last=True)
+    batch.book_many(program, entries, rider=rider, locks_last=locks_last)
     records, rewards, messages = rider.result
     if records != len(items) or rewards != len(items):
         raise RuntimeError(f"batch wrote {records} records and {rewards} rewards")
