@@ -31,6 +31,9 @@ from rules.services.participants import participant_upsert
 from rules.services.processing import event_process
 from rules.services.referrals import referral_create
 from rules.services.rules import rule_create, rule_publish
+from rules.services.scenarios import scenario_create, scenarios_of
+from rules.tiers.selectors import tier_list
+from rules.tiers.services import tiers_replace
 
 DEMO_SLUG = "demo"
 ACTOR = "command:seed_demo"
@@ -192,6 +195,40 @@ def seed_rules(program: Program) -> list[Rule]:
             rule = rule_publish(rule=rule, actor=ACTOR)
         rules.append(rule)
     return rules
+
+
+# Partner tiers over the last 90 days (docs/RULES.md §7); revenue in minor units (paise).
+TIERS = [
+    {"key": "bronze", "name": "Bronze", "rank": 1, "criteria": {}},
+    {"key": "silver", "name": "Silver", "rank": 2, "criteria": {"min_conversions": 2}},
+    {
+        "key": "gold",
+        "name": "Gold",
+        "rank": 3,
+        "criteria": {"min_referred_revenue": 300000, "min_active_referrals": 2},
+    },
+]
+# A saved test on the SPEC example rule: a premium subscriber referred by a paid user pays.
+PREMIUM_SCENARIO = {
+    "name": "A premium subscriber referred by a paid user pays the referrer",
+    "event": {
+        "type": "subscription_started",
+        "user": "bob",
+        "occurred_at": datetime(2026, 1, 5, 10, tzinfo=UTC),
+        "attributes": {"subscription_plan": "premium"},
+    },
+    "expect": {"matched": True},
+}
+
+
+def seed_tiers_and_scenarios(program: Program, rules: list[Rule]) -> None:
+    """Tiers (recomputed for every partner) and a scenario on the premium rule, so the portal
+    shows a tier and the builder a passing saved test. Running it again changes nothing."""
+    if not tier_list(program=program):
+        tiers_replace(program=program, tiers=TIERS, actor=ACTOR)
+    premium = next(r for r in rules if r.name == PREMIUM_RULE["name"])
+    if not scenarios_of(premium):
+        scenario_create(rule=premium, actor=ACTOR, **PREMIUM_SCENARIO)
 
 
 def seed_graph(program: Program) -> None:
@@ -473,6 +510,7 @@ class Command(BaseCommand):
         program.refresh_from_db()  # the landing page and window seed_links may have set
         clicks = seed_clicks(program, links)
         seed_conversions(program)
+        seed_tiers_and_scenarios(program, rules)
         self.stdout.write(
             f"{len(links)} referral links with {clicks} clicks over the last {CLICK_DAYS} days, "
             "conversions through links and a coupon."
