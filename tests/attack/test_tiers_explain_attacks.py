@@ -377,3 +377,29 @@ def test_a_sender_cannot_claim_a_tier_through_attributes(program, api, url):
 
 def _gold() -> dict:
     return {"window_days": 30, "min_conversions": 50}
+
+
+@pytest.mark.parametrize(
+    "group, may",
+    [("operators", False), ("approvers", False), ("key managers", False), ("rule authors", True)],
+)
+def test_only_who_may_change_tiers_recomputes_them_in_the_admin(program, group, may):
+    """The tiers admin's "Recompute now" action writes tier changes, audit entries and
+    webhooks: it takes tiers.change_tier, not just the view permission."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    tier = Tier.objects.create(program=program, key="bronze", name="Bronze", rank=1, criteria={})
+    Participant.objects.create(program=program, external_id="alice")  # earns Bronze now
+    user = get_user_model().objects.create_user("u", password="x", is_staff=True)
+    user.groups.add(Group.objects.get(name=group))
+    client = Client()
+    client.force_login(user)
+    audited = AuditEntry.objects.count()
+    response = client.post(
+        "/admin/tiers/tier/", {"action": "recompute", "_selected_action": [tier.pk]}
+    )
+    assert response.status_code < 500
+    assert TierChange.objects.count() == (1 if may else 0)
+    assert (AuditEntry.objects.count() > audited) == may
