@@ -4,8 +4,8 @@
 
 Reads ../shared/bench/ruleset.py (override the folder with BENCH_SHARED), proves it runs the
 identical workload (fingerprint), times evaluating all 50 rules per event with this engine
-(ruleset fast path; the ruleset traced, alone and with every trace read as dicts; per rule
-without and with a trace), json-logic-qubit and every zen-engine path, checks that every engine returns the reference matches for every event, and prints
+(ruleset fast path; the ruleset traced, alone, with every trace stored as events store it
+and with every trace read as dicts; per rule without and with a trace, and stored), json-logic-qubit and every zen-engine path, checks that every engine returns the reference matches for every event, and prints
 events/s and ratios. Facts/contexts are built before timing for every engine alike.
 """
 
@@ -74,6 +74,22 @@ def _engines(events: list[dict[str, Any]]) -> dict[str, tuple[Evaluate, list[Any
             evaluation.trace  # noqa: B018  (reading builds it)
         return evaluations
 
+    def store_traces(f: Any) -> Any:
+        """The traced ruleset plus every rule's trace in the form events store it
+        (RulesetEvaluation.stored_traces(): one small dict per rule, no dict per leaf)."""
+        evaluations = fast.evaluate(f)
+        return evaluations, evaluations.stored_traces()
+
+    def store_per_rule(f: Any) -> list[int]:
+        """Per rule, as rules_evaluate_and_act runs today, storing each trace compactly."""
+        out = []
+        for i, rule in enumerate(compiled):
+            evaluation = rule.evaluate(f)
+            evaluation.stored_trace()
+            if evaluation.matched:
+                out.append(i)
+        return out
+
     def keyed(raw: dict[str, Any]) -> list[str]:
         return [key for key, hit in raw["result"].items() if hit]
 
@@ -86,6 +102,12 @@ def _engines(events: list[dict[str, Any]]) -> dict[str, tuple[Evaluate, list[Any
             traced_ids,
             True,
         ),
+        "engine: ruleset traced, stored as events store it": (
+            store_traces,
+            facts,
+            lambda raw: traced_ids(raw[0]),
+            False,
+        ),
         "engine: per rule, CompiledRule.matches": (
             lambda f: [i for i, rule in enumerate(compiled) if rule.matches(f)],
             facts,
@@ -94,6 +116,12 @@ def _engines(events: list[dict[str, Any]]) -> dict[str, tuple[Evaluate, list[Any
         ),
         "engine: per rule, evaluate with trace": (
             lambda f: [i for i, rule in enumerate(compiled) if rule.evaluate(f).matched],
+            facts,
+            indices,
+            False,
+        ),
+        "engine: per rule traced, stored as events store it": (
+            store_per_rule,
             facts,
             indices,
             False,
@@ -191,6 +219,9 @@ def main() -> int:
     traced = rates["engine: ruleset, evaluate with trace"]
     read = rates["engine: ruleset, evaluate + read every trace"]
     per_rule = rates["engine: per rule, evaluate with trace"]
+    stored_name = "engine: ruleset traced, stored as events store it"
+    stored = rates[stored_name]
+    stored_per_rule = rates["engine: per rule traced, stored as events store it"]
     zen_best_name = max((n for n in rates if n.startswith("zen")), key=rates.__getitem__)
     logic = rates["json-logic-qubit jsonLogic"]
     print()
@@ -201,13 +232,15 @@ def main() -> int:
     print(f"traced / json-logic      {traced / logic:6.2f}x")
     print(f"traced+read / fastest zen {read / rates[zen_best_name]:5.2f}x   (every trace as dicts)")
     print(f"per rule traced / zen    {per_rule / rates[zen_best_name]:6.2f}x")
+    print(f"stored / fastest zen     {stored / rates[zen_best_name]:6.2f}x   (target >= 1x)")
+    print(f"per rule stored / zen    {stored_per_rule / rates[zen_best_name]:6.2f}x")
 
     fast_name, traced_name = (
         "engine: ruleset fast path (tracing off)",
         "engine: ruleset, evaluate with trace",
     )
     turns = head_to_head(
-        {name: engines[name][:2] for name in (fast_name, traced_name, zen_best_name)},
+        {name: engines[name][:2] for name in (fast_name, traced_name, stored_name, zen_best_name)},
         rounds=args.repeat,
     )
     print()
@@ -217,6 +250,7 @@ def main() -> int:
     zen_turns = turns[zen_best_name]
     print(f"  engine / fastest zen   {turns[fast_name] / zen_turns:6.2f}x   (target >= 2x)")
     print(f"  traced / fastest zen   {turns[traced_name] / zen_turns:6.2f}x   (target >= 1x)")
+    print(f"  stored / fastest zen   {turns[stored_name] / zen_turns:6.2f}x   (target >= 1x)")
     return 0
 
 

@@ -238,6 +238,28 @@ def _store_lines(
     return lines
 
 
+def _store_all_lines(
+    trees: Sequence[Node],
+    leaf_index: dict[str, int],
+    value_index: dict[str, int],
+    gen: _Generator,
+) -> list[str]:
+    """``_store_all(B, V)``: every tree's compact stored trace in one call, each value
+    rendered once for all the rules that read it (what ``_store<n>`` gives for each)."""
+    lines = ["def _store_all(B, V):"]
+    for k in range(len(value_index)):
+        lines.append(f"    _a{k} = V[{k}]")
+        lines.append(f"    if _a{k}.__class__ not in _PLAIN: _a{k} = _j(_a{k})")
+    entries = []
+    for tree in trees:
+        own_leaves, own_fields = _own(tree)
+        results = ", ".join(f"B[{leaf_index[leaf.key]}]" for leaf in own_leaves)
+        names = ", ".join(f"_a{value_index[gen.lookup(name)]}" for name in own_fields)
+        entries.append(f'{{"v": 1, "r": [{results}], "a": [{names}]}}, ')
+    lines.append("    return (" + "".join(entries) + ")")
+    return lines
+
+
 def generate_traced(
     trees: Sequence[Node], to_json: Callable[[Any], Any]
 ) -> tuple[Callable[[Any], Any], list[Render], str]:
@@ -297,6 +319,7 @@ def generate_traced(
             for i, leaf in enumerate(slots)
         ]
         lines.append("    return [" + ", ".join(entries) + "]")
+    lines.extend(_store_all_lines(trees, leaf_index, value_index, gen))
     source = "\n".join(lines)
     exec(compile(source, "<rules.engine.codegen>", "exec"), gen.namespace)
     renderers = [gen.namespace[f"_render{number}"] for number in range(len(trees))]
@@ -304,6 +327,7 @@ def generate_traced(
         # The compact stored form (trace.stored_trace) travels with its renderer.
         render.store = gen.namespace[f"_store{number}"]  # type: ignore[attr-defined]
         render.shape = _shape(trees[number])  # type: ignore[attr-defined]
+        render.store_all = gen.namespace["_store_all"]  # type: ignore[attr-defined]
     gen.namespace["_RENDERS"] = tuple(renderers)
     return gen.namespace["_evaluate"], renderers, source
 

@@ -77,6 +77,15 @@ class RulesetEvaluation(tuple[Any, ...]):
     def __repr__(self) -> str:
         return f"RulesetEvaluation({list(self)!r})"
 
+    def stored_traces(self) -> tuple[dict[str, Any], ...]:
+        """Every rule's trace as events store it (``self[i].stored_trace()`` for each i), made
+        in one call that renders each field's value once for all the rules."""
+        _, outcomes, values, renders = tuple.__iter__(self)
+        if not renders:
+            return ()
+        stored: tuple[dict[str, Any], ...] = renders[0].store_all(outcomes, values)
+        return stored
+
     def matching(self) -> list[int]:
         matched = tuple.__getitem__(self, 0)
         return [*compress(range(len(matched)), matched)]

@@ -44,7 +44,11 @@ def assert_expands(definition: dict[str, Any], evaluation: Evaluation) -> None:
 @given(definitions, facts())
 def test_expanding_the_stored_trace_gives_the_dict_trace(defs, fact):
     ruleset = compile_ruleset(defs).evaluate(fact)
+    all_stored = ruleset.stored_traces()
+    assert len(all_stored) == len(defs)
     for i, definition in enumerate(defs):
+        # All at once (one call for the ruleset) stores what each rule stores alone.
+        assert _strict(all_stored[i]) == _strict(ruleset[i].stored_trace())
         assert_expands(definition, ruleset[i])
         assert_expands(definition, compile_rule(definition).evaluate(fact))
         # Both paths store the same record for a rule.
@@ -61,6 +65,7 @@ def test_a_rule_repeated_in_a_ruleset_stores_its_own_record(condition, fact):
     evaluation = compile_ruleset([other, definition, definition]).evaluate(fact)
     for i, d in ((0, other), (1, definition), (2, definition)):
         assert_expands(d, evaluation[i])
+        assert _strict(evaluation.stored_traces()[i]) == _strict(evaluation[i].stored_trace())
 
 
 def test_the_stored_form_is_small_and_reading_the_trace_does_not_change_it():
