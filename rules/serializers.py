@@ -62,7 +62,8 @@ class ParticipantSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Participant
-        fields = ["external_id", "attributes", "referral_code", "referred_by", "created_at"]
+        fields = ["external_id", "attributes", "referral_code", "referred_by", "tier", "created_at"]
+        read_only_fields = ["tier"]  # set by the tier recompute (rules.tiers), never by a caller
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_referred_by(self, obj: Participant) -> str | None:

@@ -78,13 +78,21 @@ class Section:
 
 @admin.register(Participant)
 class ParticipantAdmin(ReadOnlyAdmin):
-    list_display = ["external_id", "email", "program", "referral_code", "created_at"]
-    list_filter = ["program"]
+    list_display = ["external_id", "email", "program", "referral_code", "tier", "created_at"]
+    list_filter = ["program", "tier"]
     list_select_related = ["program"]
     # An external id or code matches a part; an email the whole address (any case).
     search_fields = ["external_id", "referral_code", "=attributes__email"]
     search_help_text = "External id, referral code or email address"
-    fields = ("external_id", "program", "email", "referral_code", "attributes", "created_at")
+    fields = (
+        "external_id",
+        "program",
+        "email",
+        "referral_code",
+        "tier",
+        "attributes",
+        "created_at",
+    )
     readonly_fields = fields
     change_form_template = "admin/rules/participant/change_form.html"
     inlines = [links_admin.CouponInline]
