@@ -740,3 +740,41 @@ def test_testing_unsaved_and_running_scenarios_on_a_canvas_write_nothing(program
     assert response.status_code == 200 and response.json()["passed"] is True
     assert counts() == before
     assert RuleScenario.objects.get().last_result == last
+
+
+def test_a_forged_cross_site_approve_or_publish_is_refused(program, rule, two_person):
+    """The builder approves with the staff session: without the CSRF token nothing happens."""
+    rid = RulePublishRequest.objects.create(
+        rule=rule, version=RuleVersion.objects.get(rule=rule, version=1), requested_by="user:rita"
+    ).pk
+    staff("sam", "rule authors")
+    forged = APIClient(enforce_csrf_checks=True)
+    forged.force_login(get_user_model().objects.get(username="sam"))
+    base = f"/api/v1/programs/acme/rules/{rule.pk}"
+    for path, body in (
+        (f"{base}/publish-requests/{rid}/approve", {}),
+        (f"{base}/publish-requests/{rid}/reject", {"reason": "x"}),
+        (f"{base}/publish", {}),
+        (f"{base}/scenarios", {"name": "n", "event": EVENT, "expect": {"matched": False}}),
+        ("/api/v1/programs/acme/tiers", {"tiers": []}),
+    ):
+        method = forged.put if path.endswith("tiers") else forged.post
+        assert method(path, body, format="json").status_code == 403, path
+    assert RulePublishRequest.objects.get(pk=rid).status == "pending"
+    assert Rule.objects.get(pk=rule.pk).status == "draft"
+    assert not RuleScenario.objects.exists()
+
+
+def test_a_rule_keeps_at_most_a_hundred_scenarios(program, rule):
+    """Every save runs the whole suite synchronously: the suite is bounded."""
+    RuleScenario.objects.bulk_create(
+        RuleScenario(
+            rule=rule, name=f"s{i}", event=EVENT, expect={"matched": False}, created_by="t"
+        )
+        for i in range(100)
+    )
+    author = staff("rita", "rule authors")
+    body = {"name": "one too many", "event": EVENT, "expect": {"matched": False}}
+    response = author.post(f"/api/v1/programs/acme/rules/{rule.pk}/scenarios", body, format="json")
+    assert assert_problem(response, 400)["code"] == "validation_error"
+    assert RuleScenario.objects.filter(rule=rule).count() == 100
