@@ -403,3 +403,49 @@ def test_only_who_may_change_tiers_recomputes_them_in_the_admin(program, group, 
     assert response.status_code < 500
     assert TierChange.objects.count() == (1 if may else 0)
     assert (AuditEntry.objects.count() > audited) == may
+
+
+@pytest.mark.parametrize(
+    "occurred_at, outcome, reason",
+    [
+        ("2025-12-31T18:29:59Z", "skipped", "not_yet_active"),
+        ("2025-12-31T18:30:00Z", "matched", None),  # active_from, written +05:30
+        ("2026-01-31T23:59:59.999999Z", "matched", None),
+        ("2026-02-01T00:00:00Z", "skipped", "expired"),  # until is exclusive
+        ("2026-02-01T05:30:00+05:30", "skipped", "expired"),
+    ],
+)
+def test_a_schedule_holds_to_the_microsecond_across_offsets(program, occurred_at, outcome, reason):
+    from rules.rewards.models import Reward
+    from rules.services.processing import event_process
+    from rules.services.referrals import referral_create
+
+    scheduled = rule_def(
+        trigger="purchase",
+        conditions={"operator": "AND", "conditions": []},
+        active_from="2026-01-01T00:00:00+05:30",
+        active_until="2026-02-01T00:00:00Z",
+    )
+    rule = rule_publish(
+        rule=rule_create(program=program, definition=scheduled, actor="t"), actor="t"
+    )
+    referral_create(program=program, referrer="alice", referred="bob", actor="t")
+    from config.platform.api.serializers import aware_time
+
+    event, _ = event_ingest(
+        program=program,
+        event_id="e",
+        type="purchase",
+        user="bob",
+        data={"amount": 100, "currency": "INR"},
+        attributes={},
+        occurred_at=aware_time(occurred_at),
+        actor="t",
+    )
+    event_process(event_pk=event.pk)
+    stored = Event.objects.get(pk=event.pk)
+    entry = next(e for e in stored.results if e["rule"] == rule.pk)
+    assert entry["outcome"] == outcome, entry
+    if reason:
+        assert entry["reason"] == reason
+    assert Reward.objects.filter(program=program).exists() == (outcome == "matched")
