@@ -2,11 +2,22 @@
 
 Per-rule limits (at most N rewards or M amount per beneficiary per period, a total budget) are
 checked under a lock on the rule row, so concurrent events cannot both take the last unit of a
-budget; a limit that stops an action is recorded in the result, never silent."""
+budget; a limit that stops an action is recorded in the result, never silent.
+
+Batched processing (rules.services.event_batch) opens a `BatchMemo` for the batch's
+transaction: the rules with limits are locked once for the whole batch (not once per action),
+the reward keys the batch's events could use are read in one query, and the usage a limit
+check reads is counted once per (rule, beneficiary, period) and then kept up to date in memory
+as the batch books. The batch clears the counts whenever work is rolled back or rewards are
+reversed (a failing event, a refused action, a refund), so they are read again."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +35,69 @@ from rules.rewards.services.rewards import reward_create
 
 if TYPE_CHECKING:
     from rules.action_registry import ActionOutcome, ActionStep
+
+# --- a batch's memo -----------------------------------------------------------------------
+
+
+@dataclass
+class BatchMemo:
+    """What a batch of events read once instead of once per action (see the module's
+    docstring). Valid only inside the batch's transaction."""
+
+    locked_rules: set[int] = field(default_factory=set)  # rule rows this transaction locked
+    keys_read: set[tuple[int, str]] = field(default_factory=set)  # (program, key) looked up
+    rewards: dict[tuple[int, str], int] = field(default_factory=dict)  # ... -> existing reward
+    usage: dict[tuple[int, str, datetime | None], list[int]] = field(default_factory=dict)
+    budget_used: dict[int, int] = field(default_factory=dict)
+    # Actions run without a savepoint each (rules.actions.run): the batch has one per event,
+    # and redoes an event with a savepoint per action should one of them be refused.
+    fast: bool = False
+
+    def forget_usage(self) -> None:
+        """Work was rolled back or rewards reversed: read the limits' usage again."""
+        self.usage.clear()
+        self.budget_used.clear()
+
+
+_memo: ContextVar[BatchMemo | None] = ContextVar("rules_batch_memo", default=None)
+
+
+@contextmanager
+def batch_memo() -> Iterator[BatchMemo]:
+    memo = BatchMemo()
+    token = _memo.set(memo)
+    try:
+        yield memo
+    finally:
+        _memo.reset(token)
+
+
+def current_memo() -> BatchMemo | None:
+    return _memo.get()
+
+
+def memo_rules_lock(memo: BatchMemo, rule_pks: set[int]) -> None:
+    """Lock these rules' rows for the rest of the transaction, in one statement (ascending
+    ids), so reward_book need not lock them action by action."""
+    wanted = sorted(rule_pks - memo.locked_rules)
+    if not wanted:
+        return
+    list(Rule.objects.select_for_update().filter(pk__in=wanted).order_by("pk").values_list("pk"))
+    memo.locked_rules.update(wanted)
+
+
+def memo_rewards_read(memo: BatchMemo, program_id: int, keys: list[str]) -> None:
+    """Read which of these source keys already have a reward, in one query."""
+    keys = [k for k in keys if (program_id, k) not in memo.keys_read]
+    if not keys:
+        return
+    found = Reward.objects.filter(program_id=program_id, source_key__in=keys).values_list(
+        "source_key", "pk"
+    )
+    for key, pk in found:
+        memo.rewards[(program_id, str(key))] = pk
+    memo.keys_read.update((program_id, k) for k in keys)
+
 
 # --- limits -------------------------------------------------------------------------------
 
@@ -67,33 +141,60 @@ def rule_limits(definition: dict[str, Any]) -> dict[str, Any]:
 def _limit_reason(
     *, rule: Rule, limits: dict[str, Any], beneficiary: str, amount: int, occurred_at: datetime
 ) -> str:
-    """Why this reward would break a limit ("" if it fits). Reversed rewards do not count."""
+    """Why this reward would break a limit ("" if it fits). Reversed rewards do not count.
+    In a batch (`memo`), each count is read once and then kept by `_limits_take`."""
+    memo = _memo.get()
     live = RewardLink.objects.filter(rule=rule).exclude(reward__status=Reward.Status.REVERSED)
     budget = limits["budget"]
     if budget is not None:
-        used = live.aggregate(s=Coalesce(Sum("amount"), 0))["s"]
+        used = memo.budget_used.get(rule.pk) if memo is not None else None
+        if used is None:
+            used = live.aggregate(s=Coalesce(Sum("amount"), 0))["s"]
+            if memo is not None:
+                memo.budget_used[rule.pk] = used
         if used + amount > budget:
             return f"budget: {used} of {budget} used, {amount} more would exceed it"
     per = limits["per_beneficiary"]
     if per["max_rewards"] is None and per["max_amount"] is None:
         return ""
-    mine = live.filter(beneficiary=beneficiary)
     start = _period_start(per["period"], occurred_at)
-    label = "in total"
-    if start is not None:
-        mine = mine.filter(
-            occurred_at__gte=start, occurred_at__lt=_period_end(per["period"], start)
-        )
-        label = f"per {per['period']}"
-    agg = mine.aggregate(n=Count("id"), s=Coalesce(Sum("amount"), 0))
-    if per["max_rewards"] is not None and agg["n"] + 1 > per["max_rewards"]:
-        return f"max_rewards: {beneficiary} already has {agg['n']} reward(s) {label}"
-    if per["max_amount"] is not None and agg["s"] + amount > per["max_amount"]:
+    label = "in total" if start is None else f"per {per['period']}"
+    counted = memo.usage.get((rule.pk, beneficiary, start)) if memo is not None else None
+    if counted is None:
+        mine = live.filter(beneficiary=beneficiary)
+        if start is not None:
+            mine = mine.filter(
+                occurred_at__gte=start, occurred_at__lt=_period_end(per["period"], start)
+            )
+        agg = mine.aggregate(n=Count("id"), s=Coalesce(Sum("amount"), 0))
+        counted = [agg["n"], agg["s"]]
+        if memo is not None:
+            memo.usage[(rule.pk, beneficiary, start)] = counted
+    n, total = counted
+    if per["max_rewards"] is not None and n + 1 > per["max_rewards"]:
+        return f"max_rewards: {beneficiary} already has {n} reward(s) {label}"
+    if per["max_amount"] is not None and total + amount > per["max_amount"]:
         return (
-            f"max_amount: {beneficiary} already has {agg['s']} {label}, "
+            f"max_amount: {beneficiary} already has {total} {label}, "
             f"{amount} more would exceed {per['max_amount']}"
         )
     return ""
+
+
+def _limits_take(
+    *, rule: Rule, limits: dict[str, Any], beneficiary: str, amount: int, occurred_at: datetime
+) -> None:
+    """A batch booked this reward: count it in the memo's usage (read by `_limit_reason`)."""
+    memo = _memo.get()
+    if memo is None:
+        return
+    if rule.pk in memo.budget_used:
+        memo.budget_used[rule.pk] += amount
+    start = _period_start(limits["per_beneficiary"]["period"], occurred_at)
+    counted = memo.usage.get((rule.pk, beneficiary, start))
+    if counted is not None:
+        counted[0] += 1
+        counted[1] += amount
 
 
 def _has_limits(limits: dict[str, Any]) -> bool:
@@ -149,7 +250,11 @@ def reward_book(step: ActionStep, outcome: ActionOutcome) -> None:
     and link it to the event and rule version. Call inside the action's savepoint."""
     program, event, rule, action = step.program, step.event, step.rule, step.action
     index, kind = step.index, action["type"]
-    existing = _reward_with_key(program=program, key=step.key)
+    memo = _memo.get()
+    if memo is not None and (program.pk, step.key) in memo.keys_read:
+        existing = memo.rewards.get((program.pk, step.key))
+    else:
+        existing = _reward_with_key(program=program, key=step.key)
     if existing is not None:  # paid by an earlier attempt: record, pay nothing
         outcome.rewards.append(existing)
         return
@@ -167,8 +272,10 @@ def reward_book(step: ActionStep, outcome: ActionOutcome) -> None:
         )
         return
     beneficiary = action["beneficiary_id"]
-    if _has_limits(step.limits):
-        Rule.objects.select_for_update().filter(pk=rule.pk).first()
+    limited = _has_limits(step.limits)
+    if limited:
+        if memo is None or rule.pk not in memo.locked_rules:
+            Rule.objects.select_for_update().filter(pk=rule.pk).first()
         reason = _limit_reason(
             rule=rule,
             limits=step.limits,
@@ -210,6 +317,16 @@ def reward_book(step: ActionStep, outcome: ActionOutcome) -> None:
     }
     if created:  # a reward this transaction made has no link yet
         _link_insert(RewardLink(reward=reward, **link))
+        if limited:
+            _limits_take(
+                rule=rule,
+                limits=step.limits,
+                beneficiary=beneficiary,
+                amount=reward.amount,
+                occurred_at=event.occurred_at,
+            )
     else:  # created concurrently from the same key
         RewardLink.objects.get_or_create(reward=reward, defaults=link)
+        if memo is not None:
+            memo.forget_usage()
     outcome.rewards.append(reward.pk)

@@ -16,10 +16,16 @@ from django.db import transaction
 from config.platform.exceptions import DomainError
 from config.platform.models import Program
 from rules.action_registry import ActionOutcome, ActionStep, action_for
-from rules.actions.rewarding import rule_limits
+from rules.actions.rewarding import current_memo, rule_limits
 from rules.models import Event, Rule, RuleVersion
 
 logger = logging.getLogger(__name__)
+
+
+class ActionRefusedInBatch(Exception):
+    """An action was refused while a batch ran the event's actions without a savepoint each
+    (BatchMemo.fast): the batch rolls the event back and runs it again with them, so the
+    refusal is recorded exactly as alone."""
 
 
 def action_key(*, event_pk: int, rule_version_pk: int, index: int) -> str:
@@ -38,7 +44,8 @@ def actions_run(
     """Run the planned actions of one matched rule. Call inside the processing transaction.
     A business refusal of one action (insufficient credits, a currency the program lacks) is
     recorded as skipped and the others still run; anything else propagates so the event is
-    retried."""
+    retried. In a batch (BatchMemo.fast) the actions share the event's savepoint instead of
+    one each, and a refusal is ActionRefusedInBatch: the batch runs the event again."""
     outcome = ActionOutcome()
     actor = f"rule:{rule.pk}:v{rule_version.version}"
     limits = rule_limits(rule_version.definition)
@@ -71,10 +78,18 @@ def actions_run(
             limits=limits,
             hold_reason=hold_reason,
         )
+        memo = current_memo()
         try:
-            with transaction.atomic():
+            if memo is not None and memo.fast:
                 action_type.run(step, outcome)
+            else:
+                with transaction.atomic():
+                    action_type.run(step, outcome)
         except DomainError as exc:
+            if memo is not None:
+                if memo.fast:
+                    raise ActionRefusedInBatch(str(exc)) from exc
+                memo.forget_usage()  # its savepoint undid whatever it had counted
             outcome.skipped.append(
                 {"index": index, "type": kind, "reason": f"{exc.code}: {exc.detail}"}
             )

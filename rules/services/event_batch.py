@@ -13,9 +13,17 @@ due events):
    two workers given overlapping batches each take a disjoint part; committed on its own, so a
    worker that dies has spent the attempt, as event_claim does for one);
 2. **Work** in one transaction: the claimed events, their programs and participants are read
-   and locked in one query, the active rules once per (program, type); then each event, in
-   (occurred_at, id) order so that a user's events apply in the order they happened, under a
-   savepoint of its own: a failing event rolls back only its own work, and the others commit;
+   and locked in one query; once per batch (`_BatchContext`), the active rules per (program,
+   type), each program's rules settings and whether it has tiers are read, the rules with
+   limits are locked (one statement) and the rewards the events' action keys already have are
+   read (one query per program), into the batch's memo (rules.actions.rewarding.BatchMemo),
+   which also counts each limit's usage once per (rule, beneficiary, period) and then in
+   memory. Then each event, in (occurred_at, id) order so that a user's events apply in the
+   order they happened, under a savepoint of its own: a failing event rolls back only its own
+   work (and the memo's counts are read again), and the others commit. Its actions share that
+   savepoint; should one be refused (a DomainError), the event is rolled back and run again
+   with a savepoint per action, as alone. The statuses are written in one UPDATE at the end
+   (and before a refund, which reads the status of the event it refunds);
 3. **Failures** are recorded afterwards one by one (`_record_failure`: retry with backoff, or
    failed after MAX_ATTEMPTS), as for a single event.
 
@@ -30,6 +38,7 @@ savepoint rolls back that one event, which is retried after the usual backoff.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,18 +54,29 @@ from config.platform import rowsql
 from config.platform.db import prepared_cursor
 from config.platform.exceptions import DomainError
 from config.platform.models import Program
+from rules.actions.rewarding import (
+    BatchMemo,
+    _has_limits,
+    batch_memo,
+    memo_rewards_read,
+    memo_rules_lock,
+    rule_limits,
+)
+from rules.actions.run import ActionRefusedInBatch, action_key
 from rules.exceptions import EventNotReady
 from rules.models import Event, Participant
-from rules.selectors import active_rule_versions
+from rules.selectors import active_rule_versions, rules_config_get
 from rules.services.events import event_ingest
 from rules.services.handoff import event_handoff_batched
 from rules.services.processing import (
     REFUND_EVENT,
+    _jsonable,
     _record_failure,
     event_mark_processed,
     refund_apply,
     rules_evaluate_and_act,
 )
+from rules.tiers.models import Tier
 
 logger = logging.getLogger(__name__)
 
@@ -249,30 +269,39 @@ def events_process_batch(
         return outcome
     failures: list[tuple[int, int, BaseException]] = []
     try:
-        with transaction.atomic():
+        with transaction.atomic(), batch_memo() as memo:
             events = _events_locked(sorted(claimed))
             _serialise_batches({e.program_id for e in events})
-            rules: dict[tuple[int, str], list[tuple[Any, Any]]] = {}
-            for event in events:
-                if event.status != Status.PROCESSING or event.attempts != claimed[event.pk]:
-                    outcome.skipped += 1  # handed back and taken by another worker
-                    continue
-                key = (event.program_id, event.type)
-                if key not in rules:
-                    rules[key] = active_rule_versions(program=event.program, trigger=event.type)
+            mine = [
+                e for e in events if e.status == Status.PROCESSING and e.attempts == claimed[e.pk]
+            ]
+            outcome.skipped += len(events) - len(mine)  # handed back, taken by another worker
+            context = _BatchContext.read(mine, memo)
+            done: list[tuple[Event, list[dict[str, Any]], dict[str, Any] | None]] = []
+            for event in mine:
+                if event.type == REFUND_EVENT:
+                    # It reads the status of the events it refunds: store the batch's so far.
+                    _mark_processed_many(done)
+                    done = []
                 try:
-                    with transaction.atomic():  # a savepoint: a failure undoes this event only
-                        results = rules_evaluate_and_act(event, active=rules[key])
-                        refund = refund_apply(event) if event.type == REFUND_EVENT else None
-                        event_mark_processed(event=event, results=results, refund=refund)
+                    try:
+                        stored = _event_work(event, context, memo, fast=True)
+                    except ActionRefusedInBatch:
+                        memo.forget_usage()  # rolled back: again, a savepoint per action
+                        stored = _event_work(event, context, memo, fast=False)
                 except Exception as exc:
+                    memo.forget_usage()  # what it booked was rolled back
                     if isinstance(exc, EventNotReady):
                         logger.info("Event %s not ready: %s", event.pk, exc)
                     else:
                         logger.exception("Processing event %s failed in a batch", event.pk)
                     failures.append((event.pk, claimed[event.pk], exc))
                     continue
+                if event.type == REFUND_EVENT:
+                    memo.forget_usage()  # it reversed rewards: the limits count them no more
+                done.append(stored)
                 outcome.processed += 1
+            _mark_processed_many(done)
     except Exception as whole:
         # The batch's transaction itself failed (say, the connection dropped): nothing of it
         # committed; every claimed event is recorded as a failed attempt.
@@ -287,3 +316,99 @@ def events_process_batch(
             continue  # left processing: the sweeper hands it back after STUCK_AFTER
         setattr(outcome, status, getattr(outcome, status) + 1)
     return outcome
+
+
+def _event_work(
+    event: Event, context: _BatchContext, memo: BatchMemo, *, fast: bool
+) -> tuple[Event, Any, Any]:
+    """One event's work under a savepoint of its own (a failure undoes this event only);
+    returns it with its results and refund, JSON-ready (checked here, in its savepoint), for
+    `_mark_processed_many`. `fast`: its actions share this savepoint (BatchMemo.fast)."""
+    memo.fast = fast
+    try:
+        with transaction.atomic():
+            results = rules_evaluate_and_act(
+                event,
+                active=context.rules[(event.program_id, event.type)],
+                config=context.configs[event.program_id],
+                has_tiers=context.tiers[event.program_id],
+            )
+            refund = refund_apply(event) if event.type == REFUND_EVENT else None
+            return event, _jsonable(results), _jsonable(refund)
+    finally:
+        memo.fast = False
+
+
+@dataclass
+class _BatchContext:
+    """What the batch's events share, read once per batch: the active rules per (program,
+    type), each program's rules settings and whether it has tiers. Reading it also locks the
+    rules with limits and reads the rewards the events' action keys already have (the memo)."""
+
+    rules: dict[tuple[int, str], list[tuple[Any, Any]]]
+    configs: dict[int, Any]
+    tiers: dict[int, bool]
+
+    @classmethod
+    def read(cls, events: list[Event], memo: BatchMemo) -> _BatchContext:
+        rules: dict[tuple[int, str], list[tuple[Any, Any]]] = {}
+        programs: dict[int, Program] = {}
+        for event in events:
+            key = (event.program_id, event.type)
+            programs[event.program_id] = event.program
+            if key not in rules:
+                rules[key] = active_rule_versions(program=event.program, trigger=event.type)
+        configs = {pk: rules_config_get(program=program) for pk, program in programs.items()}
+        with_tiers = set(
+            Tier.objects.filter(program_id__in=programs).values_list("program_id", flat=True)
+        )
+        limited = {
+            rule.pk
+            for active in rules.values()
+            for rule, version in active
+            if _has_limits(rule_limits(version.definition))
+        }
+        memo_rules_lock(memo, limited)
+        keys: dict[int, list[str]] = {}
+        for event in events:
+            for _rule, version in rules[(event.program_id, event.type)]:
+                for index in range(len(version.definition.get("actions") or ())):
+                    keys.setdefault(event.program_id, []).append(
+                        action_key(event_pk=event.pk, rule_version_pk=version.pk, index=index)
+                    )
+        for program_id, program_keys in keys.items():
+            memo_rewards_read(memo, program_id, program_keys)
+        return cls(rules, configs, {pk: pk in with_tiers for pk in programs})
+
+
+@functools.cache
+def _mark_many_sql() -> str:
+    table = Event._meta.db_table
+    return (
+        f"UPDATE {table} AS e SET status = '{Status.PROCESSED.value}', results = v.results,"
+        " refund = v.refund, error = '', processed_at = %s, next_attempt_at = NULL"
+        " FROM unnest(%s::bigint[], %s::jsonb[], %s::jsonb[]) AS v(id, results, refund)"
+        " WHERE e.id = v.id"
+    )
+
+
+def _mark_processed_many(
+    done: list[tuple[Event, list[dict[str, Any]], dict[str, Any] | None]],
+) -> None:
+    """Mark these events processed with their (JSON-ready) results: one statement on
+    PostgreSQL."""
+    if not done:
+        return
+    if connection.vendor != "postgresql":
+        for event, results, refund in done:
+            event_mark_processed(event=event, results=results, refund=refund)
+        return
+    now = timezone.now()
+    ids = [event.pk for event, _, _ in done]
+    texts = [json.dumps(r) for _, r, _ in done]
+    refunds = [None if f is None else json.dumps(f) for _, _, f in done]
+    with prepared_cursor() as cursor:
+        cursor.execute(_mark_many_sql(), [now, ids, texts, refunds])
+    for event, _, _ in done:
+        event.status = Status.PROCESSED
+        event.processed_at = now

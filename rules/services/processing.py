@@ -165,7 +165,11 @@ def _not_evaluated(rule: Any, version: Any, outcome: str, **extra: Any) -> dict[
 
 
 def rules_evaluate_and_act(
-    event: Event, *, active: list[tuple[Any, Any]] | None = None
+    event: Event,
+    *,
+    active: list[tuple[Any, Any]] | None = None,
+    config: Any = None,
+    has_tiers: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate the event's active rules and run the matched actions (no status change).
 
@@ -176,7 +180,8 @@ def rules_evaluate_and_act(
     stop_processing. Compiled rules are cached by rules.engine (versions are immutable).
     When the actions created rewards for a referred user, the tiers of their referrer and
     the referrer's referrer are recomputed (rules.tiers). `active`: the active rules for the
-    event's type, when the caller has read them already (a batch)."""
+    event's type, when the caller has read them already (a batch); likewise `config`, the
+    program's rules settings, and `has_tiers` (False: the program has no tiers to recompute)."""
     program = event.program
     if active is None:
         active = active_rule_versions(program=program, trigger=event.type)
@@ -186,7 +191,10 @@ def rules_evaluate_and_act(
     # Fraud signals compare a referrer with the referred: without a referrer there is nothing
     # to hold (fraud_hold_reason says ""), so the settings need not be read.
     hold_reason = (
-        fraud_hold_reason(config=rules_config_get(program=program), roles=roles)
+        fraud_hold_reason(
+            config=config if config is not None else rules_config_get(program=program),
+            roles=roles,
+        )
         if "referrer" in roles
         else ""
     )
@@ -245,7 +253,7 @@ def rules_evaluate_and_act(
             if definition.get("stop_processing"):
                 stopped_by = rule.pk
         results.append(entry)
-    if rewarded and "referrer" in roles:
+    if rewarded and "referrer" in roles and has_tiers is not False:
         # Tiers are the referrer's and their referrer's: a user nobody referred moves none.
         tier_recompute_for_event(event=event)
     return results

@@ -97,14 +97,15 @@ def test_a_failing_event_rolls_back_only_itself(
     api, url, program, purchase_rule, monkeypatch, no_hand_off
 ):
     post(api, url, [ev(f"e{i}", user=f"u{i}") for i in range(5)])
-    original = event_batch.event_mark_processed
+    original = event_batch.rules_evaluate_and_act
 
-    def fail_on_e2(*, event, results, refund):
+    def fail_on_e2(event, **kwargs):
+        results = original(event, **kwargs)
         if event.event_id == "e2":
             raise RuntimeError("boom after the reward was booked")
-        original(event=event, results=results, refund=refund)
+        return results
 
-    monkeypatch.setattr(event_batch, "event_mark_processed", fail_on_e2)
+    monkeypatch.setattr(event_batch, "rules_evaluate_and_act", fail_on_e2)
     outcome = event_batch.events_process_batch(
         event_pks=list(Event.objects.values_list("pk", flat=True))
     )
@@ -123,7 +124,7 @@ def test_a_failing_event_rolls_back_only_itself(
     assert "boom" in failed.error and failed.attempts == 1 and failed.next_attempt_at
     # Its reward was rolled back with it; the others' were kept.
     assert Reward.objects.count() == 4
-    monkeypatch.setattr(event_batch, "event_mark_processed", original)
+    monkeypatch.setattr(event_batch, "rules_evaluate_and_act", original)
     Event.objects.filter(pk=failed.pk).update(next_attempt_at=None)
     assert event_batch.events_process_batch(limit=10).processed == 1
     assert Reward.objects.count() == 5
