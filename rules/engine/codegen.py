@@ -299,6 +299,20 @@ def generate_traced(
         + "".join(f"{flag}, " for flag in flags)
         + f"), ({outcomes}), ({values}), _RENDERS",
     ]
+    # The same evaluation returning every tree's stored trace too, built from the locals.
+    lines.append("def _evaluate_stored(facts):")
+    lines.extend("    " + line for line in gen.prelude)
+    lines.append("    _fl = (" + "".join(f"{flag}, " for flag in flags) + ")")
+    for var, k in value_index.items():
+        lines.append(f"    _a{k} = {var}")
+        lines.append(f"    if _a{k}.__class__ not in _PLAIN: _a{k} = _j(_a{k})")
+    stored = []
+    for tree in trees:
+        own_leaves, own_fields = _own(tree)
+        results = ", ".join(f"_b{leaf_index[leaf.key]}" for leaf in own_leaves)
+        names = ", ".join(f"_a{value_index[gen.lookup(name)]}" for name in own_fields)
+        stored.append(f'{{"v": 1, "r": [{results}], "a": [{names}]}}, ')
+    lines.append(f"    return (_fl, ({outcomes}), ({values}), _RENDERS), (" + "".join(stored) + ")")
     for number, tree in enumerate(trees):
         lines.extend(_store_lines(number, tree, leaf_index, value_index, gen))
         slots: list[Leaf] = []
@@ -329,6 +343,7 @@ def generate_traced(
         render.shape = _shape(trees[number])  # type: ignore[attr-defined]
         render.store_all = gen.namespace["_store_all"]  # type: ignore[attr-defined]
     gen.namespace["_RENDERS"] = tuple(renderers)
+    gen.namespace["_evaluate"].stored = gen.namespace["_evaluate_stored"]
     return gen.namespace["_evaluate"], renderers, source
 
 

@@ -111,6 +111,15 @@ class CompiledRuleset:
         ``facts`` in between."""
         return _new_ruleset_evaluation(RulesetEvaluation, self._traced_code[0](facts))
 
+    def evaluate_stored(
+        self, facts: dict[str, Any]
+    ) -> tuple[RulesetEvaluation, tuple[dict[str, Any], ...]]:
+        """``evaluate(facts)`` and every rule's trace as events store it
+        (``stored_traces()``), from one call of generated code: the quickest way to store
+        every rule's trace."""
+        raw, stored = self._traced_code[0].stored(facts)  # type: ignore[attr-defined]
+        return _new_ruleset_evaluation(RulesetEvaluation, raw), stored
+
     @cached_property
     def _traced_code(self) -> tuple[Traced, tuple[Render, ...], str]:
         # Generated on first use: the untraced callers never pay for it.

@@ -46,6 +46,9 @@ def test_expanding_the_stored_trace_gives_the_dict_trace(defs, fact):
     ruleset = compile_ruleset(defs).evaluate(fact)
     all_stored = ruleset.stored_traces()
     assert len(all_stored) == len(defs)
+    again, stored_with_it = compile_ruleset(defs).evaluate_stored(fact)
+    assert again == ruleset and again.matched == ruleset.matched
+    assert _strict(stored_with_it) == _strict(all_stored)
     for i, definition in enumerate(defs):
         # All at once (one call for the ruleset) stores what each rule stores alone.
         assert _strict(all_stored[i]) == _strict(ruleset[i].stored_trace())
