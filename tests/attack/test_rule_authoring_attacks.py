@@ -778,3 +778,43 @@ def test_a_rule_keeps_at_most_a_hundred_scenarios(program, rule):
     response = author.post(f"/api/v1/programs/acme/rules/{rule.pk}/scenarios", body, format="json")
     assert assert_problem(response, 400)["code"] == "validation_error"
     assert RuleScenario.objects.filter(rule=rule).count() == 100
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_people_asking_to_publish_at_once_leave_one_pending_request(program):
+    rules_config_update(
+        program=program, changes={"rules_publish_requires_approval": True}, actor="test"
+    )
+    rule = rule_create(program=program, definition=SPEC_RULE, actor="user:x")
+    from rules.services.rules import rule_update
+
+    rule_update(rule=rule, definition=rule_def(name="v2"), actor="user:x")
+    clients = {1: keyed(program, "rita", "rule authors"), 2: keyed(program, "sam", "rule authors")}
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def ask(version):
+        try:
+            barrier.wait()
+            statuses.append(
+                clients[version]
+                .post(
+                    f"/api/v1/programs/acme/rules/{rule.pk}/publish",
+                    {"version": version},
+                    format="json",
+                )
+                .status_code
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask, args=(v,)) for v in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [202, 202]
+    assert RulePublishRequest.objects.filter(rule=rule, status="pending").count() == 1
+    assert RulePublishRequest.objects.filter(rule=rule, status="superseded").count() == 1
+    assert Rule.objects.get(pk=rule.pk).status == "draft"
