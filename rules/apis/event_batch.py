@@ -14,6 +14,7 @@ from config.platform.api.errors import flatten_errors, problem
 from config.platform.api.serializers import StrictSerializer, rendered, validated
 from config.platform.api.views import ProgramAPIView
 from config.platform.exceptions import DomainError, ValidationFailed
+from rules.event_explain import expand_event_traces
 from rules.serializers import EventCreateSerializer, EventSerializer
 from rules.services.event_batch import MAX_EVENTS, IngestResult, events_ingest_batch
 
@@ -87,6 +88,7 @@ class EventBatchApi(ProgramAPIView):
         results = events_ingest_batch(
             program=self.program, items=[_validated(raw) for raw in raws], actor=self.actor
         )
+        expand_event_traces(r.event for r in results if r.event is not None)
         return Response(
             {"results": [_result(raw, r) for raw, r in zip(raws, results, strict=True)]},
             status=status.HTTP_202_ACCEPTED,

@@ -222,7 +222,9 @@ def rules_evaluate_and_act(
             "credits": [],
             "skipped": [],
             "limited": [],
-            "trace": evaluation.trace,
+            # The compact record (rules.engine.expand_trace rebuilds the per-leaf dicts when
+            # the event is read): building those dicts cost more than evaluating the rules.
+            "trace": evaluation.stored_trace(),
         }
         if matched:
             planned = plan_actions(

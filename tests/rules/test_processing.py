@@ -9,6 +9,8 @@ import pytest
 from django.utils import timezone
 
 from config.platform.models import AuditEntry, WebhookEndpoint, WebhookMessage
+from rules.engine.trace import is_compact_trace
+from rules.event_explain import expand_event_traces
 from rules.models import Event
 from rules.rewards.models import Reward
 from rules.services import processing
@@ -98,6 +100,9 @@ def test_a_newly_published_version_replaces_the_compiled_rules(program, publish,
 
     assert [(r["version"], r["matched"]) for r in first.results] == [(1, True)]
     assert [(r["version"], r["matched"]) for r in silver.results] == [(2, False)]
+    # Events store the compact trace; reading them rebuilds the per-leaf dicts.
+    assert is_compact_trace(silver.results[0]["trace"])
+    expand_event_traces([silver])
     assert silver.results[0]["trace"][0]["actual"] == "silver"
     assert [(r["version"], r["matched"]) for r in gold.results] == [(2, True)]
     assert sorted(Reward.objects.values_list("amount", flat=True)) == [10, 20]
@@ -134,6 +139,7 @@ def test_rules_after_a_stop_are_neither_traced_nor_recorded(
 
     assert [r["matched"] for r in event.results] == [False, True, False]
     assert [r["outcome"] for r in event.results] == ["not_matched", "matched", "suppressed"]
+    expand_event_traces([event])
     assert event.results[0]["trace"][0]["field"] == "event.plan"
     assert event.results[1]["rule"] == stop.pk
     assert event.results[2]["suppressed_by"] == stop.pk and "trace" not in event.results[2]
