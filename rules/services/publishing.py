@@ -133,20 +133,7 @@ def publish_request_create(*, rule: Rule, version: RuleVersion, actor: str) -> R
         if pending is not None and pending.version_id == version.pk:
             return pending
         if pending is not None:
-            before = _request_json(pending)
-            pending.status = Status.SUPERSEDED
-            pending.decided_at = timezone.now()
-            pending.reason = f"superseded by a request for version {version.version}"
-            pending.save(update_fields=["status", "decided_at", "reason"])
-            audit_record(
-                program=locked.program,
-                actor=actor,
-                action="rule.publish_request_superseded",
-                object_type="rule",
-                object_id=locked.pk,
-                before=before,
-                after=_request_json(pending),
-            )
+            _supersede_pending(locked, actor=actor, why=f"a request for version {version.version}")
         created = RulePublishRequest.objects.create(
             rule=locked, version=version, requested_by=actor
         )
