@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -454,7 +455,8 @@ def test_a_failing_scenario_blocks_publish_rollback_and_the_admin(program):
         "/admin/rules/rule/",
         {"action": "publish", "_selected_action": [rule.pk], "confirmed": "yes", "post": "yes"},
     )
-    assert Rule.objects.get(pk=rule.pk).active_version.version == 1
+    active = Rule.objects.get(pk=rule.pk).active_version
+    assert active is not None and active.version == 1
 
 
 def test_a_request_made_before_a_failing_scenario_cannot_be_approved(program, two_person):
@@ -521,7 +523,7 @@ HOSTILE_EVENTS = [
     [EVENT],
     "event",
 ]
-HOSTILE_DEFINITIONS = [
+HOSTILE_DEFINITIONS: list[Any] = [
     rule_def(active_from="2026-05-01T00:00:00Z", active_until="2026-04-01T00:00:00Z"),
     rule_def(active_from="2026-02-30T00:00:00Z"),
     rule_def(active_from="0000-01-01T00:00:00Z"),
@@ -606,7 +608,10 @@ def test_hostile_bodies_on_rules_test_and_scenarios_are_4xx_problems(program, ru
         b"\xff",
     ):
         response = author.generic(
-            "POST", "/api/v1/programs/acme/rules/test", raw, content_type="application/json"
+            "POST",
+            "/api/v1/programs/acme/rules/test",
+            raw,  # type: ignore[arg-type]  # raw bytes on purpose
+            content_type="application/json",
         )
         assert_problem(response, 400)
     big = (
@@ -615,7 +620,13 @@ def test_hostile_bodies_on_rules_test_and_scenarios_are_4xx_problems(program, ru
         + b'"}}}'
     )
     for path in ("/api/v1/programs/acme/rules/test", f"{base}/scenarios", f"{base}/scenarios/run"):
-        assert_problem(author.generic("POST", path, big, content_type="application/json"), 413)
+        response = author.generic(
+            "POST",
+            path,
+            big,  # type: ignore[arg-type]  # raw bytes on purpose
+            content_type="application/json",
+        )
+        assert_problem(response, 413)
     assert _counts() == before
 
 
@@ -624,7 +635,7 @@ def test_hostile_publish_and_reject_bodies(program, rule, two_person):
     base = f"/api/v1/programs/acme/rules/{rule.pk}"
     before = _counts()
     for version in (0, -1, 2**63, "1", 1.5, True, [1], 99):
-        body = {"version": version}
+        body: dict[str, Any] = {"version": version}
         assert_problem(author.post(f"{base}/publish", body, format="json"), (400, 404))
     rid = author.post(f"{base}/publish", {}, format="json").json()["publish_request"]["id"]
     sam = staff("sam", "rule authors")
@@ -698,7 +709,8 @@ def test_a_request_overtaken_by_a_direct_publish_cannot_roll_the_rule_back(
     )
     response = sam.post(f"{base}/publish-requests/{rid}/approve")
     assert response.status_code == 409, response.content[:300]
-    assert Rule.objects.get(pk=rule.pk).active_version.version == 2
+    active = Rule.objects.get(pk=rule.pk).active_version
+    assert active is not None and active.version == 2
 
 
 def test_testing_unsaved_and_running_scenarios_on_a_canvas_write_nothing(program, rule):

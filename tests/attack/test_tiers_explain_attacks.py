@@ -6,6 +6,7 @@ events, tampered results and another program's rules."""
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import pytest
 from django.apps import apps
@@ -102,7 +103,8 @@ def test_hostile_tier_definitions_are_400_and_change_nothing(program, api, url):
     audited = AuditEntry.objects.count()
     for tiers in HOSTILE_TIERS:
         _problem(api.put(url("tiers"), {"tiers": tiers}, format="json"))
-    for body in ({"tiers": "x"}, {"tiers": None}, {}, {"tiers": [], "x": 1}, [], "x"):
+    bodies: tuple[Any, ...] = ({"tiers": "x"}, {"tiers": None}, {}, {"tiers": [], "x": 1}, [], "x")
+    for body in bodies:
         _problem(api.put(url("tiers"), body, format="json"))
     for raw in (
         b'{"tiers": [{"key":"g","name":"G","rank":1,"criteria":{"min_conversions": NaN}}]}',

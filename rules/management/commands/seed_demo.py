@@ -209,7 +209,7 @@ TIERS = [
     },
 ]
 # A saved test on the SPEC example rule: a premium subscriber referred by a paid user pays.
-PREMIUM_SCENARIO = {
+PREMIUM_SCENARIO: dict[str, Any] = {
     "name": "A premium subscriber referred by a paid user pays the referrer",
     "event": {
         "type": "subscription_started",
