@@ -292,7 +292,10 @@ class RuleScenario(models.Model):
     """A saved test of a rule: an event (as POST P/rules/{id}/test takes it) and the expected
     outcome. Scenarios run on every save; publishing is refused while one fails."""
 
-    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="scenarios")
+    # No index of its own: rule_scenario_name_unique leads with the rule.
+    rule = models.ForeignKey(
+        Rule, on_delete=models.CASCADE, related_name="scenarios", db_index=False
+    )
     name = models.CharField(max_length=200)
     event = models.JSONField()
     # {"matched": bool, "rewards": [{"beneficiary", "amount", "currency"?}]?}
@@ -323,7 +326,10 @@ class RulePublishRequest(models.Model):
         REJECTED = "rejected"
         SUPERSEDED = "superseded"
 
-    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="publish_requests")
+    # Indexed with created_at (a rule's requests, newest first): see Meta.indexes.
+    rule = models.ForeignKey(
+        Rule, on_delete=models.CASCADE, related_name="publish_requests", db_index=False
+    )
     version = models.ForeignKey(RuleVersion, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     requested_by = models.CharField(max_length=255)
@@ -334,6 +340,9 @@ class RulePublishRequest(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["rule", "created_at"], name="rule_publish_request_by_rule"),
+        ]
         permissions = [
             # The second person's: not change_rule, which every backend API key holds.
             ("approve_rulepublishrequest", "Can approve a request to publish a rule"),
