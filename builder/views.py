@@ -18,8 +18,8 @@ from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 
 from config.platform.models import Program
-from rules.models import Rule, RulePublishRequest
-from rules.selectors import programs_with_rules, rules_config_get
+from rules.models import Rule
+from rules.selectors import programs_with_rules, rules_config_get, rules_waiting_for_approval
 
 # Publishing (and rejecting a request to publish) changes the rule; approving another
 # person's request has its own permission (rule authors hold it, backend API keys do not).
@@ -46,12 +46,6 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         return view(request, *args, **kwargs)
 
     return wrapper
-
-
-def _rules_waiting_for_approval() -> set[int]:
-    """Ids of rules with a publish request waiting for a second person (a badge in the list)."""
-    pending = RulePublishRequest.objects.filter(status=RulePublishRequest.Status.PENDING)
-    return set(pending.values_list("rule_id", flat=True))
 
 
 def _rule_matches(rule: Rule, words: list[str], status: str) -> bool:
@@ -81,7 +75,7 @@ def index(request: HttpRequest) -> HttpResponse:
             "query": query,
             "status": status,
             "statuses": Rule.Status.choices,
-            "pending": _rules_waiting_for_approval(),
+            "pending": rules_waiting_for_approval(),
         },
     )
 

@@ -17,7 +17,16 @@ from config.platform import rowsql
 from config.platform.db import prepared_cursor
 from config.platform.exceptions import NotFound
 from config.platform.models import Program
-from rules.models import Event, Participant, Referral, Rule, RuleProgramConfig, RuleVersion
+from rules.models import (
+    Event,
+    Participant,
+    Referral,
+    Rule,
+    RuleProgramConfig,
+    RulePublishRequest,
+    RuleScenario,
+    RuleVersion,
+)
 from rules.rewards.models import Reward
 
 
@@ -364,3 +373,25 @@ def rule_latest_versions(rules: list[Rule]) -> dict[int, RuleVersion]:
 
 def rule_version_list(*, rule: Rule) -> QuerySet[RuleVersion]:
     return RuleVersion.objects.filter(rule=rule).select_related("rule")
+
+
+def rule_scenario_list(*, rule: Rule) -> QuerySet[RuleScenario]:
+    return RuleScenario.objects.filter(rule=rule)
+
+
+def rule_scenario_get(*, rule: Rule, scenario_id: Any) -> RuleScenario:
+    """One of the rule's scenarios; NotFound for another rule's or an unknown id."""
+    try:
+        pk = int(scenario_id)
+    except (TypeError, ValueError):
+        raise NotFound(f"No scenario {scenario_id!r}.") from None
+    found = RuleScenario.objects.filter(rule=rule, pk=pk).first()
+    if found is None:
+        raise NotFound(f"Rule {rule.pk} has no scenario {scenario_id!r}.")
+    return found
+
+
+def rules_waiting_for_approval() -> set[int]:
+    """Ids of rules with a publish request waiting for a second person."""
+    pending = RulePublishRequest.objects.filter(status=RulePublishRequest.Status.PENDING)
+    return set(pending.values_list("rule_id", flat=True))

@@ -279,7 +279,7 @@ class ScenariosRunSerializer(StrictSerializer):
     definition = serializers.JSONField(required=False)
 
 
-class PublishRequestSerializer(serializers.Serializer):
+class RulePublishRequestSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     rule = serializers.IntegerField(source="rule_id")
     version = serializers.IntegerField(source="version.version")

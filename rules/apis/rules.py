@@ -18,10 +18,10 @@ from config.platform.api.pagination import CursorPagination
 from config.platform.api.serializers import rendered, rendered_many, validated
 from config.platform.api.views import ProgramAPIView
 from config.platform.currencies import currency_exponent
-from config.platform.exceptions import NotFound, ValidationFailed
+from config.platform.exceptions import ValidationFailed
 from rules.action_registry import actions_catalog
 from rules.explain import explain
-from rules.models import Rule, RulePublishRequest, RuleScenario
+from rules.models import Rule, RulePublishRequest
 from rules.nl import draft_from_text
 from rules.rewards.operations import operation_set_get
 from rules.rule_results import results_window, rule_results
@@ -29,15 +29,17 @@ from rules.selectors import (
     rule_get,
     rule_latest_versions,
     rule_list,
+    rule_scenario_get,
+    rule_scenario_list,
     rule_version_get,
     rule_version_list,
 )
 from rules.serializers import (
     DraftFromTextSerializer,
-    PublishRequestSerializer,
     PublishSerializer,
     RejectSerializer,
     ResultsQuerySerializer,
+    RulePublishRequestSerializer,
     RuleSerializer,
     RuleTestSerializer,
     RuleTestUnsavedSerializer,
@@ -167,7 +169,7 @@ class RulePublishApi(ProgramAPIView):
             return _scenarios_failing(exc)
         if isinstance(done, RulePublishRequest):
             return Response(
-                {"publish_request": rendered(PublishRequestSerializer, done)},
+                {"publish_request": rendered(RulePublishRequestSerializer, done)},
                 status=status.HTTP_202_ACCEPTED,
             )
         return _render(done)
@@ -231,6 +233,7 @@ class RuleTestUnsavedApi(ProgramAPIView):
     @extend_schema(
         request=RuleTestUnsavedSerializer,
         responses={200: OpenApiTypes.OBJECT, **INVALID},
+        operation_id="rules_test_unsaved",
         description='Evaluate an unsaved definition against an event: `{"definition", '
         '"event"}` → the body of POST rules/{id}/test (`"matched", "trace", "actions", '
         '"warnings"`; `rule` and `version` null). The definition is validated first (400 '
@@ -363,17 +366,6 @@ SCENARIO_SHAPE = (
 )
 
 
-def _scenario_get(rule: Rule, sid: str) -> RuleScenario:
-    try:
-        pk = int(sid)
-    except (TypeError, ValueError):
-        raise NotFound(f"No scenario {sid!r}.") from None
-    found = RuleScenario.objects.filter(rule=rule, pk=pk).first()
-    if found is None:
-        raise NotFound(f"Rule {rule.pk} has no scenario {sid!r}.")
-    return found
-
-
 class RuleScenarioListApi(ProgramAPIView):
     required_permissions = {"GET": "rules.view_rule", "POST": "rules.change_rule"}
 
@@ -384,7 +376,7 @@ class RuleScenarioListApi(ProgramAPIView):
     def get(self, request: Request, program: str, pk: str) -> Response:
         rule = rule_get(program=self.program, rule_id=pk)
         paginator = CursorPagination()
-        page = paginator.paginate_queryset(RuleScenario.objects.filter(rule=rule), request, self)
+        page = paginator.paginate_queryset(rule_scenario_list(rule=rule), request, self)
         return paginator.get_paginated_response(rendered_many(ScenarioSerializer, page or []))
 
     @extend_schema(
@@ -411,7 +403,7 @@ class RuleScenarioDetailApi(ProgramAPIView):
     @extend_schema(responses=ScenarioSerializer, description=SCENARIO_SHAPE)
     def get(self, request: Request, program: str, pk: str, sid: str) -> Response:
         rule = rule_get(program=self.program, rule_id=pk)
-        return Response(rendered(ScenarioSerializer, _scenario_get(rule, sid)))
+        return Response(rendered(ScenarioSerializer, rule_scenario_get(rule=rule, scenario_id=sid)))
 
     @extend_schema(
         request=ScenarioWriteSerializer,
@@ -423,14 +415,16 @@ class RuleScenarioDetailApi(ProgramAPIView):
         data = validated(ScenarioWriteSerializer, request.data)
         rule = rule_get(program=self.program, rule_id=pk)
         scenario = scenario_services.scenario_update(
-            scenario=_scenario_get(rule, sid), actor=self.actor, **data
+            scenario=rule_scenario_get(rule=rule, scenario_id=sid), actor=self.actor, **data
         )
         return Response(rendered(ScenarioSerializer, scenario))
 
     @extend_schema(request=None, responses={204: None}, description="Delete a scenario.")
     def delete(self, request: Request, program: str, pk: str, sid: str) -> Response:
         rule = rule_get(program=self.program, rule_id=pk)
-        scenario_services.scenario_delete(scenario=_scenario_get(rule, sid), actor=self.actor)
+        scenario_services.scenario_delete(
+            scenario=rule_scenario_get(rule=rule, scenario_id=sid), actor=self.actor
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -463,7 +457,7 @@ class RulePublishRequestListApi(ProgramAPIView):
     required_permissions = {"GET": "rules.view_rule"}
 
     @extend_schema(
-        responses=PublishRequestSerializer(many=True),
+        responses=RulePublishRequestSerializer(many=True),
         description="The rule's publish requests (two-person publishing), newest first: "
         "status pending, approved, rejected or superseded.",
     )
@@ -473,7 +467,9 @@ class RulePublishRequestListApi(ProgramAPIView):
         page = paginator.paginate_queryset(
             publishing.publish_request_list(rule=rule), request, view=self
         )
-        return paginator.get_paginated_response(rendered_many(PublishRequestSerializer, page or []))
+        return paginator.get_paginated_response(
+            rendered_many(RulePublishRequestSerializer, page or [])
+        )
 
 
 class RulePublishRequestApproveApi(ProgramAPIView):
@@ -506,7 +502,7 @@ class RulePublishRequestRejectApi(ProgramAPIView):
 
     @extend_schema(
         request=RejectSerializer,
-        responses={200: PublishRequestSerializer, **INVALID},
+        responses={200: RulePublishRequestSerializer, **INVALID},
         description='Reject a pending publish request (`{"reason"}` required): 200, the '
         'request with status "rejected". Its requester may reject it too (a withdrawal).',
     )
@@ -518,7 +514,7 @@ class RulePublishRequestRejectApi(ProgramAPIView):
             actor=self.actor,
             reason=data["reason"],
         )
-        return Response(rendered(PublishRequestSerializer, rejected))
+        return Response(rendered(RulePublishRequestSerializer, rejected))
 
 
 class RuleResultsApi(ProgramAPIView):
