@@ -16,7 +16,7 @@ from config.platform.api.views import ProgramAPIView
 from config.platform.exceptions import DomainError, ValidationFailed
 from rules.event_explain import expand_event_traces
 from rules.serializers import EventCreateSerializer, EventSerializer
-from rules.services.event_batch import MAX_EVENTS, IngestResult, events_ingest_batch
+from rules.services.event_ingest_batch import MAX_EVENTS, IngestResult, events_ingest_batch
 
 
 class EventBatchSerializer(StrictSerializer):

@@ -1,10 +1,5 @@
-"""Events in batches (SPEC §14): ingesting many in one request, and processing many per claim.
-
-Ingesting (`events_ingest_batch`): each event goes through event_ingest exactly as
-`POST P/events` sends it (same validation, idempotency by id, attribute merge, attribution),
-committed on its own, so one event's refusal never undoes another; their hand-offs are
-collected (rules.services.handoff.event_handoff_batched) and handed off together, as one batch
-task on a broker or batched processing in this process.
+"""Events in batches (SPEC §14): processing many per claim (ingesting many in one request is
+rules.services.event_ingest_batch).
 
 Processing (`events_process_batch`), what a worker does with a batch of event ids (or the next
 due events):
@@ -45,14 +40,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from config.platform import rowsql
 from config.platform.db import prepared_cursor
-from config.platform.exceptions import DomainError
 from config.platform.models import Program
 from rules.actions.rewarding import (
     BatchMemo,
@@ -66,8 +59,6 @@ from rules.actions.run import ActionRefusedInBatch, action_key
 from rules.exceptions import EventNotReady
 from rules.models import Event, Participant
 from rules.selectors import active_rule_versions, rules_config_get
-from rules.services.events import event_ingest
-from rules.services.handoff import event_handoff_batched
 from rules.services.processing import (
     REFUND_EVENT,
     _jsonable,
@@ -80,58 +71,8 @@ from rules.tiers.models import Tier
 
 logger = logging.getLogger(__name__)
 
-MAX_EVENTS = 1000  # per request
 BATCH_SIZE = 100  # per claim: a worker's batch
 Status = Event.Status
-
-
-@dataclass
-class IngestResult:
-    event: Event | None
-    created: bool
-    error: DomainError | None = None
-
-
-def events_ingest_batch(
-    *, program: Program, items: Sequence[dict[str, Any] | DomainError], actor: str
-) -> list[IngestResult]:
-    """Store each event (validated fields of POST P/events, or the error that answers it) as
-    event_ingest does, in order; hand the new ones off together. Then, when they were
-    processed in this process, read them back as stored."""
-    results: list[IngestResult] = []
-    with event_handoff_batched() as handed:
-        for item in items:
-            if isinstance(item, DomainError):
-                results.append(IngestResult(None, False, item))
-                continue
-            try:
-                event, created = event_ingest(
-                    program=program,
-                    event_id=item["id"],
-                    type=item["type"],
-                    user=item["user"],
-                    occurred_at=item["occurred_at"],
-                    attributes=item["attributes"],
-                    data=item["data"],
-                    click_id=item["click_id"],
-                    coupon=item["coupon"],
-                    actor=actor,
-                )
-            except DomainError as exc:
-                results.append(IngestResult(None, False, exc))
-                continue
-            results.append(IngestResult(event, created))
-    if handed and not _broker():
-        # Processed in this process: show the stored state, as POST P/events does.
-        fresh = Event.objects.select_related("participant").in_bulk(handed)
-        for result in results:
-            if result.event is not None and result.event.pk in fresh:
-                result.event = fresh[result.event.pk]
-    return results
-
-
-def _broker() -> bool:
-    return bool(settings.CELERY_BROKER_URL)
 
 
 # --- claim --------------------------------------------------------------------------------
