@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from itertools import compress
 from typing import Any
 
 from .operators import LIST_TYPES, MISSING, NUMBER_TYPES, is_number, parse_datetime, step
@@ -50,8 +49,6 @@ class _Generator:
             "_isinstance": isinstance,
             "_NUM": NUMBER_TYPES,
             "_LIST": LIST_TYPES,
-            "_compress": compress,
-            "_bool": bool,
         }
         self._consts: dict[int, str] = {}
         self._paths: dict[str, str] = {}
@@ -86,11 +83,15 @@ class _Generator:
         name = self._flags.get((var, kind))
         if name is None:
             name = f"_{kind}{var[2:]}"
-            test = {
-                "n": f"{var}.__class__ in _NUM",
-                "s": f"_isinstance({var}, _str)",
-                "l": f"{var}.__class__ in _LIST",
-            }[kind]
+            if kind == "q":  # text or a list: what ``contains`` looks inside
+                test = f"{self.flag(var, 's')} or {self.flag(var, 'l')}"
+            else:
+                test = {
+                    "n": f"{var}.__class__ in _NUM",
+                    # An exact str skips the call; a subclass of str still counts as text.
+                    "s": f"{var}.__class__ is _str or _isinstance({var}, _str)",
+                    "l": f"{var}.__class__ in _LIST",
+                }[kind]
             self.prelude.append(f"{name} = {test}")
             self._flags[(var, kind)] = name
         return name
@@ -137,8 +138,8 @@ class _Generator:
         if op in ("contains", "not_contains") and _plain_text(value):
             c = self.const(value)
             sign = "in" if op == "contains" else "not in"
-            text, seq = self.flag(v, "s"), self.flag(v, "l")
-            return _INLINE, f"(({c} {sign} {v}) if {text} else ({seq} and {c} {sign} {v}))"
+            # In text a substring, in a list a member: the same ``in`` either way.
+            return _INLINE, f"({self.flag(v, 'q')} and {c} {sign} {v})"
         if op in ("starts_with", "ends_with") and isinstance(value, str):
             method = "startswith" if op == "starts_with" else "endswith"
             return _INLINE, f"({self.flag(v, 's')} and {v}.{method}({self.const(value)}))"
@@ -217,6 +218,12 @@ def _shape(tree: Node) -> tuple[int, int]:
     return len(own_leaves), len(own_fields)
 
 
+def _record(results: Sequence[str], values: Sequence[str]) -> str:
+    """Source of one rule's compact stored trace, ``{"v": 2, "t": (outcomes..., values...)}``
+    (rules.engine.trace): one dict and one tuple per rule, the least a record can cost."""
+    return '{"v": 2, "t": (' + "".join(f"{x}, " for x in (*results, *values)) + ")}"
+
+
 def _store_lines(
     number: int,
     tree: Node,
@@ -224,17 +231,17 @@ def _store_lines(
     value_index: dict[str, int],
     gen: _Generator,
 ) -> list[str]:
-    """``_store<number>(B, V)``: tree ``number``'s compact stored trace, ``{"v": 1, "r": its
-    own leaf outcomes, "a": its own field values as JSON}`` (rules.engine.trace)."""
+    """``_store<number>(B, V)``: tree ``number``'s compact stored trace: its own leaf
+    outcomes, then its own field values as JSON (rules.engine.trace)."""
     own_leaves, own_fields = _own(tree)
-    results = ", ".join(f"B[{leaf_index[leaf.key]}]" for leaf in own_leaves)
+    results = [f"B[{leaf_index[leaf.key]}]" for leaf in own_leaves]
     lines = [f"def _store{number}(B, V):"]
     names = []
     for k, name in enumerate(own_fields):
         lines.append(f"    _a{k} = V[{value_index[gen.lookup(name)]}]")
         lines.append(f"    if _a{k}.__class__ not in _PLAIN: _a{k} = _j(_a{k})")
         names.append(f"_a{k}")
-    lines.append(f'    return {{"v": 1, "r": [{results}], "a": [{", ".join(names)}]}}')
+    lines.append(f"    return {_record(results, names)}")
     return lines
 
 
@@ -253,9 +260,9 @@ def _store_all_lines(
     entries = []
     for tree in trees:
         own_leaves, own_fields = _own(tree)
-        results = ", ".join(f"B[{leaf_index[leaf.key]}]" for leaf in own_leaves)
-        names = ", ".join(f"_a{value_index[gen.lookup(name)]}" for name in own_fields)
-        entries.append(f'{{"v": 1, "r": [{results}], "a": [{names}]}}, ')
+        results = [f"B[{leaf_index[leaf.key]}]" for leaf in own_leaves]
+        names = [f"_a{value_index[gen.lookup(name)]}" for name in own_fields]
+        entries.append(f"{_record(results, names)}, ")
     lines.append("    return (" + "".join(entries) + ")")
     return lines
 
@@ -309,9 +316,9 @@ def generate_traced(
     stored = []
     for tree in trees:
         own_leaves, own_fields = _own(tree)
-        results = ", ".join(f"_b{leaf_index[leaf.key]}" for leaf in own_leaves)
-        names = ", ".join(f"_a{value_index[gen.lookup(name)]}" for name in own_fields)
-        stored.append(f'{{"v": 1, "r": [{results}], "a": [{names}]}}, ')
+        results = [f"_b{leaf_index[leaf.key]}" for leaf in own_leaves]
+        names = [f"_a{value_index[gen.lookup(name)]}" for name in own_fields]
+        stored.append(f"{_record(results, names)}, ")
     lines.append(f"    return (_fl, ({outcomes}), ({values}), _RENDERS), (" + "".join(stored) + ")")
     for number, tree in enumerate(trees):
         lines.extend(_store_lines(number, tree, leaf_index, value_index, gen))
@@ -353,14 +360,17 @@ def generate(trees: Sequence[Node], *, single: bool = False) -> tuple[Callable[[
     _share_repeated(gen, trees)
     bodies = [gen.expression(tree)[1] for tree in trees]
     if single:
-        result = f"    return _bool({bodies[0]})"
-    elif not bodies:
-        result = "    return []"
+        result = [f"    return True if {bodies[0]} else False"]
     else:
-        gen.namespace["_R"] = tuple(range(len(trees)))
-        result = "    return [*_compress(_R, (" + ", ".join(bodies) + ",))]"
+        # One ``if`` per rule: Python's and/or then only jump, never building a value, and
+        # only the rules that match cost an append.
+        result = [
+            "    _out = []",
+            *(f"    if {body}: _out.append({number})" for number, body in enumerate(bodies)),
+            "    return _out",
+        ]
     # Shared leaves come after the lookups they read: lookups are emitted as they are first
     # needed, so they precede every line that uses them.
-    source = "\n".join(["def _evaluate(facts):", *("    " + line for line in gen.prelude), result])
+    source = "\n".join(["def _evaluate(facts):", *("    " + line for line in gen.prelude), *result])
     exec(compile(source, "<rules.engine.codegen>", "exec"), gen.namespace)
     return gen.namespace["_evaluate"], source

@@ -175,9 +175,16 @@ def expand_trace(definition: Any, stored: Any) -> list[dict[str, Any]]:
         render = compile_rule(definition).render
     except (RuleCompileError, TypeError, ValueError, RecursionError):
         return []
-    results, values = stored["r"], stored["a"]
-    if (len(results), len(values)) != render.shape:  # type: ignore[attr-defined]
-        return []
+    leaves, fields = render.shape  # type: ignore[attr-defined]
+    if stored["v"] == 2:
+        both = stored["t"]
+        if len(both) != leaves + fields:
+            return []
+        results, values = both[:leaves], both[leaves:]
+    else:  # the form stored before, outcomes and values apart
+        results, values = stored["r"], stored["a"]
+        if (len(results), len(values)) != (leaves, fields):
+            return []
     # Outcomes are booleans as recorded; anything else read from storage counts as false.
     outcomes = tuple(r if r is True or r is False else False for r in results)
     return render(outcomes, tuple(values))

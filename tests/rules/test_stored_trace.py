@@ -26,11 +26,20 @@ def _roundtrip(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+def _as_stored_before(definition: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """The same record in the form events stored before (``{"v": 1, "r", "a"}``)."""
+    leaves, _ = compile_rule(definition).render.shape  # type: ignore[attr-defined]
+    both = list(stored["t"])
+    return {"v": 1, "r": both[:leaves], "a": both[leaves:]}
+
+
 def assert_expands(definition: dict[str, Any], evaluation: Evaluation) -> None:
     stored: Any = evaluation.stored_trace()
     assert is_compact_trace(stored)
-    assert set(stored) == {"v", "r", "a"}
-    assert all(r is True or r is False for r in stored["r"])
+    assert set(stored) == {"v", "t"} and stored["v"] == 2 and isinstance(stored["t"], tuple)
+    leaves, fields = compile_rule(definition).render.shape  # type: ignore[attr-defined]
+    assert len(stored["t"]) == leaves + fields
+    assert all(r is True or r is False for r in stored["t"][:leaves])
     want = evaluation.trace
     got = expand_trace(definition, stored)
     assert [_strict(step) for step in got] == [_strict(step) for step in want]
@@ -38,6 +47,13 @@ def assert_expands(definition: dict[str, Any], evaluation: Evaluation) -> None:
         assert mine["result"] is reference["result"]
     # Through the database's JSON: the same as the dict trace through it.
     assert _roundtrip(expand_trace(definition, _roundtrip(stored))) == _roundtrip(want)
+    # Traces stored before this form (outcomes and values apart) still read the same.
+    before = _as_stored_before(definition, stored)
+    assert is_compact_trace(before) and is_compact_trace(_roundtrip(before))
+    assert [_strict(step) for step in expand_trace(definition, before)] == [
+        _strict(step) for step in want
+    ]
+    assert _roundtrip(expand_trace(definition, _roundtrip(before))) == _roundtrip(want)
 
 
 @settings(max_examples=300, deadline=None)
@@ -52,6 +68,10 @@ def test_expanding_the_stored_trace_gives_the_dict_trace(defs, fact):
     for i, definition in enumerate(defs):
         # All at once (one call for the ruleset) stores what each rule stores alone.
         assert _strict(all_stored[i]) == _strict(ruleset[i].stored_trace())
+        assert _strict(stored_with_it[i]) == _strict(again[i].stored_trace())
+        assert [_strict(step) for step in expand_trace(definition, stored_with_it[i])] == [
+            _strict(step) for step in ruleset[i].trace
+        ]
         assert_expands(definition, ruleset[i])
         assert_expands(definition, compile_rule(definition).evaluate(fact))
         # Both paths store the same record for a rule.
@@ -91,12 +111,17 @@ def test_the_stored_form_is_small_and_reading_the_trace_does_not_change_it():
         {"event": {"plan": "silver", "when": datetime(2026, 1, 2, tzinfo=UTC)}}
     )
     stored: Any = evaluation.stored_trace()
-    # One outcome per distinct leaf, one value per distinct field; datetimes as RFC 3339.
-    assert stored == {"v": 1, "r": [False, True], "a": ["silver", "2026-01-02T00:00:00+00:00"]}
+    # One outcome per distinct leaf, then one value per distinct field; datetimes as RFC 3339.
+    assert stored == {"v": 2, "t": (False, True, "silver", "2026-01-02T00:00:00+00:00")}
+    assert _roundtrip(stored) == {"v": 2, "t": [False, True, "silver", "2026-01-02T00:00:00+00:00"]}
     trace = evaluation.trace
     assert [step["result"] for step in trace] == [False, None, None]
     assert evaluation.stored_trace() == stored
     assert expand_trace(definition, stored) == trace
+    assert expand_trace(definition, _roundtrip(stored)) == trace
+    # The form stored before this one, as a database holds it, reads the same.
+    before = {"v": 1, "r": [False, True], "a": ["silver", "2026-01-02T00:00:00+00:00"]}
+    assert expand_trace(definition, before) == trace
 
 
 def test_expand_reads_the_old_form_and_never_raises_on_damage():
@@ -114,6 +139,12 @@ def test_expand_reads_the_old_form_and_never_raises_on_damage():
         {"v": 1, "r": [True, False], "a": ["x"]},  # more outcomes than leaves
         {"v": 1, "r": [True], "a": []},
         {"v": 1, "r": "T", "a": ["x"]},
+        {"v": 2},
+        {"v": 2, "t": "Tx"},
+        {"v": 2, "t": [True]},  # fewer entries than leaves and fields
+        {"v": 2, "t": [True, "x", "y"]},  # more
+        {"v": 3, "t": [True, "x"]},
+        {"v": 1, "t": [True, "x"]},
     ):
         assert expand_trace(definition, damaged) == []
     bad_definition: Any
@@ -121,6 +152,8 @@ def test_expand_reads_the_old_form_and_never_raises_on_damage():
         assert expand_trace(bad_definition, good) == []
     # A stored outcome that is not a boolean reads as false, never as its truthiness.
     assert expand_trace(definition, {"v": 1, "r": [1], "a": ["gold"]})[0]["result"] is False
+    assert expand_trace(definition, {"v": 2, "t": [1, "gold"]})[0]["result"] is False
+    assert expand_trace(definition, {"v": 2, "t": [True, "gold"]})[0]["result"] is True
 
 
 def test_a_hand_built_evaluation_stores_its_dicts():
