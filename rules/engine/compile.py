@@ -176,8 +176,8 @@ def expand_trace(definition: Any, stored: Any) -> list[dict[str, Any]]:
     except (RuleCompileError, TypeError, ValueError, RecursionError):
         return []
     leaves, fields = render.shape  # type: ignore[attr-defined]
-    if stored["v"] == 2:
-        both = stored["t"]
+    if "v2" in stored:
+        both = stored["v2"]
         if len(both) != leaves + fields:
             return []
         results, values = both[:leaves], both[leaves:]

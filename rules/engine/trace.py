@@ -11,12 +11,13 @@ is still shown). ``actual`` is null when the field is missing; datetimes are ren
 RFC 3339 strings so the trace is JSON.
 
 What events store (``Evaluation.stored_trace()``) is the compact record instead,
-``{"v": 2, "t": [...]}``: ``t`` holds first the outcome of each of the rule's distinct leaves
+``{"v2": [...]}`` (the key names the form's version): the list holds first the outcome of each of the rule's distinct leaves
 (distinct field, operator and value) in order of first appearance in the document, every one
 evaluated (true/false), then the value of each distinct field a leaf reads, in the same
 order, rendered as in the trace (missing → null, datetimes → RFC 3339). The rule's
-definition says how many of each there are. In memory ``t`` is a tuple (the generated code
-builds one dict and one tuple per rule, the least a record can cost); through JSON, a list.
+definition says how many of each there are. In memory the list is a tuple (the generated
+code builds one dict of one key and one tuple per rule, the least a record can cost); through
+JSON, a list.
 Events stored before this form hold ``{"v": 1, "r": [outcomes], "a": [values]}`` (the same
 two sequences apart), or, before that, the list of dicts itself; readers take all three.
 ``rules.engine.expand_trace`` (in compile.py) rebuilds the list of dicts from it and the rule version's definition (versions are
@@ -126,16 +127,15 @@ def evaluate_traced(tree: Node, facts: Any) -> Evaluation:
 
 
 def is_compact_trace(stored: Any) -> bool:
-    """Whether ``stored`` has a compact stored form's shape (``{"v": 2, "t": [...]}``, or
+    """Whether ``stored`` has a compact stored form's shape (``{"v2": [...]}``, or
     ``{"v": 1, "r": [...], "a": [...]}`` as stored before; the lengths are checked against
     the definition by expand_trace)."""
     if not isinstance(stored, dict):
         return False
-    version = stored.get("v")
-    if version == 2:
-        return isinstance(stored.get("t"), (list, tuple))
+    if "v2" in stored:
+        return len(stored) == 1 and isinstance(stored["v2"], (list, tuple))
     return (
-        version == 1
+        stored.get("v") == 1
         and isinstance(stored.get("r"), (list, tuple))
         and isinstance(stored.get("a"), (list, tuple))
     )

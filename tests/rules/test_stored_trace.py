@@ -29,17 +29,17 @@ def _roundtrip(value: Any) -> Any:
 def _as_stored_before(definition: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
     """The same record in the form events stored before (``{"v": 1, "r", "a"}``)."""
     leaves, _ = compile_rule(definition).render.shape  # type: ignore[attr-defined]
-    both = list(stored["t"])
+    both = list(stored["v2"])
     return {"v": 1, "r": both[:leaves], "a": both[leaves:]}
 
 
 def assert_expands(definition: dict[str, Any], evaluation: Evaluation) -> None:
     stored: Any = evaluation.stored_trace()
     assert is_compact_trace(stored)
-    assert set(stored) == {"v", "t"} and stored["v"] == 2 and isinstance(stored["t"], tuple)
+    assert set(stored) == {"v2"} and isinstance(stored["v2"], tuple)
     leaves, fields = compile_rule(definition).render.shape  # type: ignore[attr-defined]
-    assert len(stored["t"]) == leaves + fields
-    assert all(r is True or r is False for r in stored["t"][:leaves])
+    assert len(stored["v2"]) == leaves + fields
+    assert all(r is True or r is False for r in stored["v2"][:leaves])
     want = evaluation.trace
     got = expand_trace(definition, stored)
     assert [_strict(step) for step in got] == [_strict(step) for step in want]
@@ -112,8 +112,8 @@ def test_the_stored_form_is_small_and_reading_the_trace_does_not_change_it():
     )
     stored: Any = evaluation.stored_trace()
     # One outcome per distinct leaf, then one value per distinct field; datetimes as RFC 3339.
-    assert stored == {"v": 2, "t": (False, True, "silver", "2026-01-02T00:00:00+00:00")}
-    assert _roundtrip(stored) == {"v": 2, "t": [False, True, "silver", "2026-01-02T00:00:00+00:00"]}
+    assert stored == {"v2": (False, True, "silver", "2026-01-02T00:00:00+00:00")}
+    assert _roundtrip(stored) == {"v2": [False, True, "silver", "2026-01-02T00:00:00+00:00"]}
     trace = evaluation.trace
     assert [step["result"] for step in trace] == [False, None, None]
     assert evaluation.stored_trace() == stored
@@ -139,11 +139,13 @@ def test_expand_reads_the_old_form_and_never_raises_on_damage():
         {"v": 1, "r": [True, False], "a": ["x"]},  # more outcomes than leaves
         {"v": 1, "r": [True], "a": []},
         {"v": 1, "r": "T", "a": ["x"]},
-        {"v": 2},
-        {"v": 2, "t": "Tx"},
-        {"v": 2, "t": [True]},  # fewer entries than leaves and fields
-        {"v": 2, "t": [True, "x", "y"]},  # more
-        {"v": 3, "t": [True, "x"]},
+        {"v2": None},
+        {"v2": "Tx"},
+        {"v2": [True]},  # fewer entries than leaves and fields
+        {"v2": [True, "x", "y"]},  # more
+        {"v2": [True, "x"], "v": 1, "r": [True], "a": ["x"]},  # two forms in one
+        {"v3": [True, "x"]},
+        {"v": 2, "t": [True, "x"]},
         {"v": 1, "t": [True, "x"]},
     ):
         assert expand_trace(definition, damaged) == []
@@ -152,8 +154,8 @@ def test_expand_reads_the_old_form_and_never_raises_on_damage():
         assert expand_trace(bad_definition, good) == []
     # A stored outcome that is not a boolean reads as false, never as its truthiness.
     assert expand_trace(definition, {"v": 1, "r": [1], "a": ["gold"]})[0]["result"] is False
-    assert expand_trace(definition, {"v": 2, "t": [1, "gold"]})[0]["result"] is False
-    assert expand_trace(definition, {"v": 2, "t": [True, "gold"]})[0]["result"] is True
+    assert expand_trace(definition, {"v2": [1, "gold"]})[0]["result"] is False
+    assert expand_trace(definition, {"v2": [True, "gold"]})[0]["result"] is True
 
 
 def test_a_hand_built_evaluation_stores_its_dicts():
