@@ -4,12 +4,12 @@
    takes the row with ``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent workers never wait on
    each other; SQLite (one writer at a time anyway) uses a conditional UPDATE.
 2. **Work** (one transaction, holding the event's row lock): build the facts, evaluate the
-   active rules for the event's type by descending priority (skipping a version whose schedule
-   excludes the event, suppressing the rest after a matched rule with ``stop_processing``, and
-   recording every one of them with its outcome), run matched actions through the ledger with
-   deterministic keys, recompute tiers when rewards were made, apply a refund, store the
-   results and mark the event ``processed``. A crash anywhere rolls all of it
-   back; even if it did not, the keys make the next attempt pay nothing twice.
+   active rules for the event's type together (by descending priority, skipping a version whose
+   schedule excludes the event, suppressing the rest after a matched rule with
+   ``stop_processing``, and recording every one of them with its outcome), run matched actions
+   through the ledger with deterministic keys, recompute the referrers' tiers, apply a refund,
+   store the results and mark the event ``processed``. A crash anywhere rolls all of it back;
+   even if it did not, the keys make the next attempt pay nothing twice.
 3. **Failure**: back to ``received`` with ``next_attempt_at`` (exponential backoff), or
    ``failed`` with the error after MAX_ATTEMPTS (`event_mark_failed`: audit entry and an
    ``event.failed`` webhook).
@@ -39,7 +39,7 @@ from config.platform.db import prepared_cursor
 from config.platform.models import Program
 from config.platform.webhooks.services import webhook_emit
 from rules.actions.run import actions_run
-from rules.engine import compile_rule
+from rules.engine import compile_ruleset
 from rules.engine.plan import plan_actions
 from rules.exceptions import EventNotReady
 from rules.fraud import fraud_hold_reason
@@ -170,24 +170,27 @@ def rules_evaluate_and_act(
     active: list[tuple[Any, Any]] | None = None,
     config: Any = None,
     has_tiers: bool | None = None,
+    facts: tuple[dict[str, Any], dict[str, Participant]] | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate the event's active rules and run the matched actions (no status change).
 
     Rules run in priority order. Every active rule of the trigger gets an entry with its
     "outcome": "skipped" (with a "reason") when its version's schedule excludes the event's
-    occurred_at; "matched" or "not_matched", evaluated once with its trace; "suppressed"
-    (with "suppressed_by": the rule's id, not evaluated) after a matched rule with
-    stop_processing. Compiled rules are cached by rules.engine (versions are immutable).
-    When the actions created rewards for a referred user, the tiers of their referrer and
-    the referrer's referrer are recomputed (rules.tiers). `active`: the active rules for the
-    event's type, when the caller has read them already (a batch); likewise `config`, the
-    program's rules settings, and `has_tiers` (False: the program has no tiers to recompute)."""
+    occurred_at; "matched" or "not_matched", with its trace; "suppressed" (with
+    "suppressed_by": the rule's id; no trace, no actions) after a matched rule with
+    stop_processing. The trigger's rules are evaluated together, traces included, by one call
+    of the compiled ruleset (rules.engine.compile_ruleset, cached; versions are immutable).
+    For an event of a referred user, the tiers of their referrer and the referrer's referrer
+    are recomputed (rules.tiers): any event of theirs can move the figures tiers count.
+    `active`: the active rules for the event's type, when the caller has read them already (a
+    batch); likewise `config`, the program's rules settings, `has_tiers` (False: the program
+    has no tiers to recompute) and `facts` (event_facts(event))."""
     program = event.program
     if active is None:
         active = active_rule_versions(program=program, trigger=event.type)
     if not active:
         return []
-    facts, roles = event_facts(event)
+    facts_, roles = facts if facts is not None else event_facts(event)
     # Fraud signals compare a referrer with the referred: without a referrer there is nothing
     # to hold (fraud_hold_reason says ""), so the settings need not be read.
     hold_reason = (
@@ -198,10 +201,13 @@ def rules_evaluate_and_act(
         if "referrer" in roles
         else ""
     )
+    # Every rule in one call, each trace in the compact form events store (the evaluation is
+    # pure: a rule a stop suppresses or a schedule skips is simply not recorded).
+    evaluation, traces = compile_ruleset([v.definition for _, v in active]).evaluate_stored(facts_)
+    matches = evaluation.matched
     results: list[dict[str, Any]] = []
     stopped_by: int | None = None
-    rewarded = False
-    for rule, version in active:
+    for (rule, version), matched, trace in zip(active, matches, traces, strict=True):
         definition = version.definition
         if "active_from" in definition or "active_until" in definition:
             skip = schedule_skip(definition, event.occurred_at)
@@ -211,8 +217,6 @@ def rules_evaluate_and_act(
         if stopped_by is not None:
             results.append(_not_evaluated(rule, version, "suppressed", suppressed_by=stopped_by))
             continue
-        evaluation = compile_rule(definition).evaluate(facts)
-        matched = evaluation.matched
         entry: dict[str, Any] = {
             "rule": rule.pk,
             "version": version.version,
@@ -224,12 +228,12 @@ def rules_evaluate_and_act(
             "limited": [],
             # The compact record (rules.engine.expand_trace rebuilds the per-leaf dicts when
             # the event is read): building those dicts cost more than evaluating the rules.
-            "trace": evaluation.stored_trace(),
+            "trace": trace,
         }
         if matched:
             planned = plan_actions(
                 definition,
-                facts,
+                facts_,
                 currency=program.currency,
                 direct_rate_bps=program.direct_rate_bps,
                 override_rate_bps=program.override_rate_bps,
@@ -248,14 +252,12 @@ def rules_evaluate_and_act(
                 skipped=outcome.skipped,
                 limited=outcome.limited,
             )
-            if outcome.rewards:
-                rewarded = True
-                if hold_reason:
-                    entry["held"] = hold_reason
+            if outcome.rewards and hold_reason:
+                entry["held"] = hold_reason
             if definition.get("stop_processing"):
                 stopped_by = rule.pk
         results.append(entry)
-    if rewarded and "referrer" in roles and has_tiers is not False:
+    if "referrer" in roles and has_tiers is not False:
         # Tiers are the referrer's and their referrer's: a user nobody referred moves none.
         tier_recompute_for_event(event=event)
     return results

@@ -362,9 +362,12 @@ def test_reading_an_explanation_needs_the_view_event_permission(
     assert client.get(url("events/p-1")).status_code == 200
 
 
-def test_rewards_trigger_the_tier_recompute_only_when_made(
+def test_every_event_of_a_referred_user_recomputes_tiers(
     program, publish, refer, send, monkeypatch
 ):
+    """Tiers count referred revenue, conversions and active referrals from the referred
+    users' events, whether or not a rule paid for them: each such event recomputes the
+    referrers' tiers; an event of a user nobody referred moves none."""
     calls: list[str] = []
     monkeypatch.setattr(
         processing, "tier_recompute_for_event", lambda *, event: calls.append(event.event_id)
@@ -372,17 +375,17 @@ def test_rewards_trigger_the_tier_recompute_only_when_made(
     refer("alice", "bob")
     publish(rule_def(name="Paid only", conditions=PAID))
     send("nothing", "subscription_started", "bob")
-    assert calls == []
+    assert calls == ["nothing"] and not Reward.objects.exists()
     publish(
         rule_def(
             name="Everyone", priority=0, conditions=ALWAYS, actions=[reward_action(100, "referred")]
         )
     )
     send("paid", "subscription_started", "bob")
-    assert calls == ["paid"]
+    assert calls == ["nothing", "paid"]
     # Paid, but nobody referred dave: no referrer's tier can move.
     send("lonely", "subscription_started", "dave")
-    assert calls == ["paid"] and Reward.objects.filter(beneficiary="dave").count() == 1
+    assert calls == ["nothing", "paid"] and Reward.objects.filter(beneficiary="dave").count() == 1
 
 
 def test_the_admin_event_page_shows_the_sentences(every_outcome, send, staff):

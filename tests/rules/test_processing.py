@@ -114,19 +114,23 @@ def test_rules_after_a_stop_are_neither_traced_nor_recorded(
 ):
     from rules.engine import CompiledRule, CompiledRuleset
 
-    traced: list[CompiledRule] = []
-    untraced: list[object] = []
+    calls: list[tuple[str, object]] = []
 
-    def spy(calls: list, real):
+    def spy(name: str, real):
         def call(self, facts):
-            calls.append(self)
+            calls.append((name, self))
             return real(self, facts)
 
         return call
 
-    monkeypatch.setattr(CompiledRule, "evaluate", spy(traced, CompiledRule.evaluate))
-    for cls, name in ((CompiledRule, "matches"), (CompiledRuleset, "matching")):
-        monkeypatch.setattr(cls, name, spy(untraced, getattr(cls, name)))
+    for cls, name in (
+        (CompiledRuleset, "evaluate_stored"),
+        (CompiledRuleset, "evaluate"),
+        (CompiledRuleset, "matching"),
+        (CompiledRule, "evaluate"),
+        (CompiledRule, "matches"),
+    ):
+        monkeypatch.setattr(cls, name, spy(name, getattr(cls, name)))
     refer("alice", "bob")
     never = {
         "operator": "AND",
@@ -143,6 +147,8 @@ def test_rules_after_a_stop_are_neither_traced_nor_recorded(
     assert event.results[0]["trace"][0]["field"] == "event.plan"
     assert event.results[1]["rule"] == stop.pk
     assert event.results[2]["suppressed_by"] == stop.pk and "trace" not in event.results[2]
-    assert [c.definition["name"] for c in traced] == ["a", "b"]
-    assert untraced == []  # one traced evaluation per recorded rule, not a second pass
+    # One traced evaluation of the trigger's rules together, in priority order; no second pass.
+    [(name, ruleset)] = calls
+    assert name == "evaluate_stored"
+    assert [d["name"] for d in ruleset.definitions] == ["a", "b", "c"]
     assert Reward.objects.get().amount == 50000
