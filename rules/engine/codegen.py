@@ -53,6 +53,7 @@ class _Generator:
         self._consts: dict[int, str] = {}
         self._paths: dict[str, str] = {}
         self._flags: dict[tuple[str, str], str] = {}
+        self._dicts: set[str] = set()
         self.shared: dict[str, str] = {}
 
     def const(self, obj: Any) -> str:
@@ -72,9 +73,12 @@ class _Generator:
         parent = self.lookup(parent_path) if parent_path else "facts"
         var = f"_v{len(self._paths)}"
         key_name = self.const(key)
+        is_dict = f"_d{parent}"
+        if is_dict not in self._dicts:  # asked once per parent, however many keys it gives
+            self._dicts.add(is_dict)
+            self.prelude.append(f"{is_dict} = {parent}.__class__ is _dict")
         self.prelude.append(
-            f"{var} = {parent}.get({key_name}, _M) if {parent}.__class__ is _dict"
-            f" else _step({parent}, {key_name})"
+            f"{var} = {parent}.get({key_name}, _M) if {is_dict} else _step({parent}, {key_name})"
         )
         self._paths[path] = var
         return var
@@ -83,15 +87,15 @@ class _Generator:
         name = self._flags.get((var, kind))
         if name is None:
             name = f"_{kind}{var[2:]}"
-            if kind == "q":  # text or a list: what ``contains`` looks inside
-                test = f"{self.flag(var, 's')} or {self.flag(var, 'l')}"
-            else:
-                test = {
-                    "n": f"{var}.__class__ in _NUM",
-                    # An exact str skips the call; a subclass of str still counts as text.
-                    "s": f"{var}.__class__ is _str or _isinstance({var}, _str)",
-                    "l": f"{var}.__class__ in _LIST",
-                }[kind]
+            test = {
+                "n": f"{var}.__class__ in _NUM",
+                # An exact str skips the call; a subclass of str still counts as text.
+                "s": f"{var}.__class__ is _str or _isinstance({var}, _str)",
+                "l": f"{var}.__class__ in _LIST",
+                # A list or text: what ``contains`` looks inside (``in`` either way).
+                "q": f"{var}.__class__ in _LIST or {var}.__class__ is _str"
+                f" or _isinstance({var}, _str)",
+            }[kind]
             self.prelude.append(f"{name} = {test}")
             self._flags[(var, kind)] = name
         return name
