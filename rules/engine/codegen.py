@@ -273,7 +273,7 @@ def _store_all_lines(
 
 
 def generate_traced(
-    trees: Sequence[Node], to_json: Callable[[Any], Any]
+    trees: Sequence[Node], to_json: Callable[[Any], Any], evaluation_type: type = tuple
 ) -> tuple[Callable[[Any], Any], list[Render], str]:
     """(function, renderers, source) for tracing many rules in one call.
 
@@ -284,9 +284,15 @@ def generate_traced(
     list of per-leaf dicts that trace.evaluate_traced gives, only when someone reads it: it
     walks the tree's ``and``/``or`` in document order over the recorded outcomes, so a leaf
     that short-circuiting skips shows None.
+
+    ``function.stored(facts)`` gives ``(evaluation, records)``: the same 4-tuple made an
+    ``evaluation_type`` (a tuple subclass, made without a Python call) and every tree's
+    compact stored trace, built from the function's locals.
     """
     gen = _Generator()
     gen.namespace["_j"] = to_json
+    gen.namespace["_new"] = tuple.__new__
+    gen.namespace["_E"] = evaluation_type
     gen.namespace["_PLAIN"] = _PLAIN
     leaf_index: dict[str, int] = {}
     for tree in trees:
@@ -324,7 +330,9 @@ def generate_traced(
         results = [f"_b{leaf_index[leaf.key]}" for leaf in own_leaves]
         names = [f"_a{value_index[gen.lookup(name)]}" for name in own_fields]
         stored.append(f"{_record(results, names)}, ")
-    lines.append(f"    return (_fl, ({outcomes}), ({values}), _RENDERS), (" + "".join(stored) + ")")
+    lines.append(
+        f"    return _new(_E, (_fl, ({outcomes}), ({values}), _RENDERS)), (" + "".join(stored) + ")"
+    )
     for number, tree in enumerate(trees):
         lines.extend(_store_lines(number, tree, leaf_index, value_index, gen))
         slots: list[Leaf] = []
