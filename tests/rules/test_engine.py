@@ -51,6 +51,10 @@ def check(operator, value, actual):
     return fast
 
 
+class Text(str):
+    """A str subclass: the generated code's quick exact-str check must still count it as text."""
+
+
 OPERATOR_CASES = [
     # operator, value, actual, expected
     ("equals", "premium", "premium", True),
@@ -105,6 +109,15 @@ OPERATOR_CASES = [
     ("not_contains", "vip", ["vip"], False),
     ("not_contains", "@x", "a@y", True),
     ("not_contains", "@x", 7, False),
+    ("contains", "vip", ("beta", "vip"), True),  # a tuple is a list
+    ("not_contains", "vip", ("beta",), True),
+    ("contains", "@x", Text("a@x"), True),
+    ("not_contains", "@x", Text("a@y"), True),
+    ("contains", "vip", None, False),
+    ("in", ["US", "IN"], Text("IN"), True),
+    ("not_in", ["US", "IN"], Text("GB"), True),
+    ("not_equals", "premium", Text("basic"), True),
+    ("starts_with", "ann", Text("anna"), True),
     ("starts_with", "ann", "anna", True),
     ("starts_with", "ann", "joann", False),
     ("starts_with", "1", 12, False),

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from rules.engine import compile_rule, compile_ruleset, expand_trace
+from rules.engine import RulesetEvaluation, compile_rule, compile_ruleset, expand_trace
 from rules.engine.trace import Evaluation, is_compact_trace
 from tests.ledger.operator_fixtures import groups as groups  # staff() needs it
 from tests.ledger.operator_fixtures import staff as staff  # the staff(...) client fixture
@@ -63,6 +63,8 @@ def test_expanding_the_stored_trace_gives_the_dict_trace(defs, fact):
     all_stored = ruleset.stored_traces()
     assert len(all_stored) == len(defs)
     again, stored_with_it = compile_ruleset(defs).evaluate_stored(fact)
+    assert type(again) is RulesetEvaluation and type(stored_with_it) is tuple
+    assert all(type(record) is dict for record in stored_with_it)
     assert again == ruleset and again.matched == ruleset.matched
     assert _strict(stored_with_it) == _strict(all_stored)
     for i, definition in enumerate(defs):
