@@ -9,16 +9,19 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connections, router, transaction
+from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.utils import timezone
 
 from config.platform import rowsql
 from config.platform.audit import audit_record, audit_record_sql
+from config.platform.context import current_request_id
 from config.platform.db import prepared_cursor
 from config.platform.exceptions import IdempotencyKeyReused, ValidationFailed
 from config.platform.models import Program
@@ -65,7 +68,9 @@ def event_body_hash(
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _replay(existing: Event, body_hash: str) -> tuple[Event, bool]:
+def event_replay(existing: Event, body_hash: str) -> tuple[Event, bool]:
+    """The answer to an event id already stored: the stored event (created=False) when the
+    body is the same, else IdempotencyKeyReused."""
     if existing.body_hash != body_hash:
         raise IdempotencyKeyReused(
             f"Event {existing.event_id!r} was already received with a different body; "
@@ -74,27 +79,22 @@ def _replay(existing: Event, body_hash: str) -> tuple[Event, bool]:
     return existing, False
 
 
-def event_ingest(
+def event_prepare(
     *,
     program: Program,
     event_id: str,
     type: str,
     user: str,
-    occurred_at: datetime | None = None,
-    attributes: dict[str, Any] | None = None,
-    data: dict[str, Any] | None = None,
-    actor: str,
+    occurred_at: datetime | None,
+    attributes: dict[str, Any],
+    data: dict[str, Any],
     system: bool = False,
     click_id: str | None = None,
     coupon: str | None = None,
-) -> tuple[Event, bool]:
-    """Store an event once. The same id and body again returns the stored event
-    (created=False); the same id with another body is IdempotencyKeyReused. Only the
-    system (``system=True``) may use ids in the reserved namespace. A `click_id` or `coupon`
-    gives a user without a referrer one, in the event's transaction; the event's
-    `attribution` says what came of it (rules.links.attribution)."""
-    attributes = attributes or {}
-    data = data or {}
+) -> dict[str, Any]:
+    """The checks an event must pass before anything is read or written (ValidationFailed),
+    then the fields of its row but the participant. event_ingest and the batched ingest
+    (rules.services.event_ingest_batch) both start here."""
     if not event_id or len(event_id) > 255:
         raise ValidationFailed(
             "An event id is 1-255 characters.",
@@ -133,7 +133,7 @@ def event_ingest(
         click_id=click_id,
         coupon=coupon,
     )
-    fields: dict[str, Any] = {
+    return {
         "program": program,
         "event_id": event_id,
         "type": type,
@@ -143,6 +143,42 @@ def event_ingest(
         "body_hash": body_hash,
         "next_attempt_at": _handoff_lease(),
     }
+
+
+def event_ingest(
+    *,
+    program: Program,
+    event_id: str,
+    type: str,
+    user: str,
+    occurred_at: datetime | None = None,
+    attributes: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    actor: str,
+    system: bool = False,
+    click_id: str | None = None,
+    coupon: str | None = None,
+) -> tuple[Event, bool]:
+    """Store an event once. The same id and body again returns the stored event
+    (created=False); the same id with another body is IdempotencyKeyReused. Only the
+    system (``system=True``) may use ids in the reserved namespace. A `click_id` or `coupon`
+    gives a user without a referrer one, in the event's transaction; the event's
+    `attribution` says what came of it (rules.links.attribution)."""
+    attributes = attributes or {}
+    data = data or {}
+    fields = event_prepare(
+        program=program,
+        event_id=event_id,
+        type=type,
+        user=user,
+        occurred_at=occurred_at,
+        attributes=attributes,
+        data=data,
+        system=system,
+        click_id=click_id,
+        coupon=coupon,
+    )
+    body_hash = fields["body_hash"]
     db = router.db_for_write(Event)
     attributing = bool(click_id or coupon)
     if connections[db].vendor == "postgresql" and not attributes and not attributing:
@@ -151,7 +187,7 @@ def event_ingest(
             return stored
     existing = _stored(program=program, event_id=event_id)
     if existing is not None:
-        return _replay(existing, body_hash)
+        return event_replay(existing, body_hash)
     try:
         with transaction.atomic():
             if attributing:
@@ -192,7 +228,7 @@ def event_ingest(
         existing = _stored(program=program, event_id=event_id)
         if existing is None:
             raise
-        return _replay(existing, body_hash)  # the same id arrived concurrently
+        return event_replay(existing, body_hash)  # the same id arrived concurrently
     return event, True
 
 
@@ -317,7 +353,7 @@ def _insert_pg(event: Event, *, user: str, actor: str, db: str) -> tuple[Event, 
         existing = _stored(program=event.program, event_id=event.event_id)
         if existing is None:  # pragma: no cover - a conflicting row is never deleted
             raise IntegrityError(f"event {event.event_id!r} conflicts but is not stored")
-        return _replay(existing, event.body_hash)
+        return event_replay(existing, event.body_hash)
     event.pk = row[0]
     event.participant = cast(Participant, participant_cols.load(db, row[1:]))
     event._state.adding = False
@@ -330,3 +366,169 @@ def _hand_off(event: Event, *, db: str) -> None:
     """Queue a new event for processing once its row is committed. An event stored with a
     hand-off lease (with a broker, `_handoff_lease`) is already marked."""
     event_handoff_on_commit(event.pk, marked=event.next_attempt_at is not None, using=db)
+
+
+def events_store_bulk_pg(
+    *,
+    program: Program,
+    events: Sequence[tuple[Event, str]],
+    participants: dict[str, Participant],
+    actor: str,
+    db: str,
+) -> bool:
+    """PostgreSQL, many events of known users without attribution (`events`: each unsaved,
+    from event_prepare, with its user's external id; `participants`: those users as read):
+    what event_ingest does for each, in order, in one statement (one transaction of its own,
+    or a savepoint inside a caller's). It writes the events (ON CONFLICT DO NOTHING), the
+    users' merged attributes and the audit entries (`participant.attributes_merged` when a
+    merge changed something, then `event.received`, event by event). Several events of one
+    user merge in their order, each audited as its own merge would be.
+
+    The merge is computed from the attributes as read, and written only where the row still
+    holds them (the UPDATE takes the row lock and re-reads a row changed meanwhile): the
+    same effect as merging under the row lock, without a round trip to take it. The
+    statement fails, and so writes nothing, when it stored fewer events than it was given (an
+    id taken by a concurrent request) or a user's attributes changed since they were read.
+    It then returns False, as for any database error: the caller stores the events one by
+    one, which answers each as event_ingest does. On success each event has its pk and
+    participant (`participants` hold the merged attributes), and is handed off on commit."""
+    state = {user: participants[user].attributes for _, user in events}
+    before = dict(state)
+    changed: list[str] = []  # users whose attributes the events change, in order
+    audit: list[dict[str, Any]] = []
+    for event, user in events:
+        event.participant = participants[user]
+        merged = {**state[user], **event.attributes}
+        if event.attributes and merged != state[user]:
+            audit.append(
+                _audit_row(
+                    "participant.attributes_merged",
+                    "participant",
+                    user,
+                    before=state[user],
+                    after=merged,
+                )
+            )
+            state[user] = merged
+            if user not in changed:
+                changed.append(user)
+        audit.append(
+            _audit_row(
+                "event.received", "event", event.event_id, after={"type": event.type, "user": user}
+            )
+        )
+    now = timezone.now()
+    updates = [
+        {"id": participants[user].pk, "before": before[user], "after": state[user]}
+        for user in changed
+    ]
+    savepoint = transaction.atomic(using=db) if connections[db].in_atomic_block else nullcontext()
+    try:
+        with savepoint:
+            stored = _bulk_write(program, events, updates, audit, now=now, actor=actor, db=db)
+    except DatabaseError:
+        return False  # nothing written
+    for user in changed:
+        participants[user].attributes, participants[user].updated_at = state[user], now
+    for event, _ in events:
+        event.pk = stored[event.event_id]
+        event._state.adding = False
+        event._state.db = db
+        _hand_off(event, db=db)
+    return True
+
+
+def _audit_row(
+    action: str,
+    object_type: str,
+    object_id: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An audit entry's own columns, as audit_record would store them (JSON through
+    DjangoJSONEncoder)."""
+    return {
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "before": _jsonable(before),
+        "after": _jsonable(after),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    return None if value is None else json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+@functools.cache
+def _bulk_query(db: str) -> tuple[list, str]:
+    conn = connections[db]
+    q = conn.ops.quote_name
+    fields, column_list = rowsql.insert_columns(Event, db)
+    participant = Participant._meta
+    attributes = q(cast(str, participant.get_field("attributes").column))
+    updated_at = q(cast(str, participant.get_field("updated_at").column))
+    # The last SELECT divides by zero, failing the statement and so undoing all of it, unless
+    # every event and every attribute update was written.
+    sql = (
+        f"WITH ev AS (INSERT INTO {Event._meta.db_table} ({column_list})"
+        f" SELECT {', '.join(f'r.{q(cast(str, f.column))}' for f in fields)}"
+        f" FROM jsonb_populate_recordset(NULL::{Event._meta.db_table}, %s::jsonb)"
+        " WITH ORDINALITY AS r ORDER BY r.ordinality"
+        " ON CONFLICT (program_id, event_id) DO NOTHING RETURNING event_id, id),"
+        f" upd AS (UPDATE {participant.db_table} p SET {attributes} = u.after,"
+        f" {updated_at} = %s FROM jsonb_to_recordset(%s::jsonb)"
+        " AS u(id bigint, before jsonb, after jsonb)"
+        f" WHERE p.id = u.id AND p.{attributes} = u.before RETURNING p.id),"
+        " audit AS (INSERT INTO ledger_auditentry (program_id, at, actor, action, object_type,"
+        " object_id, before, after, reason, request_id)"
+        " SELECT %s::bigint, %s, %s, a.action, a.object_type, a.object_id, a.before, a.after,"
+        " '', %s FROM jsonb_to_recordset(%s::jsonb) AS a(n bigint, action text,"
+        " object_type text, object_id text, before jsonb, after jsonb) ORDER BY a.n)"
+        " SELECT 1 / ((SELECT count(*) FROM ev) = %s AND (SELECT count(*) FROM upd) = %s)::int,"
+        " (SELECT coalesce(jsonb_agg(jsonb_build_array(event_id, id)), '[]') FROM ev)"
+    )
+    return fields, sql
+
+
+def _bulk_write(
+    program: Program,
+    events: Sequence[tuple[Event, str]],
+    updates: list[dict[str, Any]],
+    audit: list[dict[str, Any]],
+    *,
+    now: datetime,
+    actor: str,
+    db: str,
+) -> dict[str, int]:
+    """The one statement of events_store_bulk_pg: {event_id: pk}. Rows travel as JSON
+    documents (one parameter each), so the statement is the same text whatever the batch
+    size and is prepared once per connection."""
+    fields, sql = _bulk_query(db)
+    rows = [
+        {cast(str, f.column): _column_value(getattr(e, cast(str, f.attname))) for f in fields}
+        for e, _ in events
+    ]
+    params = [
+        json.dumps(rows),
+        now,
+        json.dumps(updates),
+        program.pk,
+        now,
+        actor,
+        current_request_id(),
+        json.dumps([{"n": n, **entry} for n, entry in enumerate(audit)]),
+        len(events),
+        len(updates),
+    ]
+    with prepared_cursor(db) as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return dict(json.loads(row[1]))  # jsonb comes as its text (Django loads JSON itself)
+
+
+def _column_value(value: Any) -> Any:
+    """A column's value in a row document for jsonb_populate_recordset: JSON columns as their
+    JSON, times in full (ISO 8601 with the offset, microseconds kept)."""
+    return value.isoformat() if isinstance(value, datetime) else value
