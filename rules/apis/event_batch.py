@@ -75,7 +75,7 @@ class EventBatchApi(ProgramAPIView):
         operation_id="events_batch_create",
         description=f"Store up to {MAX_EVENTS} events in one request, each exactly as POST "
         "events stores it (its `id` is its idempotency key; attributes merged with it; "
-        "attribution), committed one by one so one bad event never blocks the others. 202 "
+        "attribution); one bad event never blocks the others, it is answered on its own. 202 "
         "with one result per event, in order: 202 stored, 200 the same id and body were "
         "stored before, 400/422 that event's error. New events are processed in batches "
         "(one claim and one transaction per batch, a savepoint per event). The request "
