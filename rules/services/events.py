@@ -394,7 +394,7 @@ def events_store_bulk_pg(
     participant (`participants` hold the merged attributes), and is handed off on commit."""
     state = {user: participants[user].attributes for _, user in events}
     before = dict(state)
-    changed: list[str] = []  # users whose attributes the events change, in order
+    changed: dict[str, None] = {}  # the users whose attributes the events change
     audit: list[dict[str, Any]] = []
     for event, user in events:
         event.participant = participants[user]
@@ -410,18 +410,21 @@ def events_store_bulk_pg(
                 )
             )
             state[user] = merged
-            if user not in changed:
-                changed.append(user)
+            changed[user] = None
         audit.append(
             _audit_row(
                 "event.received", "event", event.event_id, after={"type": event.type, "user": user}
             )
         )
     now = timezone.now()
-    updates = [
-        {"id": participants[user].pk, "before": before[user], "after": state[user]}
-        for user in changed
-    ]
+    # In pk order: two batches updating the same users lock them in the same order.
+    updates = sorted(
+        (
+            {"id": participants[user].pk, "before": before[user], "after": state[user]}
+            for user in changed
+        ),
+        key=lambda u: u["id"],
+    )
     savepoint = transaction.atomic(using=db) if connections[db].in_atomic_block else nullcontext()
     try:
         with savepoint:
