@@ -43,25 +43,29 @@ ROLES = ("referred", "referrer", "parent")
 
 
 @functools.cache
-def _upline_query(db: str) -> tuple[str, list[rowsql.Columns]]:
+def _upline_query(db: str, many: bool = False) -> tuple[str, list[rowsql.Columns]]:
     """A participant's referrals count, its referrer and the referrer's referrer with theirs,
     in one statement built once per process (the event pipeline runs it for every event; as
-    ORM queries it was two to six, each compiled anew)."""
+    ORM queries it was two to six, each compiled anew). `many` (PostgreSQL): for a set of
+    participants (an array of ids), one row each, led by the participant's id."""
     parts = [rowsql.columns(Participant, "r1", db), rowsql.columns(Participant, "r2", db)]
     quote = connections[db].ops.quote_name
     people = quote(Participant._meta.db_table)
     referrals = quote(Referral._meta.db_table)
     referrer = quote(cast(str, Referral._meta.get_field("referrer").column))
     referred = quote(cast(str, Referral._meta.get_field("referred").column))
+    me, source = (
+        ("x.pid", "unnest(%s::bigint[]) AS x (pid)") if many else ("%s", "(SELECT 1 AS one) x")
+    )
 
     def count(of: str) -> str:
         return f"(SELECT COUNT(*) FROM {referrals} c WHERE c.{referrer} = {of})"
 
     sql = (
-        f"SELECT {count('%s')}, {', '.join(parts[0].sql)}, {count('r1.id')},"
-        f" {', '.join(parts[1].sql)}, {count('r2.id')}"
-        " FROM (SELECT 1 AS one) x"
-        f" LEFT JOIN {referrals} f1 ON f1.{referred} = %s"
+        f"SELECT {'x.pid, ' if many else ''}{count(me)}, {', '.join(parts[0].sql)},"
+        f" {count('r1.id')}, {', '.join(parts[1].sql)}, {count('r2.id')}"
+        f" FROM {source}"
+        f" LEFT JOIN {referrals} f1 ON f1.{referred} = {me}"
         f" LEFT JOIN {people} r1 ON r1.id = f1.{referrer}"
         f" LEFT JOIN {referrals} f2 ON f2.{referred} = r1.id"
         f" LEFT JOIN {people} r2 ON r2.id = f2.{referrer}"
@@ -77,6 +81,26 @@ def upline(participant: Participant) -> list[tuple[Participant, int]]:
     with prepared_cursor(db) as cursor:
         cursor.execute(sql, [participant.pk, participant.pk])
         row = cursor.fetchone()
+    return _chain(participant, row, parts, db)
+
+
+def uplines(participants: list[Participant]) -> dict[int, list[tuple[Participant, int]]]:
+    """upline() of each participant, by id: one statement on PostgreSQL (the event batch
+    reads its events' facts so), one per participant elsewhere."""
+    db = router.db_for_read(Participant)
+    if connections[db].vendor != "postgresql":
+        return {p.pk: upline(p) for p in participants}
+    by_id = {p.pk: p for p in participants}
+    sql, parts = _upline_query(db, many=True)
+    with prepared_cursor(db) as cursor:
+        cursor.execute(sql, [list(by_id)])
+        rows = cursor.fetchall()
+    return {row[0]: _chain(by_id[row[0]], row[1:], parts, db) for row in rows}
+
+
+def _chain(
+    participant: Participant, row: Any, parts: list[rowsql.Columns], db: str
+) -> list[tuple[Participant, int]]:
     program_field = Participant._meta.get_field("program")
     chain = [(participant, row[0])]
     start = 1
@@ -115,9 +139,11 @@ def facts_build(
     occurred_at: datetime,
     data: dict[str, Any],
     extra_attributes: dict[str, Any] | None = None,
+    chain: list[tuple[Participant, int]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Participant]]:
     """Facts for one event (interfaces.md) and the participants behind each role. A role that
-    does not exist is absent, so conditions on it read as *missing*."""
+    does not exist is absent, so conditions on it read as *missing*. `chain`: the
+    participant's upline(), when the caller has read it already."""
     facts: dict[str, Any] = {"event": {**data, "type": type, "occurred_at": occurred_at}}
     roles: dict[str, Participant] = {}
     if participant is None:
@@ -129,19 +155,24 @@ def facts_build(
         }
         return facts, roles
     extra = extra_attributes or {}
-    for role, (person, count) in zip(ROLES, upline(participant), strict=False):
+    if chain is None:
+        chain = upline(participant)
+    for role, (person, count) in zip(ROLES, chain, strict=False):
         roles[role] = person
         facts[role] = _profile(person, count, extra if role == "referred" else {})
     return facts, roles
 
 
-def event_facts(event: Event) -> tuple[dict[str, Any], dict[str, Participant]]:
+def event_facts(
+    event: Event, *, chain: list[tuple[Participant, int]] | None = None
+) -> tuple[dict[str, Any], dict[str, Participant]]:
     return facts_build(
         participant=event.participant,
         user=event.participant.external_id,
         type=event.type,
         occurred_at=event.occurred_at,
         data=event.data,
+        chain=chain,
     )
 
 

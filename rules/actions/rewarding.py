@@ -9,11 +9,16 @@ transaction: the rules with limits are locked once for the whole batch (not once
 the reward keys the batch's events could use are read in one query, and the usage a limit
 check reads is counted once per (rule, beneficiary, period) and then kept up to date in memory
 as the batch books. The batch clears the counts whenever work is rolled back or rewards are
-reversed (a failing event, a refused action, a refund), so they are read again."""
+reversed (a failing event, a refused action, a refund), so they are read again. On PostgreSQL
+the memo also defers the batch's new rewards (`BatchMemo.deferred`): an action validates its
+reward as reward_create would, takes an id drawn for the batch, counts it in the limits and
+keeps it with its link; `memo_rewards_flush` books them all in one statement per program, and
+runs before the counts are read again, so the database always counts what the memo did."""
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connections, router
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from config.platform import rowsql
 from config.platform.currencies import MAX_AMOUNT
@@ -31,7 +37,12 @@ from config.platform.db import prepared_cursor
 from config.platform.models import Program
 from rules.models import RewardLink, Rule
 from rules.rewards.models import Reward
-from rules.rewards.services.rewards import reward_create
+from rules.rewards.services.reward_batch import (
+    SourcedReward,
+    reward_ids_draw,
+    rewards_create_sourced_many,
+)
+from rules.rewards.services.rewards import reward_create, reward_new_fields
 
 if TYPE_CHECKING:
     from rules.action_registry import ActionOutcome, ActionStep
@@ -52,11 +63,39 @@ class BatchMemo:
     # Actions run without a savepoint each (rules.actions.run): the batch has one per event,
     # and redoes an event with a savepoint per action should one of them be refused.
     fast: bool = False
+    # Rewards decided but not yet written (PostgreSQL batches; None: book each at once). The
+    # batch writes them together (`memo_rewards_flush`) before anything reads the ledger or
+    # the limits' usage from the database again, and at its end.
+    deferred: list[Deferred] | None = None
+    reward_ids: list[int] = field(default_factory=list)  # drawn, unused; the next is last
 
     def forget_usage(self) -> None:
-        """Work was rolled back or rewards reversed: read the limits' usage again."""
+        """Work was rolled back or rewards reversed: read the limits' usage again (write the
+        deferred rewards first, so that the database counts them)."""
+        memo_rewards_flush(self)
         self.usage.clear()
         self.budget_used.clear()
+
+    def mark(self) -> int:
+        """Where the deferred rewards stand, for `rollback_to`."""
+        return 0 if self.deferred is None else len(self.deferred)
+
+    def rollback_to(self, mark: int) -> None:
+        """The work since `mark` was rolled back: drop the rewards it deferred."""
+        if self.deferred is None or len(self.deferred) <= mark:
+            return
+        for gone in self.deferred[mark:]:
+            self.rewards.pop((gone.program.pk, gone.reward.source_key), None)
+        del self.deferred[mark:]
+
+
+@dataclass(slots=True)
+class Deferred:
+    """A reward an action decided in a batch, with its link, written by memo_rewards_flush."""
+
+    program: Program
+    reward: SourcedReward
+    link: RewardLink
 
 
 _memo: ContextVar[BatchMemo | None] = ContextVar("rules_batch_memo", default=None)
@@ -74,6 +113,58 @@ def batch_memo() -> Iterator[BatchMemo]:
 
 def current_memo() -> BatchMemo | None:
     return _memo.get()
+
+
+def memo_reward_ids_reserve(memo: BatchMemo, count: int) -> None:
+    """Draw `count` reward ids for the rewards the batch may defer (one statement)."""
+    if memo.deferred is not None and count > len(memo.reward_ids):
+        memo.reward_ids[:0] = reversed(reward_ids_draw(count - len(memo.reward_ids)))
+
+
+def memo_rewards_flush(memo: BatchMemo) -> None:
+    """Write the deferred rewards: per program, one statement books them
+    (rules.rewards.services.reward_batch) with their links. Raises what it raises (the batch
+    then runs again without deferring: rules.services.event_batch)."""
+    if not memo.deferred:
+        return
+    pending, memo.deferred[:] = list(memo.deferred), []
+    by_program: dict[int, list[Deferred]] = {}
+    for item in pending:
+        by_program.setdefault(item.program.pk, []).append(item)
+    for items in by_program.values():
+        now = timezone.now()
+        links = [
+            {
+                "event_id": i.link.event_id,
+                "rule_id": i.link.rule_id,
+                "rule_version_id": i.link.rule_version_id,
+                "action_index": i.link.action_index,
+                "reward_id": i.link.reward_id,
+                "beneficiary": i.link.beneficiary,
+                "amount": i.link.amount,
+                "occurred_at": i.link.occurred_at.isoformat(),
+            }
+            for i in items
+        ]
+        rewards_create_sourced_many(
+            items[0].program,
+            [i.reward for i in items],
+            now=now,
+            ride=[("links", _LINKS_SQL)],
+            ride_params=[items[0].program.pk, now, json.dumps(links)],
+        )
+
+
+# The deferred rewards' links, in the rewards' booking statement: one per reward it created.
+_LINKS_SQL = (
+    f"INSERT INTO {RewardLink._meta.db_table} (program_id, event_id, rule_id, rule_version_id,"
+    " action_index, reward_id, beneficiary, amount, occurred_at, created_at)"
+    " SELECT %s::bigint, l.event_id, l.rule_id, l.rule_version_id, l.action_index, l.reward_id,"
+    " l.beneficiary, l.amount, l.occurred_at, %s::timestamptz FROM jsonb_to_recordset(%s::jsonb)"
+    " AS l (event_id bigint, rule_id bigint, rule_version_id bigint, action_index int,"
+    " reward_id bigint, beneficiary text, amount bigint, occurred_at timestamptz)"
+    " JOIN created c ON c.id = l.reward_id ORDER BY c.n"
+)
 
 
 def memo_rules_lock(memo: BatchMemo, rule_pks: set[int]) -> None:
@@ -144,12 +235,15 @@ def _limit_reason(
     """Why this reward would break a limit ("" if it fits). Reversed rewards do not count.
     In a batch (`memo`), each count is read once and then kept by `_limits_take`."""
     memo = _memo.get()
-    live = RewardLink.objects.filter(rule=rule).exclude(reward__status=Reward.Status.REVERSED)
+
+    def live() -> Any:  # built only when a count must be read (a batch reads each once)
+        return RewardLink.objects.filter(rule=rule).exclude(reward__status=Reward.Status.REVERSED)
+
     budget = limits["budget"]
     if budget is not None:
         used = memo.budget_used.get(rule.pk) if memo is not None else None
         if used is None:
-            used = live.aggregate(s=Coalesce(Sum("amount"), 0))["s"]
+            used = live().aggregate(s=Coalesce(Sum("amount"), 0))["s"]
             if memo is not None:
                 memo.budget_used[rule.pk] = used
         if used + amount > budget:
@@ -161,7 +255,7 @@ def _limit_reason(
     label = "in total" if start is None else f"per {per['period']}"
     counted = memo.usage.get((rule.pk, beneficiary, start)) if memo is not None else None
     if counted is None:
-        mine = live.filter(beneficiary=beneficiary)
+        mine = live().filter(beneficiary=beneficiary)
         if start is not None:
             mine = mine.filter(
                 occurred_at__gte=start, occurred_at__lt=_period_end(per["period"], start)
@@ -294,6 +388,9 @@ def reward_book(step: ActionStep, outcome: ActionOutcome) -> None:
                 }
             )
             return
+    if memo is not None and memo.deferred is not None:
+        _defer(step, outcome, memo, amount=amount, limited=limited)
+        return
     reward, created = reward_create(
         program=program,
         beneficiary=beneficiary,
@@ -330,3 +427,60 @@ def reward_book(step: ActionStep, outcome: ActionOutcome) -> None:
         if memo is not None:
             memo.forget_usage()
     outcome.rewards.append(reward.pk)
+
+
+def _defer(
+    step: ActionStep, outcome: ActionOutcome, memo: BatchMemo, *, amount: int, limited: bool
+) -> None:
+    """reward_book's booking in a batch that defers: validate as reward_create does (a
+    refusal raises here, before anything is kept), take a drawn id, and keep the reward and
+    its link for memo_rewards_flush; the limits count it at once."""
+    program, event, action = step.program, step.event, step.action
+    beneficiary = action["beneficiary_id"]
+    currency = action.get("currency") or program.currency
+    reward_type = action.get("reward_type") or "cash"
+    hold_reason = reward_new_fields(
+        program=program,
+        beneficiary=beneficiary,
+        amount=amount,
+        currency=currency,
+        reward_type=reward_type,
+        hold_reason=step.hold_reason,
+    )
+    if not memo.reward_ids:
+        memo.reward_ids[:] = reversed(reward_ids_draw(32))
+    pk = memo.reward_ids.pop()
+    reward = SourcedReward(
+        id=pk,
+        beneficiary=beneficiary,
+        amount=amount,
+        currency=currency,
+        reward_type=reward_type,
+        metadata=step.metadata,
+        source_key=step.key,
+        hold_reason=hold_reason,
+        actor=step.actor,
+    )
+    link = RewardLink(
+        program=program,
+        event=event,
+        rule=step.rule,
+        rule_version=step.rule_version,
+        action_index=step.index,
+        reward_id=pk,
+        beneficiary=beneficiary,
+        amount=amount,
+        occurred_at=event.occurred_at,
+    )
+    assert memo.deferred is not None
+    memo.deferred.append(Deferred(program, reward, link))
+    memo.rewards[(program.pk, step.key)] = pk
+    if limited:
+        _limits_take(
+            rule=step.rule,
+            limits=step.limits,
+            beneficiary=beneficiary,
+            amount=amount,
+            occurred_at=event.occurred_at,
+        )
+    outcome.rewards.append(pk)

@@ -10,24 +10,38 @@ due events):
 2. **Work** in one transaction: the claimed events, their programs and participants are read
    and locked in one query; once per batch (`_BatchContext`), the active rules per (program,
    type), each program's rules settings and whether it has tiers are read, the rules with
-   limits are locked (one statement) and the rewards the events' action keys already have are
-   read (one query per program), into the batch's memo (rules.actions.rewarding.BatchMemo),
-   which also counts each limit's usage once per (rule, beneficiary, period) and then in
-   memory. Then each event, in (occurred_at, id) order so that a user's events apply in the
-   order they happened, under a savepoint of its own: a failing event rolls back only its own
-   work (and the memo's counts are read again), and the others commit. Its actions share that
+   limits are locked (one statement), the rewards the events' action keys already have are
+   read (one query per program), ids are drawn for the rewards the actions could make, and
+   the facts of every event whose program has no tiers are read (one statement: its
+   participant, referrer and referrer's referrer), into the batch's memo
+   (rules.actions.rewarding.BatchMemo), which also counts each limit's usage once per (rule,
+   beneficiary, period) and then in memory. Then each event, in (occurred_at, id) order so
+   that a user's events apply in the order they happened. On PostgreSQL a new reward is not
+   written when its action decides it: it is kept in the memo (with its drawn id, its link and
+   its place in the limits' counts) and the batch's rewards are booked together, by one
+   statement per program (rules.rewards.services.reward_batch: the rows reward_create writes,
+   and the links), before anything reads them from the database (a refund, a re-read of the
+   limits) and at the end. The statuses are written in one UPDATE at the end (and before a
+   refund, which reads the status of the event it refunds). Tier recomputes count the events
+   the batch processed before, whose status is not written yet;
+3. **Failures**: on PostgreSQL the events first run without a savepoint each. Should one fail,
+   the whole try is rolled back and the batch runs again with a savepoint per event: a failing
+   event rolls back only its own work (its deferred rewards are dropped, the others booked,
+   and the memo's counts read again), and the others commit. An event's actions share its
    savepoint; should one be refused (a DomainError), the event is rolled back and run again
-   with a savepoint per action, as alone. The statuses are written in one UPDATE at the end
-   (and before a refund, which reads the status of the event it refunds);
-3. **Failures** are recorded afterwards one by one (`_record_failure`: retry with backoff, or
-   failed after MAX_ATTEMPTS), as for a single event.
+   with a savepoint per action, booking each reward at once, as alone. Should the deferred
+   rewards fail to book together (the batch would overdraw a no_overdraft account, say), the
+   try is rolled back and the batch runs again booking each reward as it comes. SQLite runs
+   with savepoints and no deferring from the start. The failed events are recorded afterwards
+   one by one (`_record_failure`: retry with backoff, or failed after MAX_ATTEMPTS), as for a
+   single event.
 
 Every action keeps its deterministic key (event, rule version, action), so a batch that dies
 midway and is retried pays nothing twice. A batch holds the balance rows its events locked
 until it commits, so two batches of one program run one after the other (an advisory lock per
 program, `_serialise_batches`) rather than deadlock on the program's hot accounts; should a
-batch still deadlock with single-event processing, PostgreSQL aborts one statement and its
-savepoint rolls back that one event, which is retried after the usual backoff.
+batch still deadlock with single-event processing, PostgreSQL aborts the statement and the
+batch's try (or, with savepoints, that one event) is rolled back and run again or retried.
 """
 
 from __future__ import annotations
@@ -36,6 +50,7 @@ import functools
 import json
 import logging
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -51,6 +66,8 @@ from rules.actions.rewarding import (
     BatchMemo,
     _has_limits,
     batch_memo,
+    memo_reward_ids_reserve,
+    memo_rewards_flush,
     memo_rewards_read,
     memo_rules_lock,
     rule_limits,
@@ -58,7 +75,7 @@ from rules.actions.rewarding import (
 from rules.actions.run import ActionRefusedInBatch, action_key
 from rules.exceptions import EventNotReady
 from rules.models import Event, Participant
-from rules.selectors import active_rule_versions, rules_config_get
+from rules.selectors import active_rule_versions, event_facts, rules_config_get, uplines
 from rules.services.processing import (
     REFUND_EVENT,
     _jsonable,
@@ -202,53 +219,26 @@ def events_process_batch(
 ) -> BatchOutcome:
     """Process these events (or the next `limit` due ones) as one batch; see the module's
     docstring. Safe to call any number of times, from any number of workers."""
-    outcome = BatchOutcome()
     claimed = events_claim_batch(event_pks=event_pks, limit=limit)
-    if event_pks is not None:
-        outcome.skipped += len(set(event_pks) - claimed.keys())
+    gone = len(set(event_pks) - claimed.keys()) if event_pks is not None else 0
     if not claimed:
-        return outcome
-    failures: list[tuple[int, int, BaseException]] = []
-    try:
-        with transaction.atomic(), batch_memo() as memo:
-            events = _events_locked(sorted(claimed))
-            _serialise_batches({e.program_id for e in events})
-            mine = [
-                e for e in events if e.status == Status.PROCESSING and e.attempts == claimed[e.pk]
-            ]
-            outcome.skipped += len(events) - len(mine)  # handed back, taken by another worker
-            context = _BatchContext.read(mine, memo)
-            done: list[tuple[Event, list[dict[str, Any]], dict[str, Any] | None]] = []
-            for event in mine:
-                if event.type == REFUND_EVENT:
-                    # It reads the status of the events it refunds: store the batch's so far.
-                    _mark_processed_many(done)
-                    done = []
-                try:
-                    try:
-                        stored = _event_work(event, context, memo, fast=True)
-                    except ActionRefusedInBatch:
-                        memo.forget_usage()  # rolled back: again, a savepoint per action
-                        stored = _event_work(event, context, memo, fast=False)
-                except Exception as exc:
-                    memo.forget_usage()  # what it booked was rolled back
-                    if isinstance(exc, EventNotReady):
-                        logger.info("Event %s not ready: %s", event.pk, exc)
-                    else:
-                        logger.exception("Processing event %s failed in a batch", event.pk)
-                    failures.append((event.pk, claimed[event.pk], exc))
-                    continue
-                if event.type == REFUND_EVENT:
-                    memo.forget_usage()  # it reversed rewards: the limits count them no more
-                done.append(stored)
-                outcome.processed += 1
-            _mark_processed_many(done)
-    except Exception as whole:
-        # The batch's transaction itself failed (say, the connection dropped): nothing of it
-        # committed; every claimed event is recorded as a failed attempt.
-        logger.exception("A batch of %d events failed as a whole", len(claimed))
-        outcome.processed = 0
-        failures = [(pk, attempt, whole) for pk, attempt in claimed.items()]
+        return BatchOutcome(skipped=gone)
+    # PostgreSQL: first without a savepoint per event and with the rewards booked together;
+    # should an event fail, again with a savepoint each; should the rewards' booking fail,
+    # again booking each as it comes. Each try is one transaction: a failed one left nothing.
+    postgres = connection.vendor == "postgresql"
+    defer, savepoints = postgres, not postgres
+    while True:
+        outcome = BatchOutcome(skipped=gone)
+        try:
+            failures = _work(claimed, outcome, defer=defer, savepoints=savepoints)
+            break
+        except _EventFailed as exc:
+            logger.info("An event failed in a batch (%s); again, a savepoint per event", exc)
+            savepoints = True
+        except DeferredBookingFailed as exc:
+            logger.warning("A batch's rewards could not be booked together (%s); again", exc)
+            defer, savepoints = False, True
     for pk, attempt, error in failures:
         try:
             status = _record_failure(event_pk=pk, attempt=attempt, exc=error).status
@@ -259,36 +249,144 @@ def events_process_batch(
     return outcome
 
 
-def _event_work(
-    event: Event, context: _BatchContext, memo: BatchMemo, *, fast: bool
-) -> tuple[Event, Any, Any]:
-    """One event's work under a savepoint of its own (a failure undoes this event only);
-    returns it with its results and refund, JSON-ready (checked here, in its savepoint), for
-    `_mark_processed_many`. `fast`: its actions share this savepoint (BatchMemo.fast)."""
-    memo.fast = fast
+def _work(
+    claimed: dict[int, int], outcome: BatchOutcome, *, defer: bool, savepoints: bool
+) -> list[tuple[int, int, BaseException]]:
+    """Step 2 of the module's docstring, in one transaction; returns the failed events.
+    `defer`: rewards are written together (BatchMemo.deferred) before the statuses.
+    `savepoints`: each event has one (else an event's failure is _EventFailed: the caller
+    rolls everything back and tries again with them)."""
+    failures: list[tuple[int, int, BaseException]] = []
     try:
-        with transaction.atomic():
+        with transaction.atomic(), batch_memo() as memo:
+            if defer:
+                memo.deferred = []
+            events = _events_locked(sorted(claimed))
+            _serialise_batches({e.program_id for e in events})
+            mine = [
+                e for e in events if e.status == Status.PROCESSING and e.attempts == claimed[e.pk]
+            ]
+            outcome.skipped += len(events) - len(mine)  # handed back, taken by another worker
+            context = _BatchContext.read(mine, memo)
+            done: list[tuple[Event, list[dict[str, Any]], dict[str, Any] | None]] = []
+            finished: list[int] = []  # processed in this transaction (tiers count them)
+            for event in mine:
+                if event.type == REFUND_EVENT:
+                    # It reads the rewards and the status of the events it refunds: store the
+                    # batch's so far.
+                    _flush(memo)
+                    _mark_processed_many(done)
+                    done = []
+                mark = memo.mark()
+                try:
+                    try:
+                        stored = _event_work(
+                            event, context, memo, finished, fast=True, alone=savepoints
+                        )
+                    except ActionRefusedInBatch:
+                        if not savepoints:
+                            raise
+                        memo.rollback_to(mark)
+                        _flush(memo)
+                        memo.forget_usage()  # rolled back: again, a savepoint per action
+                        stored = _event_work(event, context, memo, finished, fast=False, alone=True)
+                except DeferredBookingFailed:
+                    raise
+                except Exception as exc:
+                    if not savepoints:
+                        raise _EventFailed(f"event {event.pk}: {type(exc).__name__}") from exc
+                    memo.rollback_to(mark)
+                    _flush(memo)
+                    memo.forget_usage()  # what it booked was rolled back
+                    if isinstance(exc, EventNotReady):
+                        logger.info("Event %s not ready: %s", event.pk, exc)
+                    else:
+                        logger.exception("Processing event %s failed in a batch", event.pk)
+                    failures.append((event.pk, claimed[event.pk], exc))
+                    continue
+                if event.type == REFUND_EVENT:
+                    memo.forget_usage()  # it reversed rewards: the limits count them no more
+                done.append(stored)
+                finished.append(event.pk)
+                outcome.processed += 1
+            _flush(memo)
+            _mark_processed_many(done)
+    except (DeferredBookingFailed, _EventFailed):
+        raise
+    except Exception as whole:
+        # The batch's transaction itself failed (say, the connection dropped): nothing of it
+        # committed; every claimed event is recorded as a failed attempt.
+        logger.exception("A batch of %d events failed as a whole", len(claimed))
+        outcome.processed = 0
+        failures = [(pk, attempt, whole) for pk, attempt in claimed.items()]
+    return failures
+
+
+class DeferredBookingFailed(Exception):
+    """Writing a batch's deferred rewards together failed; the batch's transaction is rolled
+    back and the batch runs again without deferring."""
+
+
+class _EventFailed(Exception):
+    """An event failed in a batch run without a savepoint per event."""
+
+
+def _flush(memo: BatchMemo) -> None:
+    """Write the rewards the batch deferred (outside any event's savepoint: they belong to
+    events done already)."""
+    try:
+        memo_rewards_flush(memo)
+    except Exception as exc:
+        raise DeferredBookingFailed(str(exc)) from exc
+
+
+def _event_work(
+    event: Event,
+    context: _BatchContext,
+    memo: BatchMemo,
+    finished: list[int],
+    *,
+    fast: bool,
+    alone: bool,
+) -> tuple[Event, Any, Any]:
+    """One event's work, under a savepoint of its own when `alone` (a failure undoes this event
+    only); returns it with its results and refund, JSON-ready (checked here, in its
+    savepoint), for `_mark_processed_many`. `fast`: its actions share the event's savepoint
+    (BatchMemo.fast) and its rewards may be deferred; otherwise each action has a savepoint
+    and books at once, as alone."""
+    memo.fast = fast
+    deferred = memo.deferred
+    if not fast:
+        memo.deferred = None  # (flushed by the caller)
+    try:
+        with transaction.atomic() if alone else nullcontext():
             results = rules_evaluate_and_act(
                 event,
                 active=context.rules[(event.program_id, event.type)],
                 config=context.configs[event.program_id],
                 has_tiers=context.tiers[event.program_id],
+                facts=context.facts.get(event.pk),
+                processed_before=finished,
             )
             refund = refund_apply(event) if event.type == REFUND_EVENT else None
             return event, _jsonable(results), _jsonable(refund)
     finally:
         memo.fast = False
+        memo.deferred = deferred
 
 
 @dataclass
 class _BatchContext:
     """What the batch's events share, read once per batch: the active rules per (program,
-    type), each program's rules settings and whether it has tiers. Reading it also locks the
-    rules with limits and reads the rewards the events' action keys already have (the memo)."""
+    type), each program's rules settings, whether it has tiers, and the facts of events
+    whose program has none (a tier change in the batch would change later events' facts).
+    Reading it also locks the rules with limits, reads the rewards the events' action keys
+    already have and draws ids for the rewards they may make (the memo)."""
 
     rules: dict[tuple[int, str], list[tuple[Any, Any]]]
     configs: dict[int, Any]
     tiers: dict[int, bool]
+    facts: dict[int, tuple[dict[str, Any], dict[str, Participant]]]
 
     @classmethod
     def read(cls, events: list[Event], memo: BatchMemo) -> _BatchContext:
@@ -319,7 +417,15 @@ class _BatchContext:
                     )
         for program_id, program_keys in keys.items():
             memo_rewards_read(memo, program_id, program_keys)
-        return cls(rules, configs, {pk: pk in with_tiers for pk in programs})
+        # An id for each reward the batch's actions could make, in one statement (the ids it
+        # does not use are a gap in the sequence, as a rolled-back insert leaves).
+        memo_reward_ids_reserve(memo, sum(map(len, keys.values())))
+        ruled = [
+            e for e in events if rules[(e.program_id, e.type)] and e.program_id not in with_tiers
+        ]
+        chains = uplines([e.participant for e in ruled])
+        facts = {e.pk: event_facts(e, chain=chains[e.participant_id]) for e in ruled}
+        return cls(rules, configs, {pk: pk in with_tiers for pk in programs}, facts)
 
 
 @functools.cache

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -171,6 +172,7 @@ def rules_evaluate_and_act(
     config: Any = None,
     has_tiers: bool | None = None,
     facts: tuple[dict[str, Any], dict[str, Participant]] | None = None,
+    processed_before: Collection[int] = (),
 ) -> list[dict[str, Any]]:
     """Evaluate the event's active rules and run the matched actions (no status change).
 
@@ -184,11 +186,15 @@ def rules_evaluate_and_act(
     are recomputed (rules.tiers): any event of theirs can move the figures tiers count.
     `active`: the active rules for the event's type, when the caller has read them already (a
     batch); likewise `config`, the program's rules settings, `has_tiers` (False: the program
-    has no tiers to recompute) and `facts` (event_facts(event))."""
+    has no tiers to recompute), `facts` (event_facts(event)) and `processed_before`: the events
+    the batch processed before this one, which tiers count though their status is written at
+    the batch's end."""
     program = event.program
     if active is None:
         active = active_rule_versions(program=program, trigger=event.type)
     if not active:
+        if has_tiers is not False:  # (it finds the referrers itself, and skips a program without)
+            tier_recompute_for_event(event=event, also=processed_before)
         return []
     facts_, roles = facts if facts is not None else event_facts(event)
     # Fraud signals compare a referrer with the referred: without a referrer there is nothing
@@ -259,7 +265,7 @@ def rules_evaluate_and_act(
         results.append(entry)
     if "referrer" in roles and has_tiers is not False:
         # Tiers are the referrer's and their referrer's: a user nobody referred moves none.
-        tier_recompute_for_event(event=event)
+        tier_recompute_for_event(event=event, also=processed_before)
     return results
 
 

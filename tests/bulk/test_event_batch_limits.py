@@ -122,7 +122,7 @@ def test_a_refused_action_is_recorded_as_alone_and_the_others_pay(api, url, prog
     that event again with a savepoint per action, so it is skipped, as alone, and the event's
     other action still pays (once)."""
     from config.platform.exceptions import DomainError
-    from rules.actions import rewarding
+    from rules.rewards.services import rewards
     from rules.services.referrals import referral_create
     from rules.services.rules import rule_create, rule_publish
 
@@ -131,14 +131,15 @@ def test_a_refused_action_is_recorded_as_alone_and_the_others_pay(api, url, prog
     rule_publish(rule=rule_create(program=program, definition=definition, actor="t"), actor="t")
     for i in range(3):
         referral_create(program=program, referrer=f"ref{i}", referred=f"u{i}", actor="t")
-    original = rewarding.reward_create
+    original = rewards._validate_new
 
     def refuse_u1(**kwargs):
         if kwargs["beneficiary"] == "u1":
             raise DomainError("refused for u1")
         return original(**kwargs)
 
-    monkeypatch.setattr(rewarding, "reward_create", refuse_u1)
+    # The check every new reward passes, booked at once or deferred to the batch's end.
+    monkeypatch.setattr(rewards, "_validate_new", refuse_u1)
     pks = store(api, url, [purchase(i) for i in range(3)])
     assert event_batch.events_process_batch(event_pks=pks).processed == 3
     entry = Event.objects.get(event_id="e1").results[0]

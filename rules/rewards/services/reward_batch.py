@@ -629,3 +629,169 @@ def _book_in_one_statement(
         raise RuntimeError(f"batch wrote {records} records and {rewards} rewards")
     webhook_dispatch_on_commit(messages or [])
     return outcomes
+
+
+# --- rewards with source keys (batched event processing) -----------------------------------
+
+
+@dataclass(slots=True)
+class SourcedReward:
+    """A new reward that reward_create would book for a rule's action (its `source_key`),
+    validated already, with its id drawn beforehand (reward_ids_draw)."""
+
+    id: int
+    beneficiary: str
+    amount: int
+    currency: str
+    reward_type: str
+    metadata: dict[str, Any]
+    source_key: str
+    hold_reason: str
+    actor: str
+
+
+def reward_ids_draw(count: int) -> list[int]:
+    """`count` new reward ids, ascending, in one statement (PostgreSQL)."""
+    if count <= 0:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+            [_reward_sequence(), count],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+_SOURCED_ITEMS = (
+    "SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r (txn_id uuid, id bigint, beneficiary text,"
+    " amount bigint, currency text, reward_type text, metadata jsonb, source_key text,"
+    " hold_reason text, actor text, payload jsonb, n int)"
+)
+_SOURCED_CTES = [
+    ("items", _SOURCED_ITEMS),
+    (
+        "reward",
+        "INSERT INTO ledger_reward (id, program_id, beneficiary, amount, currency, reward_type,"
+        " status, metadata, transaction_id, source_key, hold_reason, created_at, updated_at)"
+        f" SELECT r.id, t.program_id, r.beneficiary, r.amount, r.currency, r.reward_type,"
+        f" '{Status.PENDING.value}', r.metadata, t.id, r.source_key, r.hold_reason,"
+        f" t.created_at, t.created_at FROM items r JOIN {TXN} t ON t.id = r.txn_id ORDER BY r.n"
+        " RETURNING id, status, hold_reason, created_at",
+    ),
+    (
+        "created",
+        "SELECT w.id, w.status, w.hold_reason, w.created_at, r.n, r.actor,"
+        " gen_random_uuid() AS event_id, r.payload FROM reward w JOIN items r ON r.id = w.id",
+    ),
+    (
+        "history",
+        "INSERT INTO ledger_rewardhistory (reward_id, status, at, actor, reason)"
+        " SELECT c.id, c.status, c.created_at, c.actor, c.hold_reason FROM created c"
+        " ORDER BY c.n",
+    ),
+    (
+        "audited",
+        "INSERT INTO ledger_auditentry (program_id, at, actor, action, object_type, object_id,"
+        " before, after, reason, request_id) SELECT %s::bigint, %s::timestamptz, c.actor, %s,"
+        " 'reward', c.id::text, NULL, c.payload, c.hold_reason, %s FROM created c ORDER BY c.n",
+    ),
+    (
+        "outbox",
+        "INSERT INTO ledger_webhookmessage (id, program_id, endpoint_id, event_id, event_type,"
+        " payload, status, attempts, next_attempt_at, created_at) SELECT gen_random_uuid(),"
+        " e.program_id, e.id, c.event_id, %s::text, c.payload, 'pending', 0, %s::timestamptz,"
+        " %s::timestamptz FROM created c JOIN ledger_webhookendpoint e ON e.program_id = %s"
+        " AND e.active AND e.events @> jsonb_build_array(%s::text) ORDER BY c.n, e.id"
+        " RETURNING id",
+    ),
+]
+
+
+def rewards_create_sourced_many(
+    program: Program,
+    rewards: Sequence[SourcedReward],
+    *,
+    now: datetime,
+    ride: Sequence[tuple[str, str]] = (),
+    ride_params: Sequence[Any] = (),
+) -> None:
+    """Book these new rewards in one statement (PostgreSQL; ledger.booking.batch), writing for
+    each exactly what reward_create writes for a reward with a source key: its pending
+    transaction, the reward row (with its drawn id), its history row, audit entry and outbox
+    rows, created at `now`. `ride`: the caller's own CTEs (name, body) and their params, which
+    may select from `created` (the new rewards' ids, in column id), e.g. rows that refer to
+    each reward. Nothing is written when it raises: BatchRefused or StaleAccount (the batch as
+    a whole cannot be booked), IntegrityError (a source key the program has already)."""
+    if not rewards:
+        return
+    users = _accounts(program, {r.beneficiary for r in rewards})
+    lines = [
+        PostingLine(REWARDS_EXPENSE, "debit", 1),
+        *[PostingLine(a, "credit", 1) for a in users.values()],
+    ]
+    expense = resolve_accounts(program, lines)[REWARDS_EXPENSE]
+    event = REWARD_EVENTS[Status.PENDING]
+    kind = Transaction.Kind.PENDING.value
+    stamp = _payload_time(now)
+    entries: list[Entry] = []
+    docs: list[dict[str, Any]] = []
+    for n, r in enumerate(rewards):
+        txn = NewTxn(
+            pk=uuid.uuid4(),
+            kind=kind,
+            description=f"{r.reward_type} reward for {r.beneficiary}"[:500],
+            metadata={"reward_type": r.reward_type},
+            reference=f"reward:{r.source_key}",
+            created_at=now,
+        )
+        user = users[user_rewards_code(r.beneficiary)]
+        entries.append(Entry(txn, [(expense, "debit", r.amount), (user, "credit", r.amount)]))
+        docs.append(
+            {
+                "txn_id": str(txn.pk),
+                "id": r.id,
+                "beneficiary": r.beneficiary,
+                "amount": r.amount,
+                "currency": r.currency,
+                "reward_type": r.reward_type,
+                "metadata": r.metadata,
+                "source_key": r.source_key,
+                "hold_reason": r.hold_reason,
+                "actor": r.actor,
+                # reward_event_payload, as DjangoJSONEncoder writes it.
+                "payload": {
+                    "id": r.id,
+                    "beneficiary": r.beneficiary,
+                    "amount": r.amount,
+                    "currency": r.currency,
+                    "reward_type": r.reward_type,
+                    "status": Status.PENDING.value,
+                    "hold_reason": r.hold_reason,
+                    "metadata": r.metadata,
+                    "created_at": stamp,
+                },
+                "n": n,
+            }
+        )
+    rider = BatchRider(
+        ctes=[*_SOURCED_CTES, *ride],
+        params=[
+            json.dumps(docs, separators=(",", ":")),
+            program.pk,
+            now,
+            event,
+            current_request_id(),
+            event,
+            now,
+            now,
+            program.pk,
+            event,
+            *ride_params,
+        ],
+        outputs=["(SELECT count(*) FROM created)", "(SELECT array_agg(id) FROM outbox)"],
+    )
+    batch.book_many(program, entries, rider=rider)
+    created, messages = rider.result
+    if created != len(rewards):
+        raise RuntimeError(f"batch wrote {created} of {len(rewards)} rewards")
+    webhook_dispatch_on_commit(messages or [])

@@ -115,6 +115,30 @@ def _validate_new(
         )
 
 
+def reward_new_fields(
+    *,
+    program: Program,
+    beneficiary: str,
+    amount: int,
+    currency: str,
+    reward_type: str,
+    hold_reason: str = "",
+) -> str:
+    """Check a new reward's fields as reward_create does (ValidationFailed, CurrencyMismatch);
+    returns its hold reason: the one given, or the program's fraud threshold's."""
+    _validate_new(
+        program=program,
+        beneficiary=beneficiary,
+        amount=amount,
+        currency=currency,
+        reward_type=reward_type,
+    )
+    threshold = program.fraud_amount_threshold
+    if not hold_reason and threshold is not None and amount > threshold:
+        hold_reason = f"amount {amount} is above the fraud review threshold {threshold}"
+    return hold_reason
+
+
 def reward_create(
     *,
     program: Program,
@@ -130,16 +154,14 @@ def reward_create(
     """Create a pending reward and book its pending transaction. The same `source_key` in the
     program returns the existing reward (created=False); the unique constraint makes this hold
     under races too. An amount above the program's fraud threshold puts the reward on hold."""
-    _validate_new(
+    hold_reason = reward_new_fields(
         program=program,
         beneficiary=beneficiary,
         amount=amount,
         currency=currency,
         reward_type=reward_type,
+        hold_reason=hold_reason,
     )
-    threshold = program.fraud_amount_threshold
-    if not hold_reason and threshold is not None and amount > threshold:
-        hold_reason = f"amount {amount} is above the fraud review threshold {threshold}"
     new = Reward(
         program=program,
         beneficiary=beneficiary,
