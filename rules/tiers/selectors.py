@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -58,14 +58,15 @@ def referrer_stats(
     days: int,
     now: datetime,
     referrer_ids: Iterable[int] | None = None,
-    include_event_pk: int | None = None,
+    include_event_pks: Collection[int] = (),
 ) -> dict[int, Stats]:
     """Each referrer's figures over the window (now - days, now]: net referred revenue,
     conversions and active referrals (rules.tiers.models). Referrers without any are absent.
-    ``include_event_pk``: the event being processed counts though not yet marked processed."""
+    ``include_event_pks``: events being processed (the one at hand, and those a batch has
+    processed before it in its transaction) count though not yet marked processed."""
     counted = Q(status=Event.Status.PROCESSED)
-    if include_event_pk is not None:
-        counted |= Q(pk=include_event_pk)
+    if include_event_pks:
+        counted |= Q(pk__in=list(include_event_pks))
     events = Event.objects.filter(
         counted,
         program=program,
@@ -155,7 +156,7 @@ def stats_by_window(
     tiers: Iterable[Tier],
     now: datetime,
     referrer_ids: Iterable[int] | None = None,
-    include_event_pk: int | None = None,
+    include_event_pks: Collection[int] = (),
 ) -> dict[int, dict[int, Stats]]:
     """{window days: {referrer id: stats}} for every window the tiers use."""
     ids = None if referrer_ids is None else list(referrer_ids)
@@ -165,7 +166,7 @@ def stats_by_window(
             days=days,
             now=now,
             referrer_ids=ids,
-            include_event_pk=include_event_pk,
+            include_event_pks=include_event_pks,
         )
         for days in sorted({window_days(t.criteria) for t in tiers})
     }

@@ -6,7 +6,7 @@ participant's row lock, with its TierChange row, its audit entry and its
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,10 +41,13 @@ def participant_tier_recompute(
     actor: str = ACTOR,
     event: Event | None = None,
     now: datetime | None = None,
+    also: Collection[int] = (),
 ) -> TierChange | None:
     """Set the participant's tier to the one its figures earn now; the change (if any), else
     None. Idempotent, and safe against itself: the figures are read under the participant's
-    row lock, so two recomputes of one partner write one change."""
+    row lock, so two recomputes of one partner write one change. `event`: the event being
+    processed, which counts though not yet marked processed; `also`: the events processed
+    before it in the same transaction (a batch marks them processed at its end)."""
     now = now or timezone.now()
     with transaction.atomic():
         participant = (
@@ -57,7 +60,7 @@ def participant_tier_recompute(
             tiers=tiers,
             now=now,
             referrer_ids=[participant.pk],
-            include_event_pk=event.pk if event is not None else None,
+            include_event_pks={*also, *([event.pk] if event is not None else [])},
         )
         earned = tier_earned(tiers, stats, participant.pk)
         to_key = earned.key if earned else ""
@@ -104,10 +107,11 @@ def participant_tier_recompute(
         return change
 
 
-def tier_recompute_for_event(*, event: Event) -> None:
+def tier_recompute_for_event(*, event: Event, also: Collection[int] = ()) -> None:
     """After an event's actions ran (inside its processing transaction): recompute the tiers
     of the user's referrer and the referrer's referrer. Nothing to do, and one query, for a
-    program without tiers."""
+    program without tiers. `also`: the events a batch processed before it in its transaction,
+    which count too."""
     if not Tier.objects.filter(program_id=event.program_id).exists():
         return
     ids: list[int] = []
@@ -122,7 +126,10 @@ def tier_recompute_for_event(*, event: Event) -> None:
     # One lock order for everyone (ascending ids): two events never wait on each other.
     for participant_id in sorted(set(ids)):
         participant_tier_recompute(
-            participant_id=participant_id, reason=TierChange.Reason.CONVERSION, event=event
+            participant_id=participant_id,
+            reason=TierChange.Reason.CONVERSION,
+            event=event,
+            also=also,
         )
 
 
