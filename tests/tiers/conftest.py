@@ -84,3 +84,12 @@ def buy(ingest, process):  # noqa: F811  (the fixtures imported above)
         return process(event)
 
     return do
+
+
+@pytest.fixture
+def events_before_tiers(monkeypatch):
+    """Events processed without the recompute processing does for each (as if processed
+    before the program had tiers): what only a recompute of its own then moves."""
+    from rules.services import processing
+
+    monkeypatch.setattr(processing, "tier_recompute_for_event", lambda **kwargs: None)

@@ -119,7 +119,9 @@ def test_operators_read_tiers_and_changes_but_change_nothing(program, staff, tie
     assert staff("kim", "key managers").get("/admin/tiers/tier/").status_code == 403
 
 
-def test_recompute_now_is_for_those_who_may_change_tiers(program, staff, tiers, refer, buy):
+def test_recompute_now_is_for_those_who_may_change_tiers(
+    program, staff, tiers, refer, buy, events_before_tiers
+):
     refer("alice", "bob")
     buy("bob", 1)
     payload = {"action": "recompute", "_selected_action": [tiers[0].pk]}

@@ -38,7 +38,7 @@ def test_the_webhook_type_is_registered():
 
 
 @pytest.mark.django_db
-def test_the_task_promotes_and_demotes(program, tiers, refer, buy):
+def test_the_task_promotes_and_demotes(program, tiers, refer, buy, events_before_tiers):
     refer("alice", "bob")
     buy("bob", 1)
     buy("bob", 1, occurred_at=timezone.now() - timedelta(days=1))
@@ -50,7 +50,9 @@ def test_the_task_promotes_and_demotes(program, tiers, refer, buy):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_event_processing_promotes_on_a_rewarded_conversion(program, tiers, publish, refer, ingest):
+def test_event_processing_promotes_on_every_event_of_a_referred_user(
+    program, tiers, publish, refer, ingest
+):
     publish(rule_def(trigger="purchase", conditions=ALWAYS, actions=[reward_action(100)]))
     refer("alice", "bob")
     ingest("p-1", "purchase", "bob", data={"amount": 1000})  # processed on commit
@@ -59,4 +61,5 @@ def test_event_processing_promotes_on_a_rewarded_conversion(program, tiers, publ
     assert alice.tier == "silver"
     assert list(
         TierChange.objects.filter(participant=alice).values_list("reason", "event_id", "to_tier")
-    ) == [("conversion", "p-2", "silver"), ("conversion", "p-1", "bronze")]
+    ) == [("conversion", "p-2", "silver"), ("conversion", "referral_created:bob", "bronze")]
+    # (bob's referral is an event of his too: alice then had a partner, the floor tier.)

@@ -171,7 +171,9 @@ def test_the_event_being_processed_counts_before_it_is_marked_processed(
     assert tier_of(program, "alice") == "silver"
 
 
-def test_nightly_demotes_when_the_window_moves_on(program, tiers, hook, refer, buy):
+def test_nightly_demotes_when_the_window_moves_on(
+    program, tiers, hook, refer, buy, events_before_tiers
+):
     refer("alice", "bob")
     refer("alice", "carol")
     for user, amount in [("bob", 200000), ("carol", 200000), ("bob", 100000)]:
@@ -290,7 +292,7 @@ def test_replacing_tiers_refuses_bad_input_whole(program, tiers, tiers_in):
     assert sorted(Tier.objects.values_list("key", flat=True)) == ["bronze", "gold", "silver"]
 
 
-def test_an_operator_recompute_is_recorded_as_such(program, tiers, refer, buy):
+def test_an_operator_recompute_is_recorded_as_such(program, tiers, refer, buy, events_before_tiers):
     refer("alice", "bob")
     buy("bob", 1)
     result = tiers_recompute_program(program=program, reason="recompute", actor="user:ops")
