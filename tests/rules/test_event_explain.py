@@ -370,7 +370,7 @@ def test_every_event_of_a_referred_user_recomputes_tiers(
     referrers' tiers; an event of a user nobody referred moves none."""
     calls: list[str] = []
     monkeypatch.setattr(
-        processing, "tier_recompute_for_event", lambda *, event: calls.append(event.event_id)
+        processing, "tier_recompute_for_event", lambda *, event, **_: calls.append(event.event_id)
     )
     refer("alice", "bob")
     publish(rule_def(name="Paid only", conditions=PAID))
