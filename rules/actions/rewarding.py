@@ -193,6 +193,45 @@ def memo_rewards_read(memo: BatchMemo, program_id: int, keys: list[str]) -> None
 # --- limits -------------------------------------------------------------------------------
 
 
+def memo_usage_read(memo: BatchMemo, wanted: set[tuple[int, str, str, datetime]]) -> None:
+    """Read, in one statement (PostgreSQL), the limits' usage the batch's actions may check:
+    for each (rule, beneficiary, period, an event's time), what `_limit_reason` would count
+    (the beneficiary's live rewards of the rule in the period holding that time; the whole
+    rule's life for period "total"). Keys read already are skipped."""
+    keys: dict[tuple[int, str, datetime | None], datetime | None] = {}
+    for rule_pk, beneficiary, period, at in wanted:
+        start = _period_start(period, at)
+        key = (rule_pk, beneficiary, start)
+        if key not in memo.usage:
+            keys[key] = None if start is None else _period_end(period, start)
+    if not keys:
+        return
+    ordered = list(keys.items())
+    with connections[router.db_for_read(RewardLink)].cursor() as cursor:
+        cursor.execute(
+            _USAGE_SQL,
+            [
+                [k[0] for k, _ in ordered],
+                [k[1] for k, _ in ordered],
+                [k[2] for k, _ in ordered],
+                [end for _, end in ordered],
+            ],
+        )
+        for i, n, total in cursor.fetchall():
+            memo.usage[ordered[i - 1][0]] = [n, total]
+
+
+_USAGE_SQL = (
+    "SELECT q.i, count(l.id), COALESCE(sum(l.amount), 0) FROM unnest(%s::bigint[], %s::text[],"
+    " %s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS q (rule_id, beneficiary, s, e, i)"
+    f" LEFT JOIN ({RewardLink._meta.db_table} l JOIN {Reward._meta.db_table} w"
+    f" ON w.id = l.reward_id AND w.status <> '{Reward.Status.REVERSED.value}')"
+    " ON l.rule_id = q.rule_id AND l.beneficiary = q.beneficiary"
+    " AND (q.s IS NULL OR (l.occurred_at >= q.s AND l.occurred_at < q.e))"
+    " GROUP BY q.i"
+)
+
+
 def _period_start(period: str, at: datetime) -> datetime | None:
     """Calendar periods in UTC; None means no period (the rule's whole life)."""
     at = at.astimezone(UTC)

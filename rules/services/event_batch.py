@@ -70,6 +70,7 @@ from rules.actions.rewarding import (
     memo_rewards_flush,
     memo_rewards_read,
     memo_rules_lock,
+    memo_usage_read,
     rule_limits,
 )
 from rules.actions.run import ActionRefusedInBatch, action_key
@@ -425,6 +426,20 @@ class _BatchContext:
         ]
         chains = uplines([e.participant for e in ruled])
         facts = {e.pk: event_facts(e, chain=chains[e.participant_id]) for e in ruled}
+        if memo.deferred is not None:
+            # The limits' usage for everyone the events' facts name, in one statement.
+            wanted = set()
+            for event in ruled:
+                roles = facts[event.pk][1]
+                for rule, version in rules[(event.program_id, event.type)]:
+                    per = rule_limits(version.definition)["per_beneficiary"]
+                    if rule.pk in limited and (
+                        per["max_rewards"] is not None or per["max_amount"] is not None
+                    ):
+                        for person in roles.values():
+                            at = event.occurred_at
+                            wanted.add((rule.pk, person.external_id, per["period"], at))
+            memo_usage_read(memo, wanted)
         return cls(rules, configs, {pk: pk in with_tiers for pk in programs}, facts)
 
 

@@ -122,7 +122,7 @@ def snapshot(program: Program) -> list[tuple]:
             event_pk=link.event_id, rule_version_pk=link.rule_version_id, index=link.action_index
         )
         assert reward.source_key == key and txn.reference == f"reward:{key}"
-        assert reward.created_at == reward.updated_at == txn.created_at
+        assert reward.created_at == txn.created_at
         metadata = {**reward.metadata, "rule": link.rule.name}
 
         def actor(text: str, link=link) -> str:  # the rule's id differs between programs
@@ -277,3 +277,30 @@ def test_reward_ids_follow_the_order_events_happened():
     links = RewardLink.objects.filter(program=batched).order_by("reward_id")
     order = [(link.occurred_at, link.action_index) for link in links]
     assert [o for o, _ in order] == sorted(o for o, _ in order)
+
+
+def test_a_batch_reads_the_limits_usage_earlier_batches_left():
+    """The usage a batch reads up front (one statement) counts the earlier rewards of the
+    rule, beneficiary and month, reversed ones excepted, as single processing's checks do."""
+    from rules.rewards.services.rewards import reward_reverse
+
+    def run(program: Program, pks: list[int], batched: bool) -> None:
+        if batched:
+            assert event_batch.events_process_batch(event_pks=pks).processed == len(pks)
+        else:
+            for pk in pks:
+                assert event_process(event_pk=pk).status == "processed"
+
+    programs = {}
+    for batched in (False, True):
+        program = program_with_rules(f"p{int(batched)}")
+        pks = ingest(program, 24)
+        run(program, pks[:7], batched)
+        # One of ref0's commissions reversed: it counts no more.
+        reversed_one = Reward.objects.filter(program=program, beneficiary="ref0").first()
+        assert reversed_one is not None
+        reward_reverse(reward=reversed_one, reason="test", actor="t")
+        run(program, pks[7:], batched)
+        programs[batched] = program
+    assert relative(snapshot(programs[True])) == relative(snapshot(programs[False]))
+    assert results(programs[True]) == results(programs[False])
