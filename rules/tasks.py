@@ -10,8 +10,13 @@ from django.conf import settings
 
 from rules.links.tasks import clicks_purge_old, clicks_rollup  # noqa: F401  (discovered with this module)
 from rules.rewards.tasks import confirm_due_rewards  # noqa: F401  (discovered with this module)
-from rules.services.event_batch import events_process_batch
-from rules.services.processing import event_handoff_mark, event_process, events_requeue_stuck
+from rules.services.event_batch import BATCH_SIZE, events_process_batch
+from rules.services.processing import (
+    event_handoff_mark,
+    event_handoff_mark_many,
+    event_process,
+    events_requeue_stuck,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +55,21 @@ def event_enqueue(event_pk: int, *, marked: bool = False) -> None:
 
 
 def requeue_stuck(*, inline: bool | None = None) -> int:
-    """Re-queue events that were lost, stuck or are due for a retry; returns how many."""
+    """Re-queue events that were lost, stuck or are due for a retry, in batches of
+    BATCH_SIZE (processed here, or one task each for a worker, marked as handed off first);
+    returns how many."""
     due = events_requeue_stuck()
-    for pk in due:
-        if inline or (inline is None and not settings.CELERY_BROKER_URL):
-            event_process(event_pk=pk)
+    here = inline or (inline is None and not settings.CELERY_BROKER_URL)
+    for start in range(0, len(due), BATCH_SIZE):
+        chunk = due[start : start + BATCH_SIZE]
+        if here:
+            try:
+                events_process_batch(event_pks=chunk)
+            except Exception:
+                logger.exception("Sweeping a batch of %d events failed; next sweep", len(chunk))
         else:
-            event_enqueue(pk)
+            event_handoff_mark_many(event_pks=chunk)
+            events_enqueue_batch(chunk)
     return len(due)
 
 

@@ -436,3 +436,45 @@ def test_referral_velocity_holds_rewards_of_a_burst(program, publish, refer, ing
     holds = dict(Reward.objects.values_list("metadata__event", "hold_reason"))
     assert holds["e-1"] == ""  # the first referral of the hour is not suspicious
     assert holds["e-3"].startswith("referral velocity: 3 referrals within an hour")
+
+
+def test_the_sweeper_processes_due_events_in_batches(program, ingest, monkeypatch, settings):
+    """Due events go to batched processing (rules.services.event_batch), BATCH_SIZE at a
+    time, here without a broker; with one, a task per batch, each event marked as handed
+    off first so the next sweep does not queue it again."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from rules import tasks
+    from rules.services import processing
+
+    monkeypatch.setattr(processing, "event_claim", lambda **kw: None)  # hand-offs lost
+    lost = [ingest(f"lost-{i}", "purchase", "bob").pk for i in range(5)]
+    monkeypatch.undo()
+    Event.objects.filter(pk__in=lost).update(created_at=timezone.now() - timedelta(hours=1))
+    monkeypatch.setattr(tasks, "BATCH_SIZE", 2)
+    batches: list[list[int]] = []
+    real = tasks.events_process_batch
+    monkeypatch.setattr(
+        tasks,
+        "events_process_batch",
+        lambda event_pks: batches.append(event_pks) or real(event_pks=event_pks),
+    )
+    assert tasks.requeue_stuck() == 5
+    assert batches == [lost[:2], lost[2:4], lost[4:]]
+    assert set(Event.objects.filter(pk__in=lost).values_list("status", flat=True)) == {"processed"}
+
+    queued: list[list[int]] = []
+    again = [ingest(f"again-{i}", "purchase", "bob").pk for i in range(3)]
+    Event.objects.filter(pk__in=again).update(
+        status="received", next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/15"
+    monkeypatch.setattr(
+        tasks.process_events, "apply_async", lambda args, **kw: queued.append(args[0])
+    )
+    assert tasks.requeue_stuck() == 3
+    assert queued == [again[:2], again[2:]]
+    leases = Event.objects.filter(pk__in=again).values_list("next_attempt_at", flat=True)
+    assert all(at > timezone.now() for at in leases)  # handed off: not due again at once
