@@ -56,7 +56,12 @@ def two(program):
     return sides
 
 
-USERS = {"u0": {}, "u1": {"plan": "free"}, "u2": {"plan": "free", "seats": 1}, "u3": {}}
+USERS: dict[str, dict[str, object]] = {
+    "u0": {},
+    "u1": {"plan": "free"},
+    "u2": {"plan": "free", "seats": 1},
+    "u3": {},
+}
 
 
 class Side:
@@ -333,7 +338,7 @@ def _meanwhile(monkeypatch, act):
     """Run `act` in another thread (its own connection, committed) just before the bulk
     statement, i.e. after the batch read what was stored and the users' attributes."""
     original = events._bulk_write
-    done = []
+    done: list[bool] = []
 
     def racing(*args, **kwargs):
         if not done:

@@ -149,6 +149,6 @@ def test_rules_after_a_stop_are_neither_traced_nor_recorded(
     assert event.results[2]["suppressed_by"] == stop.pk and "trace" not in event.results[2]
     # One traced evaluation of the trigger's rules together, in priority order; no second pass.
     [(name, ruleset)] = calls
-    assert name == "evaluate_stored"
+    assert name == "evaluate_stored" and isinstance(ruleset, CompiledRuleset)
     assert [d["name"] for d in ruleset.definitions] == ["a", "b", "c"]
     assert Reward.objects.get().amount == 50000
