@@ -179,7 +179,7 @@ class AuditEntry(models.Model):
     actor = models.CharField(max_length=255)
     action = models.CharField(max_length=100)
     object_type = models.CharField(max_length=100)
-    object_id = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=255)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     reason = models.TextField(blank=True)
