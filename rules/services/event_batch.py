@@ -306,7 +306,11 @@ def _work(
                     failures.append((event.pk, claimed[event.pk], exc))
                     continue
                 if event.type == REFUND_EVENT:
-                    memo.forget_usage()  # it reversed rewards: the limits count them no more
+                    # It reversed rewards: the limits count them no more. Its own deferred
+                    # rewards are written first through _flush, so that a refused booking
+                    # reruns the batch (DeferredBookingFailed) rather than failing it whole.
+                    _flush(memo)
+                    memo.forget_usage()
                 done.append(stored)
                 finished.append(event.pk)
                 outcome.processed += 1

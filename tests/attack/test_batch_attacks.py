@@ -317,12 +317,20 @@ def test_overlapping_batches_and_single_workers_pay_each_key_once():
     paid_once(program)
     # Each event has the rewards its rules say: the welcome reward for every event.
     assert RewardLink.objects.filter(program=program, rule__name="Welcome").count() == len(pks)
+    # The commission's max_rewards (3 per month) held for each referrer across the workers.
+    commissions = Counter(
+        RewardLink.objects.filter(program=program, rule__name="Commission").values_list(
+            "beneficiary", flat=True
+        )
+    )
+    assert commissions == {"ref0": 3, "ref1": 3, "ref2": 3}
 
 
 @pytest.mark.postgres
 def test_a_batch_racing_reward_batches_on_the_same_accounts():
     """POST P/rewards/batch paying the referrers and users the events pay, while two batches
     process the events: all booked, each once, and the books reconcile."""
+    ensure_groups()  # the key's service identity is in "api clients"
     events_program = program_with_rules("shared")
     key = api_key_create(program=events_program)[1]
     pks = _ingest(events_program, 30)
@@ -575,4 +583,44 @@ def test_an_overflowing_amount_in_event_data_pays_nothing_and_fails_nothing():
     outcome = event_batch.events_process_batch(event_pks=[*pks, event.pk])
     assert outcome.processed == 5, outcome
     _all_processed(program)
+    paid_once(program)
+
+
+@pytest.mark.postgres
+def test_a_refused_booking_after_a_refund_reruns_the_batch_not_fails_it(monkeypatch):
+    """A refund event whose own rule pays (a goodwill reward on `refund`), in a batch whose
+    rewards cannot be booked together (BatchRefused, as a no_overdraft account or an
+    overflowing total would): the batch must run again booking reward by reward, as for any
+    other refused flush. It used to fail as a whole (every event's attempt spent and retried
+    later) because the refund's flush was not the batch's guarded one."""
+    from ledger.booking.batch import BatchRefused
+    from rules.services.rules import rule_create, rule_publish
+
+    program = _limited_program("goodwill", {"budget": {"max_amount": 10**9}})
+    goodwill = rule_def(
+        name="Goodwill", trigger="refund", conditions=ALWAYS, actions=[reward_action(50)]
+    )
+    rule_publish(rule=rule_create(program=program, definition=goodwill, actor="t"), actor="t")
+    flush = rewarding.rewards_create_sourced_many
+    calls: list[int] = []
+
+    def refused_after_the_refund(*args: Any, **kwargs: Any) -> Any:
+        calls.append(len(args[1]))
+        if len(calls) == 2:  # the refund's own reward, booked as the refund is done
+            raise BatchRefused("the batch as a whole would overdraw")
+        return flush(*args, **kwargs)
+
+    monkeypatch.setattr(rewarding, "rewards_create_sourced_many", refused_after_the_refund)
+    pks = _events(
+        program,
+        [
+            ("p1", "purchase", {}),
+            ("r1", "refund", {"original_event_id": "p1"}),
+            ("p2", "purchase", {}),
+        ],
+    )
+    outcome = event_batch.events_process_batch(event_pks=pks)
+    assert (outcome.processed, outcome.retry, outcome.failed) == (3, 0, 0), outcome
+    assert set(Event.objects.filter(pk__in=pks).values_list("attempts", flat=True)) == {1}
+    assert _live(program) == ["r1", "p2"]
     paid_once(program)
