@@ -452,6 +452,18 @@ _RECORDS = (
     " created_at) SELECT %s, r.key, r.hash, 201, r.body, %s::timestamptz FROM items r"
     ' ORDER BY r.key COLLATE "C" RETURNING id'
 )
+# A batch's outbox rows: one per new reward (`created`: id, n, event_id, payload) and active
+# endpoint of the program subscribed to the event type. Params: the event type, the time
+# (twice), the program, the event type.
+_OUTBOX = (
+    "outbox",
+    "INSERT INTO ledger_webhookmessage (id, program_id, endpoint_id, event_id, event_type,"
+    " payload, status, attempts, next_attempt_at, created_at) SELECT gen_random_uuid(),"
+    " e.program_id, e.id, c.event_id, %s::text, c.payload, 'pending', 0, %s::timestamptz,"
+    " %s::timestamptz FROM created c JOIN ledger_webhookendpoint e ON e.program_id = %s"
+    " AND e.active AND e.events @> jsonb_build_array(%s::text) ORDER BY c.n, e.id"
+    " RETURNING id",
+)
 _BATCH_CTES = [
     (
         "reward",
@@ -480,15 +492,7 @@ _BATCH_CTES = [
         " 'reward', c.id::text, NULL, c.payload, c.hold_reason, %s"
         " FROM created c ORDER BY c.n",
     ),
-    (
-        "outbox",
-        "INSERT INTO ledger_webhookmessage (id, program_id, endpoint_id, event_id, event_type,"
-        " payload, status, attempts, next_attempt_at, created_at) SELECT gen_random_uuid(),"
-        " e.program_id, e.id, c.event_id, %s::text, c.payload, 'pending', 0, %s::timestamptz,"
-        " %s::timestamptz FROM created c JOIN ledger_webhookendpoint e ON e.program_id = %s"
-        " AND e.active AND e.events @> jsonb_build_array(%s::text) ORDER BY c.n, e.id"
-        " RETURNING id",
-    ),
+    _OUTBOX,
 ]
 
 
@@ -695,15 +699,7 @@ _SOURCED_CTES = [
         " before, after, reason, request_id) SELECT %s::bigint, %s::timestamptz, c.actor, %s,"
         " 'reward', c.id::text, NULL, c.payload, c.hold_reason, %s FROM created c ORDER BY c.n",
     ),
-    (
-        "outbox",
-        "INSERT INTO ledger_webhookmessage (id, program_id, endpoint_id, event_id, event_type,"
-        " payload, status, attempts, next_attempt_at, created_at) SELECT gen_random_uuid(),"
-        " e.program_id, e.id, c.event_id, %s::text, c.payload, 'pending', 0, %s::timestamptz,"
-        " %s::timestamptz FROM created c JOIN ledger_webhookendpoint e ON e.program_id = %s"
-        " AND e.active AND e.events @> jsonb_build_array(%s::text) ORDER BY c.n, e.id"
-        " RETURNING id",
-    ),
+    _OUTBOX,
 ]
 
 
