@@ -32,7 +32,8 @@ def acting_as(actor: str) -> Iterator[None]:
         _actor_var.reset(token)
 
 
-def _jsonable(value: Any) -> Any:
+def audit_jsonable(value: Any) -> Any:
+    """A value as an audit entry's before/after stores it (JSON through DjangoJSONEncoder)."""
     return None if value is None else json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
@@ -55,8 +56,8 @@ def audit_record(
         action=action,
         object_type=object_type,
         object_id=str(object_id),
-        before=_jsonable(before),
-        after=_jsonable(after),
+        before=audit_jsonable(before),
+        after=audit_jsonable(after),
         reason=reason,
         request_id=current_request_id(),
     )
@@ -132,5 +133,5 @@ def audit_record_sql(
 
 
 def _json(value: Any) -> str | None:
-    """The jsonb text `_jsonable` would store (JSON null stays SQL NULL, as in the ORM)."""
+    """The jsonb text `audit_jsonable` would store (JSON null stays SQL NULL, as in the ORM)."""
     return None if value is None else json.dumps(value, cls=DjangoJSONEncoder)

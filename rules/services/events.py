@@ -20,7 +20,7 @@ from django.db import DatabaseError, IntegrityError, connections, router, transa
 from django.utils import timezone
 
 from config.platform import rowsql
-from config.platform.audit import audit_record, audit_record_sql
+from config.platform.audit import audit_jsonable, audit_record, audit_record_sql
 from config.platform.context import current_request_id
 from config.platform.db import prepared_cursor
 from config.platform.exceptions import IdempotencyKeyReused, ValidationFailed
@@ -455,13 +455,9 @@ def _audit_row(
         "action": action,
         "object_type": object_type,
         "object_id": object_id,
-        "before": _jsonable(before),
-        "after": _jsonable(after),
+        "before": audit_jsonable(before),
+        "after": audit_jsonable(after),
     }
-
-
-def _jsonable(value: Any) -> Any:
-    return None if value is None else json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
 @functools.cache

@@ -31,7 +31,7 @@ from rules.services import event_batch, handoff
 from rules.services.events import event_ingest
 from rules.services.processing import event_process
 from rules.tasks import requeue_stuck
-from tests.bulk.test_event_batch_booking import program_with_rules
+from tests.bulk.test_event_batch_booking import ingest, program_with_rules
 from tests.conftest import ensure_groups
 from tests.rules.conftest import ALWAYS, reward_action, rule_def
 
@@ -268,22 +268,6 @@ def _race(calls: list[Callable[[], Any]]) -> list[Any]:
     return out
 
 
-def _ingest(program: Program, n: int, *, prefix: str = "e") -> list[int]:
-    pks = []
-    for k in range(n):
-        event, _ = event_ingest(
-            program=program,
-            event_id=f"{prefix}{k}",
-            type="purchase",
-            user=f"u{k % 6}",
-            occurred_at=T0 + timedelta(minutes=k),
-            data={"amount": 20_000 + 15_000 * (k % 4)},
-            actor="t",
-        )
-        pks.append(event.pk)
-    return pks
-
-
 def _all_processed(program: Program) -> None:
     left = (
         Event.objects.filter(program=program)
@@ -298,7 +282,7 @@ def test_overlapping_batches_and_single_workers_pay_each_key_once():
     """Four batch workers on overlapping halves and two single-event workers on every event,
     all at once: every event is processed once, each action key has one reward."""
     program = program_with_rules("race")
-    pks = _ingest(program, 40)
+    pks = ingest(program, 40)
     half, rest = pks[:25], pks[15:]
     calls: list[Callable[[], Any]] = [
         lambda: event_batch.events_process_batch(event_pks=half),
@@ -333,7 +317,7 @@ def test_a_batch_racing_reward_batches_on_the_same_accounts():
     ensure_groups()  # the key's service identity is in "api clients"
     events_program = program_with_rules("shared")
     key = api_key_create(program=events_program)[1]
-    pks = _ingest(events_program, 30)
+    pks = ingest(events_program, 30)
 
     def rewards(n: int) -> list[tuple[int, Any]]:
         client = APIClient()
@@ -374,7 +358,7 @@ def test_a_worker_killed_in_the_deferred_booking_is_retried_and_pays_once(monkey
     it ran but before the statuses are written): nothing of the batch committed, the events
     stay claimed until the sweeper hands them back, and the retry pays each key once."""
     program = program_with_rules(f"killed-{when}")
-    pks = _ingest(program, 12)
+    pks = ingest(program, 12)
     flush = rewarding.rewards_create_sourced_many
 
     def dying(*args: Any, **kwargs: Any) -> Any:
@@ -406,7 +390,7 @@ def test_a_connection_lost_in_the_deferred_booking_leaves_nothing_and_is_retried
     answers): the batch's try is lost as a whole, the events are recorded for a retry (or left
     claimed for the sweeper), never marked processed without their rewards."""
     program = program_with_rules("dropped")
-    pks = _ingest(program, 8)
+    pks = ingest(program, 8)
     flush = rewarding.rewards_create_sourced_many
     dropped: list[bool] = []
 
@@ -570,7 +554,7 @@ def test_an_overflowing_amount_in_event_data_pays_nothing_and_fails_nothing():
     """A commission of an amount beyond bigint (2**63) is skipped at the money limit; the
     batch's other events are paid."""
     program = program_with_rules("overflow")
-    pks = _ingest(program, 4)
+    pks = ingest(program, 4)
     event, _ = event_ingest(
         program=program,
         event_id="huge",
